@@ -1,0 +1,422 @@
+/**
+ * The one protocol of nslat.
+ *
+ *  - helper ⇄ core: NDJSON over the helper's stdin/stdout (one JSON object per line).
+ *    Commands go core → helper, messages come helper → core.
+ *  - core ⇄ webview: typed postMessage payloads (snapshot / delta / clear + ready handshake).
+ *
+ * Every line that crosses a process boundary is validated here; a bad line becomes a typed
+ * ProtocolError, never an exception that escapes.
+ *
+ * The C helper (bpf/helper) writes these messages; test/kernel checks its output against
+ * these schemas, so this file is the single source of truth.
+ */
+import { z } from 'zod';
+
+/** Bump on any incompatible change on either side. The helper reports its own in `hello`. */
+export const PROTOCOL_VERSION = 1;
+/** The helper refuses command lines longer than this, and the core refuses longer messages. */
+export const MAX_COMMAND_BYTES = 64 * 1024;
+export const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+/** log2 buckets per histogram: bucket i counts values v with 2^(i-1) <= v < 2^i (bucket 0: v == 0);
+ *  the last bucket also holds everything larger. Values are ns for latency histograms. */
+export const HIST_BUCKETS = 32;
+
+// ---------------------------------------------------------------- helper commands (core → helper)
+
+const id = z.string().min(1).max(64);
+const slot = z.string().regex(/^[a-z][a-z0-9_]{0,31}$/, 'slot names are [a-z][a-z0-9_]{0,31}');
+const intMap = z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/), z.number().int());
+
+export const LoadCommand = z.object({
+  cmd: z.literal('load'),
+  id,
+  /** One object per slot ("rx", "tx", "irq", or a probe author's own). Loading into an occupied
+   *  slot is a reload: make-before-break. */
+  slot,
+  /** Absolute path of a .bpf.o inside the helper's work directory. */
+  object: z.string().min(1).max(4096),
+  /** Values for `const volatile` globals (.rodata), set before load: filters, options. */
+  rodata: intMap.optional(),
+  /** Values for mutable globals (.data/.bss), set before load and changeable later with `set`. */
+  data: intMap.optional(),
+});
+export const UnloadCommand = z.object({ cmd: z.literal('unload'), id, slot });
+export const SetCommand = z.object({
+  cmd: z.literal('set'),
+  id,
+  /** Snapshot period; 0 stops periodic snapshots (the core then asks with `snapshot`). */
+  interval_ms: z.number().int().min(0).max(3_600_000).optional(),
+  /** Mutable globals to write in every loaded slot that has them (e.g. sample_every, slow_ns). */
+  data: intMap.optional(),
+});
+export const SnapshotCommand = z.object({ cmd: z.literal('snapshot'), id });
+export const QuitCommand = z.object({ cmd: z.literal('quit'), id });
+export const HelperCommand = z.discriminatedUnion('cmd', [
+  LoadCommand,
+  UnloadCommand,
+  SetCommand,
+  SnapshotCommand,
+  QuitCommand,
+]);
+export type HelperCommand = z.infer<typeof HelperCommand>;
+
+// ---------------------------------------------------------------- helper messages (helper → core)
+
+export const AttachType = z.enum([
+  'tracepoint',
+  'raw_tp',
+  'tp_btf',
+  'fentry',
+  'fexit',
+  'kprobe',
+  'kretprobe',
+  'netfilter',
+  'other',
+]);
+export type AttachType = z.infer<typeof AttachType>;
+export const Direction = z.enum(['rx', 'tx', 'irq']);
+export type Direction = z.infer<typeof Direction>;
+
+export const HelloMessage = z.object({
+  type: z.literal('hello'),
+  protocol: z.number().int(),
+  helper_version: z.string(),
+  kernel: z.string(),
+  /** ns since boot of CLOCK_MONOTONIC when the helper started (BPF timestamps use the same clock). */
+  mono_ns: z.number(),
+  /** CLOCK_REALTIME in ns at the same moment, to place monotonic timestamps on a wall clock. */
+  wall_ns: z.number(),
+  ncpus: z.number().int().positive(),
+  btf: z.boolean(),
+  bpf_stats: z.boolean(),
+  /** Which attach types this kernel accepted in the helper's start-up feature probe. */
+  attach_types: z.record(z.string(), z.boolean()),
+  workdir: z.string(),
+  pid: z.number().int(),
+});
+export type HelloMessage = z.infer<typeof HelloMessage>;
+
+export const ProgramStatus = z.object({
+  /** The program's name as written in C. */
+  name: z.string(),
+  /** Its SEC() name, e.g. "tp_btf/netif_receive_skb". */
+  section: z.string(),
+  status: z.enum(['attached', 'skipped', 'failed']),
+  attach: AttachType.optional(),
+  /** Why it was skipped or failed (e.g. "fentry not permitted on this kernel (EPERM)",
+   *  "alternative ip_rcv__fentry attached"). */
+  reason: z.string().optional(),
+  /** Kernel program id, for bpf_stats and for leak checks. */
+  prog_id: z.number().int().optional(),
+});
+export type ProgramStatus = z.infer<typeof ProgramStatus>;
+
+/** A boundary a packet can pass, named by the probe author in C (enum nslat_boundary). */
+export const Boundary = z.object({
+  id: z.number().int().min(0),
+  name: z.string(),
+  dir: Direction,
+  /** True when at least one attached program feeds it. */
+  active: z.boolean(),
+  /** Attach type of the program feeding it, or why none does. */
+  attach: AttachType.optional(),
+  reason: z.string().optional(),
+});
+export type Boundary = z.infer<typeof Boundary>;
+
+export const LoadedMessage = z.object({
+  type: z.literal('loaded'),
+  id,
+  slot,
+  object: z.string(),
+  /** True when this load replaced an earlier object in the same slot (a reload). */
+  replaced: z.boolean(),
+  /** Monotonic ns when the new programs were all attached (reload marker on the time axis). */
+  mono_ns: z.number(),
+  programs: z.array(ProgramStatus),
+  boundaries: z.array(Boundary),
+});
+export type LoadedMessage = z.infer<typeof LoadedMessage>;
+
+export const UnloadedMessage = z.object({ type: z.literal('unloaded'), id, slot });
+
+export const ErrorCode = z.enum([
+  'bad_json', // a line that is not JSON
+  'bad_command', // JSON that is not a valid command
+  'unknown_command',
+  'too_long', // a line over MAX_COMMAND_BYTES
+  'bad_path', // object outside the work directory, or missing
+  'open_failed', // not a BPF object libbpf can open
+  'verifier', // the kernel's verifier refused a program: `log` holds the verifier log
+  'load_failed', // any other load failure
+  'attach_failed', // nothing in the object could attach
+  'no_such_slot',
+  'internal',
+]);
+export type ErrorCode = z.infer<typeof ErrorCode>;
+
+export const ErrorMessage = z.object({
+  type: z.literal('error'),
+  /** The id of the command that failed, when the line could be parsed far enough. */
+  id: z.string().optional(),
+  code: ErrorCode,
+  message: z.string(),
+  slot: z.string().optional(),
+  /** The program concerned, for verifier/load errors. */
+  program: z.string().optional(),
+  /** Full verifier log (with `; <source line>` annotations from BTF line info), or libbpf's log. */
+  log: z.string().optional(),
+});
+export type ErrorMessage = z.infer<typeof ErrorMessage>;
+
+/** A histogram as deltas since the previous snapshot: sparse [bucket, count] pairs. */
+export const HistDelta = z.object({
+  /** "stage": time between two consecutive boundaries a packet passed (from → to).
+   *  "cum": time since the packet entered the stack, at boundary `to`.
+   *  "hardirq": hard IRQ handler time for IRQ line `irq` on `cpu`.
+   *  "softirq_delay": softirq raise → entry for vector `vec` on `cpu`.
+   *  "softirq_time": softirq entry → exit for vector `vec` on `cpu`.
+   *  "napi_work": packets per NAPI poll (not ns) on `cpu`.
+   *  Any other kind a probe author defines is passed through by name. */
+  kind: z.string(),
+  dir: Direction,
+  /** Display name, e.g. "netif_rx→netif_receive_skb", "hardirq 24 virtio0-input.0", "NET_RX". */
+  name: z.string(),
+  from: z.string().optional(),
+  to: z.string().optional(),
+  irq: z.number().int().optional(),
+  vec: z.number().int().optional(),
+  cpu: z.number().int().optional(),
+  buckets: z.array(z.tuple([z.number().int().min(0).max(HIST_BUCKETS - 1), z.number().int().min(0)])),
+  count: z.number().int().min(0),
+  sum: z.number().min(0),
+});
+export type HistDelta = z.infer<typeof HistDelta>;
+
+export const ProgStats = z.object({
+  name: z.string(),
+  prog_id: z.number().int(),
+  /** Deltas since the previous snapshot (kernel bpf_stats; zero when bpf_stats is off). */
+  run_cnt: z.number().int().min(0),
+  run_time_ns: z.number().min(0),
+  recursion_misses: z.number().int().min(0),
+});
+export type ProgStats = z.infer<typeof ProgStats>;
+
+export const SlotSnapshot = z.object({
+  slot,
+  hists: z.array(HistDelta),
+  /** Named counters as deltas (enum nslat_counter names, lower-case: "ringbuf_drop", "map_full",
+   *  "stale", "sampled", ...). */
+  counters: z.record(z.string(), z.number().int().min(0)),
+  /** kfree_skb drop reasons (kernel enum skb_drop_reason names without the prefix) as deltas. */
+  drops: z.record(z.string(), z.number().int().min(0)),
+  progs: z.array(ProgStats),
+});
+export type SlotSnapshot = z.infer<typeof SlotSnapshot>;
+
+export const SnapshotMessage = z.object({
+  type: z.literal('snapshot'),
+  /** Increments by one per snapshot; a gap means lost snapshots. */
+  seq: z.number().int().min(0),
+  /** Monotonic ns when the maps were read. */
+  mono_ns: z.number(),
+  /** ns covered since the previous snapshot. */
+  interval_ns: z.number().min(0),
+  /** The id of the `snapshot` command that asked for it; absent for periodic ones. */
+  id: z.string().optional(),
+  slots: z.array(SlotSnapshot),
+});
+export type SnapshotMessage = z.infer<typeof SnapshotMessage>;
+
+export const JourneyMark = z.object({
+  boundary: z.string(),
+  /** ns since the packet's first boundary. */
+  t_ns: z.number().min(0),
+});
+export const JourneyMessage = z.object({
+  type: z.literal('journey'),
+  slot,
+  dir: Direction,
+  /** "sampled": every Nth packet; "slow": slower end to end than slow_ns. */
+  reason: z.enum(['sampled', 'slow']),
+  /** Monotonic ns of the first boundary. */
+  mono_ns: z.number(),
+  total_ns: z.number().min(0),
+  marks: z.array(JourneyMark),
+  ifindex: z.number().int().optional(),
+  /** 6 = TCP, 17 = UDP, 0 unknown. */
+  l4: z.number().int().optional(),
+  family: z.enum(['ipv4', 'ipv6', 'other']).optional(),
+  sport: z.number().int().optional(),
+  dport: z.number().int().optional(),
+  len: z.number().int().optional(),
+  cpu: z.number().int().optional(),
+  /** How the journey ended: "read", "consume", "drop:<REASON>", "xmit", "stale". */
+  end: z.string().optional(),
+});
+export type JourneyMessage = z.infer<typeof JourneyMessage>;
+
+export const LogMessage = z.object({
+  type: z.literal('log'),
+  level: z.enum(['debug', 'info', 'warn', 'error']),
+  message: z.string(),
+});
+export const ByeMessage = z.object({
+  type: z.literal('bye'),
+  /** "quit", "stdin closed", "SIGTERM", "SIGINT". */
+  reason: z.string(),
+  /** Programs still attached at exit: always 0 unless something is badly wrong. */
+  attached: z.number().int().min(0),
+});
+
+export const HelperMessage = z.discriminatedUnion('type', [
+  HelloMessage,
+  LoadedMessage,
+  UnloadedMessage,
+  ErrorMessage,
+  SnapshotMessage,
+  JourneyMessage,
+  LogMessage,
+  ByeMessage,
+]);
+export type HelperMessage = z.infer<typeof HelperMessage>;
+
+// ---------------------------------------------------------------- parsing
+
+export class ProtocolError extends Error {
+  constructor(
+    readonly kind: 'too_long' | 'bad_json' | 'invalid' | 'version',
+    message: string,
+    readonly line?: string,
+  ) {
+    super(message);
+    this.name = 'ProtocolError';
+  }
+}
+
+export type ParseResult<T> = { ok: true; value: T } | { ok: false; error: ProtocolError };
+
+function parseLine<T>(schema: z.ZodType<T>, line: string, max: number, what: string): ParseResult<T> {
+  const shown = line.length > 200 ? `${line.slice(0, 200)}…` : line;
+  if (Buffer.byteLength(line, 'utf8') > max) {
+    return { ok: false, error: new ProtocolError('too_long', `${what} line of ${line.length} characters exceeds the ${max}-byte limit`, shown) };
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(line);
+  } catch (e) {
+    return { ok: false, error: new ProtocolError('bad_json', `${what} line is not JSON (${(e as Error).message}): ${shown}`, shown) };
+  }
+  const r = schema.safeParse(json);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    const where = issue && issue.path.length ? ` at ${issue.path.join('.')}` : '';
+    return { ok: false, error: new ProtocolError('invalid', `invalid ${what}${where}: ${issue?.message ?? 'schema mismatch'}: ${shown}`, shown) };
+  }
+  return { ok: true, value: r.data };
+}
+
+export function parseHelperMessage(line: string): ParseResult<HelperMessage> {
+  return parseLine(HelperMessage, line, MAX_MESSAGE_BYTES, 'helper message');
+}
+export function parseHelperCommand(line: string): ParseResult<HelperCommand> {
+  return parseLine(HelperCommand, line, MAX_COMMAND_BYTES, 'helper command');
+}
+export function encodeCommand(cmd: HelperCommand): string {
+  return `${JSON.stringify(HelperCommand.parse(cmd))}\n`;
+}
+
+/** Checks the helper's hello; the error says which side to update. */
+export function checkHello(hello: HelloMessage): ProtocolError | undefined {
+  if (hello.protocol === PROTOCOL_VERSION) return undefined;
+  const side = hello.protocol < PROTOCOL_VERSION ? 'the helper on the target (it is rebuilt from this nslat\'s bpf/ on the next start; remove its work directory to force it)' : 'nslat (the extension or CLI)';
+  return new ProtocolError('version', `protocol mismatch: helper speaks version ${hello.protocol}, nslat speaks ${PROTOCOL_VERSION}; update ${side}`);
+}
+
+// ---------------------------------------------------------------- core ⇄ webview
+
+/** A summary of one stage for the panel (derived by aggregation). */
+export const StageSummary = z.object({
+  key: z.string(), // stable: `${dir}:${kind}:${name}` plus cpu for per-CPU IRQ series
+  kind: z.string(),
+  dir: Direction,
+  name: z.string(),
+  from: z.string().optional(),
+  to: z.string().optional(),
+  cpu: z.number().int().optional(),
+  count: z.number(),
+  sum: z.number(),
+  buckets: z.array(z.number()), // HIST_BUCKETS cumulative counts over the whole session
+  p50: z.number(),
+  p90: z.number(),
+  p99: z.number(),
+  p999: z.number(),
+  max: z.number(),
+});
+export type StageSummary = z.infer<typeof StageSummary>;
+
+/** One interval of the time series (one per helper snapshot). */
+export const IntervalPoint = z.object({
+  t_ms: z.number(), // wall-clock ms
+  /** per stage key: [count, p50, p99, bucket counts of this interval (HIST_BUCKETS)] */
+  stages: z.record(z.string(), z.tuple([z.number(), z.number(), z.number(), z.array(z.number())])),
+  events_per_s: z.number(),
+});
+export type IntervalPoint = z.infer<typeof IntervalPoint>;
+
+export const SessionInfo = z.object({
+  host: z.string(),
+  state: z.enum(['starting', 'running', 'reloading', 'stopped', 'failed']),
+  kernel: z.string().optional(),
+  message: z.string().optional(),
+  started_ms: z.number().optional(),
+});
+export type SessionInfo = z.infer<typeof SessionInfo>;
+
+export const Health = z.object({
+  events_per_s: z.number(),
+  counters: z.record(z.string(), z.number()),
+  drops: z.record(z.string(), z.number()),
+  /** per program: mean ns per run over the session, runs */
+  progs: z.array(z.object({ slot: z.string(), name: z.string(), ns_per_run: z.number(), runs: z.number() })),
+  programs: z.array(ProgramStatus.extend({ slot: z.string() })),
+  boundaries: z.array(Boundary.extend({ slot: z.string() })),
+});
+export type Health = z.infer<typeof Health>;
+
+export const ReloadMark = z.object({ t_ms: z.number(), slot: z.string(), ok: z.boolean(), message: z.string().optional() });
+export type ReloadMark = z.infer<typeof ReloadMark>;
+
+export const PanelState = z.object({
+  session: SessionInfo,
+  stages: z.array(StageSummary),
+  series: z.array(IntervalPoint),
+  journeys: z.array(JourneyMessage),
+  reloads: z.array(ReloadMark),
+  health: Health,
+});
+export type PanelState = z.infer<typeof PanelState>;
+
+export const ToPanel = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('snapshot'), state: PanelState }),
+  z.object({
+    type: z.literal('delta'),
+    session: SessionInfo.optional(),
+    stages: z.array(StageSummary), // changed stages only
+    points: z.array(IntervalPoint), // new intervals
+    journeys: z.array(JourneyMessage), // new journeys
+    reloads: z.array(ReloadMark),
+    health: Health.optional(),
+  }),
+  z.object({ type: z.literal('clear') }),
+]);
+export type ToPanel = z.infer<typeof ToPanel>;
+
+export const FromPanel = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('ready') }),
+  z.object({ type: z.literal('openProbe'), boundary: z.string() }),
+  z.object({ type: z.literal('command'), command: z.enum(['stop', 'reload', 'export', 'openProbes']) }),
+]);
+export type FromPanel = z.infer<typeof FromPanel>;

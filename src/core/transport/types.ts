@@ -1,0 +1,58 @@
+/**
+ * How the core reaches a target host: this machine, or one over SSH.
+ * Every command is an argument array; nothing here ever builds a shell string from user input.
+ */
+
+/** Asks the user for the sudo password of `user@host`; resolves undefined when they cancel.
+ *  The CLI asks on the terminal, the extension in a password box. Never stored or logged. */
+export type AskPass = (prompt: string) => Promise<string | undefined>;
+
+export type PrivilegeMode = 'auto' | 'root' | 'sudo-n' | 'sudo-askpass';
+
+export interface RunResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface RunOptions {
+  /** Working directory on the target. */
+  cwd?: string;
+  /** Data written to the command's stdin. */
+  input?: string | Buffer;
+  timeoutMs?: number;
+  signal?: AbortSignal;
+  /** Extra environment variables (names and values are validated, never interpolated). */
+  env?: Record<string, string>;
+}
+
+/** A long-running process on the target (the helper): line-oriented stdio. */
+export interface TargetProcess {
+  readonly pid: number | undefined;
+  write(line: string): void;
+  /** Close stdin: the helper then detaches everything and exits. */
+  end(): void;
+  /** Each complete stdout line, without its newline. */
+  onLine(cb: (line: string) => void): void;
+  onStderr(cb: (text: string) => void): void;
+  /** exit code, or signal name; `why` says what happened in one sentence. */
+  onExit(cb: (info: { code: number | null; signal: string | null; why: string }) => void): void;
+  kill(signal?: NodeJS.Signals): void;
+}
+
+export interface Transport {
+  /** "local" or the SSH destination as given. */
+  readonly host: string;
+  readonly kind: 'local' | 'ssh';
+  /** Run a fixed program with arguments as the unprivileged user. */
+  run(argv: string[], opts?: RunOptions): Promise<RunResult>;
+  /** Copy a local directory tree to an absolute/home-relative directory on the target (replacing it). */
+  putDir(localDir: string, remoteDir: string): Promise<void>;
+  /** Write one file on the target. */
+  putFile(remotePath: string, content: string | Buffer): Promise<void>;
+  /** Start argv as root (no sudo if already root; else sudo -n; else sudo with askpass). */
+  spawnPrivileged(argv: string[], opts?: { askPass?: AskPass; mode?: PrivilegeMode }): Promise<TargetProcess>;
+  /** Home directory of the unprivileged user on the target. */
+  home(): Promise<string>;
+  close(): Promise<void>;
+}
