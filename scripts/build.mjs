@@ -6,9 +6,16 @@ import { existsSync } from 'node:fs';
 const watch = process.argv.includes('--watch');
 const common = { bundle: true, sourcemap: true, logLevel: 'warning', minify: process.argv.includes('--minify') };
 
+// CJS bundles (extension host, language server) have no import.meta: give modules that locate files
+// from import.meta.url (src/core/deploy.ts) the bundle's own file URL instead.
+const cjsImportMeta = {
+  define: { 'import.meta.url': '__nslatImportMetaUrl' },
+  banner: { js: "const __nslatImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
+};
+
 const targets = [
-  { entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.cjs', platform: 'node', format: 'cjs', target: 'node20', external: ['vscode'] },
-  { entryPoints: ['src/server/server.ts'], outfile: 'dist/server.cjs', platform: 'node', format: 'cjs', target: 'node20' },
+  { entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.cjs', platform: 'node', format: 'cjs', target: 'node20', external: ['vscode'], ...cjsImportMeta },
+  { entryPoints: ['src/server/server.ts'], outfile: 'dist/server.cjs', platform: 'node', format: 'cjs', target: 'node20', ...cjsImportMeta },
   {
     entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.mjs', platform: 'node', format: 'esm', target: 'node20',
     // execa and friends are ESM; give bundled CJS dependencies a require() in the ESM bundle.

@@ -26,9 +26,34 @@ export interface RunOptions {
   env?: Record<string, string>;
 }
 
+/** How a TargetProcess ended. `why` is one sentence, e.g. "the SSH connection to h dropped (ssh exit 255)". */
+export interface ExitInfo {
+  code: number | null;
+  signal: string | null;
+  why: string;
+}
+
+/** Receives one line per transport action (commands run, connection events). Never sees a password. */
+export type TransportLog = (line: string) => void;
+
+export interface TransportOptions {
+  /** undefined or "local": this machine. Anything else: an SSH destination (user@host, alias,
+   *  [user@]host:port, ssh://[user@]host[:port], IPv6 literal). */
+  host?: string;
+  /** An ssh_config file passed to ssh as `-F FILE` (default: ssh's own, ~/.ssh/config). */
+  sshConfig?: string;
+  /** Answers ssh's own prompts (host key confirmation, key passphrase, login password). Without it
+   *  ssh runs with BatchMode=yes and fails instead of prompting. */
+  sshAskPass?: AskPass;
+  log?: TransportLog;
+}
+
 /** A long-running process on the target (the helper): line-oriented stdio. */
 export interface TargetProcess {
+  /** Local pid: the process itself, or the local `ssh` client that carries it. */
   readonly pid: number | undefined;
+  /** Resolves once, with the same info onExit gets. */
+  readonly exited: Promise<ExitInfo>;
   write(line: string): void;
   /** Close stdin: the helper then detaches everything and exits. */
   end(): void;
@@ -36,7 +61,7 @@ export interface TargetProcess {
   onLine(cb: (line: string) => void): void;
   onStderr(cb: (text: string) => void): void;
   /** exit code, or signal name; `why` says what happened in one sentence. */
-  onExit(cb: (info: { code: number | null; signal: string | null; why: string }) => void): void;
+  onExit(cb: (info: ExitInfo) => void): void;
   kill(signal?: NodeJS.Signals): void;
 }
 
@@ -50,6 +75,8 @@ export interface Transport {
   putDir(localDir: string, remoteDir: string): Promise<void>;
   /** Write one file on the target. */
   putFile(remotePath: string, content: string | Buffer): Promise<void>;
+  /** Start argv as the unprivileged user, with the same line-oriented stdio as the helper gets. */
+  spawn(argv: string[]): Promise<TargetProcess>;
   /** Start argv as root (no sudo if already root; else sudo -n; else sudo with askpass). */
   spawnPrivileged(argv: string[], opts?: { askPass?: AskPass; mode?: PrivilegeMode }): Promise<TargetProcess>;
   /** Home directory of the unprivileged user on the target. */

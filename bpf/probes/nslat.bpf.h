@@ -1,0 +1,399 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * nslat.bpf.h - BPF-side helpers shared by the nslat probe objects:
+ * maps the helper reads, filters, log2 histograms, per-packet boundary
+ * recording and journey emission. Read include/nslat.h first.
+ *
+ * Per hook the hot path is: one LRU lookup, one or two per-CPU array
+ * lookups, a handful of stores. Filters are const volatile, so a filter
+ * left at 0 is removed by the verifier's dead-code elimination.
+ */
+#ifndef __NSLAT_BPF_H
+#define __NSLAT_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_endian.h>
+#include "nslat.h"
+
+#ifndef NSLAT_HIST_ENTRIES
+#define NSLAT_HIST_ENTRIES	NSLAT_HIST_PKT_MAX
+#endif
+#ifndef NSLAT_PKT_ENTRIES
+#define NSLAT_PKT_ENTRIES	32768
+#endif
+
+#define ETH_P_IP	0x0800
+#define ETH_P_IPV6	0x86DD
+#define AF_INET		2
+#define AF_INET6	10
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* ------------------------------------------------------------ maps */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, NSLAT_HIST_ENTRIES);
+	__type(key, __u32);
+	__type(value, struct nslat_hist);
+} nslat_hist SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, NSLAT_MAX_COUNTERS);
+	__type(key, __u32);
+	__type(value, __u64);
+} nslat_counters SEC(".maps");
+
+/* Keep the counter and IRQ layout enums in every object's BTF. */
+const volatile enum nslat_counter nslat_counter_max = __NSLAT_CNT_MAX;
+
+/* ------------------------------------------------------------ options */
+
+/* Filters: 0 = off. Set by the helper before load ("rodata"). */
+const volatile __u32 filter_ifindex = 0;	/* skb->dev->ifindex */
+const volatile __u32 filter_netns = 0;		/* netns inode (ls -l /proc/PID/ns/net) */
+const volatile __u8 filter_l4 = 0;		/* IPPROTO_TCP (6) / IPPROTO_UDP (17) */
+const volatile __u16 filter_lport = 0;		/* local port, host order */
+const volatile __u16 filter_rport = 0;		/* remote port, host order */
+const volatile __u32 filter_pid = 0;		/* tgid */
+const volatile __u64 filter_cgroup = 0;		/* cgroup v2 id */
+
+/* Journeys: changeable at run time ("data" / set). */
+volatile __u32 sample_every SEC(".data") = 1000;
+volatile __u64 slow_ns SEC(".data") = 0;
+
+/* ------------------------------------------------------------ counters, hists */
+
+static __always_inline __u64 nslat_cnt_add(__u32 c, __u64 v)
+{
+	__u64 *p = bpf_map_lookup_elem(&nslat_counters, &c);
+
+	if (!p)
+		return 0;
+	*p += v;
+	return *p;
+}
+
+#define nslat_cnt(c) nslat_cnt_add(c, 1)
+
+/* bcc's log2l: floor(log2(v)) + 1 for v > 0, 0 for v == 0 */
+static __always_inline __u32 nslat_log2(__u32 v)
+{
+	__u32 r, shift;
+
+	r = (v > 0xFFFF) << 4; v >>= r;
+	shift = (v > 0xFF) << 3; v >>= shift; r |= shift;
+	shift = (v > 0xF) << 2; v >>= shift; r |= shift;
+	shift = (v > 0x3) << 1; v >>= shift; r |= shift;
+	r |= (v >> 1);
+	return r;
+}
+
+static __always_inline __u32 nslat_bucket(__u64 v)
+{
+	__u32 hi = v >> 32;
+	__u32 b;
+
+	if (!v)
+		return 0;
+	b = hi ? nslat_log2(hi) + 33 : nslat_log2(v) + 1;
+	return b < NSLAT_HIST_BUCKETS ? b : NSLAT_HIST_BUCKETS - 1;
+}
+
+static __always_inline void nslat_hist_add(__u32 idx, __u64 v)
+{
+	struct nslat_hist *h = bpf_map_lookup_elem(&nslat_hist, &idx);
+	__u32 b;
+
+	if (!h)
+		return;
+	b = nslat_bucket(v);
+	h->buckets[b & (NSLAT_HIST_BUCKETS - 1)]++;
+	h->sum += v;
+}
+
+#ifndef NSLAT_NO_PACKETS
+/* ------------------------------------------------------------ packets */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, NSLAT_MAX_DROPS);
+	__type(key, __u32);
+	__type(value, __u64);
+} nslat_drops SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 20);
+} nslat_journeys SEC(".maps");
+
+/* Per-packet state, keyed by skb pointer. */
+struct nslat_pkt {
+	__u64 t0;		/* entry boundary */
+	__u64 t_last;		/* last boundary passed */
+	__u32 last;		/* id of the last boundary passed */
+	__u32 mask;		/* boundaries passed */
+	__u32 ts[NSLAT_NB];	/* ns since t0 per boundary passed */
+	__u32 ifindex;
+	__u32 len;
+	__u16 sport;
+	__u16 dport;
+	__u8 l4;
+	__u8 family;
+	__u8 handoff;		/* tx: the skb went to a peer's RX (loopback, veth) */
+	__u8 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, NSLAT_PKT_ENTRIES);
+	__type(key, __u64);
+	__type(value, struct nslat_pkt);
+} nslat_pkts SEC(".maps");
+
+/* RX with a pid or cgroup filter: the owning task is only known when the
+ * application reads, so boundaries only store timestamps and all stages are
+ * recorded at the read boundary for packets whose reader matches. */
+#ifdef NSLAT_RX_DEFER
+#define nslat_defer() (filter_pid || filter_cgroup)
+#else
+#define nslat_defer() 0
+#endif
+
+/* Keeps enum nslat_boundary in BTF and checks its size. Use once per
+ * packet object, after the enum. */
+#define NSLAT_BOUNDARY_ENUM_CHECK()						\
+	_Static_assert(__NSLAT_BOUNDARY_MAX <= NSLAT_NB,			\
+		       "at most NSLAT_NB boundaries per object");		\
+	const volatile enum nslat_boundary nslat_boundary_max = __NSLAT_BOUNDARY_MAX
+
+static __always_inline bool nslat_task_ok(void)
+{
+	if (filter_pid && (bpf_get_current_pid_tgid() >> 32) != filter_pid)
+		return false;
+	if (filter_cgroup && bpf_get_current_cgroup_id() != filter_cgroup)
+		return false;
+	return true;
+}
+
+static __always_inline bool nslat_dev_ok(struct net_device *dev)
+{
+	if (filter_ifindex && (!dev || dev->ifindex != filter_ifindex))
+		return false;
+	if (filter_netns && (!dev || dev->nd_net.net->ns.inum != filter_netns))
+		return false;
+	return true;
+}
+
+static __always_inline bool nslat_ports_ok(__u8 l4, __u16 lport, __u16 rport)
+{
+	if (filter_l4 && l4 != filter_l4)
+		return false;
+	if (filter_lport && lport != filter_lport)
+		return false;
+	if (filter_rport && rport != filter_rport)
+		return false;
+	return true;
+}
+
+#define nslat_flow_filter() (filter_l4 || filter_lport || filter_rport)
+
+/* Flow of an skb whose data points at the network header (RX after
+ * eth_type_trans). Only used when a flow filter is on. */
+static __always_inline void nslat_skb_flow(struct sk_buff *skb, struct nslat_pkt *st)
+{
+	unsigned char *data = skb->data;
+	__u16 proto = bpf_ntohs(skb->protocol);
+	__u16 ports[2] = {};
+	__u8 l4 = 0;
+	__u32 off;
+
+	if (proto == ETH_P_IP) {
+		__u8 vihl = 0;
+
+		bpf_probe_read_kernel(&vihl, 1, data);
+		bpf_probe_read_kernel(&l4, 1, data + offsetof(struct iphdr, protocol));
+		off = (vihl & 0xf) * 4;
+		st->family = NSLAT_FAMILY_IPV4;
+	} else if (proto == ETH_P_IPV6) {
+		bpf_probe_read_kernel(&l4, 1, data + offsetof(struct ipv6hdr, nexthdr));
+		off = sizeof(struct ipv6hdr);
+		st->family = NSLAT_FAMILY_IPV6;
+	} else {
+		return;
+	}
+	st->l4 = l4;
+	if (l4 == IPPROTO_TCP || l4 == IPPROTO_UDP) {
+		bpf_probe_read_kernel(ports, sizeof(ports), data + off);
+		st->sport = bpf_ntohs(ports[0]);
+		st->dport = bpf_ntohs(ports[1]);
+	}
+}
+
+/* Flow from a socket; rx: the packet came from the peer. */
+static __always_inline void nslat_sk_flow(struct sock *sk, struct nslat_pkt *st, bool rx)
+{
+	__u16 lport, rport, family;
+
+	if (!sk)
+		return;
+	lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	st->l4 = BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol);
+	st->family = family == AF_INET ? NSLAT_FAMILY_IPV4 :
+		     family == AF_INET6 ? NSLAT_FAMILY_IPV6 : NSLAT_FAMILY_OTHER;
+	st->sport = rx ? rport : lport;
+	st->dport = rx ? lport : rport;
+}
+
+/* Start (or restart: skb pointers are reused) a packet at an entry
+ * boundary. The caller has applied its filters. */
+static __always_inline bool
+nslat_start(__u64 key, __u32 b, __u64 t0, __u64 now, struct nslat_pkt *init)
+{
+	init->t0 = t0;
+	init->t_last = now;
+	init->last = b;
+	init->mask = 1U << (b & (NSLAT_NB - 1));
+	init->ts[b & (NSLAT_NB - 1)] = now - t0;
+	if (bpf_map_update_elem(&nslat_pkts, &key, init, BPF_ANY)) {
+		nslat_cnt(NSLAT_CNT_MAP_FULL);
+		return false;
+	}
+	nslat_cnt(NSLAT_CNT_STARTED);
+	return true;
+}
+
+static __always_inline void nslat_record(struct nslat_pkt *st, __u32 b, __u64 now)
+{
+	__u32 from = st->last;
+
+	if (!nslat_defer()) {
+		nslat_hist_add(NSLAT_HIST_STAGE(from & (NSLAT_NB - 1), b), now - st->t_last);
+		nslat_hist_add(NSLAT_HIST_CUM(b), now - st->t0);
+	}
+	st->ts[b & (NSLAT_NB - 1)] = now - st->t0;
+	st->mask |= 1U << (b & (NSLAT_NB - 1));
+	st->last = b;
+	st->t_last = now;
+}
+
+/* A non-entry boundary: only an existing packet, only forward (the first
+ * passage of a boundary counts). Returns the state (for callers that end
+ * the journey here) or NULL. */
+static __always_inline struct nslat_pkt *nslat_pass(__u64 key, __u32 b, __u64 *nowp)
+{
+	struct nslat_pkt *st = bpf_map_lookup_elem(&nslat_pkts, &key);
+	__u64 now;
+
+	if (!st || b <= st->last)
+		return NULL;
+	now = bpf_ktime_get_ns();
+	if (now - st->t0 > NSLAT_MAX_AGE_NS) {
+		nslat_cnt(NSLAT_CNT_STALE);
+		bpf_map_delete_elem(&nslat_pkts, &key);
+		return NULL;
+	}
+	nslat_record(st, b, now);
+	*nowp = now;
+	return st;
+}
+
+/* Deferred mode: record every stage of a finished packet at once. */
+static __always_inline void nslat_replay(struct nslat_pkt *st)
+{
+	__u32 prev = NSLAT_NB, b;
+
+	for (b = 0; b < NSLAT_NB; b++) {
+		if (!(st->mask & (1U << b)))
+			continue;
+		if (prev < NSLAT_NB) {
+			nslat_hist_add(NSLAT_HIST_STAGE(prev, b), st->ts[b] - st->ts[prev]);
+			nslat_hist_add(NSLAT_HIST_CUM(b), st->ts[b]);
+		}
+		prev = b;
+	}
+}
+
+/* End of a packet's journey: count it, maybe send it, forget it. */
+static __always_inline void nslat_finish(__u64 key, struct nslat_pkt *st, __u8 dir,
+					 __u8 end, __u32 drop_reason, __u64 t_end)
+{
+	struct nslat_journey *j;
+	__u64 total = t_end - st->t0;
+	__u64 n = nslat_cnt(NSLAT_CNT_FINISHED);
+	__u32 every = sample_every;
+	__u64 slow = slow_ns;
+	__u8 reason;
+
+	if (slow && total >= slow) {
+		reason = NSLAT_REASON_SLOW;
+	} else if (every && n % every == 0) {
+		reason = NSLAT_REASON_SAMPLED;
+	} else {
+		bpf_map_delete_elem(&nslat_pkts, &key);
+		return;
+	}
+	j = bpf_ringbuf_reserve(&nslat_journeys, sizeof(*j), 0);
+	if (!j) {
+		nslat_cnt(NSLAT_CNT_RINGBUF_DROP);
+		bpf_map_delete_elem(&nslat_pkts, &key);
+		return;
+	}
+	nslat_cnt(reason == NSLAT_REASON_SLOW ? NSLAT_CNT_SLOW : NSLAT_CNT_SAMPLED);
+	j->t0 = st->t0;
+	j->total_ns = total;
+	__builtin_memcpy(j->ts, st->ts, sizeof(j->ts));
+	j->mask = st->mask;
+	j->ifindex = st->ifindex;
+	j->len = st->len;
+	j->cpu = bpf_get_smp_processor_id();
+	j->drop_reason = drop_reason;
+	j->sport = st->sport;
+	j->dport = st->dport;
+	j->dir = dir;
+	j->reason = reason;
+	j->end = end;
+	j->l4 = st->l4;
+	j->family = st->family;
+	bpf_ringbuf_submit(j, 0);
+	bpf_map_delete_elem(&nslat_pkts, &key);
+}
+
+/* consume_skb / kfree_skb of a tracked packet. */
+static __always_inline void nslat_free(struct sk_buff *skb, __u8 dir, bool drop, __u32 reason)
+{
+	__u64 key = (__u64)skb;
+	struct nslat_pkt *st = bpf_map_lookup_elem(&nslat_pkts, &key);
+	__u64 now;
+
+	if (!st)
+		return;
+	now = bpf_ktime_get_ns();
+	if (drop) {
+		__u32 idx = reason < NSLAT_MAX_DROPS ? reason : NSLAT_MAX_DROPS - 1;
+		__u64 *d = bpf_map_lookup_elem(&nslat_drops, &idx);
+
+		if (d)
+			*d += 1;
+		nslat_cnt(NSLAT_CNT_DROPPED);
+	}
+	if (now - st->t0 > NSLAT_MAX_AGE_NS) {
+		nslat_cnt(NSLAT_CNT_STALE);
+		bpf_map_delete_elem(&nslat_pkts, &key);
+		return;
+	}
+	if (nslat_defer()) {	/* no reader: cannot be attributed to a task */
+		bpf_map_delete_elem(&nslat_pkts, &key);
+		return;
+	}
+	nslat_finish(key, st, dir, drop ? NSLAT_END_DROP : NSLAT_END_CONSUME, reason, now);
+}
+#endif /* NSLAT_NO_PACKETS */
+
+#endif /* __NSLAT_BPF_H */

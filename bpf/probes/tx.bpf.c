@@ -1,0 +1,280 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * tx.bpf.c - transmit path.
+ *
+ * The skb is not known at sendmsg time, so sendmsg opens a per-thread
+ * context (tcp:tcp_sendmsg_locked for TCP whatever the syscall, the
+ * sendto/sendmsg/sendmmsg syscalls for the rest), closed at the end of the
+ * call (sock:sock_send_length). The first skb reaching IP output or
+ * net_dev_queue in that context starts with t0 = sendmsg; others start at
+ * their first boundary. Ends: consume_skb (TX completion), kfree_skb, or -
+ * on loopback/veth, where the TX skb becomes the peer's RX skb inside
+ * start_xmit - net_dev_xmit after that hand-off. net_dev_xmit never
+ * dereferences the skb (it may already be freed).
+ *
+ * Filters: pid applies at sendmsg (only skbs sent from a matching thread's
+ * sendmsg context are tracked); cgroup via the sending socket's cgroup;
+ * ifindex / netns / L4 / ports at the entry boundary (ports from the socket).
+ */
+#include "nslat.bpf.h"
+
+enum nslat_boundary {
+	NSLAT_TX_SENDMSG = 0,		/* sendmsg call started (context, see above) */
+	NSLAT_TX_IP_OUTPUT,		/* ip_output / ip6_output (fentry, kprobe) */
+	NSLAT_TX_NET_DEV_QUEUE,		/* dev_queue_xmit */
+	NSLAT_TX_QDISC_ENQUEUE,
+	NSLAT_TX_QDISC_DEQUEUE,
+	NSLAT_TX_NET_DEV_START_XMIT,	/* handed to the driver */
+	NSLAT_TX_NET_DEV_XMIT,		/* driver accepted it */
+	NSLAT_TX_COMPLETE,		/* freed after transmission (consume_skb) */
+	__NSLAT_BOUNDARY_MAX,
+};
+NSLAT_BOUNDARY_ENUM_CHECK();
+
+struct sendmsg_ctx {
+	__u64 t;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);		/* tid */
+	__type(value, struct sendmsg_ctx);
+} tx_sendmsg SEC(".maps");
+
+/* ---------------------------------------------------------------- sendmsg context */
+
+static __always_inline void sendmsg_open(__u64 flags)
+{
+	struct sendmsg_ctx c;
+	__u32 tid;
+
+	if (!nslat_task_ok())
+		return;
+	tid = (__u32)bpf_get_current_pid_tgid();
+	c.t = bpf_ktime_get_ns();
+	if (!bpf_map_update_elem(&tx_sendmsg, &tid, &c, flags))
+		nslat_cnt(NSLAT_CNT_SENDMSG);
+}
+
+/* Called once per loop of tcp_sendmsg_locked: keep the first. */
+SEC("tp_btf/tcp_sendmsg_locked")
+int BPF_PROG(sendmsg__tp_tcp, const struct sock *sk)
+{
+	sendmsg_open(BPF_NOEXIST);
+	return 0;
+}
+
+SEC("tp/syscalls/sys_enter_sendto")
+int sendmsg__tp_sendto(void *ctx)
+{
+	sendmsg_open(BPF_ANY);
+	return 0;
+}
+
+SEC("tp/syscalls/sys_enter_sendmsg")
+int sendmsg__tp_sendmsg(void *ctx)
+{
+	sendmsg_open(BPF_ANY);
+	return 0;
+}
+
+SEC("tp/syscalls/sys_enter_sendmmsg")
+int sendmsg__tp_sendmmsg(void *ctx)
+{
+	sendmsg_open(BPF_ANY);
+	return 0;
+}
+
+/* End of every sock_sendmsg: close the thread's context. */
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(handle_sendmsg_end, struct sock *sk, int ret, int flags)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+
+	bpf_map_delete_elem(&tx_sendmsg, &tid);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- entry */
+
+/* First TX boundary of an skb: IP output where attachable, else
+ * net_dev_queue. A fresh state already past an earlier boundary is
+ * advanced instead of restarted. */
+static __always_inline int tx_enter(struct sk_buff *skb, __u32 b, struct net_device *dev)
+{
+	__u64 key = (__u64)skb;
+	struct nslat_pkt *st = bpf_map_lookup_elem(&nslat_pkts, &key);
+	struct nslat_pkt init = {};
+	struct sendmsg_ctx *c;
+	struct sock *sk;
+	__u64 now = bpf_ktime_get_ns(), t0 = now;
+	__u32 tid;
+
+	if (st && st->last < b && now - st->t0 <= NSLAT_MAX_AGE_NS) {
+		nslat_record(st, b, now);
+		return 0;
+	}
+	if (!nslat_dev_ok(dev)) {
+		nslat_cnt(NSLAT_CNT_FILTERED);
+		return 0;
+	}
+	sk = skb->sk;
+	if (nslat_flow_filter() || filter_cgroup) {
+		nslat_sk_flow(sk, &init, false);
+		if (!nslat_ports_ok(init.l4, init.sport, init.dport) ||
+		    (filter_cgroup &&
+		     (!sk || BPF_CORE_READ(sk, sk_cgrp_data.cgroup, kn, id) != filter_cgroup))) {
+			nslat_cnt(NSLAT_CNT_FILTERED);
+			return 0;
+		}
+	}
+	tid = (__u32)bpf_get_current_pid_tgid();
+	c = bpf_map_lookup_elem(&tx_sendmsg, &tid);
+	if (c && now - c->t <= NSLAT_MAX_AGE_NS) {
+		t0 = c->t;
+		bpf_map_delete_elem(&tx_sendmsg, &tid);
+		init.mask = 1U << NSLAT_TX_SENDMSG;	/* ts[SENDMSG] = 0 */
+		if (!nslat_defer()) {
+			nslat_hist_add(NSLAT_HIST_STAGE(NSLAT_TX_SENDMSG, b), now - t0);
+			nslat_hist_add(NSLAT_HIST_CUM(b), now - t0);
+		}
+	} else if (filter_pid) {
+		return 0;	/* not sent from a matching thread's sendmsg */
+	}
+	if (!nslat_flow_filter() && !filter_cgroup)
+		nslat_sk_flow(sk, &init, false);
+	init.ifindex = dev ? dev->ifindex : 0;
+	init.len = skb->len;
+	init.t0 = t0;
+	init.t_last = now;
+	init.last = b;
+	init.mask |= 1U << b;
+	init.ts[b & (NSLAT_NB - 1)] = now - t0;
+	if (bpf_map_update_elem(&nslat_pkts, &key, &init, BPF_ANY)) {
+		nslat_cnt(NSLAT_CNT_MAP_FULL);
+		return 0;
+	}
+	nslat_cnt(NSLAT_CNT_STARTED);
+	return 0;
+}
+
+SEC("fentry/ip_output")
+int BPF_PROG(ip_output__fentry, struct net *net, struct sock *sk, struct sk_buff *skb)
+{
+	struct dst_entry *dst = (void *)(skb->_skb_refdst & ~1UL);
+
+	return tx_enter(skb, NSLAT_TX_IP_OUTPUT, dst ? dst->dev : NULL);
+}
+
+SEC("fentry/ip6_output")
+int BPF_PROG(ip_output__fentry_v6, struct net *net, struct sock *sk, struct sk_buff *skb)
+{
+	struct dst_entry *dst = (void *)(skb->_skb_refdst & ~1UL);
+
+	return tx_enter(skb, NSLAT_TX_IP_OUTPUT, dst ? dst->dev : NULL);
+}
+
+SEC("kprobe/ip_output")
+int BPF_KPROBE(ip_output__kprobe, struct net *net, struct sock *sk, struct sk_buff *skb)
+{
+	struct dst_entry *dst = (void *)(BPF_CORE_READ(skb, _skb_refdst) & ~1UL);
+
+	return tx_enter(skb, NSLAT_TX_IP_OUTPUT, dst ? BPF_CORE_READ(dst, dev) : NULL);
+}
+
+SEC("kprobe/ip6_output")
+int BPF_KPROBE(ip_output__kprobe_v6, struct net *net, struct sock *sk, struct sk_buff *skb)
+{
+	struct dst_entry *dst = (void *)(BPF_CORE_READ(skb, _skb_refdst) & ~1UL);
+
+	return tx_enter(skb, NSLAT_TX_IP_OUTPUT, dst ? BPF_CORE_READ(dst, dev) : NULL);
+}
+
+SEC("tp_btf/net_dev_queue")
+int BPF_PROG(handle_net_dev_queue, struct sk_buff *skb)
+{
+	return tx_enter(skb, NSLAT_TX_NET_DEV_QUEUE, skb->dev);
+}
+
+/* ---------------------------------------------------------------- qdisc, driver */
+
+static __always_inline int tx_pass(const void *skb, __u32 b)
+{
+	__u64 now;
+
+	nslat_pass((__u64)skb, b, &now);
+	return 0;
+}
+
+SEC("tp_btf/qdisc_enqueue")
+int BPF_PROG(handle_qdisc_enqueue, struct Qdisc *q, const struct netdev_queue *txq,
+	     struct sk_buff *skb)
+{
+	return tx_pass(skb, NSLAT_TX_QDISC_ENQUEUE);
+}
+
+/* skb is the first of a possibly bulk-dequeued list (or NULL). */
+SEC("tp_btf/qdisc_dequeue")
+int BPF_PROG(handle_qdisc_dequeue, struct Qdisc *q, const struct netdev_queue *txq,
+	     int packets, struct sk_buff *skb)
+{
+	return tx_pass(skb, NSLAT_TX_QDISC_DEQUEUE);
+}
+
+SEC("tp_btf/net_dev_start_xmit")
+int BPF_PROG(handle_net_dev_start_xmit, const struct sk_buff *skb)
+{
+	return tx_pass(skb, NSLAT_TX_NET_DEV_START_XMIT);
+}
+
+/* Loopback and veth hand the TX skb to the peer's netif_rx inside
+ * start_xmit: that packet's TX journey ends at net_dev_xmit. */
+SEC("tp_btf/netif_rx")
+int BPF_PROG(handoff_netif_rx, struct sk_buff *skb)
+{
+	__u64 key = (__u64)skb;
+	struct nslat_pkt *st = bpf_map_lookup_elem(&nslat_pkts, &key);
+
+	if (st)
+		st->handoff = 1;
+	return 0;
+}
+
+/* The skb may be gone: use the pointer as a key only. */
+SEC("tp_btf/net_dev_xmit")
+int BPF_PROG(handle_net_dev_xmit, struct sk_buff *skb, int rc)
+{
+	__u64 key = (__u64)skb;
+	struct nslat_pkt *st;
+	__u64 now;
+
+	if (rc != 0)	/* NETDEV_TX_OK */
+		return 0;
+	st = nslat_pass(key, NSLAT_TX_NET_DEV_XMIT, &now);
+	if (st && st->handoff)
+		nslat_finish(key, st, NSLAT_DIR_TX, NSLAT_END_XMIT, 0, now);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- completion */
+
+SEC("tp_btf/consume_skb")
+int BPF_PROG(handle_complete, struct sk_buff *skb)
+{
+	__u64 key = (__u64)skb;
+	struct nslat_pkt *st;
+	__u64 now;
+
+	st = nslat_pass(key, NSLAT_TX_COMPLETE, &now);
+	if (st)
+		nslat_finish(key, st, NSLAT_DIR_TX, NSLAT_END_CONSUME, 0, now);
+	return 0;
+}
+
+SEC("tp_btf/kfree_skb")
+int BPF_PROG(handle_kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_reason reason)
+{
+	nslat_free(skb, NSLAT_DIR_TX, true, reason);
+	return 0;
+}

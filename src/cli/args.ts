@@ -1,0 +1,272 @@
+/**
+ * `nslat` command-line parsing: pure (no I/O), so every hostile argument is unit-tested.
+ * Anything wrong becomes a UsageError: one sentence saying what, and a hint saying what to do.
+ */
+import { parseArgs } from 'node:util';
+import { FilterError, parseFilter } from '../core/filter.ts';
+import type { PrivilegeMode } from '../core/transport/types.ts';
+
+export type Format = 'table' | 'json';
+export type OutKind = 'jsonl' | 'csv' | 'prom' | 'txt';
+export interface OutFile { path: string; kind: OutKind }
+
+export interface CommonTarget {
+  host?: string;
+  sshConfig?: string;
+  privilege: PrivilegeMode;
+}
+
+export type Command =
+  | { kind: 'help'; topic?: 'check' | 'trace' | 'replay' }
+  | { kind: 'version' }
+  | ({ kind: 'check'; format: Format } & CommonTarget)
+  | ({
+      kind: 'trace';
+      /** Seconds; 0 = until Ctrl-C. */
+      durationS: number;
+      stages: Array<'rx' | 'tx' | 'irq'>;
+      filter?: string;
+      probesDir?: string;
+      load: 'loopback' | 'none';
+      out: OutFile[];
+      format: Format;
+      intervalMs: number;
+      sampleEvery?: number;
+      slowNs?: number;
+      bpfStats: boolean;
+    } & CommonTarget)
+  | { kind: 'replay'; file: string; format: Format };
+
+export class UsageError extends Error {
+  constructor(message: string, readonly hint: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+export const USAGE = `nslat — where time goes in the Linux network stack, per layer and per packet
+
+Usage:
+  nslat check  [--host DEST] [--ssh-config FILE] [--format table|json]
+  nslat trace  [--host DEST] [--ssh-config FILE] [--duration SECONDS] [--stages rx,tx,irq]
+               [--filter EXPR] [--probes DIR] [--load loopback|none] [--out FILE]...
+               [--format table|json] [--interval MS] [--sample N] [--slow-ms X]
+  nslat replay FILE [--format table|json]
+  nslat --help | --version
+
+Commands:
+  check    Preflight the target (kernel, BTF, tracefs, clang, bpftool, libbpf, json-c, privilege,
+           working attach types) and print what is missing with the command that installs it.
+           Exit status 0 when tracing can work.
+  trace    Build the probes on the target, load them through the root helper, trace, and print
+           bcc-style log2 histograms and a per-layer percentile table (RX, TX) plus IRQ.
+  replay   Print the same report from a trace saved with --out FILE.jsonl.
+
+Options:
+  --host DEST          SSH destination (user@host, alias from ~/.ssh/config, host:port,
+                       ssh://user@host:port). Default: this machine.
+  --ssh-config FILE    ssh_config file passed to ssh (-F FILE).
+  --privilege MODE     auto (default: root, else sudo -n, else ask for the sudo password),
+                       root, sudo-n or sudo-askpass.
+  --duration SECONDS   How long to trace (default 10; 0 = until Ctrl-C; at most 86400).
+  --stages LIST        Comma-separated stages to trace: rx, tx, irq (default: all three).
+  --filter EXPR        Load-time filter, terms joined by "and": tcp | udp, port N, sport N,
+                       dport N, dev NAME, ifindex N, netns INODE, pid N, cgroup PATH|ID.
+                       Example: --filter "tcp and port 5201".
+  --probes DIR         Trace with DIR/<stage>.bpf.c instead of the built-in probes.
+  --load MODE          loopback: run a built-in TCP+UDP ping-pong on 127.0.0.1 and ::1 for the
+                       trace's duration (bounded in time and count); none (default).
+  --out FILE           Save the session; the extension picks the format, repeat for several:
+                         .jsonl  JSON Lines trace (every snapshot and journey; nslat replay reads it)
+                         .csv    per-stage summary
+                         .prom   OpenMetrics text (histograms in Prometheus exposition format)
+                         .txt    seed-style text: one line per sampled packet per stage
+  --format FMT         table (default) or json (one JSON document on stdout).
+  --interval MS        Snapshot period in ms (default 1000; 100-60000).
+  --sample N           Send every Nth packet's journey (0 = none).
+  --slow-ms X          Also send every packet slower end to end than X ms.
+  --bpf-stats          Turn on kernel bpf_stats to report each program's cost per run.
+  -h, --help           This help.  -V, --version  The version.
+
+Ctrl-C stops cleanly: the probes are unloaded and what was collected is printed.`;
+
+const HINT = 'Run `nslat --help` for usage.';
+
+function usage(msg: string, hint = HINT): never {
+  throw new UsageError(msg, hint);
+}
+
+function shown(v: string): string {
+  const s = v.length > 60 ? `${v.slice(0, 60)}…` : v;
+  return JSON.stringify(s);
+}
+
+function num(name: string, v: string | undefined, lo: number, hi: number, integer: boolean): number | undefined {
+  if (v === undefined) return undefined;
+  const t = v.trim();
+  if (!/^[0-9]+(\.[0-9]+)?$/.test(t)) usage(`--${name} needs a ${integer ? 'whole ' : ''}number from ${lo} to ${hi}, got ${shown(v)}.`);
+  const n = Number(t);
+  if (integer && !Number.isInteger(n)) usage(`--${name} needs a whole number, got ${shown(v)}.`);
+  if (!(n >= lo && n <= hi)) usage(`--${name} must be between ${lo} and ${hi}, got ${shown(v)}.`);
+  return n;
+}
+
+function oneOf<T extends string>(name: string, v: string | undefined, allowed: readonly T[], dflt: T): T {
+  if (v === undefined) return dflt;
+  if (!(allowed as readonly string[]).includes(v)) usage(`--${name} must be ${allowed.join(' or ')}, got ${shown(v)}.`);
+  return v as T;
+}
+
+function nonEmptyPath(name: string, v: string | undefined): string | undefined {
+  if (v === undefined) return undefined;
+  if (v === '' || /[\0]/.test(v)) usage(`--${name} needs a file or directory path, got ${shown(v)}.`);
+  // A path that looks like an option is almost always a missing value (`--out --format json`).
+  if (v.startsWith('-')) usage(`--${name} needs a value, but got the option-like ${shown(v)}.`, `Write ./${v} if it really is a path.`);
+  return v;
+}
+
+export function outKind(path: string): OutKind {
+  const m = /\.([A-Za-z0-9]+)$/.exec(path);
+  const ext = m ? m[1]!.toLowerCase() : '';
+  if (['jsonl', 'ndjson', 'json'].includes(ext)) return 'jsonl';
+  if (ext === 'csv') return 'csv';
+  if (['prom', 'om', 'metrics'].includes(ext)) return 'prom';
+  if (['txt', 'log'].includes(ext)) return 'txt';
+  usage(`--out ${shown(path)} has no known extension.`, 'Use .jsonl (trace), .csv (summary), .prom (OpenMetrics) or .txt (seed-style text).');
+}
+
+const OPTIONS = {
+  host: { type: 'string' },
+  'ssh-config': { type: 'string' },
+  privilege: { type: 'string' },
+  duration: { type: 'string' },
+  stages: { type: 'string' },
+  filter: { type: 'string' },
+  probes: { type: 'string' },
+  load: { type: 'string' },
+  out: { type: 'string', multiple: true },
+  format: { type: 'string' },
+  interval: { type: 'string' },
+  sample: { type: 'string' },
+  'slow-ms': { type: 'string' },
+  'bpf-stats': { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean', short: 'V' },
+} as const;
+
+const ALLOWED: Record<'check' | 'trace' | 'replay', string[]> = {
+  check: ['host', 'ssh-config', 'privilege', 'format', 'help'],
+  trace: ['host', 'ssh-config', 'privilege', 'duration', 'stages', 'filter', 'probes', 'load', 'out', 'format', 'interval', 'sample', 'slow-ms', 'bpf-stats', 'help'],
+  replay: ['format', 'help'],
+};
+
+export function parseCli(argv: string[]): Command {
+  if (!Array.isArray(argv)) usage('internal: arguments are not a list');
+  if (argv.length > 200) usage(`too many arguments (${argv.length}).`);
+  for (const a of argv) {
+    if (typeof a !== 'string') usage('internal: an argument is not a string');
+    if (a.length > 8192) usage(`an argument of ${a.length} characters is too long (at most 8192).`);
+  }
+  let parsed: ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true; strict: true }>>;
+  try {
+    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (e) {
+    const err = e as { code?: string; message: string };
+    const amb = /Option '(-[\w-]+)(?:, -\w)?' argument is ambiguous/.exec(err.message) ?? /Option '(?:-\w, )?(--[\w-]+)' argument is ambiguous/.exec(err.message);
+    if (amb) usage(`${amb[1]} needs a value, but the next argument begins with "-".`, `Give the value after ${amb[1]}; if it really begins with "-", write ${amb[1]}=VALUE.`);
+    const missing = /Option '(?:-\w, )?(--[\w-]+) <value>' argument missing/.exec(err.message);
+    if (missing) usage(`${missing[1]} needs a value.`);
+    const msg = (err.message.split('\n')[0] ?? err.message).replace(/\. To specify a positional argument.*$/s, '').replace(/[.\s]+$/, '');
+    usage(`${msg}.`);
+  }
+  const v = parsed.values as Record<string, string | string[] | boolean | undefined>;
+  const pos = parsed.positionals;
+  const cmd = pos[0];
+
+  if (v.version && !cmd) return { kind: 'version' };
+  if (!cmd) {
+    if (v.help) return { kind: 'help' };
+    usage('no command given.', 'Use `nslat check`, `nslat trace` or `nslat replay FILE`; `nslat --help` shows all options.');
+  }
+  if (cmd !== 'check' && cmd !== 'trace' && cmd !== 'replay') {
+    if (cmd === 'help') return { kind: 'help' };
+    usage(`unknown command ${shown(cmd)}.`, 'Use `nslat check`, `nslat trace` or `nslat replay FILE`.');
+  }
+  if (v.help) return { kind: 'help', topic: cmd };
+  if (v.version) usage('--version takes no command.', 'Run `nslat --version` alone.');
+  for (const k of Object.keys(v)) {
+    if (v[k] !== undefined && !ALLOWED[cmd].includes(k)) usage(`--${k} does not apply to \`nslat ${cmd}\`.`, `Run \`nslat ${cmd} --help\` to see its options.`);
+  }
+  const str = (k: string) => {
+    const x = v[k];
+    return typeof x === 'string' ? x : undefined;
+  };
+  const format = oneOf<Format>('format', str('format'), ['table', 'json'], 'table');
+
+  if (cmd === 'replay') {
+    if (pos.length < 2) usage('`nslat replay` needs the trace file to read.', 'Example: nslat replay trace.jsonl');
+    if (pos.length > 2) usage(`\`nslat replay\` takes one file, got ${pos.length - 1}: ${pos.slice(1).map(shown).join(' ')}.`);
+    const file = nonEmptyPath('replay FILE', pos[1]!)!;
+    return { kind: 'replay', file, format };
+  }
+  if (pos.length > 1) usage(`unexpected argument ${shown(pos[1]!)} after \`nslat ${cmd}\`.`, 'Options start with --; quote a --filter expression that has spaces.');
+
+  const host = str('host');
+  if (host !== undefined) {
+    if (host === '') usage('--host needs a destination, got an empty string.', 'Example: --host user@server, or leave --host out for this machine.');
+    if (host.startsWith('-')) usage(`--host ${shown(host)} begins with "-", which ssh would read as an option.`, 'Give a destination such as user@server.');
+    // eslint-disable-next-line no-control-regex
+    if (/[\x00-\x20\x7f]/.test(host)) usage(`--host ${shown(host)} contains whitespace or control characters.`, 'Give a destination such as user@server.');
+  }
+  const target: CommonTarget = {
+    host: host === 'local' ? undefined : host,
+    sshConfig: nonEmptyPath('ssh-config', str('ssh-config')),
+    privilege: oneOf<PrivilegeMode>('privilege', str('privilege'), ['auto', 'root', 'sudo-n', 'sudo-askpass'], 'auto'),
+  };
+  if (target.sshConfig && !target.host) usage('--ssh-config only applies with --host.', 'Add --host DEST, or drop --ssh-config.');
+  if (cmd === 'check') return { kind: 'check', format, ...target };
+
+  const durationS = num('duration', str('duration'), 0, 86_400, false) ?? 10;
+  let stages: Array<'rx' | 'tx' | 'irq'> = ['rx', 'tx', 'irq'];
+  const st = str('stages');
+  if (st !== undefined) {
+    const parts = st.split(',').map((s) => s.trim().toLowerCase());
+    if (parts.length === 0 || parts.some((p) => p === '')) usage(`--stages ${shown(st)} has an empty entry.`, 'Example: --stages rx,tx');
+    for (const p of parts) if (!['rx', 'tx', 'irq'].includes(p)) usage(`--stages: unknown stage ${shown(p)}.`, 'Stages are rx, tx and irq, comma-separated.');
+    stages = [...new Set(parts)] as typeof stages;
+  }
+  const filter = str('filter');
+  if (filter !== undefined) {
+    try {
+      parseFilter(filter);
+    } catch (e) {
+      if (e instanceof FilterError) usage(`--filter: ${e.message}.`, 'Example: --filter "tcp and port 5201"; see `nslat trace --help`.');
+      throw e;
+    }
+  }
+  const out = ((v.out as string[] | undefined) ?? []).map((p) => {
+    const path = nonEmptyPath('out', p)!;
+    return { path, kind: outKind(path) };
+  });
+  const seen = new Set<string>();
+  for (const o of out) {
+    if (seen.has(o.path)) usage(`--out ${shown(o.path)} is given twice.`);
+    seen.add(o.path);
+  }
+  const slowMs = num('slow-ms', str('slow-ms'), 0, 60_000, false);
+  return {
+    kind: 'trace',
+    ...target,
+    durationS,
+    stages,
+    filter: filter?.trim() === '' ? undefined : filter,
+    probesDir: nonEmptyPath('probes', str('probes')),
+    load: oneOf('load', str('load'), ['loopback', 'none'] as const, 'none'),
+    out,
+    format,
+    intervalMs: num('interval', str('interval'), 100, 60_000, true) ?? 1000,
+    sampleEvery: num('sample', str('sample'), 0, 1_000_000_000, true),
+    slowNs: slowMs === undefined ? undefined : Math.round(slowMs * 1e6),
+    bpfStats: v['bpf-stats'] === true,
+  };
+}

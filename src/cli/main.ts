@@ -1,0 +1,306 @@
+/**
+ * The `nslat` command: check, trace, replay. Bundled by esbuild to dist/cli.mjs (bin/nslat).
+ * Every failure ends as one sentence plus what to do on stderr, and a non-zero exit status:
+ * 2 for usage errors, 1 for everything else.
+ */
+import { existsSync, statSync } from 'node:fs';
+import { Aggregator } from '../core/aggregate.ts';
+import { NSLAT_VERSION } from '../core/deploy.ts';
+import { FilterError } from '../core/filter.ts';
+import { startLoopbackLoad, startRemoteLoopbackLoad, type RunningLoad } from '../core/load.ts';
+import { attachRows, runPreflight, type PreflightRow } from '../core/preflight.ts';
+import { Session, SessionError, type EndInfo } from '../core/session.ts';
+import { deploy } from '../core/deploy.ts';
+import { HelperClient } from '../core/helper-client.ts';
+import { formatTable, toJsonDocument } from '../core/report.ts';
+import { parseCli, USAGE, UsageError, type Command } from './args.ts';
+import { openOutputs, readTrace } from './outputs.ts';
+import { createProgress, readPassword, type Progress } from './terminal.ts';
+
+type TraceCmd = Extract<Command, { kind: 'trace' }>;
+type CheckCmd = Extract<Command, { kind: 'check' }>;
+
+class CliError extends Error {
+  constructor(message: string, readonly hint?: string, readonly code = 1) {
+    super(message);
+  }
+}
+
+const out = (s: string) => process.stdout.write(s.endsWith('\n') ? s : `${s}\n`);
+
+function askPass(progress: Progress) {
+  if (!process.stdin.isTTY) return undefined;
+  return async (prompt: string) => {
+    progress.clear();
+    return readPassword(prompt || '[sudo] password:');
+  };
+}
+
+function sentence(e: unknown): string {
+  const m = (e as Error)?.message ?? String(e);
+  return m.replace(/\s+$/, '');
+}
+
+// ---------------------------------------------------------------- check
+
+function formatRows(rows: PreflightRow[]): string {
+  const w = Math.max(5, ...rows.map((r) => r.check.length));
+  const lines = [`${'check'.padEnd(w)}  ok    detail`];
+  for (const r of rows) {
+    lines.push(`${r.check.padEnd(w)}  ${r.ok ? 'yes ' : r.required === false ? 'note' : 'NO  '}  ${r.detail}`);
+    if (r.fix) lines.push(`${''.padEnd(w)}        fix: ${r.fix}`);
+  }
+  return lines.join('\n');
+}
+
+async function runCheck(cmd: CheckCmd): Promise<number> {
+  const progress = createProgress(process.stderr, cmd.format === 'json');
+  const { createTransport } = await import('../core/transport/index.ts');
+  const transport = createTransport({ host: cmd.host, sshConfig: cmd.sshConfig });
+  const ask = askPass(progress);
+  try {
+    progress.set(`checking ${transport.host}`);
+    const pre = await runPreflight({ transport, askPass: ask });
+    const rows = [...pre.rows];
+    let ok = pre.ok;
+    if (pre.ok) {
+      // Attach types are only known from the helper's own start-up probe: build and start it.
+      try {
+        const dep = await deploy({ transport, onProgress: (p) => progress.set(p.message) });
+        progress.set('starting the helper to see which attach types work');
+        const proc = await transport.spawnPrivileged([dep.helper, '--workdir', dep.dir, '--interval-ms', '0'], { askPass: ask, mode: cmd.privilege });
+        const client = new HelperClient(proc);
+        try {
+          const hello = await client.waitHello(30_000);
+          const ar = attachRows(hello);
+          rows.push(...ar);
+          ok = ok && ar.every((r) => r.ok);
+        } finally {
+          await client.quit(5_000);
+        }
+      } catch (e) {
+        rows.push({ check: 'helper', ok: false, detail: sentence(e) });
+        ok = false;
+      }
+    }
+    progress.clear();
+    if (cmd.format === 'json') out(JSON.stringify({ host: transport.host, ok, rows }, null, 2));
+    else out(`${formatRows(rows)}\n\n${ok ? `${transport.host}: tracing can work.` : `${transport.host}: tracing cannot work yet; apply the fixes above.`}`);
+    return ok ? 0 : 1;
+  } finally {
+    progress.clear();
+    await transport.close().catch(() => undefined);
+  }
+}
+
+// ---------------------------------------------------------------- trace
+
+async function runTrace(cmd: TraceCmd): Promise<number> {
+  if (cmd.probesDir && !(existsSync(cmd.probesDir) && statSync(cmd.probesDir).isDirectory())) {
+    throw new CliError(`--probes ${cmd.probesDir} is not a directory.`, 'Give the directory that holds rx.bpf.c, tx.bpf.c and irq.bpf.c.', 2);
+  }
+  if (cmd.sshConfig && !existsSync(cmd.sshConfig)) {
+    throw new CliError(`--ssh-config ${cmd.sshConfig} does not exist.`, 'Give the path of an ssh_config file.', 2);
+  }
+  const progress = createProgress(process.stderr);
+  const agg = new Aggregator({ host: cmd.host ?? 'local' });
+  let outputs: ReturnType<typeof openOutputs>;
+  try {
+    outputs = openOutputs(cmd.out, cmd.host ?? 'local', agg);
+  } catch (e) {
+    throw new CliError(`cannot write --out: ${sentence(e)}.`, 'Give a path in a directory you can write to.');
+  }
+
+  // SIGINT during start-up aborts it; during tracing it ends the trace cleanly.
+  const ac = new AbortController();
+  let interrupted = 0;
+  let stopNow: (() => void) | undefined;
+  const onSigint = () => {
+    interrupted++;
+    if (interrupted >= 3) {
+      progress.note('interrupted three times: exiting without waiting for the helper');
+      process.exit(130);
+    }
+    progress.note(interrupted === 1 ? 'stopping (unloading probes)…' : 'still stopping; press Ctrl-C again to exit at once');
+    ac.abort();
+    stopNow?.();
+  };
+  process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigint);
+
+  let session: Session | undefined;
+  let load: RunningLoad | undefined;
+  try {
+    session = await Session.start({
+      host: cmd.host,
+      sshConfig: cmd.sshConfig,
+      privilege: cmd.privilege,
+      askPass: askPass(progress),
+      stages: cmd.stages,
+      filter: cmd.filter,
+      probesDir: cmd.probesDir,
+      intervalMs: cmd.intervalMs,
+      sampleEvery: cmd.sampleEvery,
+      slowNs: cmd.slowNs,
+      bpfStats: cmd.bpfStats,
+      signal: ac.signal,
+      onProgress: (p) => progress.set(p.message),
+      log: process.env.NSLAT_DEBUG ? (l) => progress.note(l) : undefined,
+    });
+    if (ac.signal.aborted) {
+      await session.stop();
+      progress.clear();
+      process.stderr.write('nslat: interrupted during start-up; nothing was collected.\n');
+      return 130;
+    }
+    const s = session;
+    for (const m of s.startupMessages) { agg.ingest(m); outputs.message(m); }
+    s.on('message', (m) => {
+      try {
+        agg.ingest(m, Date.now());
+        outputs.message(m);
+      } catch (e) {
+        progress.note(`could not record a ${m.type} message: ${sentence(e)}`);
+      }
+    });
+    s.on('warning', (w) => progress.note(w));
+    const ended = new Promise<EndInfo>((r) => s.once('ended', r));
+
+    if (cmd.load === 'loopback') {
+      const durationMs = cmd.durationS > 0 ? cmd.durationS * 1000 : 60_000;
+      load = s.transport.kind === 'local'
+        ? startLoopbackLoad({ durationMs })
+        : startRemoteLoopbackLoad(s.transport, { durationMs });
+    }
+    const what = `tracing ${s.stages.filter((x) => s.loaded.has(x)).join(', ')} on ${s.host}${cmd.load === 'loopback' ? ' with the loopback load' : ''}`;
+    const t0 = Date.now();
+    const tick = setInterval(() => {
+      const el = Math.round((Date.now() - t0) / 1000);
+      progress.set(`${what}: ${el}s${cmd.durationS > 0 ? ` of ${cmd.durationS}s` : ' (Ctrl-C to stop)'}, ${agg.report().snapshots} snapshots`);
+    }, 1000);
+    progress.set(`${what}…`);
+    const stopped = new Promise<void>((r) => { stopNow = r; });
+    const timer = cmd.durationS > 0 ? new Promise<void>((r) => setTimeout(r, cmd.durationS * 1000).unref()) : new Promise<void>(() => {});
+    const first = await Promise.race([timer.then(() => 'time' as const), stopped.then(() => 'sigint' as const), ended.then(() => 'ended' as const)]);
+    clearInterval(tick);
+
+    const loadStats = load ? await load.stop() : undefined;
+    let end: EndInfo;
+    if (first === 'ended' || s.ended) {
+      end = s.ended!;
+    } else {
+      progress.set('collecting the last snapshot');
+      await s.snapshot(5_000);
+      progress.set('stopping: unloading probes');
+      end = await s.stop();
+    }
+    progress.clear();
+    await outputs.close(agg);
+
+    const report = agg.report();
+    if (cmd.format === 'json') {
+      out(JSON.stringify(toJsonDocument(report), null, 2));
+    } else {
+      out(formatTable(report));
+      if (loadStats) out(`loopback load: ${loadStats.tcp} TCP and ${loadStats.udp} UDP round trips in ${(loadStats.elapsedMs / 1000).toFixed(1)}s${loadStats.errors.length ? ` (errors: ${loadStats.errors.join('; ')})` : ''}`);
+    }
+    for (const f of outputs.written()) process.stderr.write(`nslat: wrote ${f}\n`);
+    if (end.error) {
+      process.stderr.write(`nslat: ${end.error}\n`);
+      return 1;
+    }
+    return interrupted ? 130 : 0;
+  } catch (e) {
+    progress.clear();
+    if (load) await load.stop().catch(() => undefined);
+    if (session && !session.ended) await session.stop().catch(() => undefined);
+    await outputs.close(agg).catch(() => undefined);
+    if (e instanceof SessionError) {
+      if (e.preflight) out(formatRows(e.preflight.rows));
+      for (const d of e.diagnostics ?? []) process.stderr.write(`${d.file}:${d.line}:${d.column}: ${d.severity}: ${d.message}\n`);
+      throw new CliError(e.message, e.preflight ? 'Apply the fixes above (see `nslat check`), then run nslat again.' : undefined);
+    }
+    if (e instanceof FilterError) throw new CliError(`--filter: ${e.message}.`, 'Example: --filter "tcp and port 5201".', 2);
+    throw e;
+  } finally {
+    process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigint);
+  }
+}
+
+// ---------------------------------------------------------------- replay
+
+async function runReplay(cmd: Extract<Command, { kind: 'replay' }>): Promise<number> {
+  if (!existsSync(cmd.file)) throw new CliError(`${cmd.file} does not exist.`, 'Give a trace written by `nslat trace --out FILE.jsonl`.');
+  let report;
+  try {
+    report = await readTrace(cmd.file);
+  } catch (e) {
+    throw new CliError(`cannot replay ${cmd.file}: ${sentence(e)}.`, 'Give a trace written by `nslat trace --out FILE.jsonl`.');
+  }
+  out(cmd.format === 'json' ? JSON.stringify(toJsonDocument(report), null, 2) : formatTable(report));
+  return 0;
+}
+
+// ---------------------------------------------------------------- main
+
+export async function main(argv: string[]): Promise<number> {
+  let cmd: Command;
+  try {
+    cmd = parseCli(argv);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      process.stderr.write(`nslat: ${e.message}\n${e.hint}\n`);
+      return 2;
+    }
+    throw e;
+  }
+  try {
+    switch (cmd.kind) {
+      case 'help':
+        out(USAGE);
+        return 0;
+      case 'version':
+        out(`nslat ${NSLAT_VERSION}`);
+        return 0;
+      case 'check':
+        return await runCheck(cmd);
+      case 'trace':
+        return await runTrace(cmd);
+      case 'replay':
+        return await runReplay(cmd);
+    }
+  } catch (e) {
+    if (e instanceof CliError) {
+      process.stderr.write(`nslat: ${e.message}${e.hint ? `\n${e.hint}` : ''}\n`);
+      return e.code;
+    }
+    const te = e as { name?: string; code?: string; message?: string };
+    if (te?.name === 'TransportError') {
+      process.stderr.write(`nslat: ${te.message}\n`);
+      return 1;
+    }
+    process.stderr.write(`nslat: ${sentence(e)}\nThis looks like a bug in nslat; run with NSLAT_DEBUG=1 for details.\n`);
+    if (process.env.NSLAT_DEBUG) process.stderr.write(`${(e as Error)?.stack ?? ''}\n`);
+    return 1;
+  }
+}
+
+// Run when this module is the entry point (dist/cli.mjs through bin/nslat, or `tsx src/cli/main.ts`).
+const isEntry = (() => {
+  const a = process.argv[1] ?? '';
+  return /(?:cli\.mjs|main\.ts|\/nslat)$/.test(a);
+})();
+if (isEntry) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+      // Let stdout drain, then make sure nothing (a stuck socket) keeps us alive.
+      setTimeout(() => process.exit(code), 200).unref();
+    },
+    (e) => {
+      process.stderr.write(`nslat: ${sentence(e)}\n`);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,62 @@
+/**
+ * `--out FILE` for `nslat trace`: the JSON Lines trace and the seed-style text (.txt, every sampled
+ * journey) are written as messages arrive, so a crash keeps what came before; the summaries
+ * (.csv, .prom) are written from the aggregator at the end.
+ */
+import { closeSync, openSync, writeFileSync, writeSync } from 'node:fs';
+import type { Aggregator } from '../core/aggregate.ts';
+import { readTrace as readJsonl, TraceWriter } from '../core/export/jsonl.ts';
+import { toCsv } from '../core/export/csv.ts';
+import { toOpenMetrics } from '../core/export/openmetrics.ts';
+import { seedTraceLines } from '../core/export/seedtrace.ts';
+import type { Report } from '../core/aggregate.ts';
+import type { HelperMessage } from '../core/protocol.ts';
+import type { OutFile } from './args.ts';
+
+export interface Outputs {
+  message(m: HelperMessage): void;
+  close(agg: Aggregator): Promise<void>;
+  written(): string[];
+}
+
+/** Opens every output now, so a path that cannot be written fails before tracing starts. */
+export function openOutputs(files: OutFile[], host: string, agg: Aggregator): Outputs {
+  const traces = files.filter((f) => f.kind === 'jsonl').map((f) => new TraceWriter(f.path, { host }));
+  const texts = files.filter((f) => f.kind === 'txt').map((f) => ({ path: f.path, fd: openSync(f.path, 'w', 0o644) }));
+  const summaries = files.filter((f) => f.kind === 'csv' || f.kind === 'prom');
+  for (const f of summaries) writeFileSync(f.path, ''); // fail early on an unwritable path
+  const done: string[] = [];
+  let closed = false;
+  return {
+    message(m) {
+      if (closed) return;
+      for (const t of traces) t.write(m);
+      if (m.type === 'journey' && texts.length) {
+        const lines = seedTraceLines(m, { wallMs: (ns) => agg.wallMs(ns) });
+        if (lines.length) for (const t of texts) writeSync(t.fd, `${lines.join('\n')}\n`);
+      }
+    },
+    async close(a) {
+      if (closed) return;
+      closed = true;
+      for (const t of traces) { t.close(); done.push(t.path); }
+      for (const t of texts) { closeSync(t.fd); done.push(t.path); }
+      const report = a.report();
+      for (const f of summaries) {
+        writeFileSync(f.path, f.kind === 'csv' ? toCsv(report) : toOpenMetrics(report));
+        done.push(f.path);
+      }
+    },
+    written: () => done,
+  };
+}
+
+/** Reads a saved trace back into a report; bad lines are reported on stderr and skipped. */
+export async function readTrace(path: string): Promise<Report> {
+  const r = await readJsonl(path);
+  for (const e of r.errors.slice(0, 5)) process.stderr.write(`nslat: ${path}: ${e.message}\n`);
+  if (r.errorCount > 5) process.stderr.write(`nslat: ${path}: ${r.errorCount - 5} more bad lines skipped\n`);
+  if (r.truncated) process.stderr.write(`nslat: ${path}: the last line is cut short (the trace was interrupted); the rest is replayed\n`);
+  if (r.messages === 0) throw new Error(`${path} holds no nslat trace messages${r.errorCount ? ` (${r.errorCount} bad lines)` : ''}`);
+  return r.aggregator.report();
+}

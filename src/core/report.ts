@@ -1,0 +1,414 @@
+/**
+ * Report renderers for the CLI (`nslat trace` / `nslat replay` --format table|json).
+ *  - formatTable: bcc-style log2 histograms, a per-layer percentile table (RX, then TX), IRQ tables,
+ *    loss counters, per-program cost.
+ *  - toJsonDocument: one JSON document, described by the exported zod schema ReportDocument.
+ */
+import { z } from 'zod';
+import { AttachType, Direction, HIST_BUCKETS } from './protocol.ts';
+import { bucketLower, bucketOf, bucketUpper, formatNs, formatValue } from './hist.ts';
+import type { Report, StageReport, Unit } from './aggregate.ts';
+
+// ------------------------------------------------------------------ JSON document
+
+export const REPORT_SCHEMA = 'nslat.report/v1';
+
+const num = z.number().finite();
+const nullableNum = num.nullable();
+
+export const ReportStage = z.strictObject({
+  name: z.string(),
+  /** `${dir}:${kind}:${name}` (+ `:cpu${n}`); absent for skipped boundaries. */
+  key: z.string().optional(),
+  /** "stage", "cum", "hardirq", "softirq_delay", "softirq_time", "napi_work", a probe author's own,
+   *  or "boundary" for a boundary no program could attach to (see skip_reason). */
+  kind: z.string(),
+  dir: Direction,
+  from: z.string().optional(),
+  to: z.string().optional(),
+  cpu: z.number().int().optional(),
+  irq: z.number().int().optional(),
+  vec: z.number().int().optional(),
+  /** True for the total over CPUs of per-CPU series. */
+  total_over_cpus: z.boolean(),
+  /** Unit of sum/mean/percentiles: "ns" for latencies, "packets" for NAPI work per poll. */
+  unit: z.enum(['ns', 'packets']),
+  attach: AttachType.nullable(),
+  skip_reason: z.string().nullable(),
+  /** Packets (or events) measured. */
+  count: num.min(0),
+  sum: num.min(0),
+  /** Percentiles estimated from log2 buckets (see hist.ts for accuracy); null without data. */
+  mean: nullableNum,
+  p50: nullableNum,
+  p90: nullableNum,
+  p99: nullableNum,
+  p999: nullableNum,
+  /** Upper bound of the largest value (top of the highest bucket, tightened by the sum). */
+  max: nullableNum,
+  /** Sparse log2 buckets [index, count]: index i counts 2^(i-1) ≤ v < 2^i, index 0 counts 0. */
+  buckets: z.array(z.tuple([z.number().int().min(0).max(HIST_BUCKETS - 1), num.min(0)])),
+});
+export type ReportStage = z.infer<typeof ReportStage>;
+
+export const ReportDocument = z.strictObject({
+  schema: z.literal(REPORT_SCHEMA),
+  host: z.string(),
+  kernel: z.string().nullable(),
+  helper_version: z.string().nullable(),
+  ncpus: z.number().int().nullable(),
+  /** ISO 8601 wall-clock time of the start, when known. */
+  started: z.string().nullable(),
+  duration_s: num.min(0),
+  snapshots: z.number().int().min(0),
+  /** RX stages in boundary order, then TX, then IRQ (per vector/line total, then per CPU). */
+  stages: z.array(ReportStage),
+  loss: z.strictObject({
+    /** Probe counters as totals (ringbuf_drop, map_full, stale, …). */
+    counters: z.record(z.string(), num.min(0)),
+    /** kfree_skb drop reasons as totals. */
+    drops: z.record(z.string(), num.min(0)),
+    /** Snapshots missing from the helper's sequence. */
+    lost_snapshots: z.number().int().min(0),
+    /** Histogram values dropped because too many distinct series appeared. */
+    series_overflow: num.min(0),
+  }),
+  programs: z.array(
+    z.strictObject({
+      slot: z.string(),
+      name: z.string(),
+      status: z.enum(['attached', 'skipped', 'failed']),
+      attach: AttachType.nullable(),
+      reason: z.string().nullable(),
+      runs: num.min(0),
+      ns_per_run: num.min(0),
+    }),
+  ),
+  reloads: z.array(z.strictObject({ t_ms: num, slot: z.string(), ok: z.boolean(), message: z.string().optional() })),
+  journeys: z.number().int().min(0),
+});
+export type ReportDocument = z.infer<typeof ReportDocument>;
+
+function finiteOrNull(v: number, has: boolean): number | null {
+  return has && Number.isFinite(v) ? v : null;
+}
+
+function stageDoc(s: StageReport): ReportStage {
+  const has = s.count > 0;
+  const d: ReportStage = {
+    name: s.name,
+    key: s.key,
+    kind: s.kind,
+    dir: s.dir,
+    total_over_cpus: s.total_over_cpus,
+    unit: s.unit,
+    attach: s.attach ?? null,
+    skip_reason: s.skip_reason ?? null,
+    count: s.count,
+    sum: s.sum,
+    mean: finiteOrNull(s.mean, has),
+    p50: finiteOrNull(s.p50, has),
+    p90: finiteOrNull(s.p90, has),
+    p99: finiteOrNull(s.p99, has),
+    p999: finiteOrNull(s.p999, has),
+    max: finiteOrNull(s.max, has),
+    buckets: s.buckets.flatMap((n, i) => (n > 0 ? [[i, n] as [number, number]] : [])),
+  };
+  if (s.from !== undefined) d.from = s.from;
+  if (s.to !== undefined) d.to = s.to;
+  if (s.cpu !== undefined) d.cpu = s.cpu;
+  if (s.irq !== undefined) d.irq = s.irq;
+  if (s.vec !== undefined) d.vec = s.vec;
+  return d;
+}
+
+/** One JSON document for `--format json`; validates against ReportDocument. Skipped boundaries
+ *  appear as stages of kind "boundary" with a skip_reason, count 0 and null percentiles, placed
+ *  in boundary order. */
+export function toJsonDocument(report: Report): ReportDocument {
+  const stages: ReportStage[] = [];
+  for (const row of pathRows(report, ['rx', 'tx'])) {
+    if ('skipped' in row) {
+      const b = row.skipped;
+      stages.push({ name: b.name, kind: 'boundary', dir: b.dir, total_over_cpus: false, unit: 'ns', attach: null, skip_reason: b.reason ?? 'not attached', count: 0, sum: 0, mean: null, p50: null, p90: null, p99: null, p999: null, max: null, buckets: [] });
+    } else stages.push(stageDoc(row.stage));
+  }
+  for (const s of report.stages) if (s.dir !== 'rx' && s.dir !== 'tx') stages.push(stageDoc(s));
+  const totals = (m: Record<string, { total: number }>): Record<string, number> => Object.fromEntries(Object.entries(m).map(([k, v]) => [k, v.total]));
+  return {
+    schema: REPORT_SCHEMA,
+    host: report.host,
+    kernel: report.kernel ?? null,
+    helper_version: report.helper_version ?? null,
+    ncpus: report.ncpus ?? null,
+    started: report.started_ms !== undefined && Number.isFinite(report.started_ms) ? new Date(report.started_ms).toISOString() : null,
+    duration_s: report.duration_s,
+    snapshots: report.snapshots,
+    stages,
+    loss: { counters: totals(report.counters), drops: totals(report.drops), lost_snapshots: report.lost_snapshots, series_overflow: report.series_overflow },
+    programs: report.programs.map((p) => ({ slot: p.slot, name: p.name, status: p.status, attach: p.attach ?? null, reason: p.reason ?? null, runs: p.runs, ns_per_run: p.ns_per_run })),
+    reloads: report.reloads.map((r) => ({ ...r })),
+    journeys: report.journeys,
+  };
+}
+
+// ------------------------------------------------------------------ text tables
+
+export interface TableOptions {
+  /** ANSI colours (bold titles, dim skipped rows, red loss). Default false. */
+  color?: boolean;
+  /** Terminal width; long names are shortened and histogram bars narrowed to fit. Default 100. */
+  width?: number;
+  /** Print the log2 histograms (default true). */
+  histograms?: boolean;
+  /** Include the cumulative ("time since entry") stages in histograms too (default false). */
+  cumulativeHistograms?: boolean;
+  /** NAPI budget for "polls that used the whole budget" (default 64, the kernel's default weight). */
+  napiBudget?: number;
+}
+
+type PathRow = { stage: StageReport } | { skipped: Report['skipped'][number] };
+
+/** RX/TX rows: 'stage' rows in boundary order with each skipped boundary placed before the first
+ *  stage that ends after it, then the other kinds (cum, custom) in report order. */
+function pathRows(report: Report, dirs: Array<'rx' | 'tx'>): PathRow[] {
+  const rows: PathRow[] = [];
+  for (const dir of dirs) {
+    const stages = report.stages.filter((s) => s.dir === dir);
+    const skipped = report.skipped.filter((b) => b.dir === dir).sort((a, b) => a.id - b.id);
+    let k = 0;
+    for (const s of stages.filter((x) => x.kind === 'stage')) {
+      while (k < skipped.length && s.to_id !== undefined && skipped[k]!.id < s.to_id) rows.push({ skipped: skipped[k++]! });
+      rows.push({ stage: s });
+    }
+    while (k < skipped.length) rows.push({ skipped: skipped[k++]! });
+    for (const s of stages) if (s.kind !== 'stage') rows.push({ stage: s });
+  }
+  return rows;
+}
+
+const ESC = '\u001b[';
+function paint(on: boolean, code: string, s: string): string {
+  return on ? `${ESC}${code}m${s}${ESC}0m` : s;
+}
+
+function cut(s: string, n: number): string {
+  if (n <= 1) return s.slice(0, Math.max(0, n));
+  return s.length <= n ? s : `${s.slice(0, n - 1)}…`;
+}
+
+/** Lays out rows as columns: first column left-aligned (and shortened to fit `width`), the others
+ *  right-aligned except those listed in `left`. */
+function layout(header: string[], rows: string[][], width: number, left: number[] = [0]): string[] {
+  const ncol = header.length;
+  const w = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const total = w.reduce((a, b) => a + b, 0) + 2 * (ncol - 1) + 2;
+  if (total > width) {
+    // shorten the last (free-text) column first, then the name column
+    let over = total - width;
+    const shrink = (i: number, min: number): void => {
+      const can = Math.max(0, w[i]! - min);
+      const d = Math.min(can, over);
+      w[i]! -= d;
+      over -= d;
+    };
+    if (left.includes(ncol - 1) && ncol > 1) shrink(ncol - 1, 20);
+    shrink(0, 16);
+  }
+  const fmt = (r: string[]): string =>
+    '  ' +
+    r
+      .map((c, i) => {
+        const s = cut(c, w[i]!);
+        return left.includes(i) ? (i === ncol - 1 ? s : s.padEnd(w[i]!)) : s.padStart(w[i]!);
+      })
+      .join('  ');
+  return [fmt(header), ...rows.map(fmt)];
+}
+
+function attachText(s: { attach?: string; skip_reason?: string }): string {
+  if (s.skip_reason) return `skipped: ${s.skip_reason}`;
+  return s.attach ?? '';
+}
+
+function stageLabel(s: StageReport): string {
+  if (s.kind === 'stage' && s.from !== undefined && s.to !== undefined) return `${s.from} → ${s.to}`;
+  if (s.kind === 'cum' && s.to !== undefined) return `entry → ${s.to}`;
+  return s.kind === 'stage' || s.kind === 'cum' ? s.name : `${s.name} [${s.kind}]`;
+}
+
+function v(s: StageReport, x: number): string {
+  return s.count > 0 ? formatValue(x, s.unit) : '-';
+}
+
+/**
+ * A bcc-style log2 histogram (like libbpf-tools' print_log2_hist), in the stage's unit:
+ *
+ *      nsecs               : count    distribution
+ *       1024 -> 2047       : 311      |****                                    |
+ *
+ * Rows run from the lowest to the highest nonempty bucket (bcc starts at 0; in ns that would be
+ * ten empty rows for microsecond latencies). Our bucket i is [2^(i-1), 2^i − 1]; bucket 0 is 0.
+ */
+export function formatLog2Hist(buckets: readonly number[], unit: Unit | string = 'ns', opts: { color?: boolean; stars?: number } = {}): string[] {
+  const label = unit === 'ns' ? 'nsecs' : unit;
+  let lo = -1;
+  let hi = -1;
+  let max = 0;
+  for (let i = 0; i < HIST_BUCKETS; i++) {
+    const n = buckets[i] ?? 0;
+    if (n > 0) {
+      if (lo < 0) lo = i;
+      hi = i;
+      max = Math.max(max, n);
+    }
+  }
+  const stars = Math.max(10, Math.min(40, opts.stars ?? 40));
+  const out = [`${' '.repeat(5)}${label.padEnd(19)} : count    distribution`];
+  if (lo < 0) return out;
+  for (let i = lo; i <= hi; i++) {
+    const n = buckets[i] ?? 0;
+    const low = bucketLower(i);
+    const up = bucketUpper(i);
+    const high = Number.isFinite(up) ? String(up) : 'inf';
+    const nstars = max > 0 ? Math.floor((Math.min(n, max) * stars) / max) : 0;
+    const bar = '*'.repeat(nstars) + ' '.repeat(stars - nstars);
+    out.push(`${String(low).padStart(10)} -> ${high.padEnd(10)} : ${String(n).padEnd(8)} |${paint(opts.color === true, '36', bar)}|`);
+  }
+  return out;
+}
+
+/** The whole text report (`--format table`). */
+export function formatTable(report: Report, opts: TableOptions = {}): string {
+  const color = opts.color === true;
+  const width = Math.max(60, opts.width ?? 100);
+  const budget = opts.napiBudget ?? 64;
+  const bold = (s: string): string => paint(color, '1', s);
+  const dim = (s: string): string => paint(color, '2', s);
+  const out: string[] = [];
+
+  const head = [`nslat on ${report.host}`];
+  if (report.kernel) head.push(`kernel ${report.kernel}`);
+  head.push(`${report.duration_s.toFixed(1)} s`, `${report.snapshots} snapshots${report.lost_snapshots ? ` (${report.lost_snapshots} lost)` : ''}`);
+  out.push(bold(head.join(' — ')));
+
+  // per-layer percentile tables
+  for (const dir of ['rx', 'tx'] as const) {
+    for (const [title, kinds] of [
+      [`${dir.toUpperCase()} per stage`, ['stage']],
+      [`${dir.toUpperCase()} cumulative (time since the packet entered the stack)`, ['cum']],
+      [`${dir.toUpperCase()} other`, null],
+    ] as const) {
+      const rows = pathRows(report, [dir]).filter((r) => {
+        if ('skipped' in r) return kinds?.[0] === 'stage';
+        const k = r.stage.kind;
+        return kinds ? (kinds as readonly string[]).includes(k) : k !== 'stage' && k !== 'cum';
+      });
+      if (rows.length === 0) continue;
+      out.push('', bold(title));
+      const cells = rows.map((r) => {
+        if ('skipped' in r) return [`(${r.skipped.name})`, '-', '-', '-', '-', '-', `skipped: ${r.skipped.reason ?? 'not attached'}`];
+        const s = r.stage;
+        return [stageLabel(s), String(s.count), v(s, s.p50), v(s, s.p90), v(s, s.p99), v(s, s.max), attachText(s)];
+      });
+      const lines = layout(['stage', 'packets', 'p50', 'p90', 'p99', 'max', 'attach'], cells, width, [0, 6]);
+      out.push(bold(lines[0]!));
+      lines.slice(1).forEach((l, i) => out.push('skipped' in rows[i]! ? dim(l) : l));
+    }
+  }
+
+  // IRQ tables
+  const irq = report.stages.filter((s) => s.dir === 'irq');
+  const cpuLabel = (s: StageReport): string => (s.total_over_cpus ? 'all' : s.cpu !== undefined ? String(s.cpu) : '-');
+  const hard = irq.filter((s) => s.kind === 'hardirq');
+  if (hard.length) {
+    out.push('', bold('Hard IRQ handler time (per line and CPU)'));
+    const lines = layout(['line', 'cpu', 'count', 'p50', 'p99', 'max', 'attach'], hard.map((s) => [s.irq !== undefined && !s.name.includes(String(s.irq)) ? `${s.irq} ${s.name}` : s.name, cpuLabel(s), String(s.count), v(s, s.p50), v(s, s.p99), v(s, s.max), attachText(s)]), width, [0, 6]);
+    out.push(bold(lines[0]!), ...lines.slice(1));
+  }
+  const delay = irq.filter((s) => s.kind === 'softirq_delay');
+  const time = irq.filter((s) => s.kind === 'softirq_time');
+  if (delay.length || time.length) {
+    out.push('', bold('Softirq: raise → run delay and run time (per vector and CPU)'));
+    const keyOf = (s: StageReport): string => `${s.vec ?? ''}:${s.name}:${cpuLabel(s)}`;
+    const byKey = new Map<string, { d?: StageReport; t?: StageReport; first: StageReport }>();
+    for (const s of [...delay, ...time]) {
+      const k = keyOf(s);
+      const e = byKey.get(k) ?? { first: s };
+      if (s.kind === 'softirq_delay') e.d = s;
+      else e.t = s;
+      byKey.set(k, e);
+    }
+    const entries = [...byKey.values()].sort((a, b) => (a.first.vec ?? 99) - (b.first.vec ?? 99) || (a.first.name < b.first.name ? -1 : a.first.name > b.first.name ? 1 : 0) || (a.first.total_over_cpus === b.first.total_over_cpus ? (a.first.cpu ?? -1) - (b.first.cpu ?? -1) : a.first.total_over_cpus ? -1 : 1));
+    const dash = ['-', '-', '-', '-'];
+    const part = (s?: StageReport): string[] => (s ? [String(s.count), v(s, s.p50), v(s, s.p99), v(s, s.max)] : dash);
+    const lines = layout(
+      ['vector', 'cpu', 'raises', 'delay p50', 'p99', 'max', 'runs', 'run p50', 'p99', 'max'],
+      entries.map((e) => [e.first.vec !== undefined ? `${e.first.name} (${e.first.vec})` : e.first.name, cpuLabel(e.first), ...part(e.d), ...part(e.t)]),
+      width,
+    );
+    out.push(bold(lines[0]!), ...lines.slice(1));
+  }
+  const napi = irq.filter((s) => s.kind === 'napi_work');
+  if (napi.length) {
+    out.push('', bold(`NAPI poll work vs budget (${budget} packets per poll)`));
+    const full = bucketOf(budget);
+    const lines = layout(
+      ['napi', 'cpu', 'polls', 'p50', 'p99', 'max', 'at budget'],
+      napi.map((s) => {
+        const atBudget = s.buckets.reduce((a, n, i) => (i >= full ? a + n : a), 0);
+        return [s.name, cpuLabel(s), String(s.count), v(s, s.p50), v(s, s.p99), v(s, s.max), s.count > 0 ? `${((100 * atBudget) / s.count).toFixed(1)}%` : '-'];
+      }),
+      width,
+    );
+    out.push(bold(lines[0]!), ...lines.slice(1));
+  }
+  const otherIrq = irq.filter((s) => !['hardirq', 'softirq_delay', 'softirq_time', 'napi_work'].includes(s.kind));
+  if (otherIrq.length) {
+    out.push('', bold('Other IRQ series'));
+    const lines = layout(['series', 'cpu', 'count', 'p50', 'p99', 'max'], otherIrq.map((s) => [stageLabel(s), cpuLabel(s), String(s.count), v(s, s.p50), v(s, s.p99), v(s, s.max)]), width);
+    out.push(bold(lines[0]!), ...lines.slice(1));
+  }
+
+  // histograms
+  if (opts.histograms !== false) {
+    const stars = Math.min(40, width - 42);
+    const hists = report.stages.filter((s) => s.count > 0 && (s.dir !== 'irq' ? s.kind !== 'cum' || opts.cumulativeHistograms : s.total_over_cpus || s.cpu === undefined));
+    if (hists.length) out.push('', bold('Histograms (log2)'));
+    for (const s of hists) {
+      out.push('', `${s.dir} ${stageLabel(s)}${s.total_over_cpus ? ' (all CPUs)' : ''}: ${s.count} ${s.unit === 'packets' ? 'polls' : s.dir === 'irq' ? 'events' : 'packets'}, p50 ${v(s, s.p50)}, p99 ${v(s, s.p99)}`);
+      out.push(...formatLog2Hist(s.buckets, s.unit, { color, stars }));
+    }
+  }
+
+  // loss
+  out.push('', bold('Loss'));
+  const lossLines: string[] = [];
+  const red = (n: number, s: string): string => (n > 0 ? paint(color, '31', s) : s);
+  for (const [k, r] of Object.entries(report.counters)) lossLines.push(`  ${k.padEnd(24)} ${red(r.total, String(r.total).padStart(10))}  ${r.per_s.toFixed(2)}/s`);
+  if (Object.keys(report.drops).length) lossLines.push('  kfree_skb drop reasons:');
+  for (const [k, r] of Object.entries(report.drops)) lossLines.push(`    ${k.padEnd(22)} ${red(r.total, String(r.total).padStart(10))}  ${r.per_s.toFixed(2)}/s`);
+  lossLines.push(`  ${'lost snapshots'.padEnd(24)} ${red(report.lost_snapshots, String(report.lost_snapshots).padStart(10))}`);
+  if (report.series_overflow) lossLines.push(`  ${'series overflow'.padEnd(24)} ${red(report.series_overflow, String(report.series_overflow).padStart(10))}  (too many distinct series; values dropped)`);
+  out.push(...lossLines);
+
+  // programs
+  if (report.programs.length) {
+    out.push('', bold('Programs'));
+    const lines = layout(
+      ['program', 'slot', 'attach', 'runs', 'ns/run', 'status'],
+      report.programs.map((p) => [p.name, p.slot, p.attach ?? '-', String(p.runs), p.runs > 0 ? p.ns_per_run.toFixed(0) : '-', p.status === 'attached' ? 'attached' : `${p.status}${p.reason ? `: ${p.reason}` : ''}`]),
+      width,
+      [0, 1, 2, 5],
+    );
+    out.push(bold(lines[0]!), ...lines.slice(1));
+  }
+  if (report.reloads.length) {
+    out.push('', bold('Reloads'));
+    for (const r of report.reloads) out.push(`  ${new Date(r.t_ms).toISOString()}  ${r.slot}  ${r.ok ? 'ok' : 'failed'}${r.message ? `: ${r.message}` : ''}`);
+  }
+  return `${out.join('\n')}\n`;
+}
+
+/** Formats ns for tables; re-exported so the CLI can format single values the same way. */
+export { formatNs };

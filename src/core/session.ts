@@ -1,0 +1,478 @@
+/**
+ * A tracing session on one target: preflight, deploy and build (unprivileged), start the helper as
+ * root, load one slot per stage, stream its messages, reload edited probes, stop.
+ *
+ * Events:
+ *  - 'message'  every valid helper message (feed them to the Aggregator);
+ *  - 'reload'   the result of each reload (ok with the `loaded` message, or diagnostics);
+ *  - 'progress' start-up steps (also given to opts.onProgress);
+ *  - 'warning'  problems that do not end the session (bad helper lines, a stage that did not load);
+ *  - 'ended'    once: {reason: 'stopped'} after stop(), or {reason: 'helper-exited' | 'connection-lost', error}.
+ * Nothing a helper or a user sends can throw out of an event handler here.
+ */
+import { EventEmitter } from 'node:events';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { basename, resolve } from 'node:path';
+import type { Diagnostic } from './diagnostic.ts';
+import { compileProbe } from './build.ts';
+import { deploy, DeployError, type Deployment } from './deploy.ts';
+import { filterToRodata, parseFilter, type FilterResolver } from './filter.ts';
+import { HelperClient, HelperGoneError, HelperRequestError, type HelperExit } from './helper-client.ts';
+import { runPreflight, type PreflightResult } from './preflight.ts';
+import type { Direction, HelloMessage, HelperMessage, LoadedMessage } from './protocol.ts';
+import type { AskPass, PrivilegeMode, Transport } from './transport/types.ts';
+import { mapVerifierLog } from './verifier.ts';
+
+export type Stage = Direction;
+export const ALL_STAGES: Stage[] = ['rx', 'tx', 'irq'];
+
+export interface SessionProgress {
+  phase: 'connect' | 'preflight' | 'tracefs' | 'copy' | 'build' | 'reuse' | 'compile' | 'helper' | 'load' | 'running' | 'stop';
+  message: string;
+}
+
+export interface SessionOptions {
+  /** undefined or "local": this machine; else an SSH destination. */
+  host?: string;
+  sshConfig?: string;
+  privilege?: PrivilegeMode;
+  /** Asks for the sudo password (never stored). */
+  askPass?: AskPass;
+  stages?: Stage[];
+  /** `--filter` expression (see filter.ts). */
+  filter?: string;
+  /** Trace with `<stage>.bpf.c` from this local directory instead of the built-in probes. */
+  probesDir?: string;
+  intervalMs?: number;
+  sampleEvery?: number;
+  slowNs?: number;
+  /** Turn on kernel bpf_stats for per-program cost (has a small cost itself). */
+  bpfStats?: boolean;
+  onProgress?: (p: SessionProgress) => void;
+  log?: (line: string) => void;
+  /** An already open transport (tests, the extension); otherwise one is created from host/sshConfig. */
+  transport?: Transport;
+  /** Local bpf/ directory (default: this package's). */
+  bpfDir?: string;
+  signal?: AbortSignal;
+}
+
+export interface EndInfo {
+  reason: 'stopped' | 'helper-exited' | 'connection-lost';
+  error?: string;
+  exit?: HelperExit;
+}
+
+export type ReloadResult =
+  | { ok: true; slot: string; loaded: LoadedMessage; warnings: Diagnostic[] }
+  | { ok: false; slot: string; diagnostics: Diagnostic[]; error: string };
+
+export interface ProbeSource {
+  slot: string;
+  /** The local file the slot's object was built from. */
+  path: string;
+  builtin: boolean;
+}
+
+export interface SessionEvents {
+  message: [HelperMessage];
+  reload: [ReloadResult];
+  progress: [SessionProgress];
+  warning: [string];
+  ended: [EndInfo];
+}
+
+/** Start-up failed: `message` says what and what to do; `preflight` is set when checks failed. */
+export class SessionError extends Error {
+  constructor(message: string, readonly preflight?: PreflightResult, readonly diagnostics?: Diagnostic[]) {
+    super(message);
+    this.name = 'SessionError';
+  }
+}
+
+function validStages(stages: Stage[] | undefined): Stage[] {
+  const s = stages && stages.length ? stages : ALL_STAGES;
+  for (const x of s) if (!ALL_STAGES.includes(x)) throw new SessionError(`unknown stage "${x}"; use rx, tx and/or irq`);
+  return [...new Set(s)];
+}
+
+export class Session extends EventEmitter<SessionEvents> {
+  readonly loaded = new Map<string, LoadedMessage>();
+  private readonly sources = new Map<string, ProbeSource>();
+  private stopping = false;
+  private endedInfo: EndInfo | undefined;
+  private reloadSeq = 0;
+  private reloadChain: Promise<unknown> = Promise.resolve();
+  private readonly rodata: Record<Stage, Record<string, number>>;
+  private readonly data: Record<string, number>;
+
+  private constructor(
+    readonly transport: Transport,
+    readonly deployment: Deployment,
+    readonly client: HelperClient,
+    readonly hello: HelloMessage,
+    readonly preflight: PreflightResult,
+    readonly stages: Stage[],
+    rodata: Record<Stage, Record<string, number>>,
+    data: Record<string, number>,
+    private readonly includes: string,
+    private readonly opts: SessionOptions,
+  ) {
+    super();
+    this.rodata = rodata;
+    this.data = data;
+  }
+
+  get host(): string {
+    return this.transport.host;
+  }
+  get ended(): EndInfo | undefined {
+    return this.endedInfo;
+  }
+
+  static async start(opts: SessionOptions = {}): Promise<Session> {
+    const stages = validStages(opts.stages);
+    const progress = (p: SessionProgress) => {
+      try { opts.onProgress?.(p); } catch { /* a progress printer must not break start-up */ }
+    };
+    // Fail fast on a bad filter, before touching the target.
+    const spec = opts.filter !== undefined && opts.filter.trim() !== '' ? parseFilter(opts.filter) : {};
+    const probesDir = opts.probesDir ? resolve(opts.probesDir) : undefined;
+    if (probesDir) {
+      for (const s of stages) {
+        if (!existsSync(`${probesDir}/${s}.bpf.c`)) throw new SessionError(`${probesDir}/${s}.bpf.c does not exist; --probes needs one <stage>.bpf.c per traced stage (${stages.join(', ')})`);
+      }
+    }
+
+    let transport = opts.transport;
+    let ownTransport = false;
+    if (!transport) {
+      progress({ phase: 'connect', message: opts.host && opts.host !== 'local' ? `connecting to ${opts.host}` : 'preparing this machine' });
+      const { createTransport } = await import('./transport/index.ts');
+      transport = await createTransport({ host: opts.host, sshConfig: opts.sshConfig, log: opts.log });
+      ownTransport = true;
+    }
+    let proc: Awaited<ReturnType<Transport['spawnPrivileged']>> | undefined;
+    try {
+      progress({ phase: 'preflight', message: `checking ${transport.host}` });
+      const pre = await runPreflight({ transport, askPass: opts.askPass });
+      if (!pre.ok) {
+        const bad = pre.rows.filter((r) => !r.ok && r.required !== false);
+        throw new SessionError(`${transport.host} cannot trace yet: ${bad.map((r) => `${r.check}: ${r.detail}${r.fix ? ` (fix: ${r.fix})` : ''}`).join('; ')}`, pre);
+      }
+      const dep = await deploy({
+        transport,
+        bpfDir: opts.bpfDir,
+        slots: stages,
+        signal: opts.signal,
+        onProgress: (p) => progress({ phase: p.phase === 'reuse' ? 'reuse' : p.phase === 'copy' ? 'copy' : 'build', message: p.message }),
+      });
+
+      const resolver: FilterResolver = {
+        ifindexOf: async (dev) => {
+          const r = await transport!.run(['cat', `/sys/class/net/${dev}/ifindex`], { timeoutMs: 10_000 });
+          return r.exitCode === 0 && /^\d+$/.test(r.stdout.trim()) ? Number(r.stdout.trim()) : undefined;
+        },
+        cgroupIdOf: async (path) => {
+          const r = await transport!.run(['stat', '-c', '%i', '--', path], { timeoutMs: 10_000 });
+          return r.exitCode === 0 && /^\d+$/.test(r.stdout.trim()) ? Number(r.stdout.trim()) : undefined;
+        },
+      };
+      const rodataByDir: Record<Stage, Record<string, number>> = {
+        rx: await filterToRodata(spec, resolver, 'rx'),
+        tx: await filterToRodata(spec, resolver, 'tx'),
+        irq: await filterToRodata(spec, resolver, 'irq'),
+      };
+      const data: Record<string, number> = {};
+      if (opts.sampleEvery !== undefined) data.sample_every = Math.max(0, Math.floor(opts.sampleEvery));
+      if (opts.slowNs !== undefined) data.slow_ns = Math.max(0, Math.floor(opts.slowNs));
+      const includes = readIncludes(`${dep.localBpfDir}/include`, `${dep.localBpfDir}/probes`, probesDir);
+      const srcPath = (s: Stage) => (probesDir ? `${probesDir}/${s}.bpf.c` : `${dep.localBpfDir}/probes/${s}.bpf.c`);
+      // Every filter term must be understood by at least one traced stage's probes.
+      const declaredAll = new Set(stages.flatMap((s) => [...declaredNames(readText(srcPath(s)) ?? '', includes)]));
+      for (const k of new Set(stages.flatMap((s) => Object.keys(rodataByDir[s])))) {
+        if (!declaredAll.has(k)) {
+          const hint = k === 'filter_port' ? '; use "lport N" or "rport N" (or "sport"/"dport") instead of "port N"' : '';
+          throw new SessionError(`the probes for ${stages.join(', ')} have no ${k} filter, so --filter "${opts.filter}" cannot be applied${hint}`);
+        }
+      }
+
+      // Objects per slot: built-in, or compiled from --probes.
+      const objects: Record<string, string> = {};
+      const sources: ProbeSource[] = [];
+      for (const s of stages) {
+        if (probesDir) {
+          progress({ phase: 'compile', message: `compiling ${probesDir}/${s}.bpf.c` });
+          const r = await compileOnTarget(transport, dep, `${probesDir}/${s}.bpf.c`, `p${Date.now().toString(36)}`);
+          if (!r.ok) throw new SessionError(r.error, undefined, r.diagnostics);
+          objects[s] = r.object;
+          sources.push({ slot: s, path: `${probesDir}/${s}.bpf.c`, builtin: false });
+        } else {
+          objects[s] = dep.objects[s]!;
+          sources.push({ slot: s, path: `${dep.localBpfDir}/probes/${s}.bpf.c`, builtin: true });
+        }
+      }
+
+      if (pre.needsTracefsMount) {
+        progress({ phase: 'tracefs', message: 'mounting tracefs at /sys/kernel/tracing (tracepoints need it)' });
+        try {
+          const m = await transport.spawnPrivileged(['mount', '-t', 'tracefs', 'nodev', '/sys/kernel/tracing'], { askPass: opts.askPass, mode: opts.privilege });
+          m.end();
+          const info = await m.exited;
+          if (info.code !== 0) opts.log?.(`mounting tracefs failed: ${info.why}`);
+        } catch (e) {
+          opts.log?.(`mounting tracefs failed: ${(e as Error).message}`);
+        }
+      }
+
+      progress({ phase: 'helper', message: `starting the helper as root on ${transport.host}` });
+      const argv = [dep.helper, '--workdir', dep.dir, '--interval-ms', String(clampInt(opts.intervalMs ?? 1000, 0, 3_600_000))];
+      if (opts.bpfStats) argv.push('--bpf-stats');
+      proc = await transport.spawnPrivileged(argv, { askPass: opts.askPass, mode: opts.privilege });
+      const client = new HelperClient(proc);
+      const early: HelperMessage[] = [];
+      const keep = (m: HelperMessage) => early.push(m);
+      client.on('message', keep);
+      const hello = await client.waitHello(30_000);
+
+      const session = new Session(transport, dep, client, hello, pre, stages, rodataByDir, data, includes, opts);
+      for (const s of sources) session.sources.set(s.slot, s);
+      client.on('protocolError', (e) => session.emit('warning', `bad line from the helper: ${e.message}`));
+      client.on('helperError', (m) => session.emit('warning', `helper: ${m.code}: ${m.message}`));
+      client.on('log', (m) => opts.log?.(`helper ${m.level}: ${m.message}`));
+      client.on('stderr', (t) => opts.log?.(`helper stderr: ${t.trimEnd()}`));
+      client.on('exit', (info) => session.onHelperExit(info));
+
+      let loadedAny = false;
+      const failures: string[] = [];
+      const failDiags: Diagnostic[] = [];
+      for (const s of stages) {
+        progress({ phase: 'load', message: `loading ${s} probes` });
+        try {
+          const g = session.globalsFor(s, readText(session.sources.get(s)!.path));
+          const loaded = await client.request({ cmd: 'load', slot: s, object: objects[s]!, ...g }, 60_000);
+          session.loaded.set(s, loaded);
+          loadedAny = true;
+        } catch (e) {
+          const src = session.sources.get(s)!;
+          const diags = session.diagnosticsFor(e, src.path, readText(src.path));
+          failDiags.push(...diags);
+          failures.push(`${s}: ${(e as Error).message}${diags[0] && diags[0].line ? ` (${diags[0].file}:${diags[0].line})` : ''}`);
+        }
+      }
+      client.off('message', keep);
+      if (!loadedAny) {
+        await client.quit().catch(() => undefined);
+        throw new SessionError(`no probes could be loaded on ${transport.host}: ${failures.join('; ')}`, pre, failDiags);
+      }
+      // Replay what arrived during start-up (hello, loaded...) to listeners that attach after start().
+      client.on('message', (m) => session.emit('message', m));
+      session.startupMessages = early;
+      for (const f of failures) setImmediate(() => session.emit('warning', `stage ${f} did not load; tracing the others`));
+      progress({ phase: 'running', message: `tracing ${stages.filter((s) => session.loaded.has(s)).join(', ')} on ${transport.host}` });
+      return session;
+    } catch (e) {
+      if (proc) {
+        try { proc.end(); } catch { /* ignore */ }
+        setTimeout(() => { try { proc!.kill('SIGKILL'); } catch { /* ignore */ } }, 3000).unref();
+      }
+      if (ownTransport) await transport.close().catch(() => undefined);
+      if (e instanceof DeployError) throw new SessionError(e.message);
+      throw e;
+    }
+  }
+
+  /** Messages received while starting (hello, loaded): feed them to an aggregator first. */
+  startupMessages: HelperMessage[] = [];
+
+  /** The local source file of each loaded slot. */
+  probeSources(): ProbeSource[] {
+    return [...this.sources.values()];
+  }
+
+  /** Filter constants and mutable globals for a slot, limited to the names its source declares. */
+  private globalsFor(slot: string, sourceText: string | undefined): { rodata: Record<string, number>; data: Record<string, number> } {
+    const dir: Stage = slot === 'tx' || slot.startsWith('tx') ? 'tx' : slot === 'irq' ? 'irq' : 'rx';
+    const names = declaredNames(sourceText ?? '', this.includes);
+    const pick = (o: Record<string, number>) => Object.fromEntries(Object.entries(o).filter(([k]) => names.has(k)));
+    return { rodata: pick(this.rodata[dir]), data: pick(this.data) };
+  }
+
+  /**
+   * Rebuilds a slot from `sourcePath` (default: the slot's current source) and loads it
+   * make-before-break. On any failure the old probes keep running and diagnostics say why.
+   * Reloads run one at a time.
+   */
+  reload(slot: string, sourcePath?: string): Promise<ReloadResult> {
+    const run = this.reloadChain.then(() => this.doReload(slot, sourcePath));
+    this.reloadChain = run.catch(() => undefined);
+    return run;
+  }
+
+  private async doReload(slot: string, sourcePath?: string): Promise<ReloadResult> {
+    const fail = (error: string, diagnostics: Diagnostic[] = []): ReloadResult => {
+      const r: ReloadResult = { ok: false, slot, diagnostics, error };
+      this.emit('reload', r);
+      return r;
+    };
+    if (this.endedInfo || this.stopping) return fail('the session has ended');
+    if (!/^[a-z][a-z0-9_]{0,31}$/.test(slot)) return fail(`"${String(slot).slice(0, 40)}" is not a slot name`);
+    const prev = this.sources.get(slot);
+    const path = resolve(sourcePath ?? prev?.path ?? '');
+    if (!sourcePath && !prev) return fail(`slot "${slot}" has no source; give the probe file to load`);
+    const text = readText(path);
+    if (text === undefined) return fail(`cannot read ${path}`, [{ file: path, line: 0, column: 0, severity: 'error', message: `cannot read ${path}`, source: 'helper' }]);
+    const tag = `r${++this.reloadSeq}`;
+    const built = await compileOnTarget(this.transport, this.deployment, path, tag).catch((e: Error) => ({ ok: false as const, error: e.message, diagnostics: [] as Diagnostic[] }));
+    if (!built.ok) return fail(built.error, built.diagnostics);
+    try {
+      const loaded = await this.client.request({ cmd: 'load', slot, object: built.object, ...this.globalsFor(slot, text) }, 60_000);
+      this.loaded.set(slot, loaded);
+      this.sources.set(slot, { slot, path, builtin: false });
+      const r: ReloadResult = { ok: true, slot, loaded, warnings: built.warnings };
+      this.emit('reload', r);
+      return r;
+    } catch (e) {
+      const diags = this.diagnosticsFor(e, path, text);
+      return fail(`${basename(path)} was not loaded (the previous probes keep running): ${(e as Error).message}`, diags);
+    }
+  }
+
+  private diagnosticsFor(e: unknown, path: string, text: string | undefined): Diagnostic[] {
+    if (e instanceof HelperRequestError) {
+      const m = e.reply;
+      if (m.log && (m.code === 'verifier' || /^;/m.test(m.log))) {
+        return [mapVerifierLog(m.log, {
+          program: m.program,
+          source: text !== undefined ? { path, text } : undefined,
+          fallbackFile: path,
+          mapFile: (f) => (basename(f) === basename(path) ? path : undefined),
+        })];
+      }
+      return [{ file: path, line: 0, column: 0, severity: 'error', message: `${m.code}: ${m.message}`, source: 'helper' }];
+    }
+    return [{ file: path, line: 0, column: 0, severity: 'error', message: (e as Error)?.message ?? String(e), source: 'helper' }];
+  }
+
+  /** Changes mutable globals in every loaded slot (sample_every, slow_ns) or the snapshot period. */
+  set(opts: { intervalMs?: number; data?: Record<string, number> }): void {
+    if (this.endedInfo) return;
+    try {
+      this.client.send({ cmd: 'set', interval_ms: opts.intervalMs, data: opts.data });
+    } catch (e) {
+      this.emit('warning', `set failed: ${(e as Error).message}`);
+    }
+  }
+
+  /** Asks for a snapshot now (e.g. the last one before stopping). */
+  async snapshot(timeoutMs = 5_000): Promise<void> {
+    if (this.endedInfo) return;
+    await this.client.request({ cmd: 'snapshot' }, timeoutMs).catch(() => undefined);
+  }
+
+  private onHelperExit(info: HelperExit): void {
+    if (this.endedInfo) return;
+    if (this.stopping) return; // stop() reports
+    const ssh = this.transport.kind === 'ssh' && (info.code === 255 || /ssh|connection/i.test(info.why));
+    const reason: EndInfo['reason'] = ssh ? 'connection-lost' : 'helper-exited';
+    const tail = this.client.stderrTail.trim().split('\n').slice(-3).join(' | ');
+    const error = ssh
+      ? `lost the connection to ${this.transport.host}: ${info.why}; the data collected so far is kept`
+      : `the helper on ${this.transport.host} stopped unexpectedly: ${info.why}${tail ? ` (${tail})` : ''}; the data collected so far is kept`;
+    this.end({ reason, error, exit: info });
+    this.transport.close().catch(() => undefined);
+  }
+
+  private end(info: EndInfo): void {
+    if (this.endedInfo) return;
+    this.endedInfo = info;
+    this.emit('ended', info);
+  }
+
+  /** Quits the helper (it detaches everything), waits for its bye, closes the transport. Idempotent. */
+  async stop(): Promise<EndInfo> {
+    if (this.endedInfo) return this.endedInfo;
+    if (this.stopping) return new Promise((r) => this.once('ended', r));
+    this.stopping = true;
+    this.opts.onProgress?.({ phase: 'stop', message: 'stopping: unloading probes' });
+    let exit: HelperExit | undefined;
+    try {
+      exit = await this.client.quit(5_000);
+    } catch (e) {
+      exit = { code: null, signal: null, why: (e as Error).message };
+    }
+    await this.transport.close().catch(() => undefined);
+    const attached = exit.bye?.attached ?? 0;
+    const info: EndInfo = { reason: 'stopped', exit };
+    if (attached > 0) info.error = `the helper reported ${attached} program(s) still attached at exit`;
+    this.end(info);
+    return info;
+  }
+}
+
+function clampInt(n: number, lo: number, hi: number): number {
+  return Math.max(lo, Math.min(hi, Math.floor(Number.isFinite(n) ? n : lo)));
+}
+
+/** Text of the shared headers (bpf/include, bpf/probes, a --probes dir): globals may be declared there. */
+function readIncludes(...dirs: Array<string | undefined>): string {
+  const out: string[] = [];
+  for (const d of dirs) {
+    if (!d) continue;
+    try {
+      for (const f of readdirSync(d)) if (f.endsWith('.h')) out.push(readText(`${d}/${f}`) ?? '');
+    } catch {
+      /* no such directory */
+    }
+  }
+  return out.join('\n');
+}
+
+/** Global names (filter_*, sample_every, slow_ns) that a probe declares, comments stripped. */
+export function declaredNames(source: string, includes = ''): Set<string> {
+  const code = `${source}\n${includes}`.replace(/\/\*[\s\S]*?\*\//g, ' ').replace(/\/\/[^\n]*/g, ' ');
+  const out = new Set<string>();
+  for (const m of code.matchAll(/\b(filter_[a-z0-9_]+|sample_every|slow_ns)\b/g)) out.add(m[1]!);
+  return out;
+}
+
+function readText(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/** Puts a local probe source on the target and compiles it there; maps diagnostics back. */
+async function compileOnTarget(t: Transport, dep: Deployment, localPath: string, tag: string) {
+  const text = readText(localPath);
+  if (text === undefined) {
+    return { ok: false as const, error: `cannot read ${localPath}`, diagnostics: [] as Diagnostic[] };
+  }
+  const name = basename(localPath);
+  if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]*\.c$/.test(name)) {
+    return { ok: false as const, error: `${name}: probe file names must be letters, digits, "_.-" and end in .c`, diagnostics: [] as Diagnostic[] };
+  }
+  const dir = `${dep.dir}/edit/${tag}`;
+  const remoteSrc = `${dir}/${name}`;
+  const remoteObj = `${dir}/${name.replace(/\.c$/, '')}.o`;
+  const mk = await t.run(['mkdir', '-p', dir], { timeoutMs: 20_000 });
+  if (mk.exitCode !== 0) return { ok: false as const, error: `cannot create ${dir} on ${t.host}: ${mk.stderr.trim()}`, diagnostics: [] as Diagnostic[] };
+  await t.putFile(remoteSrc, text);
+  const localInclude = `${dep.localBpfDir}/`;
+  const r = await compileProbe({
+    transport: t,
+    remoteBpfDir: dep.bpfDir,
+    remoteSrc,
+    remoteObj,
+    mapFile: (f) => {
+      if (f === remoteSrc || f.endsWith(`/${tag}/${name}`) || f === name) return localPath;
+      if (f.startsWith(`${dep.bpfDir}/`)) return localInclude + f.slice(dep.bpfDir.length + 1);
+      return undefined;
+    },
+  });
+  return r;
+}
+
+export { HelperGoneError };

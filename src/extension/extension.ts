@@ -1,0 +1,297 @@
+/**
+ * nslat's VS Code shell: commands, the status bar, the latency panel, probe editing. All the work is
+ * done by src/core (no vscode import there); this module turns it into UI.
+ */
+import * as vscode from 'vscode';
+import { Aggregator } from '../core/aggregate.ts';
+import type { PreflightResult } from '../core/preflight.ts';
+import type { HelperMessage } from '../core/protocol.ts';
+import { ALL_STAGES, Session, SessionError, type EndInfo, type Stage } from '../core/session.ts';
+import { exportTrace } from './exportTrace.ts';
+import { LOCAL_HOST, pickHost, rememberHost } from './hostPicker.ts';
+import { startProbeLanguageClient } from './languageClient.ts';
+import { PANEL_VIEW_TYPE, PanelController } from './panel.ts';
+import { ProbeEditor, progIds, toVscodeDiagnostic, type ActiveSession } from './probes.ts';
+import { readSettings } from './settings.ts';
+import { StatusBar } from './statusBar.ts';
+
+type Disposable = { dispose(): unknown };
+
+export function hostLabel(host: string): string {
+  return host === LOCAL_HOST || host === '' ? 'this machine' : host;
+}
+
+/** The install command(s) a failed preflight asks for, joined for a shell. */
+export function installCommands(pre: PreflightResult): string[] {
+  const fixes = pre.rows.filter((r) => !r.ok && r.required !== false && r.fix).map((r) => r.fix!);
+  return [...new Set(fixes)];
+}
+
+class Nslat implements vscode.Disposable {
+  private active: ActiveSession | undefined;
+  /** The last session's data stays for the panel and Export Trace after it ends. */
+  private aggregator: Aggregator | undefined;
+  private host = '';
+  private starting = false;
+  private eventsPerS = 0;
+  private readonly disposables: Disposable[] = [];
+  readonly panel: PanelController;
+  readonly probes: ProbeEditor;
+  readonly status: StatusBar;
+
+  constructor(
+    private readonly context: vscode.ExtensionContext,
+    private readonly log: vscode.LogOutputChannel,
+  ) {
+    this.status = new StatusBar('nslat.showPanel');
+    this.panel = new PanelController(
+      context.extensionUri,
+      {
+        onCommand: (c) => {
+          const command = { stop: 'nslat.stop', reload: 'nslat.reload', export: 'nslat.export', openProbes: 'nslat.openProbes' }[c];
+          void vscode.commands.executeCommand(command);
+        },
+        onOpenProbe: (b) => void this.probes.revealBoundary(b),
+      },
+      log,
+    );
+    this.probes = new ProbeEditor(context, log, () => this.active, () => this.panel.show());
+    this.disposables.push(this.status, this.panel, this.probes);
+  }
+
+  async start(): Promise<void> {
+    if (this.starting) {
+      void vscode.window.showInformationMessage('nslat: a session is already starting.');
+      return;
+    }
+    if (this.active) {
+      const pick = await vscode.window.showInformationMessage(`nslat is already tracing ${this.active.hostLabel}.`, 'Show Panel', 'Stop and Start Again');
+      if (pick === 'Show Panel') this.panel.show();
+      if (pick !== 'Stop and Start Again') return;
+      await this.stop();
+    }
+    const settings = readSettings();
+    const host = await pickHost(this.context.globalState, settings.host);
+    if (!host) return;
+    const label = hostLabel(host);
+    const stages = settings.stages.filter((s): s is Stage => (ALL_STAGES as string[]).includes(s));
+
+    this.starting = true;
+    this.host = host;
+    const aggregator = new Aggregator({ host, onChange: () => this.panel.notify() });
+    aggregator.setSession({ host, state: 'starting', message: `starting on ${label}` });
+    this.aggregator = aggregator;
+    this.probes.forgetSession();
+    this.eventsPerS = 0;
+    this.status.update(host, 'starting', 0);
+    this.panel.setSource(aggregator);
+    this.panel.show(true);
+    this.log.info(`starting on ${label}: stages ${stages.join(', ')}, filter ${settings.filter ?? '(none)'}, interval ${settings.snapshotIntervalMs} ms, privilege ${settings.privilege}`);
+
+    const abort = new AbortController();
+    let session: Session;
+    try {
+      session = await vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Notification, title: `nslat: starting on ${label}`, cancellable: true },
+        (progress, token) => {
+          token.onCancellationRequested(() => abort.abort());
+          return Session.start({
+            host,
+            sshConfig: settings.sshConfigFile,
+            privilege: settings.privilege,
+            askPass: (prompt) => this.askPass(prompt, label),
+            stages,
+            filter: settings.filter,
+            intervalMs: settings.snapshotIntervalMs,
+            sampleEvery: settings.sampleEvery,
+            slowNs: Math.round(settings.slowThresholdMs * 1e6),
+            bpfDir: vscode.Uri.joinPath(this.context.extensionUri, 'bpf').fsPath,
+            signal: abort.signal,
+            onProgress: (p) => {
+              progress.report({ message: p.message });
+              this.log.info(`[${p.phase}] ${p.message}`);
+              aggregator.setSession({ message: p.message });
+            },
+            log: (line) => this.log.info(line),
+          });
+        },
+      );
+    } catch (e) {
+      this.starting = false;
+      const message = (e as Error).message ?? String(e);
+      aggregator.setSession({ state: 'failed', message });
+      this.status.update(host, 'failed', 0, message);
+      this.log.error(`start on ${label} failed: ${message}`);
+      this.showStartError(e, label);
+      return;
+    }
+    this.starting = false;
+    void rememberHost(this.context.globalState, host);
+    this.active = { session, aggregator, hostLabel: label };
+    void vscode.commands.executeCommand('setContext', 'nslat.sessionActive', true);
+
+    const onMessage = (m: HelperMessage) => this.onMessage(aggregator, m);
+    for (const m of session.startupMessages) onMessage(m);
+    session.on('message', onMessage);
+    session.on('warning', (w) => this.log.warn(w));
+    session.on('ended', (info) => this.onEnded(session, aggregator, info));
+    aggregator.setSession({ state: 'running', message: undefined });
+    this.status.update(host, 'running', 0);
+    this.log.info(`tracing ${[...session.loaded.keys()].join(', ')} on ${label} (helper pid ${session.hello.pid}, kernel ${session.hello.kernel}, workdir ${session.hello.workdir})`);
+  }
+
+  private onMessage(aggregator: Aggregator, m: HelperMessage): void {
+    aggregator.ingest(m, Date.now());
+    switch (m.type) {
+      case 'snapshot': {
+        let events = 0;
+        for (const s of m.slots) for (const h of s.hists) events += h.count;
+        this.eventsPerS = m.interval_ns > 0 ? events / (m.interval_ns / 1e9) : 0;
+        if (this.active?.aggregator === aggregator && !this.active.session.ended) {
+          this.status.update(this.host, this.active.session.ended ? 'stopped' : 'running', this.eventsPerS);
+        }
+        break;
+      }
+      case 'loaded': {
+        const attached = m.programs.filter((p) => p.status === 'attached');
+        this.log.info(`loaded ${m.slot}${m.replaced ? ' (reload)' : ''}: ${attached.length}/${m.programs.length} programs attached, prog ids ${progIds(attached)}`);
+        for (const p of m.programs) if (p.status !== 'attached') this.log.info(`  ${p.name} (${p.section}) ${p.status}${p.reason ? `: ${p.reason}` : ''}`);
+        break;
+      }
+      case 'error':
+        this.log.warn(`helper error ${m.code}${m.slot ? ` in ${m.slot}` : ''}: ${m.message}`);
+        break;
+      case 'bye':
+        this.log.info(`helper exited (${m.reason}); programs still attached: ${m.attached}`);
+        break;
+      default:
+        break;
+    }
+  }
+
+  private onEnded(session: Session, aggregator: Aggregator, info: EndInfo): void {
+    const label = hostLabel(this.host);
+    if (this.active?.session === session) {
+      this.active = undefined;
+      void vscode.commands.executeCommand('setContext', 'nslat.sessionActive', false);
+    }
+    const failed = info.reason !== 'stopped' || !!info.error;
+    const message = info.error ?? `stopped on ${label}`;
+    aggregator.setSession({ state: failed ? 'failed' : 'stopped', message });
+    if (this.aggregator === aggregator) this.status.update(this.host, failed ? 'failed' : 'stopped', 0, message);
+    if (failed) {
+      this.log.error(`session on ${label} ended: ${message}`);
+      void vscode.window.showErrorMessage(`nslat: ${message}`, 'Show Log').then((p) => p && this.log.show());
+    } else {
+      this.log.info(`session on ${label} stopped`);
+    }
+  }
+
+  private async askPass(prompt: string, label: string): Promise<string | undefined> {
+    // Never stored or logged: the value goes straight to sudo's askpass.
+    return vscode.window.showInputBox({
+      title: `nslat: sudo on ${label}`,
+      prompt: prompt || `Password for sudo on ${label} (the helper needs root to load BPF programs)`,
+      password: true,
+      ignoreFocusOut: true,
+    });
+  }
+
+  private showStartError(e: unknown, label: string): void {
+    if (e instanceof SessionError && e.preflight && !e.preflight.ok) {
+      const missing = e.preflight.rows.filter((r) => !r.ok && r.required !== false);
+      const commands = installCommands(e.preflight);
+      const what = missing.map((r) => `${r.check} (${r.detail})`).join(', ');
+      const text = `nslat cannot trace ${label} yet: ${what}.${commands.length ? ` Install with: ${commands.join(' && ')}` : ''}`;
+      const actions = commands.length ? ['Copy Install Command', 'Show Log'] : ['Show Log'];
+      void vscode.window.showErrorMessage(text, ...actions).then(async (pick) => {
+        if (pick === 'Copy Install Command') {
+          await vscode.env.clipboard.writeText(commands.join(' && '));
+          void vscode.window.showInformationMessage('nslat: install command copied; run it on the target, then start again.');
+        } else if (pick === 'Show Log') this.log.show();
+      });
+      return;
+    }
+    if (e instanceof SessionError && e.diagnostics?.length) {
+      // Custom probes that did not build or load: show where.
+      const byFile = new Map<string, vscode.Diagnostic[]>();
+      for (const d of e.diagnostics) byFile.set(d.file, [...(byFile.get(d.file) ?? []), toVscodeDiagnostic(d)]);
+      for (const [f, list] of byFile) if (f) this.probes.diagnostics.set(vscode.Uri.file(f), list);
+    }
+    const message = (e as Error).message ?? String(e);
+    if ((e as Error).name === 'AbortError' || /aborted|cancel/i.test(message)) {
+      void vscode.window.showInformationMessage(`nslat: start on ${label} cancelled.`);
+      return;
+    }
+    void vscode.window.showErrorMessage(`nslat: could not start on ${label}: ${message}`, 'Show Log').then((p) => p && this.log.show());
+  }
+
+  async stop(): Promise<void> {
+    const a = this.active;
+    if (!a) {
+      void vscode.window.showInformationMessage('nslat: no session is running.');
+      return;
+    }
+    this.log.info(`stopping on ${a.hostLabel}`);
+    await a.session.snapshot(2000).catch(() => undefined);
+    const info = await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Window, title: `nslat: stopping on ${a.hostLabel}` },
+      () => a.session.stop(),
+    );
+    const bye = info.exit?.bye;
+    this.log.info(`stopped on ${a.hostLabel}: ${info.exit?.why ?? 'helper gone'}${bye ? `; programs still attached at exit: ${bye.attached}` : ''}`);
+  }
+
+  async exportTrace(): Promise<void> {
+    if (!this.aggregator) {
+      void vscode.window.showInformationMessage('nslat: nothing to export yet: start a session first.');
+      return;
+    }
+    await exportTrace(this.aggregator, this.host, this.log);
+  }
+
+  /** Stops a running session (window closing, extension deactivating). */
+  async shutdown(): Promise<void> {
+    const a = this.active;
+    if (a) await a.session.stop().catch(() => undefined);
+  }
+
+  dispose(): void {
+    for (const d of this.disposables) d.dispose();
+  }
+}
+
+let app: Nslat | undefined;
+let client: { stop(): Promise<void> } | undefined;
+
+export async function activate(context: vscode.ExtensionContext): Promise<void> {
+  const log = vscode.window.createOutputChannel('nslat', { log: true });
+  const nslat = new Nslat(context, log);
+  app = nslat;
+  context.subscriptions.push(
+    log,
+    nslat,
+    vscode.commands.registerCommand('nslat.start', () => nslat.start()),
+    vscode.commands.registerCommand('nslat.stop', () => nslat.stop()),
+    vscode.commands.registerCommand('nslat.reload', () => nslat.probes.reloadCommand()),
+    vscode.commands.registerCommand('nslat.openProbes', () => nslat.probes.open()),
+    vscode.commands.registerCommand('nslat.export', () => nslat.exportTrace()),
+    vscode.commands.registerCommand('nslat.showPanel', () => nslat.panel.show()),
+    vscode.window.registerWebviewPanelSerializer(PANEL_VIEW_TYPE, {
+      // After a window reload the extension host (and any session) is new: the panel comes back and
+      // shows this window's data, or that no session is running.
+      deserializeWebviewPanel: async (panel: vscode.WebviewPanel) => nslat.panel.restore(panel),
+    }),
+  );
+  void vscode.commands.executeCommand('setContext', 'nslat.sessionActive', false);
+  // Not awaited: activation must not wait for the server.
+  void startProbeLanguageClient(context, log).then((c) => {
+    client = c;
+  });
+}
+
+export async function deactivate(): Promise<void> {
+  await Promise.allSettled([app?.shutdown(), client?.stop()]);
+  app = undefined;
+  client = undefined;
+}

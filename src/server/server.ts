@@ -1,0 +1,267 @@
+/**
+ * nslat's probe language server (issue 6). Started by the extension through vscode-languageclient
+ * (stdio or node IPC) for `*.bpf.c` and probe headers. Features (see features.ts):
+ *  - diagnostics while typing (debounced) and on save: clang -target bpf against the target's
+ *    vmlinux.h, plus nslat's checks (attach point missing on the target, skb read after free);
+ *  - completion of attach points inside SEC("…") and of BTF arguments inside BPF_PROG(name, …);
+ *  - hovers on attach points (arguments, stage) and on boundaries (live p50/p99, ns per run).
+ * nslat's own messages (nslat/stageStats, nslat/target, nslat/targetRun) are in protocol.ts.
+ */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  createConnection,
+  DiagnosticSeverity,
+  ProposedFeatures,
+  TextDocuments,
+  TextDocumentSyncKind,
+  type Diagnostic,
+  type InitializeParams,
+  type InitializeResult,
+} from 'vscode-languageserver/node.js';
+import { TextDocument } from 'vscode-languageserver-textdocument';
+import { ClangBackend, type CompileBackend, type ClangDiag } from './compile.ts';
+import { completeProgArgs, completeSection, hover, nslatDiagnostics, SOURCE, type KernelView } from './features.ts';
+import { localAccess, runnerAccess, TargetKernelInfo, type KernelInfo, type TargetAccess } from './kernelInfo.ts';
+import { InitOptions, StageStatsNotification, StageStatsParams, TargetNotification, TargetParams, TargetRunRequest } from './protocol.ts';
+
+const connection = createConnection(ProposedFeatures.all);
+const documents = new TextDocuments(TextDocument);
+
+let options: InitOptions = {};
+let roots: string[] = [];
+let kernel: KernelInfo;
+let access: TargetAccess = localAccess();
+let compiler: CompileBackend;
+let targetCompiler: CompileBackend | undefined;
+let view: KernelView = { target: 'local' };
+let viewReady: Promise<void> = Promise.resolve();
+let stats: StageStatsParams | undefined;
+let clangMissingShown = false;
+
+const timers = new Map<string, NodeJS.Timeout>();
+const generation = new Map<string, number>();
+const fresh = new Set<string>();
+
+function log(msg: string): void {
+  connection.console.log(`[nslat] ${msg}`);
+}
+
+/** Loads what is known about the target kernel into `view`; failures become messages, not throws. */
+function loadKernel(k: KernelInfo): Promise<void> {
+  const v: KernelView = { target: k.target };
+  view = v;
+  const t0 = Date.now();
+  const steps = [
+    k.identity().then((id) => (v.identity = id)),
+    k.tracepoints().then((tp) => {
+      v.events = tp.events;
+      v.eventsError = tp.error;
+    }),
+    k.btf().then((b) => {
+      v.btf = b;
+      log(`${k.target}: BTF with ${Object.keys(b.funcs).length} functions, ${Object.keys(b.tracepoints).length} BTF tracepoints (${Date.now() - t0} ms)`);
+    }),
+    k.capabilities().then((c) => (v.caps = c)),
+  ];
+  return Promise.allSettled(steps).then((rs) => {
+    for (const r of rs) if (r.status === 'rejected') log(`kernel info for ${k.target}: ${(r.reason as Error)?.message ?? r.reason}`);
+  });
+}
+
+function workspaceBpfDir(docDir: string): string | undefined {
+  for (const r of roots) if (existsSync(path.join(r, 'bpf', 'include'))) return path.join(r, 'bpf');
+  // No workspace (or another layout): walk up from the document to a bpf/ with an include/ dir.
+  let d = docDir;
+  for (let i = 0; i < 8; i++) {
+    if (path.basename(d) === 'bpf' && existsSync(path.join(d, 'include'))) return d;
+    if (existsSync(path.join(d, 'bpf', 'include'))) return path.join(d, 'bpf');
+    const up = path.dirname(d);
+    if (up === d) break;
+    d = up;
+  }
+  return undefined;
+}
+
+let vmlinuxError: string | undefined;
+
+function makeLocalCompiler(k: KernelInfo): CompileBackend {
+  return new ClangBackend({
+    access: localAccess(),
+    clang: options.clang,
+    machine: async () => (await localAccess().run(['uname', '-m'])).stdout.trim(),
+    includeDirs: async (docDir) => {
+      const vm = await k.vmlinuxDir();
+      vmlinuxError = vm.error;
+      const bpf = workspaceBpfDir(docDir);
+      const user = options.includeDirs ?? (bpf ? [path.join(bpf, 'include')] : []);
+      const after = options.includeDirs ? [] : bpf ? [path.join(bpf, 'build')] : [];
+      return [...user, ...(vm.dir ? [vm.dir] : []), ...after];
+    },
+  });
+}
+
+function setTarget(k: KernelInfo, revalidate: boolean): void {
+  kernel = k;
+  compiler = makeLocalCompiler(k);
+  viewReady = loadKernel(k);
+  // vmlinux.h is made once per kernel (cached by build id); start it now, the first compile waits.
+  void viewReady.then(() => k.vmlinuxDir());
+  if (revalidate) revalidateAll();
+}
+
+connection.onInitialize((params: InitializeParams): InitializeResult => {
+  const parsed = InitOptions.safeParse(params.initializationOptions ?? {});
+  options = parsed.success ? parsed.data : {};
+  if (!parsed.success) log(`ignoring bad initializationOptions: ${parsed.error.message}`);
+  roots = (params.workspaceFolders ?? []).map((f) => fileURLToPath(f.uri));
+  if (!roots.length && params.rootUri) roots = [fileURLToPath(params.rootUri)];
+  access = localAccess();
+  setTarget(new TargetKernelInfo(access, { cacheDir: options.cacheDir, attachTypes: options.attachTypes, bpftool: options.bpftool }), false);
+  return {
+    capabilities: {
+      textDocumentSync: { openClose: true, change: TextDocumentSyncKind.Incremental, save: { includeText: false } },
+      completionProvider: { triggerCharacters: ['"', '/', ',', ' ', '_'], resolveProvider: false },
+      hoverProvider: true,
+    },
+    serverInfo: { name: 'nslat-probe-server', version: '0.1.0' },
+  };
+});
+
+connection.onNotification(TargetNotification, (raw) => {
+  const p = TargetParams.safeParse(raw);
+  if (!p.success) return log(`bad nslat/target: ${p.error.message}`);
+  const t = p.data;
+  const base = t.remote
+    ? runnerAccess(t.host, (argv, o) => connection.sendRequest(TargetRunRequest, { argv, input: o?.input, timeoutMs: o?.timeoutMs }))
+    : localAccess();
+  access = base;
+  const k = new TargetKernelInfo(base, { cacheDir: options.cacheDir, bpftool: options.bpftool, attachTypes: options.attachTypes });
+  if (t.attachTypes) k.setAttachTypes(t.attachTypes, `the nslat helper on ${t.host}`);
+  targetCompiler = t.remote && t.compileOnTarget
+    ? new ClangBackend({
+        access: base,
+        machine: async () => (await base.run(['uname', '-m'])).stdout.trim(),
+        includeDirs: async () => t.compileOnTarget!.includeDirs,
+      })
+    : undefined;
+  clangMissingShown = false;
+  log(`target: ${t.host}${t.remote ? ' (remote)' : ''}`);
+  setTarget(k, true);
+});
+
+connection.onNotification(StageStatsNotification, (raw) => {
+  const p = StageStatsParams.safeParse(raw);
+  if (!p.success) return log(`bad nslat/stageStats: ${p.error.message}`);
+  stats = p.data;
+});
+
+function schedule(doc: TextDocument, delay: number): void {
+  const old = timers.get(doc.uri);
+  if (old) clearTimeout(old);
+  timers.set(
+    doc.uri,
+    setTimeout(() => {
+      timers.delete(doc.uri);
+      void validate(doc.uri);
+    }, delay),
+  );
+}
+
+function revalidateAll(): void {
+  for (const d of documents.all()) schedule(d, 0);
+}
+
+function toLsp(d: ClangDiag): Diagnostic {
+  return {
+    range: { start: { line: d.line, character: d.character }, end: { line: d.endLine, character: d.endCharacter } },
+    severity: d.severity === 'error' ? DiagnosticSeverity.Error : d.severity === 'warning' ? DiagnosticSeverity.Warning : DiagnosticSeverity.Information,
+    source: 'clang',
+    message: d.message,
+  };
+}
+
+async function compileDiagnostics(doc: TextDocument, docPath: string): Promise<Diagnostic[]> {
+  let outcome = await compiler.compile(doc.getText(), path.dirname(docPath));
+  if (!outcome.ok && targetCompiler) outcome = await targetCompiler.compile(doc.getText(), path.dirname(docPath));
+  if (!outcome.ok) {
+    const msg = `${outcome.unavailable}: install clang (Debian/Ubuntu: apt-get install clang) for compile diagnostics while you type; with a session running, nslat compiles on the target instead.`;
+    if (!clangMissingShown) {
+      clangMissingShown = true;
+      void connection.window.showInformationMessage(`nslat: ${msg}`);
+    }
+    return [{ range: { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } }, severity: DiagnosticSeverity.Information, source: SOURCE, code: 'no-clang', message: msg }];
+  }
+  const out = outcome.diagnostics.filter((d) => !(d.file && d.severity === 'note')).map(toLsp);
+  if (vmlinuxError && outcome.diagnostics.some((d) => /vmlinux\.h/.test(d.message))) {
+    out.push({ range: { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } }, severity: DiagnosticSeverity.Information, source: SOURCE, message: vmlinuxError });
+  }
+  return out;
+}
+
+async function validate(uri: string): Promise<void> {
+  const doc = documents.get(uri);
+  if (!doc) return;
+  const gen = (generation.get(uri) ?? 0) + 1;
+  generation.set(uri, gen);
+  const stale = () => generation.get(uri) !== gen || documents.get(uri)?.version !== doc.version;
+  await viewReady;
+  if (stale()) return;
+  const diags: Diagnostic[] = [];
+  try {
+    diags.push(...nslatDiagnostics(doc, view));
+  } catch (e) {
+    log(`nslat checks failed on ${uri}: ${(e as Error).stack ?? e}`);
+  }
+  let docPath = '';
+  try {
+    docPath = uri.startsWith('file:') ? fileURLToPath(uri) : '';
+  } catch {
+    /* not a file URI */
+  }
+  // Headers are compiled through the probes that include them.
+  if (!/\.h$/.test(docPath || uri)) {
+    try {
+      diags.push(...(await compileDiagnostics(doc, docPath || path.join(process.cwd(), 'untitled.bpf.c'))));
+    } catch (e) {
+      log(`compile failed on ${uri}: ${(e as Error).stack ?? e}`);
+    }
+    if (stale()) return;
+  }
+  connection.sendDiagnostics({ uri, version: doc.version, diagnostics: diags });
+}
+
+documents.onDidOpen((e) => fresh.add(e.document.uri));
+documents.onDidChangeContent((e) => {
+  const opened = fresh.delete(e.document.uri);
+  schedule(e.document, opened ? 0 : options.debounceMs ?? 400);
+});
+documents.onDidSave((e) => schedule(e.document, 0));
+documents.onDidClose((e) => {
+  const t = timers.get(e.document.uri);
+  if (t) clearTimeout(t);
+  timers.delete(e.document.uri);
+  generation.delete(e.document.uri);
+  connection.sendDiagnostics({ uri: e.document.uri, diagnostics: [] });
+});
+
+connection.onCompletion(async (p) => {
+  const doc = documents.get(p.textDocument.uri);
+  if (!doc) return null;
+  const offset = doc.offsetAt(p.position);
+  // Wait briefly for the kernel data on the first request; answer incomplete rather than hang.
+  await Promise.race([viewReady, new Promise((r) => setTimeout(r, 10_000))]);
+  return completeSection(doc, offset, view) ?? completeProgArgs(doc, offset, view) ?? null;
+});
+
+connection.onHover(async (p) => {
+  const doc = documents.get(p.textDocument.uri);
+  if (!doc) return null;
+  await Promise.race([viewReady, new Promise((r) => setTimeout(r, 10_000))]);
+  const k = kernel;
+  return (await hover(doc, doc.offsetAt(p.position), view, stats, (c, n) => k.tracepointFormat(c, n))) ?? null;
+});
+
+documents.listen(connection);
+connection.listen();

@@ -1,0 +1,107 @@
+/**
+ * Runs test/kernel/lib/traffic.py (bounded TCP/UDP client and server), optionally inside a
+ * network namespace. Every run is bounded in count and time (the script's own hard timeout, plus
+ * execa's timeout one second later).
+ */
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import { nsPrefix } from './netns.ts';
+
+const SCRIPT = join(dirname(fileURLToPath(import.meta.url)), 'traffic.py');
+
+export interface FlowOptions {
+  proto: 'tcp' | 'udp';
+  family: 4 | 6;
+  /** Server address (also the client's destination). Defaults to 127.0.0.1 / ::1. */
+  addr?: string;
+  /** Namespaces for server and client (default: the current one). */
+  serverNs?: string;
+  clientNs?: string;
+  count: number;
+  size: number;
+  intervalMs?: number;
+  /** Client stops sending after this many seconds even if `count` is not reached. */
+  durationS?: number;
+  /** Server waits this long between "readable" and recv(). */
+  delayMs?: number;
+  /** Fixed server port (default: an ephemeral one). */
+  port?: number;
+  timeoutS?: number;
+}
+
+export interface FlowResult {
+  port: number;
+  server: { received: number; bytes: number; reads: number; timeout?: boolean };
+  client: { sent: number; bytes: number; elapsed_s?: number; timeout?: boolean };
+}
+
+function argv(ns: string | undefined, args: string[]): [string, string[]] {
+  const full = [...(ns ? nsPrefix(ns) : []), 'python3', SCRIPT, ...args];
+  return [full[0]!, full.slice(1)];
+}
+
+function lastJson(out: string): Record<string, unknown> {
+  const lines = out.trim().split('\n').filter(Boolean);
+  return JSON.parse(lines[lines.length - 1] ?? '{}') as Record<string, unknown>;
+}
+
+/** Starts a server, runs one client against it, and returns both sides' counts. */
+export async function runFlow(o: FlowOptions): Promise<FlowResult> {
+  const timeoutS = o.timeoutS ?? 20;
+  const addr = o.addr ?? (o.family === 6 ? '::1' : '127.0.0.1');
+  const common = ['--proto', o.proto, '--family', String(o.family), '--count', String(o.count), '--size', String(o.size)];
+  const [sf, sa] = argv(o.serverNs, [
+    'server',
+    ...common,
+    '--bind',
+    addr,
+    '--port',
+    String(o.port ?? 0),
+    '--delay-ms',
+    String(o.delayMs ?? 0),
+    '--timeout',
+    String(timeoutS),
+  ]);
+  const server = execa(sf, sa, { timeout: (timeoutS + 2) * 1000, reject: false, buffer: true, stdout: 'pipe' });
+  try {
+    const port = await new Promise<number>((resolvePort, reject) => {
+      let acc = '';
+      const t = setTimeout(() => reject(new Error('traffic server did not become ready within 10 s')), 10_000);
+      server.stdout.on('data', (chunk: Buffer) => {
+        acc += chunk.toString('utf8');
+        const nl = acc.indexOf('\n');
+        if (nl !== -1) {
+          clearTimeout(t);
+          const first = JSON.parse(acc.slice(0, nl)) as { port: number };
+          resolvePort(first.port);
+        }
+      });
+      void server.then((r) => {
+        clearTimeout(t);
+        reject(new Error(`traffic server exited early: ${r.stderr || r.stdout}`));
+      });
+    });
+    const [cf, ca] = argv(o.clientNs, [
+      'client',
+      ...common,
+      '--addr',
+      addr,
+      '--port',
+      String(port),
+      '--interval-ms',
+      String(o.intervalMs ?? 0),
+      '--duration-s',
+      String(o.durationS ?? 0),
+      '--timeout',
+      String(timeoutS),
+    ]);
+    const client = await execa(cf, ca, { timeout: (timeoutS + 2) * 1000, reject: false });
+    if (client.exitCode !== 0) throw new Error(`traffic client failed (${client.exitCode}): ${client.stderr || client.stdout}`);
+    const s = await server;
+    if (s.exitCode !== 0 && o.proto === 'tcp') throw new Error(`traffic server failed (${s.exitCode}): ${s.stderr || s.stdout}`);
+    return { port, server: lastJson(String(s.stdout)) as FlowResult['server'], client: lastJson(client.stdout) as FlowResult['client'] };
+  } finally {
+    server.kill('SIGKILL');
+  }
+}

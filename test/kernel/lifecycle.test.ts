@@ -1,0 +1,167 @@
+/**
+ * The helper's life cycle on the real kernel: it leaves no program behind however it ends
+ * (quit, stdin closed, SIGTERM, SIGKILL), and bad input gets an `error` while it keeps running.
+ * Every line it writes is validated against src/core/protocol.ts.
+ */
+import assert from 'node:assert/strict';
+import { copyFileSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { MAX_COMMAND_BYTES } from '../../src/core/protocol.ts';
+import { BUILD_DIR, Helper, bpftoolProgIds, disposeAll, kernelSkipReason, leakedProgIds } from './lib/helper.ts';
+
+const skip = await kernelSkipReason();
+if (skip) console.log(`# kernel suite skipped: ${skip}`);
+
+after(disposeAll);
+
+/** Starts a helper with rx, tx and irq loaded; checks bpftool sees every program it reported. */
+async function startLoaded(): Promise<{ h: Helper; ids: number[] }> {
+  const h = await Helper.start();
+  for (const slot of ['rx', 'tx', 'irq']) {
+    const l = await h.loadOk(slot, slot);
+    assert.equal(l.replaced, false, `first load of ${slot} is not a reload`);
+    const attached = l.programs.filter((p) => p.status === 'attached');
+    assert.ok(attached.length > 0, `${slot}: at least one program attached: ${JSON.stringify(l.programs)}`);
+    for (const p of attached) assert.ok(typeof p.prog_id === 'number' && p.prog_id > 0, `${slot}/${p.name} attached without a prog_id`);
+  }
+  const ids = h.progIds();
+  const live = await bpftoolProgIds();
+  const missing = ids.filter((id) => !live.has(id));
+  assert.deepEqual(missing, [], 'bpftool lists every prog_id the helper reported while it runs (else the leak check below proves nothing)');
+  return { h, ids };
+}
+
+describe('helper exit leaves no programs', { skip, timeout: 120_000 }, () => {
+  test('quit: bye, exit 0, no programs left', async () => {
+    const { h, ids } = await startLoaded();
+    try {
+      await h.quit(10_000);
+      const bye = h.bye();
+      assert.ok(bye, 'bye message before exit');
+      assert.equal(bye.reason, 'quit');
+      assert.equal(bye.attached, 0, 'bye.attached');
+      assert.equal(h.exit?.code, 0, `exit status ${JSON.stringify(h.exit)}`);
+      assert.deepEqual(await leakedProgIds(ids), [], 'prog ids still loaded after quit');
+      h.assertProtocolClean();
+    } finally {
+      await h.dispose();
+    }
+  });
+
+  test('stdin closed: bye "stdin closed", no programs left', async () => {
+    const { h, ids } = await startLoaded();
+    try {
+      h.closeStdin();
+      await h.waitExit(10_000);
+      const bye = h.bye();
+      assert.ok(bye, 'bye message before exit');
+      assert.match(bye.reason, /stdin/);
+      assert.equal(bye.attached, 0);
+      assert.equal(h.exit?.code, 0, `exit status ${JSON.stringify(h.exit)}`);
+      assert.deepEqual(await leakedProgIds(ids), [], 'prog ids still loaded after stdin closed');
+      h.assertProtocolClean();
+    } finally {
+      await h.dispose();
+    }
+  });
+
+  test('SIGTERM: bye "SIGTERM", no programs left', async () => {
+    const { h, ids } = await startLoaded();
+    try {
+      h.signal('SIGTERM');
+      await h.waitExit(10_000);
+      const bye = h.bye();
+      assert.ok(bye, 'bye message before exit');
+      assert.equal(bye.reason, 'SIGTERM');
+      assert.equal(bye.attached, 0);
+      assert.deepEqual(await leakedProgIds(ids), [], 'prog ids still loaded after SIGTERM');
+      h.assertProtocolClean();
+    } finally {
+      await h.dispose();
+    }
+  });
+
+  test('SIGKILL: nothing pinned, the kernel frees every program', async () => {
+    const { h, ids } = await startLoaded();
+    try {
+      h.signal('SIGKILL');
+      const exit = await h.waitExit(10_000);
+      assert.equal(exit.signal, 'SIGKILL');
+      assert.deepEqual(await leakedProgIds(ids, 5_000), [], 'prog ids still loaded after SIGKILL');
+      h.assertProtocolClean();
+    } finally {
+      await h.dispose();
+    }
+  });
+});
+
+describe('bad input gets an error and the helper keeps running', { skip, timeout: 60_000 }, () => {
+  test('malformed JSON, bad/unknown commands, paths outside the work dir, an over-long line', async () => {
+    const h = await Helper.start();
+    const outside = mkdtempSync(join(tmpdir(), 'nslat-kernel-outside-'));
+    try {
+      // A real, loadable object outside the work dir: only its location may make the helper refuse it.
+      const outsideObj = join(outside, 'x.bpf.o');
+      copyFileSync(join(BUILD_DIR, 'rx.bpf.o'), outsideObj);
+      // The same via a `..` escape and via a symlink that lives inside the work dir.
+      copyFileSync(join(BUILD_DIR, 'rx.bpf.o'), join(h.workdir, '..', `${h.workdir.split('/').pop()}-escape.bpf.o`));
+      const escapePath = `${h.workdir}/../${h.workdir.split('/').pop()}-escape.bpf.o`;
+      symlinkSync(outsideObj, h.path('link.bpf.o'));
+
+      const expectError = async (line: string, code: string | RegExp, id?: string, what = line.slice(0, 80)) => {
+        const from = h.mark();
+        h.sendRaw(line);
+        const e = await h.waitFor((m) => m.type === 'error' || m.type === 'loaded', 10_000, `error for ${what}`, from);
+        assert.equal(e.type, 'error', `${what}: expected an error, got ${JSON.stringify(e).slice(0, 300)}`);
+        if (e.type !== 'error') return;
+        if (typeof code === 'string') assert.equal(e.code, code, `${what}: code (message: ${e.message})`);
+        else assert.match(e.code, code, `${what}: code (message: ${e.message})`);
+        if (id) assert.equal(e.id, id, `${what}: the error carries the command's id`);
+        assert.ok(e.message.length > 0, `${what}: error has a message`);
+      };
+
+      await expectError('{"cmd": "snapshot", "id": ', 'bad_json');
+      await expectError('this is not json at all', 'bad_json');
+      await expectError('{"cmd":"frobnicate","id":"u1"}', 'unknown_command', 'u1');
+      await expectError('{"cmd":"load","id":"c1"}', /^(bad_command)$/, 'c1', 'load without slot/object');
+      await expectError('[1,2,3]', /^(bad_command|bad_json)$/, undefined, 'a JSON array');
+      await expectError(JSON.stringify({ cmd: 'load', id: 'p1', slot: 'rx', object: outsideObj }), 'bad_path', 'p1', 'object outside the work dir');
+      await expectError(JSON.stringify({ cmd: 'load', id: 'p2', slot: 'rx', object: escapePath }), 'bad_path', 'p2', 'object reached through ../');
+      await expectError(JSON.stringify({ cmd: 'load', id: 'p3', slot: 'rx', object: 'rx.bpf.o' }), 'bad_path', 'p3', 'relative object path');
+      await expectError(JSON.stringify({ cmd: 'load', id: 'p4', slot: 'rx', object: h.path('link.bpf.o') }), 'bad_path', 'p4', 'symlink in the work dir pointing outside');
+      await expectError(JSON.stringify({ cmd: 'load', id: 'p5', slot: 'rx', object: h.path('missing.bpf.o') }), 'bad_path', 'p5', 'missing object');
+      await expectError(JSON.stringify({ cmd: 'unload', id: 's1', slot: 'nosuch' }), 'no_such_slot', 's1');
+      // Over the limit: a syntactically valid command padded past MAX_COMMAND_BYTES.
+      const long = JSON.stringify({ cmd: 'snapshot', id: 'long1', pad: 'x'.repeat(MAX_COMMAND_BYTES + 1024) });
+      await expectError(long, 'too_long', undefined, `a ${long.length}-byte line`);
+      // A long line sent in pieces, and a valid command right after it on the same write.
+      const from = h.mark();
+      h.sendRaw('y'.repeat(40_000), false);
+      h.sendRaw('y'.repeat(40_000), false);
+      h.sendRaw('\n{"cmd":"snapshot","id":"after-long"}');
+      await h.waitFor((m) => m.type === 'error' && m.code === 'too_long', 10_000, 'too_long for a line written in pieces', from);
+      await h.waitFor((m) => m.type === 'snapshot' && m.id === 'after-long', 10_000, 'snapshot right after the long line', from);
+
+      // Still alive, still answering, nothing loaded by any of the refused commands.
+      const snap = await h.snapshot();
+      assert.equal(snap.type, 'snapshot');
+      assert.equal(h.exit, undefined, 'helper still running');
+      assert.deepEqual(
+        h.messages.filter((m) => m.type === 'loaded'),
+        [],
+        'none of the refused loads produced a loaded message',
+      );
+      // And a legitimate load still works afterwards.
+      const l = await h.loadOk('rx', 'rx');
+      assert.ok(l.programs.some((p) => p.status === 'attached'));
+      await h.quit();
+      h.assertProtocolClean();
+    } finally {
+      await h.dispose();
+      rmSync(outside, { recursive: true, force: true });
+      rmSync(`${h.workdir}-escape.bpf.o`, { force: true });
+    }
+  });
+});

@@ -1,0 +1,82 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseCli, UsageError } from '../../src/cli/args.ts';
+
+test('defaults and full trace options', () => {
+  const c = parseCli(['trace']);
+  assert.equal(c.kind, 'trace');
+  if (c.kind !== 'trace') return;
+  assert.deepEqual([c.durationS, c.stages, c.load, c.format, c.intervalMs, c.out], [10, ['rx', 'tx', 'irq'], 'none', 'table', 1000, []]);
+  const d = parseCli(['trace', '--host', 'me@box', '--ssh-config', 'cfg', '--duration', '2.5', '--stages', 'rx,IRQ,rx',
+    '--filter', 'tcp and port 5201', '--probes', './p', '--load', 'loopback', '--out', 't.jsonl', '--out', 's.csv',
+    '--format', 'json', '--interval', '250', '--sample', '10', '--slow-ms', '1.5', '--bpf-stats']);
+  assert.equal(d.kind, 'trace');
+  if (d.kind !== 'trace') return;
+  assert.equal(d.host, 'me@box');
+  assert.equal(d.durationS, 2.5);
+  assert.deepEqual(d.stages, ['rx', 'irq']);
+  assert.deepEqual(d.out, [{ path: 't.jsonl', kind: 'jsonl' }, { path: 's.csv', kind: 'csv' }]);
+  assert.equal(d.slowNs, 1_500_000);
+  assert.equal(d.sampleEvery, 10);
+  assert.equal(d.bpfStats, true);
+  assert.equal(d.format, 'json');
+});
+
+test('check, replay, help and version', () => {
+  assert.deepEqual(parseCli(['check', '--host', 'h']), { kind: 'check', format: 'table', host: 'h', sshConfig: undefined, privilege: 'auto' });
+  assert.deepEqual(parseCli(['replay', 'x.jsonl', '--format', 'json']), { kind: 'replay', file: 'x.jsonl', format: 'json' });
+  assert.deepEqual(parseCli(['--help']), { kind: 'help' });
+  assert.deepEqual(parseCli(['trace', '-h']), { kind: 'help', topic: 'trace' });
+  assert.deepEqual(parseCli(['--version']), { kind: 'version' });
+  assert.deepEqual(parseCli(['-V']), { kind: 'version' });
+  assert.equal(parseCli(['trace', '--host', 'local']).kind === 'trace' && (parseCli(['trace', '--host', 'local']) as { host?: string }).host, undefined);
+});
+
+const bad: Array<[string[], RegExp]> = [
+  [[], /no command given/],
+  [['frobnicate'], /unknown command "frobnicate"/],
+  [['trace', '--bogus'], /Unknown option '--bogus'/],
+  [['trace', '--duration'], /^--duration needs a value\.$/],
+  [['trace', '--duration', 'abc'], /--duration needs a number/],
+  [['trace', '--duration', '-5'], /--duration needs a value|--duration/],
+  [['trace', '--duration', '1e9'], /--duration needs a number/],
+  [['trace', '--duration', '999999'], /between 0 and 86400/],
+  [['trace', '--duration', 'NaN'], /--duration needs a number/],
+  [['trace', '--stages', 'rx,,tx'], /empty entry/],
+  [['trace', '--stages', 'rx,foo'], /unknown stage "foo"/],
+  [['trace', '--load', 'iperf'], /--load must be loopback or none/],
+  [['trace', '--format', 'xml'], /--format must be table or json/],
+  [['trace', '--interval', '5'], /between 100 and 60000/],
+  [['trace', '--interval', '150.5'], /whole number/],
+  [['trace', '--sample', '-1'], /--sample/],
+  [['trace', '--filter', 'tcp or udp'], /--filter: "or" at column 5 is not supported/],
+  [['trace', '--filter', ''], /--filter: the filter is empty/],
+  [['trace', '--host', '-oProxyCommand=evil'], /--host needs a value, but the next argument begins with "-"/],
+  [['trace', '--host=-oProxyCommand=evil'], /--host "-oProxyCommand=evil" begins with "-"/],
+  [['trace', '--host', ''], /--host needs a destination/],
+  [['trace', '--host', 'a b'], /whitespace or control/],
+  [['trace', '--host', 'a\nb'], /whitespace or control/],
+  [['trace', '--ssh-config', 'x'], /only applies with --host/],
+  [['trace', '--out', 'trace'], /has no known extension/],
+  [['trace', '--out', 'a.jsonl', '--out', 'a.jsonl'], /given twice/],
+  [['trace', '--out', '--format'], /--out/],
+  [['trace', '--privilege', 'god'], /--privilege must be/],
+  [['trace', 'extra'], /unexpected argument "extra"/],
+  [['check', '--duration', '5'], /--duration does not apply to `nslat check`/],
+  [['replay'], /needs the trace file/],
+  [['replay', 'a', 'b'], /takes one file/],
+  [['replay', 'a', '--load', 'loopback'], /--load does not apply to `nslat replay`/],
+  [['trace', '--version'], /--version takes no command/],
+  [['trace', 'x'.repeat(10000)], /too long/],
+  [Array(300).fill('trace'), /too many arguments/],
+];
+for (const [argv, re] of bad) {
+  test(`rejects ${JSON.stringify(argv).slice(0, 70)}`, () => {
+    assert.throws(() => parseCli(argv), (e: unknown) => {
+      assert.ok(e instanceof UsageError, `not a UsageError: ${(e as Error).message}`);
+      assert.match(e.message, re);
+      assert.ok(e.hint.length > 0);
+      return true;
+    });
+  });
+}

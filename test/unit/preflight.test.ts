@@ -1,0 +1,69 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { attachRows, installCommand, parseOsRelease, runPreflight } from '../../src/core/preflight.ts';
+import type { RunOptions, RunResult, Transport } from '../../src/core/transport/types.ts';
+
+test('distribution families from /etc/os-release and their install commands', () => {
+  const deb = parseOsRelease('PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nNAME="Debian GNU/Linux"\nID=debian\n');
+  assert.equal(deb.family, 'debian');
+  assert.equal(installCommand(deb, ['clang', 'llvm', 'jsonc']), 'sudo apt-get install -y clang llvm libjson-c-dev');
+  const ubu = parseOsRelease('NAME="Ubuntu"\nID=ubuntu\nID_LIKE=debian\n');
+  assert.equal(installCommand(ubu, ['bpftool'], '6.8.0-45-generic'), 'sudo apt-get install -y linux-tools-common linux-tools-6.8.0-45-generic');
+  const fed = parseOsRelease('ID=fedora\nVERSION_ID=40\n');
+  assert.equal(installCommand(fed, ['libbpf', 'jsonc']), 'sudo dnf install -y libbpf-devel json-c-devel');
+  assert.equal(parseOsRelease('ID="rocky"\nID_LIKE="rhel centos fedora"\n').family, 'rhel');
+  assert.equal(parseOsRelease('ID=opensuse-tumbleweed\nID_LIKE="opensuse suse"\n').family, 'suse');
+  assert.equal(parseOsRelease('ID=arch\n').family, 'arch');
+  assert.equal(parseOsRelease('ID=alpine\n').family, 'alpine');
+  assert.equal(parseOsRelease('garbage\n\0').family, 'unknown');
+  assert.match(installCommand(parseOsRelease(''), ['make']), /package manager/);
+});
+
+/** A target where some programs are missing and sudo wants a password. */
+function target(missing: string[], uid = '1000', sudoErr = 'sudo: a password is required'): Transport {
+  return {
+    host: 'box', kind: 'ssh',
+    run: async (argv: string[], _o?: RunOptions): Promise<RunResult> => {
+      const [p, ...a] = argv;
+      const name = p!.split('/').pop()!;
+      if (missing.includes(name) || (name === 'pkg-config' && missing.includes(a[1] ?? ''))) return { exitCode: 127, stdout: '', stderr: `${name}: not found` };
+      if (name === 'cat' && a[0] === '/etc/os-release') return { exitCode: 0, stdout: 'ID=ubuntu\nID_LIKE=debian\nPRETTY_NAME="Ubuntu 24.04"\n', stderr: '' };
+      if (name === 'cat' && a[0] === '/proc/mounts') return { exitCode: 0, stdout: 'sysfs /sys sysfs rw 0 0\n', stderr: '' };
+      if (name === 'uname') return { exitCode: 0, stdout: '6.8.0-45-generic\n', stderr: '' };
+      if (name === 'id') return { exitCode: 0, stdout: `${uid}\n`, stderr: '' };
+      if (name === 'sudo') return { exitCode: 1, stdout: '', stderr: sudoErr };
+      return { exitCode: 0, stdout: `${name} 1.0\n`, stderr: '' };
+    },
+    putDir: async () => {}, putFile: async () => {}, home: async () => '/home/u', close: async () => {},
+    spawn: async () => { throw new Error('no'); }, spawnPrivileged: async () => { throw new Error('no'); },
+  };
+}
+
+test('missing tools give rows with the exact install command for that distribution', async () => {
+  const r = await runPreflight({ transport: target(['clang', 'bpftool', 'json-c']) });
+  assert.equal(r.ok, false);
+  const row = (c: string) => r.rows.find((x) => x.check === c)!;
+  assert.equal(row('clang').ok, false);
+  assert.equal(row('clang').fix, 'sudo apt-get install -y clang llvm');
+  assert.equal(row('bpftool').fix, 'sudo apt-get install -y linux-tools-common linux-tools-6.8.0-45-generic');
+  assert.equal(row('json-c').fix, 'sudo apt-get install -y libjson-c-dev');
+  assert.equal(row('privilege').ok, false);
+  assert.match(row('privilege').detail, /needs a password/);
+  assert.equal(row('tracefs').ok, true); // informative: nslat mounts it
+  assert.equal(r.needsTracefsMount, true);
+});
+
+test('sudo with a password is fine when a prompt is available; everything present → ok', async () => {
+  const r = await runPreflight({ transport: target([]), askPass: async () => 'x' });
+  assert.equal(r.ok, true);
+  assert.equal(r.privilege, 'sudo-password');
+  const root = await runPreflight({ transport: target([], '0') });
+  assert.equal(root.privilege, 'root');
+  assert.equal(root.ok, true);
+});
+
+test('attach rows from the helper hello', () => {
+  const rows = attachRows({ type: 'hello', protocol: 1, helper_version: '1', kernel: 'k', mono_ns: 0, wall_ns: 0, ncpus: 2, btf: true, bpf_stats: false, attach_types: { tracepoint: true, tp_btf: true, fentry: false, kprobe: false }, workdir: '/w', pid: 1 });
+  assert.equal(rows[0]!.ok, true);
+  assert.match(rows[0]!.detail, /tracepoint, tp_btf work; fentry, kprobe do not/);
+});

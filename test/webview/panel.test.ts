@@ -1,0 +1,278 @@
+// The latency panel in real headless Chromium (Debian's /usr/bin/chromium via playwright-core),
+// served with the real HTML from panelHtml.ts and its CSP, fed recorded data: the helper stream of
+// test/fixtures/helper-stream.jsonl through the real Aggregator, and test/fixtures/panel-state.json
+// (ten-odd stages over two minutes with reloads).
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { Browser, Page } from 'playwright-core';
+import { PanelState, type StageSummary, type ToPanel } from '../../src/core/protocol.ts';
+import { panelCsp, panelHtml } from '../../src/extension/panelHtml.ts';
+import {
+  buildWebview,
+  canvasInk,
+  computed,
+  cspViolations,
+  fixtureState,
+  launch,
+  type PanelServer,
+  pixelsNear,
+  posted,
+  type Problems,
+  ROOT,
+  recordedPanel,
+  rendered,
+  send,
+  servePanel,
+  TEST_THEME,
+  watchProblems,
+} from './harness.ts';
+
+const RESULTS = join(ROOT, 'test-results');
+
+let browser: Browser;
+let server: PanelServer;
+let cleanup: () => Promise<void>;
+
+before(async () => {
+  mkdirSync(RESULTS, { recursive: true });
+  const bundle = await buildWebview();
+  cleanup = bundle.cleanup;
+  server = await servePanel(bundle.js);
+  browser = await launch();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.close();
+  await cleanup?.();
+});
+
+async function open(width = 1280, height = 900): Promise<{ page: Page; problems: Problems }> {
+  const page = await browser.newPage({ viewport: { width, height } });
+  const problems = watchProblems(page);
+  await page.goto(server.url);
+  await page.waitForFunction('window.__posted && window.__posted.length > 0');
+  return { page, problems };
+}
+
+async function clean(page: Page, problems: Problems): Promise<void> {
+  assert.deepEqual(await cspViolations(page), [], 'no CSP violations');
+  assert.deepEqual(problems.pageErrors, [], 'no uncaught errors');
+  assert.deepEqual(problems.console, [], 'no console errors or warnings');
+  await page.close();
+}
+
+const text = (page: Page, sel: string) => page.locator(sel).first().textContent();
+
+describe('panelHtml', () => {
+  test('strict CSP with a nonce, and only the given URIs', () => {
+    const html = panelHtml({ scriptUri: 'https://x.vscode-cdn.net/ext/dist/webview.js', styleUri: 'https://x.vscode-cdn.net/ext/media/panel.css', cspSource: 'https://*.vscode-cdn.net', nonce: 'abc123XYZ' });
+    const csp = /<meta http-equiv="Content-Security-Policy" content="([^"]+)">/.exec(html)?.[1];
+    assert.equal(csp, "default-src 'none'; img-src https://*.vscode-cdn.net data:; style-src https://*.vscode-cdn.net; script-src 'nonce-abc123XYZ'; font-src https://*.vscode-cdn.net");
+    assert.equal(csp, panelCsp('https://*.vscode-cdn.net', 'abc123XYZ'));
+    const scripts = html.match(/<script[^>]*>/g) ?? [];
+    assert.deepEqual(scripts, ['<script nonce="abc123XYZ" src="https://x.vscode-cdn.net/ext/dist/webview.js">']);
+    assert.match(html, /<link rel="stylesheet" href="https:\/\/x.vscode-cdn.net\/ext\/media\/panel.css">/);
+    assert.doesNotMatch(html, /style=/, 'no inline style attributes');
+    assert.doesNotMatch(html, /<style/, 'no inline style elements');
+    const a = /nonce-([^']+)'/.exec(panelHtml({ scriptUri: 's', styleUri: 'c', cspSource: 'x' }))?.[1];
+    const b = /nonce-([^']+)'/.exec(panelHtml({ scriptUri: 's', styleUri: 'c', cspSource: 'x' }))?.[1];
+    assert.ok(a && b && a !== b && Buffer.from(a, 'base64').length === 16, 'a fresh 128-bit nonce per render');
+    assert.throws(() => panelHtml({ scriptUri: 's', styleUri: 'c', cspSource: 'x', nonce: '"><script>' }));
+  });
+});
+
+describe('panel in headless Chromium', () => {
+  test('fixtures are valid PanelState', () => {
+    PanelState.parse(fixtureState());
+    PanelState.parse(recordedPanel().state);
+  });
+
+  test('recorded session: ready, charts, heatmap, theme, delta, journeys, no CSP violations', async () => {
+    const { page, problems } = await open();
+    // The CSP the page runs under is the real one.
+    assert.equal(await page.locator('meta[http-equiv="Content-Security-Policy"]').getAttribute('content'), server.csp);
+    assert.deepEqual(await posted(page), [{ type: 'ready' }], 'ready is posted on load, once');
+    assert.match((await text(page, '#banner')) ?? '', /Waiting for the first snapshot/, 'deliberate empty state before data');
+    assert.match((await text(page, '#histogram')) ?? '', /No data yet/);
+
+    const { state, delta } = recordedPanel();
+    await send(page, { type: 'snapshot', state });
+    await rendered(page);
+    assert.equal(await page.locator('#banner').isHidden(), true);
+
+    // Charts drawn: real ink on every chart canvas, in the theme's series colours.
+    for (const id of ['histogram-canvas', 'timeseries-canvas', 'waterfall-canvas']) {
+      const ink = await canvasInk(page, id);
+      assert.ok(ink.w > 100 && ink.h > 100, `${id} sized (${ink.w}×${ink.h})`);
+      assert.ok(ink.ink > 2000 && ink.colors > 5, `${id} has drawing on it: ${JSON.stringify(ink)}`);
+    }
+    assert.ok((await pixelsNear(page, 'histogram-canvas', TEST_THEME['--vscode-charts-blue']!)) > 500, 'histogram bars in --vscode-charts-blue');
+    assert.ok((await pixelsNear(page, 'timeseries-canvas', TEST_THEME['--vscode-charts-orange']!)) > 50, 'p99 line in --vscode-charts-orange');
+    // Heatmap drawn on its own canvas: many distinct cell colours.
+    const heat = await canvasInk(page, 'heatmap-canvas');
+    assert.ok(heat.ink > 20000 && heat.colors > 20, `heatmap drawn: ${JSON.stringify(heat)}`);
+
+    // Theme applied from --vscode-* variables.
+    assert.equal(await computed(page, 'body', 'background-color'), 'rgb(16, 24, 32)');
+    assert.equal(await computed(page, 'body', 'color'), 'rgb(224, 228, 232)');
+    assert.match((await computed(page, 'body', 'font-family')) ?? '', /DejaVu Sans/);
+    assert.equal(await computed(page, '.actions button:not(.secondary)', 'background-color'), 'rgb(14, 99, 156)');
+    assert.equal(await computed(page, '.card', 'border-top-color'), 'rgb(51, 64, 76)');
+
+    // Table fallback: p50/p90/p99/max per stage, and skipped boundaries with their reason.
+    const rows = await page.locator('#stage-table tbody tr').count();
+    assert.ok(rows >= state.stages.filter((s) => s.dir !== 'irq').length);
+    const skipped = state.health.boundaries.filter((b) => !b.active);
+    assert.ok(skipped.length > 0);
+    for (const b of skipped) assert.match((await text(page, `#stage-table tr[data-key="skip:${b.slot}:${b.dir}:${b.name}"]`)) ?? '', new RegExp(`${b.name}.*${(b.reason ?? '').slice(0, 20).replace(/[()]/g, '.')}`));
+    assert.match((await text(page, '#attach-chips')) ?? '', /ip_rcv: kprobe not available/);
+
+    // A delta updates the numbers: the stage's row and the health row.
+    const target = state.stages.find((s) => s.kind === 'stage' && s.dir === 'rx')!;
+    const before = await text(page, `#stage-table tr[data-key="${target.key}"]`);
+    const changed: StageSummary = { ...target, count: target.count + 1000, p99: 777_000, max: 1_048_576 };
+    const withNew: ToPanel = { ...delta, stages: [...delta.stages.filter((s) => s.key !== target.key), changed], health: { ...(delta.health ?? state.health), events_per_s: 43210 } };
+    await send(page, withNew);
+    await rendered(page);
+    const afterRow = await text(page, `#stage-table tr[data-key="${target.key}"]`);
+    assert.notEqual(afterRow, before);
+    assert.match(afterRow ?? '', /777 µs/);
+    assert.equal(await text(page, '#health-events'), '43.2k');
+    // The new intervals of the delta reached the time axis.
+    const n = (await page.evaluate('window.nslatPanel.store.series.length')) as number;
+    assert.equal(n, state.series.length + delta.points.length);
+
+    // Journeys: click one, see its timeline.
+    await page.getByRole('tab', { name: 'Packet journeys' }).click();
+    await rendered(page);
+    const list = page.locator('#journey-table tbody tr');
+    assert.ok((await list.count()) > 0, 'journeys listed');
+    assert.equal(await page.locator('#journey-timeline svg').count(), 0);
+    await list.first().locator('button').click();
+    await rendered(page);
+    const newest = [...state.journeys, ...delta.journeys].at(-1)!;
+    assert.equal(await page.locator('#journey-timeline svg .segment').count(), newest.marks.length - 1, 'one segment per step');
+    const labels = await page.locator('#journey-timeline svg .mark-label').allTextContents();
+    assert.deepEqual(labels.map((l) => l.split(' ')[0]), [...newest.marks].sort((a, b) => a.t_ns - b.t_ns).map((m) => m.boundary));
+    assert.equal(await page.locator('#journey-marks tbody tr').count(), newest.marks.length);
+
+    // IRQ tab: per CPU and vector.
+    await page.getByRole('tab', { name: 'IRQ & softirq' }).click();
+    await rendered(page);
+    for (const id of ['hardirq-canvas', 'softirq-delay-canvas', 'softirq-time-canvas']) {
+      const ink = await canvasInk(page, id);
+      assert.ok(ink.ink > 1000, `${id} drawn: ${JSON.stringify(ink)}`);
+    }
+    assert.match((await text(page, '#irq-table')) ?? '', /NET_RX/);
+
+    // Commands and probe links go to the host.
+    await page.locator('button[data-value="reload"]').click();
+    await page.locator('#attach-chips button').first().click();
+    const msgs = await posted(page);
+    assert.deepEqual(msgs.slice(1), [{ type: 'command', command: 'reload' }, { type: 'openProbe', boundary: state.health.boundaries[0]!.name }]);
+
+    await page.getByRole('tab', { name: 'Stages' }).click();
+    await rendered(page);
+    await page.screenshot({ path: join(RESULTS, 'panel-recorded.png'), fullPage: true });
+    await clean(page, problems);
+  });
+
+  test('fixture: reload marks, a stage added in C, keyboard, clear', async () => {
+    const { page, problems } = await open();
+    const state = fixtureState();
+    await send(page, { type: 'snapshot', state });
+    await rendered(page);
+
+    // Reload marks on the time axis: a failed reload is drawn in red (--vscode-errorForeground).
+    assert.ok((await pixelsNear(page, 'timeseries-canvas', TEST_THEME['--vscode-errorForeground']!, 10)) > 30, 'failed reload marked in red');
+    assert.ok((await pixelsNear(page, 'heatmap-canvas', TEST_THEME['--vscode-errorForeground']!, 10)) > 30, 'failed reload marked on the heatmap');
+
+    // A stage a probe author adds in C shows up by its own name.
+    const added: StageSummary = { ...state.stages[0]!, key: 'rx:stage:xdp_prog→netif_receive_skb', name: 'xdp_prog→netif_receive_skb', from: 'xdp_prog', p50: 321 };
+    await send(page, { type: 'delta', stages: [added], points: [], journeys: [], reloads: [] });
+    await rendered(page);
+    assert.match((await text(page, `#stage-table tr[data-key="${added.key}"]`)) ?? '', /xdp_prog→netif_receive_skb.*321 ns/);
+    assert.ok((await page.locator(`#stage-select option[value="${added.key}"]`).count()) === 1);
+
+    // Keyboard: tabs by arrow keys, stage selection by Enter on a table button.
+    await page.getByRole('tab', { name: 'Stages' }).focus();
+    await page.keyboard.press('ArrowRight');
+    await rendered(page);
+    assert.equal(await page.getByRole('tab', { name: 'IRQ & softirq' }).getAttribute('aria-selected'), 'true');
+    assert.equal((await page.evaluate('document.activeElement.id')) as string, 'tab-irq');
+    await page.keyboard.press('ArrowLeft');
+    const tx = state.stages.find((s) => s.dir === 'tx' && s.kind === 'stage')!;
+    await page.locator(`#stage-table tr[data-key="${tx.key}"] button`).focus();
+    await page.keyboard.press('Enter');
+    await rendered(page);
+    assert.equal(await page.locator('#stage-select').inputValue(), tx.key);
+    assert.match((await text(page, '#histogram-title')) ?? '', new RegExp(`TX ${tx.name}`));
+    assert.equal((await page.evaluate('document.activeElement.dataset.value')) as string, tx.key, 'focus kept while the table updates');
+
+    await page.screenshot({ path: join(RESULTS, 'panel.png'), fullPage: true });
+    await page.getByRole('tab', { name: 'Packet journeys' }).click();
+    await page.locator('#journey-table tbody tr button').nth(3).click();
+    await rendered(page);
+    await page.screenshot({ path: join(RESULTS, 'panel-journeys.png'), fullPage: true });
+    await page.getByRole('tab', { name: 'IRQ & softirq' }).click();
+    await rendered(page);
+    await page.screenshot({ path: join(RESULTS, 'panel-irq.png'), fullPage: true });
+
+    // clear empties the panel back to its waiting state.
+    await send(page, { type: 'clear' });
+    await rendered(page);
+    assert.equal(await page.locator('#banner').isVisible(), true);
+    assert.equal(await page.locator('#irq-table tbody tr').count(), 0);
+    await clean(page, problems);
+  });
+
+  test('window reload: UI state comes back from getState, data from the next snapshot', async () => {
+    const { page, problems } = await open();
+    const state = fixtureState();
+    await send(page, { type: 'snapshot', state });
+    await rendered(page);
+    const tx = state.stages.find((s) => s.dir === 'tx' && s.kind === 'stage')!;
+    await page.locator('#stage-select').selectOption(tx.key);
+    await page.locator('#compare').check();
+    await page.getByRole('tab', { name: 'IRQ & softirq' }).click();
+    await rendered(page);
+    const saved = (await page.evaluate('window.__states.at(-1)')) as Record<string, unknown>;
+    assert.equal(saved.tab, 'irq');
+    assert.equal(saved.stage, tx.key);
+    assert.equal(JSON.stringify(saved).includes('"stages"'), false, 'setState holds UI state only, no data');
+
+    await page.reload();
+    await page.waitForFunction('window.__posted && window.__posted.length > 0');
+    assert.deepEqual(await posted(page), [{ type: 'ready' }]);
+    assert.equal(await page.getByRole('tab', { name: 'IRQ & softirq' }).getAttribute('aria-selected'), 'true', 'tab restored');
+    assert.equal(await page.locator('#panel-irq').isVisible(), true);
+    await send(page, { type: 'snapshot', state });
+    await rendered(page);
+    assert.ok((await canvasInk(page, 'hardirq-canvas')).ink > 1000, 'data back after the host re-sends the snapshot');
+    await page.getByRole('tab', { name: 'Stages' }).click();
+    await rendered(page);
+    assert.equal(await page.locator('#stage-select').inputValue(), tx.key, 'selected stage restored');
+    assert.equal(await page.locator('#compare').isChecked(), true);
+    await clean(page, problems);
+  });
+
+  test('updates are batched: many deltas in one frame render once', async () => {
+    const { page, problems } = await open();
+    const state = fixtureState();
+    await send(page, { type: 'snapshot', state });
+    await rendered(page);
+    const before = (await page.evaluate('window.nslatPanel.stats.renders')) as number;
+    const last = state.series.at(-1)!;
+    await page.evaluate((ds) => {
+      for (const d of ds) (globalThis as unknown as { dispatchEvent(e: unknown): void }).dispatchEvent(new (globalThis as unknown as { MessageEvent: new (t: string, i: unknown) => unknown }).MessageEvent('message', { data: d }));
+    }, Array.from({ length: 20 }, (_, i): ToPanel => ({ type: 'delta', stages: [], points: [{ ...last, t_ms: last.t_ms + 1000 * (i + 1) }], journeys: [], reloads: [] })));
+    await rendered(page);
+    const renders = ((await page.evaluate('window.nslatPanel.stats.renders')) as number) - before;
+    assert.ok(renders >= 1 && renders <= 2, `20 deltas rendered ${renders} times`);
+    assert.equal((await page.evaluate('window.nslatPanel.store.series.length')) as number, state.series.length + 20);
+    await clean(page, problems);
+  });
+});

@@ -1,0 +1,181 @@
+// Latency heatmap: time (one column per interval) × log2 bucket, drawn on a plain canvas.
+// Cells go into an ImageData of intervals × buckets that is scaled up once with smoothing off,
+// so ten minutes of history at one interval per second (600 × 32 cells) costs well under a millisecond.
+import type { IntervalPoint, ReloadMark } from '../src/core/protocol.ts';
+import { bucketLow, formatClock, formatCount, formatNsShort } from './format.ts';
+import type { Theme } from './theme.ts';
+
+export interface HeatmapHit {
+  t_ms: number;
+  bucket: number;
+  count: number;
+}
+
+interface Layout {
+  x: number;
+  y: number;
+  w: number;
+  h: number;
+  lo: number;
+  hi: number;
+  first: number;
+  n: number;
+}
+
+export class Heatmap {
+  private readonly cells = document.createElement('canvas');
+  private layout: Layout | undefined;
+  private series: IntervalPoint[] = [];
+  private key = '';
+
+  constructor(readonly canvas: HTMLCanvasElement) {}
+
+  /** Draws the heatmap of `key`; returns false when there is nothing to draw. */
+  draw(series: IntervalPoint[], key: string, reloads: ReloadMark[], theme: Theme, unit: 'ns' | 'count', maxColumns = 600): boolean {
+    const ctx = this.canvas.getContext('2d');
+    if (!ctx) return false;
+    const dpr = window.devicePixelRatio || 1;
+    const cssW = Math.max(1, this.canvas.clientWidth);
+    const cssH = Math.max(1, this.canvas.clientHeight);
+    if (this.canvas.width !== Math.round(cssW * dpr) || this.canvas.height !== Math.round(cssH * dpr)) {
+      this.canvas.width = Math.round(cssW * dpr);
+      this.canvas.height = Math.round(cssH * dpr);
+    }
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.clearRect(0, 0, cssW, cssH);
+    this.layout = undefined;
+    this.series = series;
+    this.key = key;
+
+    const first = Math.max(0, series.length - maxColumns);
+    const n = series.length - first;
+    let lo = Infinity;
+    let hi = -Infinity;
+    let max = 0;
+    for (let i = first; i < series.length; i++) {
+      const b = series[i]!.stages[key]?.[3];
+      if (!b) continue;
+      for (let j = 0; j < b.length; j++) {
+        const c = b[j]!;
+        if (c > 0) {
+          if (j < lo) lo = j;
+          if (j > hi) hi = j;
+          if (c > max) max = c;
+        }
+      }
+    }
+    if (n === 0 || max === 0) return false;
+    // One empty bucket of headroom each side, and at least six rows so a narrow band still reads.
+    lo = Math.max(0, lo - 1);
+    hi = Math.min(31, hi + 1);
+    while (hi - lo + 1 < 6) {
+      if (lo > 0) lo--;
+      if (hi - lo + 1 < 6 && hi < 31) hi++;
+      if (lo === 0 && hi === 31) break;
+    }
+    const rows = hi - lo + 1;
+
+    // Cells: column i = interval, row 0 = highest bucket.
+    this.cells.width = n;
+    this.cells.height = rows;
+    const cctx = this.cells.getContext('2d');
+    if (!cctx) return false;
+    const img = cctx.createImageData(n, rows);
+    const px = img.data;
+    const lmax = Math.log1p(max);
+    const [l0, l1, l2] = [theme.heatLow, theme.heatMid, theme.heatHigh];
+    for (let i = 0; i < n; i++) {
+      const b = series[first + i]!.stages[key]?.[3];
+      if (!b) continue;
+      for (let r = 0; r < rows; r++) {
+        const c = b[hi - r] ?? 0;
+        if (c <= 0) continue;
+        const t = Math.log1p(c) / lmax;
+        const [a, z, u] = t < 0.5 ? [l0, l1, t * 2] : [l1, l2, (t - 0.5) * 2];
+        const o = (r * n + i) * 4;
+        px[o] = a[0] + (z[0] - a[0]) * u;
+        px[o + 1] = a[1] + (z[1] - a[1]) * u;
+        px[o + 2] = a[2] + (z[2] - a[2]) * u;
+        px[o + 3] = 255;
+      }
+    }
+    cctx.putImageData(img, 0, 0);
+
+    const font = `${Math.max(10, theme.fontSize - 2)}px ${theme.fontFamily}`;
+    ctx.font = font;
+    const left = Math.ceil(ctx.measureText('≥512ms ').width) + 8;
+    const L: Layout = { x: left, y: 6, w: Math.max(10, cssW - left - 10), h: Math.max(10, cssH - 6 - 22), lo, hi, first, n };
+    this.layout = L;
+
+    ctx.fillStyle = theme.plot;
+    ctx.fillRect(L.x, L.y, L.w, L.h);
+    ctx.imageSmoothingEnabled = false;
+    ctx.drawImage(this.cells, L.x, L.y, L.w, L.h);
+
+    // Bucket axis: lower edge of every row (or every other one when rows are thin).
+    ctx.fillStyle = theme.muted;
+    ctx.textAlign = 'right';
+    ctx.textBaseline = 'middle';
+    const rowH = L.h / rows;
+    const step = rowH >= 14 ? 1 : rowH >= 7 ? 2 : 4;
+    for (let r = 0; r < rows; r += step) {
+      const bucket = hi - r;
+      const label = unit === 'ns' ? formatNsShort(bucketLow(bucket)) : formatCount(bucketLow(bucket));
+      ctx.fillText(label, L.x - 6, L.y + (r + 1) * rowH, left - 8);
+    }
+
+    // Time axis: a handful of clock labels.
+    ctx.textAlign = 'center';
+    ctx.textBaseline = 'top';
+    const colW = L.w / n;
+    const labels = Math.max(2, Math.min(8, Math.floor(L.w / 90)));
+    for (let k = 0; k < labels; k++) {
+      const i = Math.round((k * (n - 1)) / (labels - 1));
+      const x = L.x + (i + 0.5) * colW;
+      ctx.textAlign = k === 0 ? 'left' : k === labels - 1 ? 'right' : 'center';
+      ctx.fillText(formatClock(series[first + i]!.t_ms), k === 0 ? L.x : k === labels - 1 ? L.x + L.w : x, L.y + L.h + 5);
+    }
+
+    // Reload marks: a vertical line at the interval the reload fell into (red when it failed).
+    const t0 = series[first]!.t_ms;
+    const tN = series[series.length - 1]!.t_ms;
+    for (const m of reloads) {
+      if (m.t_ms < t0 || m.t_ms > tN) continue;
+      const i = lowerBound(series, m.t_ms, first) - first;
+      const x = Math.round(L.x + i * colW) + 0.5;
+      ctx.strokeStyle = m.ok ? theme.foreground : theme.error;
+      ctx.lineWidth = 1.5;
+      ctx.setLineDash([4, 3]);
+      ctx.beginPath();
+      ctx.moveTo(x, L.y);
+      ctx.lineTo(x, L.y + L.h);
+      ctx.stroke();
+      ctx.setLineDash([]);
+    }
+    return true;
+  }
+
+  /** The cell under a point in CSS pixels of the canvas. */
+  hit(x: number, y: number): HeatmapHit | undefined {
+    const L = this.layout;
+    if (!L || x < L.x || x >= L.x + L.w || y < L.y || y >= L.y + L.h) return undefined;
+    const i = Math.floor(((x - L.x) / L.w) * L.n);
+    const r = Math.floor(((y - L.y) / L.h) * (L.hi - L.lo + 1));
+    const p = this.series[L.first + i];
+    if (!p) return undefined;
+    const bucket = L.hi - r;
+    return { t_ms: p.t_ms, bucket, count: p.stages[this.key]?.[3][bucket] ?? 0 };
+  }
+}
+
+/** First index >= from whose t_ms >= t. */
+function lowerBound(series: IntervalPoint[], t: number, from: number): number {
+  let a = from;
+  let b = series.length;
+  while (a < b) {
+    const m = (a + b) >> 1;
+    if (series[m]!.t_ms < t) a = m + 1;
+    else b = m;
+  }
+  return a;
+}
