@@ -29,6 +29,15 @@ Chart.defaults.maintainAspectRatio = false;
 // Webviews can be resized often; a short delay keeps resizing cheap.
 Chart.defaults.resizeDelay = 50;
 
+/** Log-axis tick label: only 1·10ⁿ and 3·10ⁿ are labelled, so labels never crowd. */
+function logTick(v: number | string, unit: 'ns' | 'count' = 'ns'): string {
+  const n = Number(v);
+  if (!(n > 0)) return '';
+  const m = n / 10 ** Math.floor(Math.log10(n) + 1e-9);
+  if (!(Math.abs(m - 1) < 0.01 || Math.abs(m - 3) < 0.01)) return '';
+  return unit === 'ns' ? formatNsShort(n) : formatCount(n);
+}
+
 export function applyChartTheme(t: Theme): void {
   Chart.defaults.color = t.muted;
   Chart.defaults.borderColor = t.grid;
@@ -152,6 +161,26 @@ export class TimeChart {
   readonly chart: Chart<'line'>;
   private marks: ReloadMark[] = [];
   private theme: Theme | undefined;
+  private unit: 'ns' | 'count' = 'ns';
+  private byId = new Map<string, ChartDataset<'line', { x: number; y: number | null }[]>>();
+  private cache = new Map<string, { first: IntervalPoint; n: number; pts: { x: number; y: number | null }[] }>();
+
+  /** Points of one line; appends to the cached ones while the history only grows. */
+  private points(series: IntervalPoint[], key: string, field: 1 | 2): { x: number; y: number | null }[] {
+    const id = `${key}:${field}`;
+    const c = this.cache.get(id);
+    if (c && series[0] === c.first && series.length >= c.n) {
+      if (series.length > c.n) {
+        c.pts = c.pts.concat(stageSeries(series.slice(c.n), key, field));
+        c.n = series.length;
+      }
+      return c.pts;
+    }
+    const pts = stageSeries(series, key, field);
+    if (series[0]) this.cache.set(id, { first: series[0], n: series.length, pts });
+    if (this.cache.size > 256) this.cache.clear();
+    return pts;
+  }
 
   constructor(canvas: HTMLCanvasElement) {
     this.chart = new Chart(canvas, {
@@ -168,34 +197,51 @@ export class TimeChart {
           tooltip: {
             callbacks: {
               title: (items) => (items[0] ? formatClock(Number(items[0].parsed.x)) : ''),
-              label: (item) => ` ${item.dataset.label}: ${formatNs(Number(item.parsed.y))}`,
+              label: (item) => ` ${item.dataset.label}: ${this.unit === 'ns' ? formatNs(Number(item.parsed.y)) : formatCount(Number(item.parsed.y))}`,
             },
           },
         },
         scales: {
           x: { type: 'linear', ticks: { callback: (v) => formatClock(Number(v)), maxTicksLimit: 8, maxRotation: 0 } },
-          y: { type: 'logarithmic', ticks: { callback: (v) => formatNsShort(Number(v)), maxTicksLimit: 8 }, title: { display: true, text: 'latency' } },
+          y: { type: 'logarithmic', ticks: { callback: (v) => logTick(v, this.unit), autoSkip: false }, title: { display: true, text: 'latency' } },
         },
       },
       plugins: [reloadPlugin(() => ({ marks: this.marks, theme: this.theme }))],
     });
   }
 
-  /** `stages` are drawn in order; the first is the selected one (p50 filled up to p99). */
+  /** The selected stage (p99 filled down to p50), then `others` thinner for comparison. Dataset
+   *  objects are kept across updates (chart.js then only re-reads their data), and each line's
+   *  points are extended incrementally as intervals arrive. */
   update(series: IntervalPoint[], selected: StageSummary, others: StageSummary[], reloads: ReloadMark[], theme: Theme): void {
     this.marks = reloads;
-    this.theme = theme;
+    this.unit = kindUnit(selected.kind);
+    if (this.theme !== theme) {
+      this.theme = theme;
+      this.byId.clear();
+    }
     const c0 = theme.palette[0]!;
-    const datasets: ChartDataset<'line', { x: number; y: number | null }[]>[] = [
-      { label: `${selected.name} p99`, data: stageSeries(series, selected.key, 2), borderColor: theme.palette[1], backgroundColor: withAlpha(c0, 0.15), fill: '+1', order: 0 },
-      { label: `${selected.name} p50`, data: stageSeries(series, selected.key, 1), borderColor: c0, backgroundColor: c0, order: 1 },
+    type DS = ChartDataset<'line', { x: number; y: number | null }[]>;
+    const want: { id: string; key: string; field: 1 | 2; make: () => DS }[] = [
+      { id: `sel:${selected.key}:2`, key: selected.key, field: 2, make: () => ({ label: `${selected.name} p99`, data: [], borderColor: theme.palette[1], backgroundColor: withAlpha(c0, 0.15), fill: '+1', order: 0 }) },
+      { id: `sel:${selected.key}:1`, key: selected.key, field: 1, make: () => ({ label: `${selected.name} p50`, data: [], borderColor: c0, backgroundColor: c0, order: 1 }) },
     ];
     others.forEach((s, i) => {
       const color = theme.palette[(i + 2) % theme.palette.length]!;
-      datasets.push({ label: `${s.name} p99`, data: stageSeries(series, s.key, 2), borderColor: withAlpha(color, 0.8), backgroundColor: color, borderWidth: 1, order: 2 });
-      datasets.push({ label: `${s.name} p50`, data: stageSeries(series, s.key, 1), borderColor: withAlpha(color, 0.8), backgroundColor: color, borderWidth: 1, borderDash: [3, 3], order: 2 });
+      want.push({ id: `cmp:${i}:${s.key}:2`, key: s.key, field: 2, make: () => ({ label: `${s.name} p99`, data: [], borderColor: withAlpha(color, 0.8), backgroundColor: color, borderWidth: 1, order: 2 }) });
+      want.push({ id: `cmp:${i}:${s.key}:1`, key: s.key, field: 1, make: () => ({ label: `${s.name} p50`, data: [], borderColor: withAlpha(color, 0.8), backgroundColor: color, borderWidth: 1, borderDash: [3, 3], order: 2 }) });
     });
-    this.chart.data.datasets = datasets;
+    const datasets: DS[] = [];
+    const next = new Map<string, DS>();
+    for (const w of want) {
+      const ds = this.byId.get(w.id) ?? w.make();
+      ds.data = this.points(series, w.key, w.field);
+      next.set(w.id, ds);
+      datasets.push(ds);
+    }
+    this.byId = next;
+    const cur = this.chart.data.datasets;
+    if (cur.length !== datasets.length || datasets.some((d, i) => cur[i] !== d)) this.chart.data.datasets = datasets;
     const x = this.chart.options.scales!.x!;
     x.min = series[0]?.t_ms;
     x.max = series.at(-1)?.t_ms;
@@ -266,8 +312,8 @@ export class PerCpuChart {
           tooltip: { callbacks: { label: (item) => ` ${item.dataset.label}: ${formatNs(Number(item.raw ?? 0))}` } },
         },
         scales: {
-          x: { type: 'logarithmic', ticks: { callback: (v) => formatNsShort(Number(v)), maxTicksLimit: 8 }, title: { display: true, text: what } },
-          y: { grid: { display: false } },
+          x: { type: 'logarithmic', ticks: { callback: (v) => logTick(v), autoSkip: false, maxRotation: 0 }, title: { display: true, text: what } },
+          y: { grid: { display: false }, ticks: { autoSkip: false } },
         },
       },
     });

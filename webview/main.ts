@@ -254,6 +254,7 @@ const journeyScroll = h(
   ),
 );
 journeyScroll.addEventListener('scroll', () => {
+  if (!scrollRestored) return;
   ui.journeyScroll = journeyScroll.scrollTop;
   saveUiSoon();
 });
@@ -319,8 +320,14 @@ const stale: Record<Tab, boolean> = { stages: true, irq: true, journeys: true };
 let dirtyHeat = true;
 let frame = 0;
 /** Render statistics, read by the panel tests and bench/panel-render.ts. */
-const stats = { renders: 0, messages: 0, lastApplyMs: 0, lastRenderMs: 0 };
-(window as unknown as { nslatPanel: unknown }).nslatPanel = { stats, store };
+const stats = { renders: 0, messages: 0, lastApplyMs: 0, lastRenderMs: 0, parts: {} as Record<string, number> };
+/** Runs `f` and records its time under `name` in stats.parts (for the benchmark's breakdown). */
+function timed(name: string, f: () => void): void {
+  const t0 = performance.now();
+  f();
+  stats.parts[name] = performance.now() - t0;
+}
+(window as unknown as { nslatPanel: unknown }).nslatPanel = { stats, store, charts };
 
 function schedule(): void {
   if (frame || document.hidden) return;
@@ -340,7 +347,7 @@ function render(): void {
   if (d.journeys || d.health) stale.journeys = true;
 
   if (d.session || d.health || d.stages) renderHeader();
-  if (d.health || d.stages) renderHealth();
+  if (d.health || d.stages) timed('health', renderHealth);
   renderBanner();
   if (stale[ui.tab]) {
     stale[ui.tab] = false;
@@ -375,10 +382,19 @@ function renderHeader(): void {
 
 function renderBanner(): void {
   let text = '';
+  const state = store.session?.state;
   if (!store.loaded) text = 'Waiting for the first snapshot from the session…';
-  else if (store.stages.size === 0) text = 'The session is running but no packet has crossed an attached boundary yet. Send some traffic.';
+  else if (store.stages.size === 0) {
+    text =
+      state === 'starting' ? 'Starting the session: no data yet.'
+      : state === 'failed' ? 'The session failed before any packet was measured.'
+      : state === 'stopped' ? 'The session stopped before any packet was measured.'
+      : 'The session is running but no packet has crossed an attached boundary yet. Send some traffic.';
+  }
   banner.hidden = !text;
   setText(banner, text);
+  // Before the first snapshot the views have nothing to show: only the banner does.
+  app.classList.toggle('no-data', !store.loaded);
 }
 
 function sum(o: Record<string, number> | undefined, skip: string[] = []): number {
@@ -387,12 +403,34 @@ function sum(o: Record<string, number> | undefined, skip: string[] = []): number
   return n;
 }
 
+function renderChips(boundaries: NonNullable<typeof store.health>['boundaries']): void {
+  clear(chips);
+  for (const b of boundaries) {
+    const label = b.active ? `${b.name}` : `${b.name}: ${b.reason ?? 'not attached'}`;
+    chips.append(
+      h(
+        'li',
+        { class: `chip ${b.active ? 'on' : 'off'}` },
+        h(
+          'button',
+          { type: 'button', 'data-action': 'open-probe', 'data-value': b.name, title: `${b.dir.toUpperCase()} boundary ${b.name} (${b.slot}): ${b.active ? `attached via ${b.attach ?? 'unknown'}` : `not attached — ${b.reason ?? 'no program feeds it'}`}. Open its probe source.` },
+          h('span', { class: 'dot', 'aria-hidden': 'true' }),
+          h('span', { class: 'visually-hidden' }, b.active ? 'attached: ' : 'skipped: '),
+          label,
+          b.active && b.attach ? h('span', { class: 'muted' }, ` ${b.attach}`) : null,
+        ),
+      ),
+    );
+  }
+}
+
 function renderHealth(): void {
   const hl = store.health;
   healthSection.classList.toggle('is-empty', !hl);
   if (!hl) {
     for (const dd of Object.values(tiles)) setText(dd, '–');
     clear(chips);
+    delete chips.dataset.sig;
     for (const b of [progBody, counterBody, dropBody]) clear(b);
     return;
   }
@@ -416,23 +454,11 @@ function renderHealth(): void {
   setText(tiles.attached, `${active} / ${hl.boundaries.length}`);
   tiles.attached.className = active < hl.boundaries.length ? 'warn' : '';
 
-  clear(chips);
-  for (const b of hl.boundaries) {
-    const label = b.active ? `${b.name}` : `${b.name}: ${b.reason ?? 'not attached'}`;
-    chips.append(
-      h(
-        'li',
-        { class: `chip ${b.active ? 'on' : 'off'}` },
-        h(
-          'button',
-          { type: 'button', 'data-action': 'open-probe', 'data-value': b.name, title: `${b.dir.toUpperCase()} boundary ${b.name} (${b.slot}): ${b.active ? `attached via ${b.attach ?? 'unknown'}` : `not attached — ${b.reason ?? 'no program feeds it'}`}. Open its probe source.` },
-          h('span', { class: 'dot', 'aria-hidden': 'true' }),
-          h('span', { class: 'visually-hidden' }, b.active ? 'attached: ' : 'skipped: '),
-          label,
-          b.active && b.attach ? h('span', { class: 'muted' }, ` ${b.attach}`) : null,
-        ),
-      ),
-    );
+  // Rebuilt only when the attach status changes (a reload), so a focused chip keeps its focus.
+  const sig = JSON.stringify(hl.boundaries);
+  if (chips.dataset.sig !== sig) {
+    chips.dataset.sig = sig;
+    renderChips(hl.boundaries);
   }
   const progRuns = new Map(hl.progs.map((p) => [`${p.slot}:${p.name}`, p]));
   syncRows(
@@ -490,6 +516,7 @@ function renderStages(): void {
     }
     stageSelect.dataset.keys = wantKeys;
   }
+  if (ordered.length === 0 && stageSelect.options.length === 0) stageSelect.append(h('option', { value: '' }, 'no stages yet'));
   stageSelect.disabled = ordered.length === 0;
   if (sel && stageSelect.value !== sel.key) stageSelect.value = sel.key;
 
@@ -498,18 +525,24 @@ function renderStages(): void {
   setText(cHist.title, sel ? `Histogram — ${label}` : 'Histogram');
   setText(cTime.title, sel ? `p50 / p99 over time — ${label}` : 'p50 / p99 over time');
   setText(cHeat.title, sel ? `Latency heatmap — ${label}` : 'Latency heatmap');
+  if (sel) {
+    const f = (v: number) => formatValue(v, sel.kind);
+    histogram.canvas.setAttribute('aria-label', `Histogram of ${label}: ${formatCount(sel.count)} packets, p50 ${f(sel.p50)}, p99 ${f(sel.p99)}, max ${f(sel.max)}. The numbers are in the table below.`);
+    timeline.canvas.setAttribute('aria-label', `p50 and p99 of ${label} over the last ${store.series.length} intervals${store.reloads.length ? `, ${store.reloads.length} probe reloads marked` : ''}`);
+    heatCanvas.setAttribute('aria-label', `Latency heatmap of ${label}: time by log2 bucket over ${store.series.length} intervals`);
+  }
 
   // Histogram.
   if (sel && sel.count > 0) {
     showEmpty(cHist, undefined);
-    charts.histogram.update(sel, theme);
+    timed('histogram', () => charts.histogram.update(sel, theme));
   } else showEmpty(cHist, noData ?? `${sel?.name ?? 'This stage'} has no packets yet.`);
 
   // Time series.
   const others = ui.compare && sel ? ordered.filter((s) => s.dir === sel.dir && s.kind === sel.kind && s.key !== sel.key && s.cpu === sel.cpu) : [];
   if (sel && store.series.length > 1) {
     showEmpty(cTime, undefined);
-    charts.time.update(store.series, sel, others, store.reloads, theme);
+    timed('timeseries', () => charts.time.update(store.series, sel, others, store.reloads, theme));
   } else showEmpty(cTime, noData ?? 'Waiting for a second interval…');
 
   dirtyHeat = true;
@@ -519,7 +552,7 @@ function renderStages(): void {
   const tx = ordered.filter((s) => s.kind === 'stage' && s.dir === 'tx' && s.count > 0);
   if (rx.length || tx.length) {
     showEmpty(cWater, undefined);
-    charts.waterfall.update(rx, tx, theme);
+    timed('waterfall', () => charts.waterfall.update(rx, tx, theme));
   } else showEmpty(cWater, noData ?? 'No RX or TX stage has packets yet.');
 
   // Table fallback with every stage, plus the boundaries that are not attached and why.
@@ -539,7 +572,7 @@ function renderStages(): void {
   for (const b of store.inactiveBoundaries()) {
     rows.push({ key: `skip:${b.slot}:${b.dir}:${b.name}`, class: 'skipped', cells: [b.name, dirName(b.dir), 'not attached', h('span', { class: 'reason' }, b.reason ?? 'no program feeds this boundary'), '', '', '', '', '', ''] });
   }
-  syncRows(stageBody, rows);
+  timed('table', () => syncRows(stageBody, rows));
   for (const tr of Array.from(stageBody.rows)) {
     if (tr.classList.contains('skipped')) {
       const c = tr.cells[3];
@@ -557,7 +590,10 @@ function renderHeatmap(): void {
   dirtyHeat = false;
   const sel = selectedStage();
   showEmpty(cHeat, undefined);
-  const drawn = sel ? heatmap.draw(store.series, sel.key, store.reloads, theme, kindUnit(sel.kind)) : false;
+  let drawn = false;
+  timed('heatmap', () => {
+    drawn = sel ? heatmap.draw(store.series, sel.key, store.reloads, theme, kindUnit(sel.kind)) : false;
+  });
   if (!drawn) showEmpty(cHeat, !store.loaded ? 'No data yet.' : 'No packets in the history of this stage yet.');
 }
 
@@ -574,7 +610,7 @@ function renderIrq(): void {
     if (rows.length) {
       showEmpty(c, undefined);
       // Height grows with the number of bars so labels stay readable.
-      (chart.chart.canvas.parentElement as HTMLElement).style.height = `${Math.max(160, 46 + rows.length * 26)}px`;
+      (chart.chart.canvas.parentElement as HTMLElement).style.height = `${Math.max(180, 96 + rows.length * 30)}px`;
       chart.update(rows, theme);
     } else showEmpty(c, noData ?? empty);
   }
@@ -764,6 +800,9 @@ function saveUiSoon(): void {
   }, 200);
 }
 window.addEventListener('scroll', () => {
+  // Until the data is back and the saved position restored, the page is too short to scroll:
+  // a scroll event then is the browser clamping, not the user.
+  if (!scrollRestored) return;
   ui.scroll = window.scrollY;
   saveUiSoon();
 });

@@ -112,10 +112,18 @@ export class Store {
   orderedStages(): StageSummary[] {
     const order = this.boundaryOrder();
     const dirRank: Record<string, number> = { rx: 0, tx: 1, irq: 2 };
-    const kindRank = (k: string) => (k === 'stage' ? 0 : k === 'cum' ? 1 : 2);
+    const KINDS = ['stage', 'cum', 'hardirq', 'softirq_delay', 'softirq_time', 'napi_work'];
+    const kindRank = (k: string) => (KINDS.includes(k) ? KINDS.indexOf(k) : KINDS.length);
     const arrival = new Map<string, number>();
+    // Series without boundaries (IRQ lines, softirq vectors) keep the order their names first came
+    // in, with CPUs together under each name.
+    const nameArrival = new Map<string, number>();
     let i = 0;
-    for (const k of this.stages.keys()) arrival.set(k, i++);
+    for (const [k, s] of this.stages) {
+      arrival.set(k, i);
+      if (!nameArrival.has(`${s.kind}:${s.name}`)) nameArrival.set(`${s.kind}:${s.name}`, i);
+      i++;
+    }
     const pos = (s: StageSummary) => {
       const to = s.to !== undefined ? order.get(`${s.dir}:${s.to}`) : undefined;
       const from = s.from !== undefined ? order.get(`${s.dir}:${s.from}`) : undefined;
@@ -125,7 +133,9 @@ export class Store {
       (a, b) =>
         (dirRank[a.dir] ?? 3) - (dirRank[b.dir] ?? 3) ||
         kindRank(a.kind) - kindRank(b.kind) ||
+        (a.kind === b.kind ? 0 : a.kind.localeCompare(b.kind)) ||
         pos(a) - pos(b) ||
+        (nameArrival.get(`${a.kind}:${a.name}`) ?? 0) - (nameArrival.get(`${b.kind}:${b.name}`) ?? 0) ||
         (a.cpu ?? -1) - (b.cpu ?? -1) ||
         (arrival.get(a.key) ?? 0) - (arrival.get(b.key) ?? 0),
     );

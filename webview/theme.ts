@@ -52,9 +52,17 @@ export function parseColor(css: string): [number, number, number, number] {
   return [128, 128, 128, 1];
 }
 
+const alphaCache = new Map<string, string>();
 export function withAlpha(css: string, alpha: number): string {
-  const [r, g, b] = parseColor(css);
-  return `rgba(${r}, ${g}, ${b}, ${alpha})`;
+  const k = `${css}|${alpha}`;
+  let v = alphaCache.get(k);
+  if (v === undefined) {
+    const [r, g, b] = parseColor(css);
+    v = `rgba(${r}, ${g}, ${b}, ${alpha})`;
+    if (alphaCache.size > 500) alphaCache.clear();
+    alphaCache.set(k, v);
+  }
+  return v;
 }
 
 export function readTheme(): Theme {

@@ -39,6 +39,7 @@ uint64_t wall_ns(void);
 void libbpf_capture_reset(void);
 const char *libbpf_captured(void);
 extern bool libbpf_quiet;
+extern bool use_netfilter;
 extern bool verbose;
 
 /* ---------------------------------------------------------------- slots */
@@ -53,6 +54,7 @@ struct prog_ent {
 	enum pstatus status;
 	char reason[320];
 	struct bpf_link *link;
+	int nf_fd;		/* netfilter link fd (libbpf 1.1 has no netfilter attach), -1 */
 	__u32 prog_id;
 	int boundary;		/* -1: bookkeeping */
 	int alt;		/* 0 fentry, 1 kprobe, 2 tp, 3 other; -1 single program */
@@ -123,6 +125,12 @@ extern const char *dir_names[3];
 struct loaded_obj *obj_load(const char *id, const char *slot, const char *path,
 			    json_object *rodata, json_object *data, bool *ok);
 void obj_destroy(struct loaded_obj *lo);
+int obj_detach(struct loaded_obj *lo);	/* detach everything; returns what is still attached */
+int nf_link_create(int prog_fd, int pf, int hooknum, int prio);
+
+/* BPF netfilter programs (kernel >= 6.4), numbers from the kernel UAPI */
+#define NSLAT_PROG_TYPE_NETFILTER 32
+#define NSLAT_ATTACH_NETFILTER 45
 int obj_attached(const struct loaded_obj *lo);
 json_object *obj_loaded_msg(const struct loaded_obj *lo, const char *id, bool replaced, uint64_t t);
 int obj_set_data(struct loaded_obj *lo, const char *name, long long v); /* 1 set, 0 absent, <0 err */

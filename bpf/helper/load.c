@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/syscall.h>
 #include <bpf/bpf.h>
 #include "helper.h"
 
@@ -58,14 +59,16 @@ static const char *prog_unavailable(struct prog_ent *pe, char *buf, size_t n)
 
 	if (pe->at == AT_OTHER)
 		return NULL;
-	if (pe->at == AT_NETFILTER) {
-		snprintf(buf, n, "netfilter programs need libbpf >= 1.2 (this helper uses %s)",
-			 libbpf_version_string());
+	if (pe->at == AT_NETFILTER && !use_netfilter) {
+		snprintf(buf, n, "netfilter hooks not enabled (helper option --netfilter; "
+			 "a hook sees only the helper's network namespace)");
 		return buf;
 	}
 	if (!feat_ok[pe->at]) {
-		snprintf(buf, n, "%s not available on this kernel (%s)", atype_names[pe->at],
-			 feat_err[pe->at][0] ? feat_err[pe->at] : "start-up probe failed");
+		if (feat_err[pe->at][0])
+			snprintf(buf, n, "%s", feat_err[pe->at]);
+		else
+			snprintf(buf, n, "%s not available on this kernel", atype_names[pe->at]);
 		return buf;
 	}
 	switch (pe->at) {
@@ -102,13 +105,61 @@ static const char *prog_unavailable(struct prog_ent *pe, char *buf, size_t n)
 
 static const char *const alt_names[] = { "fentry", "kprobe", "tp", "other" };
 
+/* "netfilter/<ipv4|ipv6>/<hook>[/<priority>]" */
+static bool nf_section(const char *sec, int *pf, int *hook, int *prio)
+{
+	static const char *const hooks[] = { "pre_routing", "local_in", "forward", "local_out", "post_routing" };
+	char fam[16] = "", hk[32] = "";
+	int n;
+
+	*prio = -1000;
+	n = sscanf(sec, "netfilter/%15[^/]/%31[^/]/%d", fam, hk, prio);
+	if (n < 2)
+		return false;
+	if (!strcmp(fam, "ipv4"))
+		*pf = 2;	/* NFPROTO_IPV4 */
+	else if (!strcmp(fam, "ipv6"))
+		*pf = 10;	/* NFPROTO_IPV6 */
+	else
+		return false;
+	for (int i = 0; i < 5; i++)
+		if (!strcmp(hk, hooks[i])) {
+			*hook = i;
+			return true;
+		}
+	return false;
+}
+
+int nf_link_create(int prog_fd, int pf, int hooknum, int prio)
+{
+	/* union bpf_attr.link_create with its netfilter member (not in the
+	 * 6.1 UAPI headers this builds against) */
+	union {
+		char raw[128];
+		struct {
+			__u32 prog_fd, target_fd, attach_type, flags;
+			__u32 pf, hooknum;
+			__s32 priority;
+			__u32 nf_flags;
+		} lc;
+	} a;
+
+	memset(&a, 0, sizeof(a));
+	a.lc.prog_fd = prog_fd;
+	a.lc.attach_type = NSLAT_ATTACH_NETFILTER;
+	a.lc.pf = pf;
+	a.lc.hooknum = hooknum;
+	a.lc.priority = prio;
+	return syscall(__NR_bpf, BPF_LINK_CREATE, &a, sizeof(a));
+}
+
 static int alt_rank(const char *alt)
 {
 	if (!strncmp(alt, "fentry", 6) || !strncmp(alt, "fexit", 5))
 		return 0;
 	if (!strncmp(alt, "kprobe", 6) || !strncmp(alt, "kretprobe", 9))
 		return 1;
-	if (!strncmp(alt, "tp", 2) || !strncmp(alt, "raw", 3))
+	if (!strncmp(alt, "tp", 2) || !strncmp(alt, "raw", 3) || !strncmp(alt, "netfilter", 9))
 		return 2;
 	return 3;
 }
@@ -340,6 +391,28 @@ static void attach_one(struct prog_ent *pe)
 
 	if (bpf_program__fd(pe->prog) < 0)
 		return;
+	if (pe->at == AT_NETFILTER) {
+		int pf, hook, prio, fd, e;
+
+		if (!nf_section(pe->section, &pf, &hook, &prio)) {
+			pe->status = PS_FAILED;
+			snprintf(pe->reason, sizeof(pe->reason),
+				 "bad section: use netfilter/<ipv4|ipv6>/<hook>[/<priority>]");
+			return;
+		}
+		fd = nf_link_create(bpf_program__fd(pe->prog), pf, hook, prio);
+		if (fd < 0) {
+			e = errno;
+			pe->status = PS_FAILED;
+			snprintf(pe->reason, sizeof(pe->reason), "netfilter attach failed: %s (%s)",
+				 strerror(e), strerrorname_np(e) ?: "?");
+			return;
+		}
+		pe->nf_fd = fd;
+		pe->status = PS_ATTACHED;
+		pe->reason[0] = 0;
+		return;
+	}
 	l = bpf_program__attach(pe->prog);
 	if (!l) {
 		int e = errno;
@@ -365,15 +438,24 @@ static int find_map_fd(struct bpf_object *obj, const char *name, __u32 *entries)
 	return bpf_map__fd(m);
 }
 
+int obj_detach(struct loaded_obj *lo)
+{
+	for (int i = 0; lo && i < lo->nprogs; i++) {
+		struct prog_ent *pe = &lo->progs[i];
+
+		if (pe->link && !bpf_link__destroy(pe->link))
+			pe->link = NULL;
+		if (pe->nf_fd >= 0 && !close(pe->nf_fd))
+			pe->nf_fd = -1;
+	}
+	return obj_attached(lo);
+}
+
 void obj_destroy(struct loaded_obj *lo)
 {
 	if (!lo)
 		return;
-	for (int i = 0; i < lo->nprogs; i++)
-		if (lo->progs[i].link) {
-			bpf_link__destroy(lo->progs[i].link);
-			lo->progs[i].link = NULL;
-		}
+	obj_detach(lo);
 	if (lo->rb)
 		ring_buffer__free(lo->rb);
 	bpf_object__close(lo->obj);
@@ -393,7 +475,7 @@ int obj_attached(const struct loaded_obj *lo)
 	int n = 0;
 
 	for (int i = 0; lo && i < lo->nprogs; i++)
-		n += lo->progs[i].link != NULL;
+		n += lo->progs[i].link != NULL || lo->progs[i].nf_fd >= 0;
 	return n;
 }
 
@@ -426,8 +508,11 @@ struct loaded_obj *obj_load(const char *id, const char *slot, const char *path,
 	libbpf_capture_reset();
 	lo->obj = bpf_object__open_file(path, &oo);
 	if (!lo->obj) {
+		char ebuf[128];
+
+		libbpf_strerror(-errno, ebuf, sizeof(ebuf));
 		emit_error(id, "open_failed", slot, NULL, libbpf_captured(),
-			   "cannot open %s as a BPF object: %s", path, strerror(errno));
+			   "cannot open %s as a BPF object: %s", path, ebuf);
 		free(lo);
 		return NULL;
 	}
@@ -457,32 +542,43 @@ struct loaded_obj *obj_load(const char *id, const char *slot, const char *path,
 		pe->section = bpf_program__section_name(prog);
 		pe->at = section_atype(pe->section);
 		pe->status = PS_FAILED;
+		pe->nf_fd = -1;
 		map_prog(lo, pe);
 		why_not = prog_unavailable(pe, why, sizeof(why));
 		if (why_not) {
 			bpf_program__set_autoload(prog, false);
 			pe->status = PS_SKIPPED;
 			snprintf(pe->reason, sizeof(pe->reason), "%s", why_not);
+		} else if (pe->at == AT_NETFILTER) {
+			/* libbpf 1.1 does not know SEC("netfilter") */
+			bpf_program__set_type(prog, NSLAT_PROG_TYPE_NETFILTER);
+			bpf_program__set_expected_attach_type(prog, NSLAT_ATTACH_NETFILTER);
 		}
 	}
 
 	err = bpf_object__load(lo->obj);
 	if (err) {
 		struct prog_ent *bad_pe = NULL;
+		const char *cap = libbpf_captured(), *q;
+		char ebuf[128];
 
-		for (i = 0; i < lo->nprogs; i++)
-			if (bpf_program__autoload(lo->progs[i].prog) &&
-			    bpf_program__fd(lo->progs[i].prog) < 0) {
-				bad_pe = &lo->progs[i];
-				break;
-			}
+		/* libbpf names the program that failed: "prog 'NAME': ..." */
+		for (q = strstr(cap, "prog '"); q && !bad_pe; q = strstr(q + 1, "prog '")) {
+			const char *n = q + 6, *e = strchr(n, '\'');
+
+			for (i = 0; e && i < lo->nprogs; i++)
+				if (strlen(lo->progs[i].name) == (size_t)(e - n) &&
+				    !strncmp(lo->progs[i].name, n, e - n))
+					bad_pe = &lo->progs[i];
+		}
+		libbpf_strerror(err, ebuf, sizeof(ebuf));
 		if (bad_pe && vlog[0])
 			emit_error(id, "verifier", slot, bad_pe->name, vlog,
 				   "verifier rejected program %s (%s): %s", bad_pe->name,
-				   bad_pe->section, strerror(-err));
+				   bad_pe->section, ebuf);
 		else
 			emit_error(id, "load_failed", slot, bad_pe ? bad_pe->name : NULL,
-				   libbpf_captured(), "loading %s failed: %s", path, strerror(-err));
+				   vlog[0] ? vlog : cap, "loading %s failed: %s", path, ebuf);
 		goto fail;
 	}
 
@@ -505,7 +601,7 @@ struct loaded_obj *obj_load(const char *id, const char *slot, const char *path,
 				if (pe->boundary != b || pe->alt != rank || pe->status == PS_SKIPPED)
 					continue;
 				attach_one(pe);
-				if (pe->link && chosen < 0) {
+				if (pe->status == PS_ATTACHED && chosen < 0) {
 					chosen = rank;
 					chosen_name = pe->name;
 				}
@@ -522,7 +618,7 @@ struct loaded_obj *obj_load(const char *id, const char *slot, const char *path,
 				continue;
 			snprintf(old, sizeof(old), "%s", pe->reason);
 			l = (int)(strstr(chosen_name, "__") - chosen_name);
-			snprintf(pe->reason, sizeof(pe->reason), "alternative %.*s__%s attached%s%s",
+			snprintf(pe->reason, sizeof(pe->reason), "alternative %.*s__%s attached%s%.200s",
 				 l, chosen_name, alt_names[chosen], old[0] ? "; " : "", old);
 			pe->status = PS_SKIPPED;
 		}
@@ -606,9 +702,9 @@ json_object *obj_loaded_msg(const struct loaded_obj *lo, const char *id, bool re
 
 			if (pe->boundary != b)
 				continue;
-			if (pe->link && !active)
+			if (pe->status == PS_ATTACHED && !active)
 				active = pe;
-			if (!pe->link)
+			if (pe->status != PS_ATTACHED)
 				snprintf(why + l, sizeof(why) - l, "%s%s: %s", l ? "; " : "", pe->name,
 					 pe->reason[0] ? pe->reason : "not attached");
 		}

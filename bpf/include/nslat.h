@@ -27,20 +27,27 @@
  * to pick one of several alternatives):
  *   handle_<boundary>             the program feeding <boundary>
  *   <boundary>__<alt>[_<what>]    one alternative feeding <boundary>; <alt> is
- *                                 fentry, kprobe or tp (tp: tp_btf, raw_tp or
- *                                 tracepoint). The helper attaches the first
- *                                 alternative in the order fentry, kprobe, tp
- *                                 of which at least one program attaches, and
+ *                                 fentry, kprobe, netfilter or tp (tp: tp_btf,
+ *                                 raw_tp or tracepoint). The helper attaches
+ *                                 the first alternative in the order fentry,
+ *                                 kprobe, netfilter/tp of which at least one
+ *                                 program attaches, and
  *                                 reports the others as skipped
  *                                 ("alternative <boundary>__fentry attached").
  *                                 Several programs may share one alternative
  *                                 (e.g. l4_rcv__fentry_tcp4, l4_rcv__fentry_udp4).
+ *                                 SEC("netfilter/<ipv4|ipv6>/<pre_routing|
+ *                                 local_in|forward|local_out|post_routing>
+ *                                 [/<priority>]"): a BPF netfilter hook in the
+ *                                 helper's network namespace (helper option
+ *                                 --netfilter; kernel >= 6.4).
  *   anything else                 bookkeeping (end of life, sendmsg context,
  *                                 IRQ), attached whenever its attach type works.
  *
  * Globals the helper sets by name (load-time "rodata" / runtime "data"):
  *   const volatile: filter_ifindex, filter_netns, filter_l4, filter_lport,
- *                   filter_rport, filter_pid, filter_cgroup (0 = off)
+ *                   filter_rport, filter_port (either side), filter_pid,
+ *                   filter_cgroup (0 = off)
  *   mutable (.data): sample_every (every Nth finished packet becomes a
  *                   journey, 0 = off), slow_ns (packets slower end to end
  *                   become journeys, 0 = off)

@@ -59,6 +59,7 @@ const volatile __u32 filter_netns = 0;		/* netns inode (ls -l /proc/PID/ns/net) 
 const volatile __u8 filter_l4 = 0;		/* IPPROTO_TCP (6) / IPPROTO_UDP (17) */
 const volatile __u16 filter_lport = 0;		/* local port, host order */
 const volatile __u16 filter_rport = 0;		/* remote port, host order */
+const volatile __u16 filter_port = 0;		/* either port, host order */
 const volatile __u32 filter_pid = 0;		/* tgid */
 const volatile __u64 filter_cgroup = 0;		/* cgroup v2 id */
 
@@ -197,10 +198,12 @@ static __always_inline bool nslat_ports_ok(__u8 l4, __u16 lport, __u16 rport)
 		return false;
 	if (filter_rport && rport != filter_rport)
 		return false;
+	if (filter_port && lport != filter_port && rport != filter_port)
+		return false;
 	return true;
 }
 
-#define nslat_flow_filter() (filter_l4 || filter_lport || filter_rport)
+#define nslat_flow_filter() (filter_l4 || filter_lport || filter_rport || filter_port)
 
 /* Flow of an skb whose data points at the network header (RX after
  * eth_type_trans). Only used when a flow filter is on. */
@@ -234,21 +237,61 @@ static __always_inline void nslat_skb_flow(struct sk_buff *skb, struct nslat_pkt
 	}
 }
 
-/* Flow from a socket; rx: the packet came from the peer. */
-static __always_inline void nslat_sk_flow(struct sock *sk, struct nslat_pkt *st, bool rx)
+/* Flow from the headers the stack has already parsed (network and
+ * transport header offsets set: TX from IP output on, RX from IP receive
+ * on). BTF-typed contexts only (tp_btf, fentry). */
+static __always_inline void nslat_skb_flow_hdrs(struct sk_buff *skb, struct nslat_pkt *st)
 {
-	__u16 lport, rport, family;
+	unsigned char *head = skb->head;
+	__u16 nh = skb->network_header, th = skb->transport_header;
+	__u16 proto = bpf_ntohs(skb->protocol);
+	__u16 ports[2] = {};
+	__u8 l4 = 0;
+
+	if (nh == (__u16)~0U)
+		return;
+	if (proto == ETH_P_IP) {
+		bpf_probe_read_kernel(&l4, 1, head + nh + offsetof(struct iphdr, protocol));
+		st->family = NSLAT_FAMILY_IPV4;
+	} else if (proto == ETH_P_IPV6) {
+		bpf_probe_read_kernel(&l4, 1, head + nh + offsetof(struct ipv6hdr, nexthdr));
+		st->family = NSLAT_FAMILY_IPV6;
+	} else {
+		return;
+	}
+	st->l4 = l4;
+	if ((l4 == IPPROTO_TCP || l4 == IPPROTO_UDP) && th != (__u16)~0U) {
+		bpf_probe_read_kernel(ports, sizeof(ports), head + th);
+		st->sport = bpf_ntohs(ports[0]);
+		st->dport = bpf_ntohs(ports[1]);
+	}
+}
+
+/* Flow of a locally sent packet from its socket: direct loads, no helper
+ * calls (an unconnected UDP socket has no remote port: 0). BTF-typed
+ * contexts only. */
+static __always_inline void nslat_sk_flow(struct sock *sk, struct nslat_pkt *st)
+{
+	__u16 family;
 
 	if (!sk)
 		return;
-	lport = BPF_CORE_READ(sk, __sk_common.skc_num);
-	rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
-	family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	st->l4 = BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol);
+	family = sk->__sk_common.skc_family;
+	st->l4 = sk->sk_protocol;
 	st->family = family == AF_INET ? NSLAT_FAMILY_IPV4 :
 		     family == AF_INET6 ? NSLAT_FAMILY_IPV6 : NSLAT_FAMILY_OTHER;
-	st->sport = rx ? rport : lport;
-	st->dport = rx ? lport : rport;
+	st->sport = sk->__sk_common.skc_num;
+	st->dport = bpf_ntohs(sk->__sk_common.skc_dport);
+}
+
+/* The filters refused a packet at its entry boundary. Any state under its
+ * pointer belongs to an earlier packet whose end was not seen: drop it, or
+ * the later boundaries of this packet would advance it. */
+static __always_inline int nslat_reject(__u64 key)
+{
+	nslat_cnt(NSLAT_CNT_FILTERED);
+	bpf_map_delete_elem(&nslat_pkts, &key);
+	return 0;
 }
 
 /* Start (or restart: skb pointers are reused) a packet at an entry
@@ -321,8 +364,10 @@ static __always_inline void nslat_replay(struct nslat_pkt *st)
 }
 
 /* End of a packet's journey: count it, maybe send it, forget it. */
-static __always_inline void nslat_finish(__u64 key, struct nslat_pkt *st, __u8 dir,
-					 __u8 end, __u32 drop_reason, __u64 t_end)
+/* skb: the packet if it may still be dereferenced (flow info for the
+ * journey is read from its headers when missing), else NULL. */
+static __always_inline void nslat_finish(__u64 key, struct nslat_pkt *st, struct sk_buff *skb,
+					 __u8 dir, __u8 end, __u32 drop_reason, __u64 t_end)
 {
 	struct nslat_journey *j;
 	__u64 total = t_end - st->t0;
@@ -346,6 +391,8 @@ static __always_inline void nslat_finish(__u64 key, struct nslat_pkt *st, __u8 d
 		return;
 	}
 	nslat_cnt(reason == NSLAT_REASON_SLOW ? NSLAT_CNT_SLOW : NSLAT_CNT_SAMPLED);
+	if (skb && !st->l4)
+		nslat_skb_flow_hdrs(skb, st);
 	j->t0 = st->t0;
 	j->total_ns = total;
 	__builtin_memcpy(j->ts, st->ts, sizeof(j->ts));
@@ -365,16 +412,12 @@ static __always_inline void nslat_finish(__u64 key, struct nslat_pkt *st, __u8 d
 	bpf_map_delete_elem(&nslat_pkts, &key);
 }
 
-/* consume_skb / kfree_skb of a tracked packet. */
-static __always_inline void nslat_free(struct sk_buff *skb, __u8 dir, bool drop, __u32 reason)
+/* End of life of a tracked packet (st found by the caller). */
+static __always_inline void nslat_free_st(struct sk_buff *skb, struct nslat_pkt *st, __u8 dir,
+					  bool drop, __u32 reason, __u64 now)
 {
 	__u64 key = (__u64)skb;
-	struct nslat_pkt *st = bpf_map_lookup_elem(&nslat_pkts, &key);
-	__u64 now;
 
-	if (!st)
-		return;
-	now = bpf_ktime_get_ns();
 	if (drop) {
 		__u32 idx = reason < NSLAT_MAX_DROPS ? reason : NSLAT_MAX_DROPS - 1;
 		__u64 *d = bpf_map_lookup_elem(&nslat_drops, &idx);
@@ -392,7 +435,18 @@ static __always_inline void nslat_free(struct sk_buff *skb, __u8 dir, bool drop,
 		bpf_map_delete_elem(&nslat_pkts, &key);
 		return;
 	}
-	nslat_finish(key, st, dir, drop ? NSLAT_END_DROP : NSLAT_END_CONSUME, reason, now);
+	nslat_finish(key, st, skb, dir, drop ? NSLAT_END_DROP : NSLAT_END_CONSUME, reason, now);
+}
+
+/* consume_skb / kfree_skb of a tracked packet. */
+static __always_inline void nslat_free(struct sk_buff *skb, __u8 dir, bool drop, __u32 reason)
+{
+	__u64 key = (__u64)skb;
+	struct nslat_pkt *st = bpf_map_lookup_elem(&nslat_pkts, &key);
+
+	if (!st)
+		return;
+	nslat_free_st(skb, st, dir, drop, reason, bpf_ktime_get_ns());
 }
 #endif /* NSLAT_NO_PACKETS */
 

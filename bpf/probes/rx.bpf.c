@@ -21,8 +21,8 @@ enum nslat_boundary {
 	NSLAT_RX_NAPI_GRO_RECEIVE_ENTRY,	/* NAPI drivers with GRO */
 	NSLAT_RX_NETIF_RECEIVE_SKB_ENTRY,	/* NAPI drivers without GRO */
 	NSLAT_RX_NETIF_RECEIVE_SKB,	/* L2 core, protocol dispatch */
-	NSLAT_RX_IP_RCV,		/* ip_rcv / ipv6_rcv (fentry, kprobe) */
-	NSLAT_RX_IP_LOCAL_DELIVER,	/* ip_local_deliver / ip6_input (fentry, kprobe) */
+	NSLAT_RX_IP_RCV,		/* ip_rcv / ipv6_rcv (fentry, kprobe, netfilter) */
+	NSLAT_RX_IP_LOCAL_DELIVER,	/* ip_local_deliver / ip6_input (fentry, kprobe, netfilter) */
 	NSLAT_RX_L4_RCV,		/* tcp/udp receive; tcp:tcp_probe for established TCP */
 	NSLAT_RX_SOCK_ENQUEUE,		/* queued on the socket (sock:sk_data_ready) */
 	NSLAT_RX_APP_READ,		/* copied to the application */
@@ -34,24 +34,20 @@ static __always_inline int rx_enter(struct sk_buff *skb, __u32 b)
 {
 	struct net_device *dev = skb->dev;
 	struct nslat_pkt init = {};
-	__u64 now;
+	__u64 now, key = (__u64)skb;
 
-	if (!nslat_dev_ok(dev)) {
-		nslat_cnt(NSLAT_CNT_FILTERED);
-		return 0;
-	}
+	if (!nslat_dev_ok(dev))
+		return nslat_reject(key);
 	if (nslat_flow_filter()) {
 		nslat_skb_flow(skb, &init);
 		/* the packet's destination is our local port */
-		if (!nslat_ports_ok(init.l4, init.dport, init.sport)) {
-			nslat_cnt(NSLAT_CNT_FILTERED);
-			return 0;
-		}
+		if (!nslat_ports_ok(init.l4, init.dport, init.sport))
+			return nslat_reject(key);
 	}
 	init.ifindex = dev ? dev->ifindex : 0;
 	init.len = skb->len;
 	now = bpf_ktime_get_ns();
-	nslat_start((__u64)skb, b, now, now, &init);
+	nslat_start(key, b, now, now, &init);
 	return 0;
 }
 
@@ -141,6 +137,41 @@ int BPF_KPROBE(ip_local_deliver__kprobe_v6, struct sk_buff *skb)
 	return rx_pass(skb, NSLAT_RX_IP_LOCAL_DELIVER);
 }
 
+/* BPF netfilter hooks (kernel >= 6.4): PRE_ROUTING runs inside ip_rcv /
+ * ipv6_rcv, LOCAL_IN inside ip_local_deliver / ip6_input. A netfilter hook
+ * belongs to one network namespace: the helper attaches these in its own
+ * only, and only when started with --netfilter.
+ * SEC("netfilter/<ipv4|ipv6>/<hook>[/<priority>]") is read by the helper. */
+#define NF_ACCEPT 1
+
+SEC("netfilter/ipv4/pre_routing")
+int ip_rcv__netfilter_v4(struct bpf_nf_ctx *ctx)
+{
+	rx_pass(ctx->skb, NSLAT_RX_IP_RCV);
+	return NF_ACCEPT;
+}
+
+SEC("netfilter/ipv6/pre_routing")
+int ip_rcv__netfilter_v6(struct bpf_nf_ctx *ctx)
+{
+	rx_pass(ctx->skb, NSLAT_RX_IP_RCV);
+	return NF_ACCEPT;
+}
+
+SEC("netfilter/ipv4/local_in")
+int ip_local_deliver__netfilter_v4(struct bpf_nf_ctx *ctx)
+{
+	rx_pass(ctx->skb, NSLAT_RX_IP_LOCAL_DELIVER);
+	return NF_ACCEPT;
+}
+
+SEC("netfilter/ipv6/local_in")
+int ip_local_deliver__netfilter_v6(struct bpf_nf_ctx *ctx)
+{
+	rx_pass(ctx->skb, NSLAT_RX_IP_LOCAL_DELIVER);
+	return NF_ACCEPT;
+}
+
 /* ---------------------------------------------------------------- L4 */
 
 SEC("fentry/tcp_v4_rcv")
@@ -192,14 +223,63 @@ int BPF_KPROBE(l4_rcv__kprobe_udp6, struct sk_buff *skb)
 }
 
 /* Established TCP only (tcp_rcv_established; after the socket backlog when
- * the socket was owned by the user). No UDP equivalent tracepoint. */
+ * the socket was owned by the user). No UDP equivalent tracepoint. A pure
+ * ACK ends here: TCP frees it without a tracepoint. */
 SEC("tp_btf/tcp_probe")
 int BPF_PROG(l4_rcv__tp, struct sock *sk, const struct sk_buff *skb)
 {
-	return rx_pass(skb, NSLAT_RX_L4_RCV);
+	__u64 key = (__u64)skb;
+	struct nslat_pkt *st;
+	__u8 th[2];
+	__u64 now;
+
+	st = nslat_pass(key, NSLAT_RX_L4_RCV, &now);
+	if (!st)
+		return 0;
+	/* skb->data is the TCP header here: doff, then the flags byte */
+	if (bpf_probe_read_kernel(th, sizeof(th), skb->data + 12))
+		return 0;
+	if (skb->len == (__u32)(th[0] >> 4) * 4 && !(th[1] & 0x07))	/* no data, no FIN/SYN/RST */
+		nslat_free_st((struct sk_buff *)skb, st, NSLAT_DIR_RX, false, 0, now);
+	return 0;
 }
 
 /* ---------------------------------------------------------------- socket */
+
+/* UDP reads copy linear skbs without the skb_copy_datagram_iovec
+ * tracepoint and free them without consume_skb (skb_attempt_defer_free), so
+ * a UDP read is seen at sock:sock_recv_length, which only has the socket.
+ * Datagrams are read in arrival order: number every enqueue and every read
+ * per socket; read number n consumed enqueue number n. The last UDP_SLOTS
+ * tracked enqueues are kept by number; a read whose slot was overwritten
+ * (more than UDP_SLOTS queued) is not attributed. The socket cookie guards
+ * against a new socket at an old address. */
+#define UDP_SLOTS 16
+struct udp_slot {
+	__u32 seq;
+	__u32 pad;
+	__u64 skb;
+};
+struct udp_q {
+	__u64 cookie;
+	__u32 reads;		/* datagrams read so far */
+	__u32 enqueued;		/* datagrams enqueued so far */
+	struct udp_slot slot[UDP_SLOTS];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);		/* struct sock * */
+	__type(value, struct udp_q);
+} rx_udp_q SEC(".maps");
+
+static __always_inline __u32 udp_queued(const struct sock *sk)
+{
+	struct udp_sock *up = (void *)sk;
+
+	return sk->sk_receive_queue.qlen + BPF_CORE_READ(up, reader_queue.qlen);
+}
 
 /* sk_data_ready only has the socket: the skb just queued is the tail of
  * sk_receive_queue. A TCP segment coalesced into the previous skb is not
@@ -208,14 +288,63 @@ SEC("tp_btf/sk_data_ready")
 int BPF_PROG(sock_enqueue__tp, const struct sock *sk)
 {
 	struct sk_buff *skb = sk->sk_receive_queue.prev;
+	__u64 key = (__u64)skb, skey = (__u64)sk, cookie;
+	struct nslat_pkt *st;
+	struct udp_q *q;
+	__u32 n;
+	__u64 now;
 
 	if ((void *)skb == (void *)&sk->sk_receive_queue)
 		return 0;
-	return rx_pass(skb, NSLAT_RX_SOCK_ENQUEUE);
+	st = nslat_pass(key, NSLAT_RX_SOCK_ENQUEUE, &now);
+	if (sk->sk_protocol != IPPROTO_UDP)
+		return 0;
+	q = bpf_map_lookup_elem(&rx_udp_q, &skey);
+	if (!st && !q)
+		return 0;	/* an untracked socket stays untracked */
+	cookie = bpf_get_socket_cookie((void *)sk);
+	if (!q || q->cookie != cookie) {
+		struct udp_q init = { .cookie = cookie };
+
+		if (!st)
+			return 0;
+		/* datagrams queued before this one are read first */
+		init.reads = -(udp_queued(sk) - 1);
+		if (bpf_map_update_elem(&rx_udp_q, &skey, &init, BPF_ANY)) {
+			nslat_cnt(NSLAT_CNT_MAP_FULL);
+			return 0;
+		}
+		q = bpf_map_lookup_elem(&rx_udp_q, &skey);
+		if (!q)
+			return 0;
+	}
+	n = q->enqueued++;
+	if (st) {
+		struct udp_slot *sl = &q->slot[n & (UDP_SLOTS - 1)];
+
+		sl->seq = n;
+		sl->skb = key;
+		nslat_skb_flow_hdrs(skb, st);	/* the skb is gone when the read is seen */
+	}
+	return 0;
 }
 
 /* ---------------------------------------------------------------- application */
 
+static __always_inline void rx_read(__u64 key, struct nslat_pkt *st, struct sk_buff *skb, __u64 now)
+{
+	if (nslat_defer()) {
+		if (!nslat_task_ok()) {
+			nslat_cnt(NSLAT_CNT_FILTERED);
+			bpf_map_delete_elem(&nslat_pkts, &key);
+			return;
+		}
+		nslat_replay(st);
+	}
+	nslat_finish(key, st, skb, NSLAT_DIR_RX, NSLAT_END_READ, 0, now);
+}
+
+/* TCP, and datagrams not copied by the linear fast path. */
 SEC("tp_btf/skb_copy_datagram_iovec")
 int BPF_PROG(handle_app_read, const struct sk_buff *skb, int len)
 {
@@ -224,27 +353,64 @@ int BPF_PROG(handle_app_read, const struct sk_buff *skb, int len)
 	__u64 now;
 
 	st = nslat_pass(key, NSLAT_RX_APP_READ, &now);
-	if (!st)
+	if (st)
+		rx_read(key, st, (struct sk_buff *)skb, now);
+	return 0;
+}
+
+#define MSG_PEEK 2
+
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(handle_udp_read, struct sock *sk, int ret, int flags)
+{
+	__u64 skey = (__u64)sk, key;
+	struct nslat_pkt *st;
+	struct udp_slot *sl;
+	struct udp_q *q;
+	__u32 n;
+	__u64 now;
+
+	if (ret < 0 || (flags & MSG_PEEK) || sk->sk_protocol != IPPROTO_UDP)
 		return 0;
-	if (nslat_defer()) {
-		if (!nslat_task_ok()) {
-			nslat_cnt(NSLAT_CNT_FILTERED);
-			bpf_map_delete_elem(&nslat_pkts, &key);
-			return 0;
-		}
-		nslat_replay(st);
-	}
-	nslat_sk_flow(skb->sk, st, true);
-	nslat_finish(key, st, NSLAT_DIR_RX, NSLAT_END_READ, 0, now);
+	q = bpf_map_lookup_elem(&rx_udp_q, &skey);
+	if (!q || q->cookie != bpf_get_socket_cookie(sk))
+		return 0;
+	n = q->reads++;
+	sl = &q->slot[n & (UDP_SLOTS - 1)];
+	if (sl->seq != n || !sl->skb)
+		return 0;
+	key = sl->skb;
+	sl->skb = 0;
+	st = bpf_map_lookup_elem(&nslat_pkts, &key);
+	if (!st || st->last != NSLAT_RX_SOCK_ENQUEUE)
+		return 0;
+	st = nslat_pass(key, NSLAT_RX_APP_READ, &now);
+	if (st)
+		rx_read(key, st, NULL, now);
 	return 0;
 }
 
 /* ---------------------------------------------------------------- end of life */
 
+/* A datagram consumed straight from the socket queue was read: UDP copies
+ * linear skbs without the skb_copy_datagram_iovec tracepoint and frees
+ * them with consume_skb in recvmsg. */
 SEC("tp_btf/consume_skb")
 int BPF_PROG(handle_consume_skb, struct sk_buff *skb)
 {
-	nslat_free(skb, NSLAT_DIR_RX, false, 0);
+	__u64 key = (__u64)skb;
+	struct nslat_pkt *st = bpf_map_lookup_elem(&nslat_pkts, &key);
+	__u64 now;
+
+	if (!st)
+		return 0;
+	if (st->last == NSLAT_RX_SOCK_ENQUEUE) {
+		st = nslat_pass(key, NSLAT_RX_APP_READ, &now);
+		if (st)
+			rx_read(key, st, skb, now);
+		return 0;
+	}
+	nslat_free_st(skb, st, NSLAT_DIR_RX, false, 0, bpf_ktime_get_ns());
 	return 0;
 }
 

@@ -12,15 +12,19 @@
  * start_xmit - net_dev_xmit after that hand-off. net_dev_xmit never
  * dereferences the skb (it may already be freed).
  *
+ * IP output has fentry programs only: the entry path dereferences the skb,
+ * which a kprobe program cannot do directly.
+ *
  * Filters: pid applies at sendmsg (only skbs sent from a matching thread's
  * sendmsg context are tracked); cgroup via the sending socket's cgroup;
- * ifindex / netns / L4 / ports at the entry boundary (ports from the socket).
+ * ifindex / netns / L4 / ports at the entry boundary (ports from the socket,
+ * from the UDP/TCP header when the socket has no remote port).
  */
 #include "nslat.bpf.h"
 
 enum nslat_boundary {
 	NSLAT_TX_SENDMSG = 0,		/* sendmsg call started (context, see above) */
-	NSLAT_TX_IP_OUTPUT,		/* ip_output / ip6_output (fentry, kprobe) */
+	NSLAT_TX_IP_OUTPUT,		/* ip_output / ip6_output (fentry only) */
 	NSLAT_TX_NET_DEV_QUEUE,		/* dev_queue_xmit */
 	NSLAT_TX_QDISC_ENQUEUE,
 	NSLAT_TX_QDISC_DEQUEUE,
@@ -31,58 +35,65 @@ enum nslat_boundary {
 };
 NSLAT_BOUNDARY_ENUM_CHECK();
 
+/* Per-thread sendmsg context: task storage (no hash insert or delete on
+ * the send path). t == 0: no send in progress. */
 struct sendmsg_ctx {
 	__u64 t;
 };
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u32);		/* tid */
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct sendmsg_ctx);
 } tx_sendmsg SEC(".maps");
 
 /* ---------------------------------------------------------------- sendmsg context */
 
-static __always_inline void sendmsg_open(__u64 flags)
+static __always_inline void sendmsg_open(bool keep_first)
 {
-	struct sendmsg_ctx c;
-	__u32 tid;
+	struct sendmsg_ctx *c;
 
 	if (!nslat_task_ok())
 		return;
-	tid = (__u32)bpf_get_current_pid_tgid();
-	c.t = bpf_ktime_get_ns();
-	if (!bpf_map_update_elem(&tx_sendmsg, &tid, &c, flags))
-		nslat_cnt(NSLAT_CNT_SENDMSG);
+	c = bpf_task_storage_get(&tx_sendmsg, bpf_get_current_task_btf(), 0,
+				 BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!c) {
+		nslat_cnt(NSLAT_CNT_MAP_FULL);
+		return;
+	}
+	if (keep_first && c->t)
+		return;
+	c->t = bpf_ktime_get_ns();
+	nslat_cnt(NSLAT_CNT_SENDMSG);
 }
 
 /* Called once per loop of tcp_sendmsg_locked: keep the first. */
 SEC("tp_btf/tcp_sendmsg_locked")
 int BPF_PROG(sendmsg__tp_tcp, const struct sock *sk)
 {
-	sendmsg_open(BPF_NOEXIST);
+	sendmsg_open(true);
 	return 0;
 }
 
 SEC("tp/syscalls/sys_enter_sendto")
 int sendmsg__tp_sendto(void *ctx)
 {
-	sendmsg_open(BPF_ANY);
+	sendmsg_open(false);
 	return 0;
 }
 
 SEC("tp/syscalls/sys_enter_sendmsg")
 int sendmsg__tp_sendmsg(void *ctx)
 {
-	sendmsg_open(BPF_ANY);
+	sendmsg_open(false);
 	return 0;
 }
 
 SEC("tp/syscalls/sys_enter_sendmmsg")
 int sendmsg__tp_sendmmsg(void *ctx)
 {
-	sendmsg_open(BPF_ANY);
+	sendmsg_open(false);
 	return 0;
 }
 
@@ -90,9 +101,10 @@ int sendmsg__tp_sendmmsg(void *ctx)
 SEC("tp_btf/sock_send_length")
 int BPF_PROG(handle_sendmsg_end, struct sock *sk, int ret, int flags)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct sendmsg_ctx *c = bpf_task_storage_get(&tx_sendmsg, bpf_get_current_task_btf(), 0, 0);
 
-	bpf_map_delete_elem(&tx_sendmsg, &tid);
+	if (c)
+		c->t = 0;
 	return 0;
 }
 
@@ -109,41 +121,35 @@ static __always_inline int tx_enter(struct sk_buff *skb, __u32 b, struct net_dev
 	struct sendmsg_ctx *c;
 	struct sock *sk;
 	__u64 now = bpf_ktime_get_ns(), t0 = now;
-	__u32 tid;
 
 	if (st && st->last < b && now - st->t0 <= NSLAT_MAX_AGE_NS) {
 		nslat_record(st, b, now);
 		return 0;
 	}
-	if (!nslat_dev_ok(dev)) {
-		nslat_cnt(NSLAT_CNT_FILTERED);
-		return 0;
-	}
+	if (!nslat_dev_ok(dev))
+		return nslat_reject(key);
 	sk = skb->sk;
+	nslat_sk_flow(sk, &init);
+	if (!init.dport)	/* unconnected (UDP sendto) or no socket: from the headers */
+		nslat_skb_flow_hdrs(skb, &init);
 	if (nslat_flow_filter() || filter_cgroup) {
-		nslat_sk_flow(sk, &init, false);
 		if (!nslat_ports_ok(init.l4, init.sport, init.dport) ||
 		    (filter_cgroup &&
-		     (!sk || BPF_CORE_READ(sk, sk_cgrp_data.cgroup, kn, id) != filter_cgroup))) {
-			nslat_cnt(NSLAT_CNT_FILTERED);
-			return 0;
-		}
+		     (!sk || sk->sk_cgrp_data.cgroup->kn->id != filter_cgroup)))
+			return nslat_reject(key);
 	}
-	tid = (__u32)bpf_get_current_pid_tgid();
-	c = bpf_map_lookup_elem(&tx_sendmsg, &tid);
-	if (c && now - c->t <= NSLAT_MAX_AGE_NS) {
+	c = bpf_task_storage_get(&tx_sendmsg, bpf_get_current_task_btf(), 0, 0);
+	if (c && c->t && now - c->t <= NSLAT_MAX_AGE_NS) {
 		t0 = c->t;
-		bpf_map_delete_elem(&tx_sendmsg, &tid);
+		c->t = 0;
 		init.mask = 1U << NSLAT_TX_SENDMSG;	/* ts[SENDMSG] = 0 */
 		if (!nslat_defer()) {
 			nslat_hist_add(NSLAT_HIST_STAGE(NSLAT_TX_SENDMSG, b), now - t0);
 			nslat_hist_add(NSLAT_HIST_CUM(b), now - t0);
 		}
 	} else if (filter_pid) {
-		return 0;	/* not sent from a matching thread's sendmsg */
+		return nslat_reject(key);	/* not sent from a matching thread's sendmsg */
 	}
-	if (!nslat_flow_filter() && !filter_cgroup)
-		nslat_sk_flow(sk, &init, false);
 	init.ifindex = dev ? dev->ifindex : 0;
 	init.len = skb->len;
 	init.t0 = t0;
@@ -173,22 +179,6 @@ int BPF_PROG(ip_output__fentry_v6, struct net *net, struct sock *sk, struct sk_b
 	struct dst_entry *dst = (void *)(skb->_skb_refdst & ~1UL);
 
 	return tx_enter(skb, NSLAT_TX_IP_OUTPUT, dst ? dst->dev : NULL);
-}
-
-SEC("kprobe/ip_output")
-int BPF_KPROBE(ip_output__kprobe, struct net *net, struct sock *sk, struct sk_buff *skb)
-{
-	struct dst_entry *dst = (void *)(BPF_CORE_READ(skb, _skb_refdst) & ~1UL);
-
-	return tx_enter(skb, NSLAT_TX_IP_OUTPUT, dst ? BPF_CORE_READ(dst, dev) : NULL);
-}
-
-SEC("kprobe/ip6_output")
-int BPF_KPROBE(ip_output__kprobe_v6, struct net *net, struct sock *sk, struct sk_buff *skb)
-{
-	struct dst_entry *dst = (void *)(BPF_CORE_READ(skb, _skb_refdst) & ~1UL);
-
-	return tx_enter(skb, NSLAT_TX_IP_OUTPUT, dst ? BPF_CORE_READ(dst, dev) : NULL);
 }
 
 SEC("tp_btf/net_dev_queue")
@@ -253,7 +243,7 @@ int BPF_PROG(handle_net_dev_xmit, struct sk_buff *skb, int rc)
 		return 0;
 	st = nslat_pass(key, NSLAT_TX_NET_DEV_XMIT, &now);
 	if (st && st->handoff)
-		nslat_finish(key, st, NSLAT_DIR_TX, NSLAT_END_XMIT, 0, now);
+		nslat_finish(key, st, NULL, NSLAT_DIR_TX, NSLAT_END_XMIT, 0, now);
 	return 0;
 }
 
@@ -268,7 +258,7 @@ int BPF_PROG(handle_complete, struct sk_buff *skb)
 
 	st = nslat_pass(key, NSLAT_TX_COMPLETE, &now);
 	if (st)
-		nslat_finish(key, st, NSLAT_DIR_TX, NSLAT_END_CONSUME, 0, now);
+		nslat_finish(key, st, skb, NSLAT_DIR_TX, NSLAT_END_CONSUME, 0, now);
 	return 0;
 }
 

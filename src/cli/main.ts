@@ -7,7 +7,7 @@ import { existsSync, statSync } from 'node:fs';
 import { Aggregator } from '../core/aggregate.ts';
 import { NSLAT_VERSION } from '../core/deploy.ts';
 import { FilterError } from '../core/filter.ts';
-import { startLoopbackLoad, startRemoteLoopbackLoad, type RunningLoad } from '../core/load.ts';
+import { LOAD_MAX_MESSAGES, startLoopbackLoad, startRemoteLoopbackLoad, type RunningLoad } from '../core/load.ts';
 import { attachRows, runPreflight, type PreflightRow } from '../core/preflight.ts';
 import { Session, SessionError, type EndInfo } from '../core/session.ts';
 import { deploy } from '../core/deploy.ts';
@@ -169,8 +169,8 @@ async function runTrace(cmd: TraceCmd): Promise<number> {
     if (cmd.load === 'loopback') {
       const durationMs = cmd.durationS > 0 ? cmd.durationS * 1000 : 60_000;
       load = s.transport.kind === 'local'
-        ? startLoopbackLoad({ durationMs })
-        : startRemoteLoopbackLoad(s.transport, { durationMs });
+        ? startLoopbackLoad({ durationMs, maxMessages: loadBudget(durationMs) })
+        : startRemoteLoopbackLoad(s.transport, { durationMs, maxMessages: loadBudget(durationMs) });
     }
     const what = `tracing ${s.stages.filter((x) => s.loaded.has(x)).join(', ')} on ${s.host}${cmd.load === 'loopback' ? ' with the loopback load' : ''}`;
     const t0 = Date.now();
@@ -191,7 +191,6 @@ async function runTrace(cmd: TraceCmd): Promise<number> {
     } else {
       progress.set('collecting the last snapshot');
       await s.snapshot(5_000);
-      progress.set('stopping: unloading probes');
       end = await s.stop();
     }
     progress.clear();
@@ -209,12 +208,14 @@ async function runTrace(cmd: TraceCmd): Promise<number> {
       process.stderr.write(`nslat: ${end.error}\n`);
       return 1;
     }
-    return interrupted ? 130 : 0;
+    // Ctrl-C is how an open-ended trace (--duration 0) ends; it cuts a timed one short.
+    return interrupted && cmd.durationS > 0 ? 130 : 0;
   } catch (e) {
     progress.clear();
     if (load) await load.stop().catch(() => undefined);
     if (session && !session.ended) await session.stop().catch(() => undefined);
     await outputs.close(agg).catch(() => undefined);
+    if (ac.signal.aborted && !session) throw new CliError('interrupted while starting; nothing was collected and nothing is left loaded.', undefined, 130);
     if (e instanceof SessionError) {
       if (e.preflight) out(formatRows(e.preflight.rows));
       for (const d of e.diagnostics ?? []) process.stderr.write(`${d.file}:${d.line}:${d.column}: ${d.severity}: ${d.message}\n`);
@@ -226,6 +227,11 @@ async function runTrace(cmd: TraceCmd): Promise<number> {
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);
   }
+}
+
+/** Round trips for the demo load: enough to keep it busy for the whole trace, still hard-bounded. */
+function loadBudget(durationMs: number): number {
+  return Math.min(LOAD_MAX_MESSAGES, Math.max(200_000, Math.ceil(durationMs / 1000) * 80_000));
 }
 
 // ---------------------------------------------------------------- replay

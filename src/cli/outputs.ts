@@ -56,7 +56,6 @@ export async function readTrace(path: string): Promise<Report> {
   const r = await readJsonl(path);
   for (const e of r.errors.slice(0, 5)) process.stderr.write(`nslat: ${path}: ${e.message}\n`);
   if (r.errorCount > 5) process.stderr.write(`nslat: ${path}: ${r.errorCount - 5} more bad lines skipped\n`);
-  if (r.truncated) process.stderr.write(`nslat: ${path}: the last line is cut short (the trace was interrupted); the rest is replayed\n`);
   if (r.messages === 0) throw new Error(`${path} holds no nslat trace messages${r.errorCount ? ` (${r.errorCount} bad lines)` : ''}`);
   return r.aggregator.report();
 }

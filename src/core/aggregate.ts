@@ -595,12 +595,15 @@ export class Aggregator {
     };
   }
 
-  /** The full state for the panel; also resets what panelDelta() considers already sent. */
-  panelState(): PanelState {
+  /** The full state for the panel; also resets what panelDelta() considers already sent.
+   *  `maxPoints` limits the time series to the newest N intervals (a 4 h session at 1 Hz with 30
+   *  series is ~8 MB of JSON in full; see bench/aggregate.ts). */
+  panelState(opts: { maxPoints?: number } = {}): PanelState {
+    const ivs = opts.maxPoints !== undefined && opts.maxPoints >= 0 ? this.intervals.slice(Math.max(0, this.intervals.length - opts.maxPoints)) : this.intervals;
     const state: PanelState = {
       session: { ...this.session },
       stages: this.orderedSeries().map((s) => this.summary(s)),
-      series: this.intervals.map((iv) => this.point(iv)),
+      series: ivs.map((iv) => this.point(iv)),
       journeys: this.journeyRing.slice(),
       reloads: this.reloads.slice(),
       health: this.health(),
@@ -643,8 +646,8 @@ export class Aggregator {
   }
 
   /** panelDelta(), or a full snapshot when needsResync(). */
-  panelMessage(): ToPanel {
-    if (this.resync) return { type: 'snapshot', state: this.panelState() };
+  panelMessage(opts: { maxPoints?: number } = {}): ToPanel {
+    if (this.resync) return { type: 'snapshot', state: this.panelState(opts) };
     return this.panelDelta();
   }
 

@@ -39,6 +39,8 @@ export interface CompileRequest {
   remoteObj: string;
   /** Maps target paths in clang's output back to the caller's. */
   mapFile?: (file: string) => string | undefined;
+  /** Extra make variables (Deployment.makeVars). */
+  makeVars?: string[];
   timeoutMs?: number;
   signal?: AbortSignal;
 }
@@ -49,7 +51,7 @@ export type CompileResult =
 
 export async function compileProbe(req: CompileRequest): Promise<CompileResult> {
   const r = await req.transport.run(
-    ['make', '-s', '-C', req.remoteBpfDir, 'probe', `SRC=${req.remoteSrc}`, `OUT=${req.remoteObj}`],
+    ['make', '-s', '-C', req.remoteBpfDir, 'probe', `SRC=${req.remoteSrc}`, `OUT=${req.remoteObj}`, ...(req.makeVars ?? [])],
     { timeoutMs: req.timeoutMs ?? 120_000, signal: req.signal, env: { LC_ALL: 'C' } },
   );
   const output = `${r.stderr}${r.stdout ? `\n${r.stdout}` : ''}`.trim();

@@ -29,6 +29,8 @@ export interface Deployment {
   reused: boolean;
   /** The local bpf/ directory the sources came from. */
   localBpfDir: string;
+  /** Extra `make` variables for builds on this target (e.g. BPFTOOL=/usr/sbin/bpftool). */
+  makeVars: string[];
 }
 
 export type DeployPhase = 'hash' | 'copy' | 'build' | 'reuse' | 'done';
@@ -114,6 +116,25 @@ export class DeployError extends Error {
 
 const STAMP = '.nslat-built';
 
+/**
+ * Tools outside the unprivileged user's PATH: Debian puts bpftool in /usr/sbin, which a normal
+ * user's PATH (e.g. over SSH) lacks; point make at it instead of failing.
+ */
+async function findMakeVars(t: Transport, signal?: AbortSignal): Promise<string[]> {
+  const works = async (argv: string[]) => {
+    try {
+      return (await t.run(argv, { timeoutMs: 20_000, signal })).exitCode === 0;
+    } catch {
+      return false;
+    }
+  };
+  if (await works(['bpftool', 'version'])) return [];
+  for (const p of ['/usr/sbin/bpftool', '/sbin/bpftool', '/usr/local/sbin/bpftool']) {
+    if (await works([p, 'version'])) return [`BPFTOOL=${p}`];
+  }
+  return [];
+}
+
 export async function deploy(opts: DeployOptions): Promise<Deployment> {
   const t = opts.transport;
   const progress = opts.onProgress ?? (() => {});
@@ -129,38 +150,62 @@ export async function deploy(opts: DeployOptions): Promise<Deployment> {
   const helper = `${bpfDir}/build/nslat-helper`;
   const slots = opts.slots ?? ['rx', 'tx', 'irq'];
   const objects = Object.fromEntries(slots.map((s) => [s, `${bpfDir}/build/${s}.bpf.o`]));
-  const base = { dir, bpfDir, helper, objects, hash, localBpfDir: local };
+  const makeVars = await findMakeVars(t, opts.signal);
+  const base = { dir, bpfDir, helper, objects, hash, localBpfDir: local, makeVars };
 
-  if (!opts.force) {
-    const stamp = await t.run(['cat', `${dir}/${STAMP}`], { timeoutMs: 20_000, signal: opts.signal });
-    const have = await t.run(['test', '-x', helper], { timeoutMs: 20_000, signal: opts.signal });
-    if (stamp.exitCode === 0 && stamp.stdout.trim() === hash && have.exitCode === 0) {
-      progress({ phase: 'reuse', message: `reusing the build in ${dir}` });
-      return { ...base, reused: true };
-    }
+  const run = (argv: string[], timeoutMs = 20_000) => t.run(argv, { timeoutMs, signal: opts.signal });
+  const isBuilt = async (d: string) => {
+    const stamp = await run(['cat', `${d}/${STAMP}`]);
+    const have = await run(['test', '-x', `${d}/bpf/build/nslat-helper`]);
+    return stamp.exitCode === 0 && stamp.stdout.trim() === hash && have.exitCode === 0;
+  };
+  if (!opts.force && (await isBuilt(dir))) {
+    progress({ phase: 'reuse', message: `reusing the build in ${dir}` });
+    return { ...base, reused: true };
   }
 
-  progress({ phase: 'copy', message: `copying bpf/ to ${t.host === 'local' ? '' : `${t.host}:`}${bpfDir}` });
-  const staged = stageSources(local);
+  // Build in a private directory next to the final one and rename it into place, so two sessions
+  // starting at once never build in, or load from, a half-written tree.
+  const part = `${dir}.part-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+  const cleanup = () => run(['rm', '-rf', '--', part]).catch(() => undefined);
   try {
-    const mk = await t.run(['mkdir', '-p', dir], { timeoutMs: 20_000, signal: opts.signal });
-    if (mk.exitCode !== 0) throw new DeployError(`cannot create ${dir} on ${t.host}: ${mk.stderr.trim()}`);
-    await t.run(['rm', '-f', `${dir}/${STAMP}`], { timeoutMs: 20_000, signal: opts.signal });
-    await t.putDir(staged, bpfDir);
-  } finally {
-    rmSync(staged, { recursive: true, force: true });
-  }
+    progress({ phase: 'copy', message: `copying bpf/ to ${t.host === 'local' ? '' : `${t.host}:`}${dir}` });
+    const staged = stageSources(local);
+    try {
+      const mk = await run(['mkdir', '-p', part]);
+      if (mk.exitCode !== 0) throw new DeployError(`cannot create ${part} on ${t.host}: ${mk.stderr.trim()}`);
+      await t.putDir(staged, `${part}/bpf`);
+    } finally {
+      rmSync(staged, { recursive: true, force: true });
+    }
 
-  progress({ phase: 'build', message: `building probes and helper on ${t.host} (make -C ${bpfDir})` });
-  const r = await t.run(['make', '-s', '-C', bpfDir], { timeoutMs: 600_000, signal: opts.signal, env: { LC_ALL: 'C' } });
-  if (r.exitCode !== 0) {
-    const out = `${r.stderr}\n${r.stdout}`.trim();
-    const tail = out.split('\n').slice(-8).join('\n');
-    throw new DeployError(`building the probes and helper on ${t.host} failed (make -C ${bpfDir}):\n${tail}`, out);
+    progress({ phase: 'build', message: `building probes and helper on ${t.host} (make -C ${bpfDir})` });
+    const r = await t.run(['make', '-s', '-C', `${part}/bpf`, ...makeVars], { timeoutMs: 600_000, signal: opts.signal, env: { LC_ALL: 'C' } });
+    if (r.exitCode !== 0) {
+      const out = `${r.stderr}\n${r.stdout}`.trim().split(part).join(dir);
+      const tail = out.split('\n').slice(-8).join('\n');
+      throw new DeployError(`building the probes and helper on ${t.host} failed (make -C ${bpfDir}):\n${tail}`, out);
+    }
+    if ((await run(['test', '-x', `${part}/bpf/build/nslat-helper`])).exitCode !== 0) throw new DeployError(`make finished but ${helper} is missing`);
+    await t.putFile(`${part}/${STAMP}`, `${hash}\n`);
+
+    // mv -T fails when `dir` exists and is not empty: someone else finished first (reuse theirs),
+    // or a broken earlier attempt is in the way (replace it; it has no valid stamp, so nothing runs from it).
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const mv = await run(['mv', '-T', '--', part, dir]);
+      if (mv.exitCode === 0) break;
+      if (await isBuilt(dir)) {
+        await cleanup();
+        progress({ phase: 'reuse', message: `reusing the build in ${dir} (finished by another session)` });
+        return { ...base, reused: true };
+      }
+      if (attempt === 1) throw new DeployError(`cannot move the build into ${dir} on ${t.host}: ${mv.stderr.trim()}`);
+      await run(['rm', '-rf', '--', dir]);
+    }
+  } catch (e) {
+    await cleanup();
+    throw e;
   }
-  const have = await t.run(['test', '-x', helper], { timeoutMs: 20_000 });
-  if (have.exitCode !== 0) throw new DeployError(`make finished but ${helper} is missing`);
-  await t.putFile(`${dir}/${STAMP}`, `${hash}\n`);
   progress({ phase: 'done', message: `built in ${dir}` });
   return { ...base, reused: false };
 }

@@ -136,7 +136,7 @@ export type CommandBody = WithoutId<HelperCommand>;
 const REPLY: Record<HelperCommand['cmd'], HelperMessage['type']> = {
   load: 'loaded',
   unload: 'unloaded',
-  set: 'log',
+  set: 'log', // the helper does not answer a good `set`; use send() for it (errors carry its id)
   snapshot: 'snapshot',
   quit: 'bye',
 };

@@ -126,8 +126,8 @@ export function histMax(b: Readonly<Buckets>, sum?: number): number {
 }
 
 /**
- * The q-quantile (0 ≤ q ≤ 1) estimated from the buckets, interpolating linearly inside the bucket
- * that holds rank q·N (values assumed spread uniformly within a bucket), and clamped to histMax.
+ * The q-quantile (0 ≤ q ≤ 1) estimated from the buckets: find the bucket holding rank q·N,
+ * interpolate inside it (see inBucket), clamp to histMax. Monotone in q.
  *
  * Accuracy: the estimate always lies in the same log2 bucket as the exact nearest-rank quantile
  * (the ⌈q·N⌉-th smallest value), so it is never off by more than a factor of 2 whatever the
@@ -137,8 +137,7 @@ export function histMax(b: Readonly<Buckets>, sum?: number): number {
  * p50 within 3% for uniform, exponential and log-normal data; p90–p99.9 within 16% for
  * log-normal (σ = 1), 20% for exponential, 31% for a uniform distribution ending mid-bucket or a
  * narrow log-normal (σ = 0.2); narrow spikes only get the factor-2 guarantee (a log2 histogram
- * cannot say where inside a bucket a spike sits). Use the buckets
- * themselves when the shape matters.
+ * cannot say where inside a bucket a spike sits). Use the buckets themselves when the shape matters.
  */
 export function quantile(b: Readonly<Buckets>, q: number, sum?: number): number {
   const n = countOf(b);

@@ -212,8 +212,11 @@ function layout(header: string[], rows: string[][], width: number, left: number[
       w[i]! -= d;
       over -= d;
     };
-    if (left.includes(ncol - 1) && ncol > 1) shrink(ncol - 1, 20);
+    const freeText = left.includes(ncol - 1) && ncol > 1;
+    // names matter more than the free text (skip reasons are also in the JSON document)
+    if (freeText) shrink(ncol - 1, 10);
     shrink(0, 16);
+    shrink(0, 10);
   }
   const fmt = (r: string[]): string =>
     '  ' +
@@ -342,12 +345,20 @@ export function formatTable(report: Report, opts: TableOptions = {}): string {
     const entries = [...byKey.values()].sort((a, b) => (a.first.vec ?? 99) - (b.first.vec ?? 99) || (a.first.name < b.first.name ? -1 : a.first.name > b.first.name ? 1 : 0) || (a.first.total_over_cpus === b.first.total_over_cpus ? (a.first.cpu ?? -1) - (b.first.cpu ?? -1) : a.first.total_over_cpus ? -1 : 1));
     const dash = ['-', '-', '-', '-'];
     const part = (s?: StageReport): string[] => (s ? [String(s.count), v(s, s.p50), v(s, s.p99), v(s, s.max)] : dash);
+    const label = (e: { first: StageReport }): string => (e.first.vec !== undefined ? `${e.first.name} (${e.first.vec})` : e.first.name);
     const lines = layout(
       ['vector', 'cpu', 'raises', 'delay p50', 'p99', 'max', 'runs', 'run p50', 'p99', 'max'],
-      entries.map((e) => [e.first.vec !== undefined ? `${e.first.name} (${e.first.vec})` : e.first.name, cpuLabel(e.first), ...part(e.d), ...part(e.t)]),
+      entries.map((e) => [label(e), cpuLabel(e.first), ...part(e.d), ...part(e.t)]),
       width,
     );
-    out.push(bold(lines[0]!), ...lines.slice(1));
+    if (lines.every((l) => l.length <= width)) out.push(bold(lines[0]!), ...lines.slice(1));
+    else {
+      // too narrow for one table: delay, then run time
+      for (const [hdr, pick] of [[['vector', 'cpu', 'raises', 'delay p50', 'p99', 'max'], (e: (typeof entries)[number]) => part(e.d)], [['vector', 'cpu', 'runs', 'run p50', 'p99', 'max'], (e: (typeof entries)[number]) => part(e.t)]] as const) {
+        const l2 = layout([...hdr], entries.map((e) => [label(e), cpuLabel(e.first), ...pick(e)]), width);
+        out.push(bold(l2[0]!), ...l2.slice(1));
+      }
+    }
   }
   const napi = irq.filter((s) => s.kind === 'napi_work');
   if (napi.length) {
@@ -376,7 +387,7 @@ export function formatTable(report: Report, opts: TableOptions = {}): string {
     const hists = report.stages.filter((s) => s.count > 0 && (s.dir !== 'irq' ? s.kind !== 'cum' || opts.cumulativeHistograms : s.total_over_cpus || s.cpu === undefined));
     if (hists.length) out.push('', bold('Histograms (log2)'));
     for (const s of hists) {
-      out.push('', `${s.dir} ${stageLabel(s)}${s.total_over_cpus ? ' (all CPUs)' : ''}: ${s.count} ${s.unit === 'packets' ? 'polls' : s.dir === 'irq' ? 'events' : 'packets'}, p50 ${v(s, s.p50)}, p99 ${v(s, s.p99)}`);
+      out.push('', cut(`${s.dir} ${stageLabel(s)}${s.total_over_cpus ? ' (all CPUs)' : ''}: ${s.count} ${s.unit === 'packets' ? 'polls' : s.dir === 'irq' ? 'events' : 'packets'}, p50 ${v(s, s.p50)}, p99 ${v(s, s.p99)}`, width));
       out.push(...formatLog2Hist(s.buckets, s.unit, { color, stars }));
     }
   }

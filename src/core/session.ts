@@ -116,6 +116,7 @@ export class Session extends EventEmitter<SessionEvents> {
     rodata: Record<Stage, Record<string, number>>,
     data: Record<string, number>,
     private readonly includes: string,
+    private readonly editTag: string,
     private readonly opts: SessionOptions,
   ) {
     super();
@@ -153,6 +154,7 @@ export class Session extends EventEmitter<SessionEvents> {
       ownTransport = true;
     }
     let proc: Awaited<ReturnType<Transport['spawnPrivileged']>> | undefined;
+    let editDir: string | undefined;
     try {
       progress({ phase: 'preflight', message: `checking ${transport.host}` });
       const pre = await runPreflight({ transport, askPass: opts.askPass });
@@ -197,13 +199,15 @@ export class Session extends EventEmitter<SessionEvents> {
         }
       }
 
-      // Objects per slot: built-in, or compiled from --probes.
+      // Objects per slot: built-in, or compiled from --probes (in this session's own edit dir).
+      const editTag = `s${process.pid}-${Date.now().toString(36)}`;
+      editDir = `${dep.dir}/edit/${editTag}`;
       const objects: Record<string, string> = {};
       const sources: ProbeSource[] = [];
       for (const s of stages) {
         if (probesDir) {
           progress({ phase: 'compile', message: `compiling ${probesDir}/${s}.bpf.c` });
-          const r = await compileOnTarget(transport, dep, `${probesDir}/${s}.bpf.c`, `p${Date.now().toString(36)}`);
+          const r = await compileOnTarget(transport, dep, `${probesDir}/${s}.bpf.c`, `${editTag}/start`);
           if (!r.ok) throw new SessionError(r.error, undefined, r.diagnostics);
           objects[s] = r.object;
           sources.push({ slot: s, path: `${probesDir}/${s}.bpf.c`, builtin: false });
@@ -235,9 +239,14 @@ export class Session extends EventEmitter<SessionEvents> {
       client.on('message', keep);
       const hello = await client.waitHello(30_000);
 
-      const session = new Session(transport, dep, client, hello, pre, stages, rodataByDir, data, includes, opts);
+      const session = new Session(transport, dep, client, hello, pre, stages, rodataByDir, data, includes, editTag, opts);
       for (const s of sources) session.sources.set(s.slot, s);
-      client.on('protocolError', (e) => session.emit('warning', `bad line from the helper: ${e.message}`));
+      let badLines = 0;
+      client.on('protocolError', (e) => {
+        // A helper gone haywire must not flood the user: report the first few, then count.
+        if (++badLines <= 10) session.emit('warning', `bad line from the helper: ${e.message}`);
+        else if (badLines === 11) session.emit('warning', 'more bad lines from the helper; not reporting them one by one');
+      });
       client.on('helperError', (m) => session.emit('warning', `helper: ${m.code}: ${m.message}`));
       client.on('log', (m) => opts.log?.(`helper ${m.level}: ${m.message}`));
       client.on('stderr', (t) => opts.log?.(`helper stderr: ${t.trimEnd()}`));
@@ -276,6 +285,7 @@ export class Session extends EventEmitter<SessionEvents> {
         try { proc.end(); } catch { /* ignore */ }
         setTimeout(() => { try { proc!.kill('SIGKILL'); } catch { /* ignore */ } }, 3000).unref();
       }
+      if (editDir) await transport.run(['rm', '-rf', '--', editDir], { timeoutMs: 20_000 }).catch(() => undefined);
       if (ownTransport) await transport.close().catch(() => undefined);
       if (e instanceof DeployError) throw new SessionError(e.message);
       throw e;
@@ -322,7 +332,7 @@ export class Session extends EventEmitter<SessionEvents> {
     if (!sourcePath && !prev) return fail(`slot "${slot}" has no source; give the probe file to load`);
     const text = readText(path);
     if (text === undefined) return fail(`cannot read ${path}`, [{ file: path, line: 0, column: 0, severity: 'error', message: `cannot read ${path}`, source: 'helper' }]);
-    const tag = `r${++this.reloadSeq}`;
+    const tag = `${this.editTag}/r${++this.reloadSeq}`;
     const built = await compileOnTarget(this.transport, this.deployment, path, tag).catch((e: Error) => ({ ok: false as const, error: e.message, diagnostics: [] as Diagnostic[] }));
     if (!built.ok) return fail(built.error, built.diagnostics);
     try {
@@ -346,7 +356,15 @@ export class Session extends EventEmitter<SessionEvents> {
           program: m.program,
           source: text !== undefined ? { path, text } : undefined,
           fallbackFile: path,
-          mapFile: (f) => (basename(f) === basename(path) ? path : undefined),
+          mapFile: (f) => {
+            if (basename(f) === basename(path)) return path;
+            // A rejection inside a shared header: point at the local copy of that header.
+            for (const d of ['probes', 'include']) {
+              const local = `${this.deployment.localBpfDir}/${d}/${basename(f)}`;
+              if (existsSync(local)) return local;
+            }
+            return undefined;
+          },
         })];
       }
       return [{ file: path, line: 0, column: 0, severity: 'error', message: `${m.code}: ${m.message}`, source: 'helper' }];
@@ -377,8 +395,8 @@ export class Session extends EventEmitter<SessionEvents> {
     const reason: EndInfo['reason'] = ssh ? 'connection-lost' : 'helper-exited';
     const tail = this.client.stderrTail.trim().split('\n').slice(-3).join(' | ');
     const error = ssh
-      ? `lost the connection to ${this.transport.host}: ${info.why}; the data collected so far is kept`
-      : `the helper on ${this.transport.host} stopped unexpectedly: ${info.why}${tail ? ` (${tail})` : ''}; the data collected so far is kept`;
+      ? `lost the connection to ${this.transport.host}: ${info.why.replace(/[.\s]+$/, '')}; the data collected so far is kept`
+      : `the helper on ${this.transport.host} stopped unexpectedly: ${info.why.replace(/[.\s]+$/, '')}${tail ? ` (${tail})` : ''}; the data collected so far is kept`;
     this.end({ reason, error, exit: info });
     this.transport.close().catch(() => undefined);
   }
@@ -401,6 +419,8 @@ export class Session extends EventEmitter<SessionEvents> {
     } catch (e) {
       exit = { code: null, signal: null, why: (e as Error).message };
     }
+    // Edited probe copies of this session are not needed any more.
+    await this.transport.run(['rm', '-rf', '--', `${this.deployment.dir}/edit/${this.editTag}`], { timeoutMs: 20_000 }).catch(() => undefined);
     await this.transport.close().catch(() => undefined);
     const attached = exit.bye?.attached ?? 0;
     const info: EndInfo = { reason: 'stopped', exit };
@@ -466,8 +486,9 @@ async function compileOnTarget(t: Transport, dep: Deployment, localPath: string,
     remoteBpfDir: dep.bpfDir,
     remoteSrc,
     remoteObj,
+    makeVars: dep.makeVars,
     mapFile: (f) => {
-      if (f === remoteSrc || f.endsWith(`/${tag}/${name}`) || f === name) return localPath;
+      if (f === remoteSrc || f === name) return localPath;
       if (f.startsWith(`${dep.bpfDir}/`)) return localInclude + f.slice(dep.bpfDir.length + 1);
       return undefined;
     },

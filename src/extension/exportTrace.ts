@@ -1,12 +1,11 @@
 /** "Export Trace": pick a format, pick a file, write what the session's Aggregator holds. */
-import { writeFile } from 'node:fs/promises';
+import { copyFile, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
-import type { Aggregator } from '../core/aggregate.ts';
-import { EXPORT_FORMATS, renderExport, type ExportFormat } from './exportFormats.ts';
+import { EXPORT_FORMATS, renderExport, type ExportSource } from './exportFormats.ts';
 
-export async function exportTrace(aggregator: Aggregator, host: string, log: vscode.LogOutputChannel): Promise<void> {
+export async function exportTrace(src: ExportSource, host: string, log: vscode.LogOutputChannel): Promise<void> {
   const pick = await vscode.window.showQuickPick(
     EXPORT_FORMATS.map((f) => ({ label: f.label, description: `.${f.ext}`, detail: f.detail, format: f })),
     { title: 'nslat: Export Trace', placeHolder: 'Format', ignoreFocusOut: true },
@@ -23,10 +22,15 @@ export async function exportTrace(aggregator: Aggregator, host: string, log: vsc
   });
   if (!target) return;
   try {
-    const text = await renderExport(f.id as ExportFormat, aggregator);
-    if (target.scheme === 'file') await writeFile(target.fsPath, text, 'utf8');
-    else await vscode.workspace.fs.writeFile(target, Buffer.from(text, 'utf8'));
-    log.info(`exported ${f.label} to ${target.toString(true)} (${text.length} characters)`);
+    if (f.id === 'jsonl' && src.tracePath && target.scheme === 'file') {
+      // The raw trace can be large: copy the file rather than read it into memory.
+      await copyFile(src.tracePath, target.fsPath);
+    } else {
+      const text = await renderExport(f.id, src);
+      if (target.scheme === 'file') await writeFile(target.fsPath, text, 'utf8');
+      else await vscode.workspace.fs.writeFile(target, Buffer.from(text, 'utf8'));
+    }
+    log.info(`exported ${f.label} to ${target.toString(true)}`);
     const open = await vscode.window.showInformationMessage(`nslat: exported the trace to ${target.fsPath || target.toString(true)}.`, 'Open');
     if (open) await vscode.window.showTextDocument(target);
   } catch (e) {

@@ -2,13 +2,16 @@
  * nslat's VS Code shell: commands, the status bar, the latency panel, probe editing. All the work is
  * done by src/core (no vscode import there); this module turns it into UI.
  */
+import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import * as vscode from 'vscode';
 import { Aggregator } from '../core/aggregate.ts';
-import type { PreflightResult } from '../core/preflight.ts';
+import { TraceWriter } from '../core/export/jsonl.ts';
 import type { HelperMessage } from '../core/protocol.ts';
 import { ALL_STAGES, Session, SessionError, type EndInfo, type Stage } from '../core/session.ts';
 import { exportTrace } from './exportTrace.ts';
-import { LOCAL_HOST, pickHost, rememberHost } from './hostPicker.ts';
+import { pickHost, rememberHost } from './hostPicker.ts';
+import { hostLabel, installCommands } from './labels.ts';
 import { startProbeLanguageClient } from './languageClient.ts';
 import { PANEL_VIEW_TYPE, PanelController } from './panel.ts';
 import { ProbeEditor, progIds, toVscodeDiagnostic, type ActiveSession } from './probes.ts';
@@ -17,21 +20,13 @@ import { StatusBar } from './statusBar.ts';
 
 type Disposable = { dispose(): unknown };
 
-export function hostLabel(host: string): string {
-  return host === LOCAL_HOST || host === '' ? 'this machine' : host;
-}
-
-/** The install command(s) a failed preflight asks for, joined for a shell. */
-export function installCommands(pre: PreflightResult): string[] {
-  const fixes = pre.rows.filter((r) => !r.ok && r.required !== false && r.fix).map((r) => r.fix!);
-  return [...new Set(fixes)];
-}
-
 class Nslat implements vscode.Disposable {
   private active: ActiveSession | undefined;
   /** The last session's data stays for the panel and Export Trace after it ends. */
   private aggregator: Aggregator | undefined;
   private host = '';
+  /** The JSON Lines trace of the current (or last) session, for Export Trace. */
+  private trace: TraceWriter | undefined;
   private starting = false;
   private eventsPerS = 0;
   private readonly disposables: Disposable[] = [];
@@ -79,6 +74,8 @@ class Nslat implements vscode.Disposable {
     this.starting = true;
     this.host = host;
     const aggregator = new Aggregator({ host, onChange: () => this.panel.notify() });
+    this.trace?.close();
+    this.trace = undefined;
     aggregator.setSession({ host, state: 'starting', message: `starting on ${label}` });
     this.aggregator = aggregator;
     this.probes.forgetSession();
@@ -130,18 +127,50 @@ class Nslat implements vscode.Disposable {
     this.active = { session, aggregator, hostLabel: label };
     void vscode.commands.executeCommand('setContext', 'nslat.sessionActive', true);
 
-    const onMessage = (m: HelperMessage) => this.onMessage(aggregator, m);
+    this.trace = this.openTrace(host, session.hello.kernel);
+    const trace = this.trace;
+    const onMessage = (m: HelperMessage) => {
+      const now = Date.now();
+      try {
+        trace?.write(m, now);
+      } catch { /* closed: the session ended */ }
+      this.onMessage(aggregator, m, now);
+    };
     for (const m of session.startupMessages) onMessage(m);
     session.on('message', onMessage);
     session.on('warning', (w) => this.log.warn(w));
-    session.on('ended', (info) => this.onEnded(session, aggregator, info));
+    session.on('ended', (info) => {
+      trace?.close();
+      this.onEnded(session, aggregator, info);
+    });
     aggregator.setSession({ state: 'running', message: undefined });
     this.status.update(host, 'running', 0);
     this.log.info(`tracing ${[...session.loaded.keys()].join(', ')} on ${label} (helper pid ${session.hello.pid}, kernel ${session.hello.kernel}, workdir ${session.hello.workdir})`);
   }
 
-  private onMessage(aggregator: Aggregator, m: HelperMessage): void {
-    aggregator.ingest(m, Date.now());
+  /** A trace file in the extension's storage; only the last few sessions' traces are kept. */
+  private openTrace(host: string, kernel: string): TraceWriter | undefined {
+    const dir = join((this.context.storageUri ?? this.context.globalStorageUri).fsPath, 'traces');
+    try {
+      mkdirSync(dir, { recursive: true });
+      const old = readdirSync(dir)
+        .filter((f) => f.endsWith('.jsonl'))
+        .map((f) => ({ f, t: statSync(join(dir, f)).mtimeMs }))
+        .sort((a, b) => b.t - a.t);
+      for (const { f } of old.slice(4)) rmSync(join(dir, f), { force: true });
+      const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
+      const path = join(dir, `nslat-${host.replace(/[^A-Za-z0-9._-]/g, '_')}-${stamp}.jsonl`);
+      const w = new TraceWriter(path, { host, kernel });
+      this.log.info(`recording the session's messages to ${path}`);
+      return w;
+    } catch (e) {
+      this.log.warn(`cannot record a trace file: ${(e as Error).message}; JSON Lines export is off for this session`);
+      return undefined;
+    }
+  }
+
+  private onMessage(aggregator: Aggregator, m: HelperMessage, now: number): void {
+    aggregator.ingest(m, now);
     switch (m.type) {
       case 'snapshot': {
         let events = 0;
@@ -247,7 +276,7 @@ class Nslat implements vscode.Disposable {
       void vscode.window.showInformationMessage('nslat: nothing to export yet: start a session first.');
       return;
     }
-    await exportTrace(this.aggregator, this.host, this.log);
+    await exportTrace({ aggregator: this.aggregator, tracePath: this.trace?.path }, this.host, this.log);
   }
 
   /** Stops a running session (window closing, extension deactivating). */

@@ -1,24 +1,11 @@
 /** "Which machine?" for Start Stack Trace: this machine, recent hosts, or a new user@host. */
 import * as vscode from 'vscode';
+import { LOCAL_HOST, validateDestination } from './labels.ts';
 
-export const LOCAL_HOST = 'local';
+export { LOCAL_HOST };
+
 const RECENT_KEY = 'nslat.recentHosts';
 const MAX_RECENT = 8;
-
-/** user@host, host, host:port, user@host:port, [v6]:port, or an ssh config alias; no options, no spaces. */
-const DESTINATION = /^(?:[A-Za-z0-9._][A-Za-z0-9._-]{0,31}@)?(?:[A-Za-z0-9_](?:[A-Za-z0-9._-]{0,252})|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$/;
-
-/** Returns an error message for the input box, or undefined when the destination is acceptable. */
-export function validateDestination(value: string): string | undefined {
-  const v = value.trim();
-  if (v === '') return 'Enter an SSH destination: user@host, host:port or a Host alias from your SSH config';
-  if (v.startsWith('-')) return 'A destination cannot start with "-"';
-  if (/\s/.test(v)) return 'A destination has no spaces';
-  if (!DESTINATION.test(v)) return 'Not a destination: use user@host, host, host:port or an SSH config alias';
-  const port = /:(\d+)$/.exec(v);
-  if (port && !v.endsWith(']') && (Number(port[1]) < 1 || Number(port[1]) > 65535)) return 'The port must be 1-65535';
-  return undefined;
-}
 
 export function recentHosts(state: vscode.Memento): string[] {
   const v = state.get<unknown>(RECENT_KEY, []);

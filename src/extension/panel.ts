@@ -1,26 +1,18 @@
 /**
  * The latency panel's host side. The extension host owns the data (an Aggregator); the webview only
  * draws. Protocol (src/core/protocol.ts): the webview says `ready`; the host answers with a full
- * `snapshot`, then sends `delta`s at most 10 times a second while the panel is visible. A hidden panel
- * costs nothing: no delta is computed or posted, and it gets a fresh snapshot when it shows again.
+ * `snapshot`, then sends `delta`s at most 10 times a second while the panel is visible (PanelPump).
+ * A hidden panel costs nothing: no delta is computed or posted, and it gets a fresh snapshot when it
+ * shows again. A WebviewPanelSerializer brings the panel back after a window reload.
  */
 import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
 import { FromPanel, type PanelState, type ToPanel } from '../core/protocol.ts';
 import { panelHtml } from './panelHtml.ts';
+import { PanelPump, type PanelSource } from './panelPump.ts';
 
 export const PANEL_VIEW_TYPE = 'nslat.panel';
-/** At most 10 updates per second. */
-export const MIN_DELTA_INTERVAL_MS = 100;
-
-/** Where the panel's data comes from (the session's Aggregator). */
-export interface PanelSource {
-  /** Full state; resets what counts as already sent. */
-  panelState(): PanelState;
-  /** What changed since the last panelState()/panelMessage() (a full snapshot when history was compacted). */
-  panelMessage(): ToPanel;
-  hasChanges(): boolean;
-}
+export type { PanelSource };
 
 export type PanelCommand = Extract<FromPanel, { type: 'command' }>['command'];
 
@@ -43,24 +35,21 @@ export function emptyPanelState(message = 'No session: run "nslat: Start Stack T
 export class PanelController implements vscode.Disposable {
   private panel: vscode.WebviewPanel | undefined;
   private panelDisposables: vscode.Disposable[] = [];
-  private source: PanelSource | undefined;
-  private ready = false;
-  private timer: NodeJS.Timeout | undefined;
-  private lastPost = 0;
-  /** Counters for tests and the log: what was posted. */
-  readonly stats = { snapshots: 0, deltas: 0 };
+  private readonly pump: PanelPump;
 
   constructor(
     private readonly extensionUri: vscode.Uri,
     private readonly handlers: PanelHandlers,
     private readonly log: vscode.LogOutputChannel,
-  ) {}
+  ) {
+    this.pump = new PanelPump((m) => this.post(m), { empty: () => emptyPanelState() });
+  }
 
   get visible(): boolean {
     return this.panel?.visible ?? false;
   }
 
-  /** Opens the panel, or reveals it (without taking focus from an editor when `preserveFocus`). */
+  /** Opens the panel, or reveals it (keeping the focus where it is when `preserveFocus`). */
   show(preserveFocus = false): void {
     if (this.panel) {
       this.panel.reveal(undefined, preserveFocus);
@@ -70,6 +59,7 @@ export class PanelController implements vscode.Disposable {
       PANEL_VIEW_TYPE,
       'nslat: stack latency',
       { viewColumn: vscode.ViewColumn.Active, preserveFocus },
+      // Not retained when hidden: a hidden panel costs nothing and gets a snapshot when shown.
       { ...webviewOptions(this.extensionUri), retainContextWhenHidden: false },
     );
     this.adopt(panel);
@@ -84,69 +74,33 @@ export class PanelController implements vscode.Disposable {
 
   /** The data behind the panel; a new source (new session) gets a full snapshot. */
   setSource(source: PanelSource | undefined): void {
-    this.source = source;
-    this.sendSnapshot();
+    this.pump.setSource(source);
   }
 
-  /** Something changed in the source: send a delta soon (at most 10/s), only while visible. */
+  /** Something changed in the source: a delta soon (at most 10/s), only while visible. */
   notify(): void {
-    if (!this.panel || !this.ready || !this.panel.visible || this.timer) return;
-    const wait = Math.max(0, this.lastPost + MIN_DELTA_INTERVAL_MS - Date.now());
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.flush();
-    }, wait);
-  }
-
-  private flush(): void {
-    if (!this.panel || !this.ready || !this.panel.visible || !this.source) return;
-    if (!this.source.hasChanges()) return;
-    const msg = this.source.panelMessage();
-    this.post(msg);
-    if (msg.type === 'delta') this.stats.deltas++;
-    else this.stats.snapshots++;
-  }
-
-  private sendSnapshot(): void {
-    if (!this.panel || !this.ready || !this.panel.visible) return;
-    if (this.timer) {
-      clearTimeout(this.timer);
-      this.timer = undefined;
-    }
-    // panelState() also marks everything as sent: later deltas start from here.
-    const state = this.source ? this.source.panelState() : emptyPanelState();
-    this.post({ type: 'snapshot', state });
-    this.stats.snapshots++;
+    this.pump.notify();
   }
 
   private post(msg: ToPanel): void {
-    this.lastPost = Date.now();
     this.panel?.webview.postMessage(msg).then(undefined, (e: unknown) => this.log.warn(`panel: postMessage failed: ${String(e)}`));
   }
 
   private adopt(panel: vscode.WebviewPanel): void {
+    for (const d of this.panelDisposables) d.dispose();
+    this.panelDisposables = [];
     this.panel = panel;
-    this.ready = false;
-    panel.iconPath = vscode.Uri.joinPath(this.extensionUri, 'media', 'icon.svg');
+    this.pump.attach(panel.visible);
     panel.webview.html = buildHtml(panel.webview, this.extensionUri);
     this.panelDisposables.push(
       panel.webview.onDidReceiveMessage((raw: unknown) => this.onMessage(raw)),
-      panel.onDidChangeViewState(() => {
-        if (panel.visible) this.sendSnapshot();
-        else if (this.timer) {
-          clearTimeout(this.timer);
-          this.timer = undefined;
-        }
-      }),
+      panel.onDidChangeViewState(() => this.pump.setVisible(panel.visible)),
       panel.onDidDispose(() => {
-        if (this.panel === panel) {
-          this.panel = undefined;
-          this.ready = false;
-          if (this.timer) clearTimeout(this.timer);
-          this.timer = undefined;
-          for (const d of this.panelDisposables) d.dispose();
-          this.panelDisposables = [];
-        }
+        if (this.panel !== panel) return;
+        this.panel = undefined;
+        this.pump.detach();
+        for (const d of this.panelDisposables) d.dispose();
+        this.panelDisposables = [];
       }),
     );
   }
@@ -160,8 +114,8 @@ export class PanelController implements vscode.Disposable {
     const msg = r.data;
     switch (msg.type) {
       case 'ready':
-        this.ready = true;
-        this.sendSnapshot();
+        this.pump.setVisible(this.panel?.visible ?? false);
+        this.pump.setReady();
         break;
       case 'command':
         this.handlers.onCommand(msg.command);
@@ -173,7 +127,7 @@ export class PanelController implements vscode.Disposable {
   }
 
   dispose(): void {
-    if (this.timer) clearTimeout(this.timer);
+    this.pump.detach();
     this.panel?.dispose();
     for (const d of this.panelDisposables) d.dispose();
   }
@@ -189,6 +143,7 @@ export function webviewOptions(extensionUri: vscode.Uri): vscode.WebviewOptions 
 }
 
 function buildHtml(webview: vscode.Webview, extensionUri: vscode.Uri): string {
+  // A fresh crypto nonce per document (panelHtml puts it in the CSP and on the one script tag).
   const nonce = randomBytes(18).toString('base64');
   return panelHtml({
     nonce,

@@ -1,6 +1,7 @@
 /** The status bar item: host · state · events/s; a click shows the panel. */
 import * as vscode from 'vscode';
 import type { SessionInfo } from '../core/protocol.ts';
+import { formatRate, hostLabel } from './labels.ts';
 
 const ICON: Record<SessionInfo['state'], string> = {
   starting: '$(loading~spin)',
@@ -9,13 +10,6 @@ const ICON: Record<SessionInfo['state'], string> = {
   stopped: '$(debug-stop)',
   failed: '$(error)',
 };
-
-export function formatRate(perSecond: number): string {
-  if (!Number.isFinite(perSecond) || perSecond <= 0) return '0';
-  if (perSecond < 1000) return perSecond < 10 ? perSecond.toFixed(1) : String(Math.round(perSecond));
-  if (perSecond < 1e6) return `${(perSecond / 1e3).toFixed(perSecond < 1e4 ? 1 : 0)}k`;
-  return `${(perSecond / 1e6).toFixed(1)}M`;
-}
 
 export class StatusBar implements vscode.Disposable {
   private readonly item: vscode.StatusBarItem;
@@ -27,7 +21,7 @@ export class StatusBar implements vscode.Disposable {
   }
 
   update(host: string, state: SessionInfo['state'], eventsPerSecond: number, message?: string): void {
-    const shown = host === 'local' ? 'this machine' : host;
+    const shown = hostLabel(host);
     const rate = state === 'running' || state === 'reloading' ? ` · ${formatRate(eventsPerSecond)} ev/s` : '';
     this.item.text = `${ICON[state]} nslat: ${shown} · ${state}${rate}`;
     const tip = new vscode.MarkdownString(undefined, true);

@@ -6,6 +6,7 @@
 import {
   CompletionItemKind,
   DiagnosticSeverity,
+  DiagnosticTag,
   MarkupKind,
   type CompletionItem,
   type CompletionList,
@@ -16,7 +17,7 @@ import type { TextDocument } from 'vscode-languageserver-textdocument';
 import type { FuncInfo, KernelBtf, Param as BtfParam } from './btf.ts';
 import { isSkbFreeingFunction, SKB_GONE_TRACEPOINTS, stagesFor } from './catalogue.ts';
 import type { AttachKind, Capabilities, Capability, KernelIdentity } from './kernelInfo.ts';
-import { parseSection, progArgsContextAt, ProbeSource, secContextAt, SECTION_PREFIXES, type AttachPoint, type SecSite } from './probeSource.ts';
+import { findSkbReaders, parseSection, progArgsContextAt, ProbeSource, secContextAt, SECTION_PREFIXES, type AttachPoint, type SecSite, type SkbReaders } from './probeSource.ts';
 import type { StageStatsParams } from './protocol.ts';
 
 /** Everything known about the target kernel at the moment (parts may still be loading). */
@@ -26,6 +27,7 @@ export interface KernelView {
   events?: Set<string>;
   eventsError?: string;
   btf?: KernelBtf;
+  btfError?: string;
   caps?: Capabilities;
 }
 
@@ -100,7 +102,10 @@ function rangeOf(doc: TextDocument, start: number, end: number) {
   return { start: doc.positionAt(start), end: doc.positionAt(end) };
 }
 
-export function nslatDiagnostics(doc: TextDocument, view: KernelView, src = new ProbeSource(doc.getText())): Diagnostic[] {
+/** `headerReaders`: helpers from included headers that read through their skb argument. */
+export function nslatDiagnostics(doc: TextDocument, view: KernelView, headerReaders: SkbReaders = new Map()): Diagnostic[] {
+  const src = new ProbeSource(doc.getText());
+  let readers: SkbReaders | undefined;
   const out: Diagnostic[] = [];
   const kernel = view.identity ? `${view.target === 'local' ? 'this kernel' : view.target} (${view.identity.release})` : 'the target kernel';
   for (const site of src.sites) {
@@ -120,7 +125,8 @@ export function nslatDiagnostics(doc: TextDocument, view: KernelView, src = new 
     } else {
       const c = capOf(view, a.kind);
       if (c.ok === false) {
-        out.push({ range, severity: DiagnosticSeverity.Information, source: SOURCE, code: 'not-attachable', message: `${a.section}: not attachable here: ${c.reason ?? ''}; the helper will skip this program on ${kernel}` });
+        // A hint, faded like code that does not run: probes carry fentry/kprobe upgrades on purpose.
+        out.push({ range, severity: DiagnosticSeverity.Hint, tags: [DiagnosticTag.Unnecessary], source: SOURCE, code: 'not-attachable', message: `${a.section}: not attachable here: ${c.reason ?? ''}; the helper will skip this program on ${kernel}` });
       }
     }
     const p = site.program;
@@ -132,7 +138,8 @@ export function nslatDiagnostics(doc: TextDocument, view: KernelView, src = new 
     const why = a.kind === 'fexit' || a.kind === 'kretprobe'
       ? `${a.name}() has freed the skb when ${a.kind} runs`
       : `${a.name} fires after the driver took the skb, which may already be freed (on another CPU)`;
-    for (const r of src.skbReads(p).slice(0, 5)) {
+    readers ??= findSkbReaders(doc.getText(), headerReaders);
+    for (const r of src.skbReads(p, readers).slice(0, 5)) {
       out.push({
         range: rangeOf(doc, r.offset, r.offset + r.length),
         severity: DiagnosticSeverity.Warning,
@@ -165,7 +172,7 @@ export function completeSection(doc: TextDocument, offset: number, view: KernelV
   const slash = typed.indexOf('/');
   if (slash < 0) {
     for (const prefix of SECTION_PREFIXES) {
-      if (!prefix.startsWith(typed)) continue;
+      if (!prefix.startsWith(typed) || /\.[ws]$/.test(prefix)) continue;
       const kind = parseSection(`${prefix}/x`).kind!;
       const c = capOf(view, kind);
       items.push({
@@ -190,6 +197,23 @@ export function completeSection(doc: TextDocument, offset: number, view: KernelV
   let kind: CompletionItemKind = CompletionItemKind.Event;
   if (a.kind === 'tracepoint') {
     names = eventNames(view).map((e) => e.replace(':', '/'));
+    if (!rest.includes('/') && names.length) {
+      // Categories first (tp/net/), and names typed without their category (tp/netif_rx → tp/net/netif_rx).
+      const cats = [...new Set(names.map((n) => n.slice(0, n.indexOf('/'))))].filter((cat) => cat.startsWith(rest)).sort();
+      for (const cat of cats) {
+        items.push({
+          label: `${a.prefix}/${cat}/`,
+          kind: CompletionItemKind.Folder,
+          detail: `tracepoint category ${cat} — ${attachLabel(c)}`,
+          filterText: `${lead}${a.prefix}/${cat}/`,
+          sortText: `0${cat}`,
+          textEdit: { range, newText: `${lead}${a.prefix}/${cat}/` },
+          command: { title: 'tracepoints', command: 'editor.action.triggerSuggest' },
+        });
+      }
+      names = rest ? names.filter((n) => n.slice(n.indexOf('/') + 1).startsWith(rest)) : [];
+      if (!names.length) return { isIncomplete: true, items };
+    }
   } else if (a.kind === 'tp_btf') {
     names = view.btf ? Object.keys(view.btf.tracepoints) : [];
   } else if (a.kind === 'raw_tp') {
@@ -200,7 +224,7 @@ export function completeSection(doc: TextDocument, offset: number, view: KernelV
     names = view.btf ? Object.keys(view.btf.funcs) : [];
     kind = CompletionItemKind.Function;
   }
-  let matches = names.filter((n) => n.startsWith(rest)).sort();
+  let matches = (a.kind === 'tracepoint' && !rest.includes('/') ? names : names.filter((n) => n.startsWith(rest))).sort();
   if (matches.length > MAX_COMPLETIONS) {
     more = true;
     matches = matches.slice(0, MAX_COMPLETIONS);
@@ -219,13 +243,14 @@ export function completeSection(doc: TextDocument, offset: number, view: KernelV
       detail: `${KIND_LABEL[a.kind]} — ${status}`,
       labelDetails: { description: c.ok === false ? 'not attachable here' : stages[0] ? `${stages[0].dir} stage` : undefined },
       documentation: { kind: MarkupKind.Markdown, value: docs },
-      filterText: `${lead}${section}`,
-      sortText: `${stages.length ? '0' : '1'}${section}`,
+      // A name typed without its category (tp/netif_rx) still matches tp/net/netif_rx.
+      filterText: a.kind === 'tracepoint' && !rest.includes('/') ? `${lead}${a.prefix}/${n.slice(n.indexOf('/') + 1)}` : `${lead}${section}`,
+      sortText: `${stages.length ? '1' : '2'}${section}`,
       textEdit: { range, newText: `${lead}${section}` },
     });
   }
   if (!names.length) {
-    const why = a.kind === 'tracepoint' ? view.eventsError ?? 'the tracepoint list is still loading' : 'the kernel BTF is still loading';
+    const why = a.kind === 'tracepoint' ? view.eventsError ?? 'the tracepoint list is still loading' : view.btfError ?? 'the kernel BTF is still loading';
     items.push({ label: `${a.prefix}/…`, kind: CompletionItemKind.Text, detail: why, insertText: '', filterText: typed });
     more = true;
   }
@@ -289,11 +314,14 @@ export function liveFor(stats: StageStatsParams | undefined, boundary: string, p
   const b = normBoundary(boundary);
   const rows: string[] = [];
   for (const s of stats.stages) {
+    if (s.cpu !== undefined) continue;
     const e = stageEnds(s);
     const into = e.to !== undefined && normBoundary(e.to) === b;
     const outOf = e.from !== undefined && normBoundary(e.from) === b;
     if (!into && !outOf) continue;
-    rows.push(`| ${s.name} | ${s.dir} | ${into ? 'into' : 'out of'} | ${formatNs(s.p50)} | ${formatNs(s.p99)} | ${s.count} |`);
+    const how = s.kind === 'cum' ? 'since entry' : into ? 'into' : 'out of';
+    const unit = s.kind === 'napi_work' ? (n: number) => `${Math.round(n)} pkts` : formatNs;
+    rows.push(`| ${s.name} | ${s.dir} | ${how} | ${unit(s.p50)} | ${unit(s.p99)} | ${s.count} |`);
   }
   const progs = stats.progs.filter((p) => programs.includes(p.name)).map((p) => `\`${p.name}\`: ${formatNs(p.ns_per_run)} per run${p.runs !== undefined ? ` (${p.runs} runs)` : ''}`);
   const where = stats.host ? ` on ${stats.host}` : '';
@@ -343,7 +371,11 @@ export async function hover(
   const programsUsing = (entry: string) => src.sites.filter((s) => s.program && src.enumRefs(s.program).includes(entry)).map((s) => s.program!.name);
   if (/^NSLAT_(?:RX|TX|IRQ)_[A-Z0-9_]+$/.test(w.word)) {
     const users = programsUsing(w.word);
-    const stages = stagesFor(normBoundary(w.word));
+    // The stage from the boundary's own name, else from where the programs feeding it attach.
+    const seenStage = new Set<string>();
+    const stages = [normBoundary(w.word), ...src.sites.filter((s) => s.program && users.includes(s.program.name)).map((s) => s.attach.name)]
+      .flatMap((n) => stagesFor(n))
+      .filter((s) => !seenStage.has(`${s.dir}${s.stage}`) && seenStage.add(`${s.dir}${s.stage}`));
     const value = [
       `**${w.word}** — nslat boundary \`${normBoundary(w.word)}\``,
       stages.length ? `Stage: ${stages.map((s) => `${s.dir.toUpperCase()} — ${s.stage}`).join('; ')}` : '',
@@ -395,10 +427,10 @@ async function attachHover(
     const sig = args.ret !== undefined ? `${args.ret} ${a.name}(${args.params.map((p) => p.decl).join(', ')})` : args.params.map((p) => p.decl).join(', ');
     parts.push(`Arguments (from BTF ${args.source}):\n\`\`\`c\n${sig}\n\`\`\``);
   } else if (!view.btf) {
-    parts.push('_Arguments: the kernel BTF is still loading._');
+    parts.push(`_Arguments: ${view.btfError ?? 'the kernel BTF is still loading'}._`);
   }
   const stages = stagesFor(a.name);
-  if (stages.length) parts.push(`nslat stage: ${stages.map((s) => `**${s.dir.toUpperCase()}** — ${s.stage}${s.note ? ` (${s.note})` : ''}`).join('; ')}`);
+  if (stages.length) parts.push(`nslat stage: ${stages.map((s) => `**${s.dir.toUpperCase()}** — ${s.stage}${s.note ? ` — ${s.note}` : ''}`).join('; ')}`);
   const p = site.program;
   const refs = p ? src.enumRefs(p) : [];
   if (p) parts.push(`Program \`${p.name}\`${refs.length ? ` feeds ${refs.map((r) => `\`${r}\``).join(', ')}` : ''}`);

@@ -80,6 +80,8 @@ export type Capabilities = Record<AttachKind, Capability>;
 
 export interface KernelIdentity {
   release: string;
+  /** uname -m of the target (x86_64, aarch64, ...), for -D__TARGET_ARCH_*. */
+  machine: string;
   /** GNU build id of the kernel (from /sys/kernel/notes), else a hash of its BTF. */
   buildId: string;
   /** Cache key: release + build id, safe as a directory name. */
@@ -99,7 +101,7 @@ export interface KernelInfo {
   /** The tracefs format description of one tracepoint (its ctx fields for tp/ programs). */
   tracepointFormat(category: string, name: string): Promise<string | undefined>;
   /** An authoritative answer (the helper's hello attach_types) replaces the local feature probe. */
-  setAttachTypes(table: Record<string, boolean>, source: string): void;
+  setAttachTypes(table: Record<string, boolean>, source: string, reasons?: Record<string, string>): void;
 }
 
 export interface KernelInfoOptions {
@@ -110,9 +112,9 @@ export interface KernelInfoOptions {
 }
 
 export function defaultCacheDir(): string {
-  if (process.env.NSLAT_CACHE_DIR) return process.env.NSLAT_CACHE_DIR;
+  if (process.env.NSLAT_LSP_CACHE_DIR) return process.env.NSLAT_LSP_CACHE_DIR;
   const base = process.env.XDG_CACHE_HOME || path.join(homedir(), '.cache');
-  return path.join(base, 'nslat');
+  return path.join(base, 'nslat', 'lsp');
 }
 
 const TRACEFS = ['/sys/kernel/tracing', '/sys/kernel/debug/tracing'];
@@ -179,7 +181,7 @@ export class TargetKernelInfo implements KernelInfo {
   private btfP?: Promise<KernelBtf>;
   private capP?: Promise<Capabilities>;
   private vmP?: Promise<{ dir?: string; error?: string }>;
-  private override?: { table: Record<string, boolean>; source: string };
+  private override?: { table: Record<string, boolean>; source: string; reasons?: Record<string, string> };
   private readonly cacheDir: string;
   private readonly bpftool: string;
   private tracefsRoot?: string;
@@ -196,8 +198,8 @@ export class TargetKernelInfo implements KernelInfo {
 
   identity(): Promise<KernelIdentity> {
     this.idP ??= (async () => {
-      const u = await this.access.run(['uname', '-r']);
-      const release = u.exitCode === 0 ? u.stdout.trim() : 'unknown';
+      const u = await this.access.run(['uname', '-r', '-m']);
+      const [release = 'unknown', machine = 'x86_64'] = u.exitCode === 0 ? u.stdout.trim().split(/\s+/) : [];
       let buildId: string | undefined;
       try {
         buildId = buildIdFromNotes(await this.access.readFile('/sys/kernel/notes'));
@@ -209,7 +211,7 @@ export class TargetKernelInfo implements KernelInfo {
         buildId = r.exitCode === 0 ? `btf-${r.stdout.slice(0, 40)}` : `release-${createHash('sha256').update(release).digest('hex').slice(0, 16)}`;
       }
       const key = `${release}-${buildId.slice(0, 24)}`.replace(/[^A-Za-z0-9._-]/g, '_');
-      return { release, buildId, key };
+      return { release, machine, buildId, key };
     })();
     return this.idP;
   }
@@ -265,8 +267,8 @@ export class TargetKernelInfo implements KernelInfo {
     return this.btfP;
   }
 
-  setAttachTypes(table: Record<string, boolean>, source: string): void {
-    this.override = { table, source };
+  setAttachTypes(table: Record<string, boolean>, source: string, reasons?: Record<string, string>): void {
+    this.override = { table, source, reasons };
     this.capP = undefined;
   }
 
@@ -278,12 +280,13 @@ export class TargetKernelInfo implements KernelInfo {
   private async computeCapabilities(): Promise<Capabilities> {
     const caps = Object.fromEntries(ATTACH_KINDS.map((k) => [k, { ok: undefined } as Capability])) as Capabilities;
     if (this.override) {
-      const { table, source } = this.override;
+      const { table, source, reasons } = this.override;
       const alias: Record<string, AttachKind> = { tp: 'tracepoint', raw_tracepoint: 'raw_tp' };
       for (const [k, v] of Object.entries(table)) {
         const kind = (alias[k] ?? k) as AttachKind;
         if (!(kind in caps)) continue;
-        caps[kind] = v ? { ok: true, reason: `reported by ${source}` } : { ok: false, reason: `${notAttachableReason(kind)} (reported by ${source})` };
+        const why = reasons?.[k] ?? reasons?.[kind];
+        caps[kind] = v ? { ok: true, reason: `reported by ${source}` } : { ok: false, reason: `${why ?? notAttachableReason(kind)} (reported by ${source})` };
       }
       // fexit follows fentry, kretprobe follows kprobe, when the table names only one of them.
       if (caps.fexit.ok === undefined) caps.fexit = caps.fentry;

@@ -13,10 +13,13 @@
  *                dir,                  // "rx" | "tx" | "irq"
  *                p50, p99,             // ns
  *                count,                // packets (or events) measured
- *                from?, to? }],        // boundary names (StageSummary.from/to) when it is a stage
+ *                from?, to?,           // boundary names (StageSummary.from/to) when it is a stage
+ *                kind?, cpu? }],       // StageSummary.kind ("stage", "cum", IRQ kinds) and cpu
  *     progs:  [{ name,                 // the BPF program's C name, e.g. "handle_netif_receive_skb"
  *                ns_per_run,           // mean ns per run (Health.progs[].ns_per_run)
  *                runs? }] }            // run count
+ * PanelState.stages and PanelState.health.progs can be sent as they are (extra fields are ignored;
+ * leave out `buckets` to keep the message small). Per-CPU series (`cpu` set) are not shown.
  * A hover on a boundary (NSLAT_RX_NETIF_RECEIVE_SKB, or its lower-case name netif_receive_skb /
  * rx_netif_receive_skb) shows the stages whose `to` or `from` is that boundary (names compare
  * case-insensitively, without an "nslat_" and "rx_"/"tx_"/"irq_" prefix; a stage `name` of the form
@@ -28,6 +31,7 @@
  * `attachTypes` is the helper's `hello.attach_types` (authoritative: replaces the server's own
  * feature probe). Send { host: "local", remote: false } to go back to this machine.
  *   { host: string, remote: boolean, attachTypes?: Record<string, boolean>,
+ *     attachReasons?: Record<string, string>,          // e.g. { fentry: "fentry: EPERM on load" }
  *     compileOnTarget?: { includeDirs: string[] } }   // compile with the target's clang instead
  *
  * ## Server → extension
@@ -39,9 +43,19 @@
  *   params { argv: string[], input?: string, timeoutMs?: number }
  *   result { exitCode: number, stdout: string, stderr: string }
  *
+ * ## In the extension (sketch)
+ *   client.onRequest(TargetRunRequest, (p) => session.transport.run(p.argv, { input: p.input, timeoutMs: p.timeoutMs }));
+ *   client.sendNotification(TargetNotification, { host: session.host, remote: session.transport.kind === 'ssh',
+ *     attachTypes: session.hello.attach_types });
+ *   client.sendNotification(StageStatsNotification, { host, stages: state.stages.map(({ buckets, ...s }) => s),
+ *     progs: state.health.progs });                    // on each panel update; { stages: [], progs: [] } at stop
+ *
  * ## initializationOptions (LanguageClientOptions.initializationOptions)
- *   { cacheDir?: string,         // default $NSLAT_CACHE_DIR, else $XDG_CACHE_HOME/nslat, ~/.cache/nslat
- *     includeDirs?: string[],    // default <workspace>/bpf/include and <workspace>/bpf/build
+ *   { cacheDir?: string,         // default $NSLAT_LSP_CACHE_DIR, else ${XDG_CACHE_HOME:-~/.cache}/nslat/lsp
+ *                                //   (kernels/<release>-<build id>/{btf.json,include/vmlinux.h})
+ *     includeDirs?: string[],    // default: <bpf>/include, the target's vmlinux.h, <bpf>/build, <bpf>/probes
+ *                                //   where <bpf> is the workspace's bpf/, else the bpf/ beside the server
+ *                                //   (dist/../bpf: editable copies in .nslat/probes/ use nslat's headers)
  *     clang?: string,            // default "clang"
  *     bpftool?: string,          // default "bpftool"
  *     debounceMs?: number,       // default 400
@@ -58,6 +72,10 @@ export const StageStat = z.object({
   count: z.number(),
   from: z.string().optional(),
   to: z.string().optional(),
+  /** StageSummary.kind: "stage" (from→to), "cum" (since the packet entered, at `to`), or an IRQ kind. */
+  kind: z.string().optional(),
+  /** Per-CPU series are skipped in hovers (the totals are shown). */
+  cpu: z.number().optional(),
 });
 export type StageStat = z.infer<typeof StageStat>;
 
@@ -77,6 +95,8 @@ export const TargetParams = z.object({
   host: z.string().min(1),
   remote: z.boolean(),
   attachTypes: z.record(z.string(), z.boolean()).optional(),
+  /** Why an attach type does not work, by type (the helper's start-up `log` lines), shown verbatim. */
+  attachReasons: z.record(z.string(), z.string()).optional(),
   compileOnTarget: z.object({ includeDirs: z.array(z.string()) }).optional(),
 });
 export type TargetParams = z.infer<typeof TargetParams>;

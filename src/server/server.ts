@@ -7,7 +7,7 @@
  *  - hovers on attach points (arguments, stage) and on boundaries (live p50/p99, ns per run).
  * nslat's own messages (nslat/stageStats, nslat/target, nslat/targetRun) are in protocol.ts.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -23,6 +23,7 @@ import {
 import { TextDocument } from 'vscode-languageserver-textdocument';
 import { ClangBackend, type CompileBackend, type ClangDiag } from './compile.ts';
 import { completeProgArgs, completeSection, hover, nslatDiagnostics, SOURCE, type KernelView } from './features.ts';
+import { findSkbReaders, type SkbReaders } from './probeSource.ts';
 import { localAccess, runnerAccess, TargetKernelInfo, type KernelInfo, type TargetAccess } from './kernelInfo.ts';
 import { InitOptions, StageStatsNotification, StageStatsParams, TargetNotification, TargetParams, TargetRunRequest } from './protocol.ts';
 
@@ -59,10 +60,16 @@ function loadKernel(k: KernelInfo): Promise<void> {
       v.events = tp.events;
       v.eventsError = tp.error;
     }),
-    k.btf().then((b) => {
-      v.btf = b;
-      log(`${k.target}: BTF with ${Object.keys(b.funcs).length} functions, ${Object.keys(b.tracepoints).length} BTF tracepoints (${Date.now() - t0} ms)`);
-    }),
+    k.btf().then(
+      (b) => {
+        v.btf = b;
+        log(`${k.target}: BTF with ${Object.keys(b.funcs).length} functions, ${Object.keys(b.tracepoints).length} BTF tracepoints (${Date.now() - t0} ms)`);
+      },
+      (e: Error) => {
+        v.btfError = `no kernel BTF from ${k.target}: ${e.message} (a kernel with CONFIG_DEBUG_INFO_BTF=y has /sys/kernel/btf/vmlinux)`;
+        throw e;
+      },
+    ),
     k.capabilities().then((c) => (v.caps = c)),
   ];
   return Promise.allSettled(steps).then((rs) => {
@@ -70,6 +77,20 @@ function loadKernel(k: KernelInfo): Promise<void> {
   });
 }
 
+/** nslat's own bpf/ (shipped beside dist/ in the extension; ../../bpf from src/server in a checkout). */
+function ownBpfDir(): string | undefined {
+  let d = path.dirname(path.resolve(process.argv[1] ?? '.'));
+  for (let i = 0; i < 4; i++) {
+    if (existsSync(path.join(d, 'bpf', 'include', 'nslat.h'))) return path.join(d, 'bpf');
+    const up = path.dirname(d);
+    if (up === d) break;
+    d = up;
+  }
+  return undefined;
+}
+const OWN_BPF = ownBpfDir();
+
+/** The bpf/ directory whose include/ and probes/ a probe at `docDir` compiles against. */
 function workspaceBpfDir(docDir: string): string | undefined {
   for (const r of roots) if (existsSync(path.join(r, 'bpf', 'include'))) return path.join(r, 'bpf');
   // No workspace (or another layout): walk up from the document to a bpf/ with an include/ dir.
@@ -81,22 +102,52 @@ function workspaceBpfDir(docDir: string): string | undefined {
     if (up === d) break;
     d = up;
   }
-  return undefined;
+  // Editable copies (.nslat/probes/ in any workspace) compile against nslat's own headers.
+  return OWN_BPF;
 }
 
 let vmlinuxError: string | undefined;
+
+const headerCache = new Map<string, { mtimeMs: number; text: string }>();
+
+/** Helpers in the document's quoted #includes (and theirs) that read through an skb argument. */
+function includedSkbReaders(text: string, docDir: string, depth = 0, seen = new Set<string>()): SkbReaders {
+  const readers: SkbReaders = new Map();
+  if (depth > 3) return readers;
+  const bpf = workspaceBpfDir(docDir);
+  const dirs = [docDir, ...(options.includeDirs ?? (bpf ? [path.join(bpf, 'include'), path.join(bpf, 'probes')] : []))];
+  for (const m of text.matchAll(/^\s*#\s*include\s*"([^"]+)"/gm)) {
+    const file = dirs.map((d) => path.resolve(d, m[1]!)).find((f) => existsSync(f));
+    if (!file || seen.has(file) || /vmlinux\.h$/.test(file)) continue;
+    seen.add(file);
+    try {
+      const mtimeMs = statSync(file).mtimeMs;
+      let c = headerCache.get(file);
+      if (!c || c.mtimeMs !== mtimeMs) {
+        c = { mtimeMs, text: readFileSync(file, 'utf8') };
+        headerCache.set(file, c);
+      }
+      const inner = includedSkbReaders(c.text, path.dirname(file), depth + 1, seen);
+      for (const [k, v] of findSkbReaders(c.text, inner)) readers.set(k, v);
+    } catch {
+      /* unreadable header: clang will say so */
+    }
+  }
+  return readers;
+}
 
 function makeLocalCompiler(k: KernelInfo): CompileBackend {
   return new ClangBackend({
     access: localAccess(),
     clang: options.clang,
-    machine: async () => (await localAccess().run(['uname', '-m'])).stdout.trim(),
+    machine: async () => (await k.identity()).machine,
     includeDirs: async (docDir) => {
       const vm = await k.vmlinuxDir();
       vmlinuxError = vm.error;
       const bpf = workspaceBpfDir(docDir);
       const user = options.includeDirs ?? (bpf ? [path.join(bpf, 'include')] : []);
-      const after = options.includeDirs ? [] : bpf ? [path.join(bpf, 'build')] : [];
+      // bpf/probes last: an editable copy elsewhere still finds "nslat.bpf.h".
+      const after = options.includeDirs ? [] : bpf ? [path.join(bpf, 'build'), path.join(bpf, 'probes')] : [];
       return [...user, ...(vm.dir ? [vm.dir] : []), ...after];
     },
   });
@@ -138,7 +189,7 @@ connection.onNotification(TargetNotification, (raw) => {
     : localAccess();
   access = base;
   const k = new TargetKernelInfo(base, { cacheDir: options.cacheDir, bpftool: options.bpftool, attachTypes: options.attachTypes });
-  if (t.attachTypes) k.setAttachTypes(t.attachTypes, `the nslat helper on ${t.host}`);
+  if (t.attachTypes) k.setAttachTypes(t.attachTypes, `the nslat helper on ${t.host}`, t.attachReasons);
   targetCompiler = t.remote && t.compileOnTarget
     ? new ClangBackend({
         access: base,
@@ -182,18 +233,36 @@ function toLsp(d: ClangDiag): Diagnostic {
   };
 }
 
+/** At most two clang runs at once (the machine is shared; many documents may open together). */
+let running = 0;
+const queue: Array<() => void> = [];
+async function limited<T>(fn: () => Promise<T>): Promise<T> {
+  if (running >= 2) await new Promise<void>((r) => queue.push(r));
+  running++;
+  try {
+    return await fn();
+  } finally {
+    running--;
+    queue.shift()?.();
+  }
+}
+
 async function compileDiagnostics(doc: TextDocument, docPath: string): Promise<Diagnostic[]> {
-  let outcome = await compiler.compile(doc.getText(), path.dirname(docPath));
-  if (!outcome.ok && targetCompiler) outcome = await targetCompiler.compile(doc.getText(), path.dirname(docPath));
+  const text = doc.getText();
+  const dir = path.dirname(docPath);
+  let outcome = await limited(() => compiler.compile(text, dir));
+  if (!outcome.ok && targetCompiler) outcome = await limited(() => targetCompiler!.compile(text, dir));
   if (!outcome.ok) {
-    const msg = `${outcome.unavailable}: install clang (Debian/Ubuntu: apt-get install clang) for compile diagnostics while you type; with a session running, nslat compiles on the target instead.`;
+    const msg = `${outcome.unavailable}: install clang (Debian/Ubuntu: apt-get install clang) for compile diagnostics while you type (reloads during a session still compile on the target).`;
     if (!clangMissingShown) {
       clangMissingShown = true;
       void connection.window.showInformationMessage(`nslat: ${msg}`);
     }
     return [{ range: { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } }, severity: DiagnosticSeverity.Information, source: SOURCE, code: 'no-clang', message: msg }];
   }
-  const out = outcome.diagnostics.filter((d) => !(d.file && d.severity === 'note')).map(toLsp);
+  const out = outcome.diagnostics
+    .filter((d) => !(d.severity === 'note' && (d.file || /could not determine the original source location/.test(d.message))))
+    .map(toLsp);
   if (vmlinuxError && outcome.diagnostics.some((d) => /vmlinux\.h/.test(d.message))) {
     out.push({ range: { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } }, severity: DiagnosticSeverity.Information, source: SOURCE, message: vmlinuxError });
   }
@@ -209,16 +278,21 @@ async function validate(uri: string): Promise<void> {
   await viewReady;
   if (stale()) return;
   const diags: Diagnostic[] = [];
-  try {
-    diags.push(...nslatDiagnostics(doc, view));
-  } catch (e) {
-    log(`nslat checks failed on ${uri}: ${(e as Error).stack ?? e}`);
-  }
   let docPath = '';
   try {
     docPath = uri.startsWith('file:') ? fileURLToPath(uri) : '';
   } catch {
     /* not a file URI */
+  }
+  if (doc.getText().length > 1_000_000) {
+    connection.sendDiagnostics({ uri, version: doc.version, diagnostics: [] }); // vmlinux.h and the like
+    return;
+  }
+  try {
+    const headers = docPath ? includedSkbReaders(doc.getText(), path.dirname(docPath)) : new Map();
+    diags.push(...nslatDiagnostics(doc, view, headers));
+  } catch (e) {
+    log(`nslat checks failed on ${uri}: ${(e as Error).stack ?? e}`);
   }
   // Headers are compiled through the probes that include them.
   if (!/\.h$/.test(docPath || uri)) {
@@ -252,7 +326,12 @@ connection.onCompletion(async (p) => {
   const offset = doc.offsetAt(p.position);
   // Wait briefly for the kernel data on the first request; answer incomplete rather than hang.
   await Promise.race([viewReady, new Promise((r) => setTimeout(r, 10_000))]);
-  return completeSection(doc, offset, view) ?? completeProgArgs(doc, offset, view) ?? null;
+  try {
+    return completeSection(doc, offset, view) ?? completeProgArgs(doc, offset, view) ?? null;
+  } catch (e) {
+    log(`completion failed: ${(e as Error).stack ?? e}`);
+    return null;
+  }
 });
 
 connection.onHover(async (p) => {
@@ -260,7 +339,12 @@ connection.onHover(async (p) => {
   if (!doc) return null;
   await Promise.race([viewReady, new Promise((r) => setTimeout(r, 10_000))]);
   const k = kernel;
-  return (await hover(doc, doc.offsetAt(p.position), view, stats, (c, n) => k.tracepointFormat(c, n))) ?? null;
+  try {
+    return (await hover(doc, doc.offsetAt(p.position), view, stats, (c, n) => k.tracepointFormat(c, n))) ?? null;
+  } catch (e) {
+    log(`hover failed: ${(e as Error).stack ?? e}`);
+    return null;
+  }
 });
 
 documents.listen(connection);

@@ -189,6 +189,9 @@ export async function launchBrowser(): Promise<Browser> {
   });
 }
 
+/** Thrown from a waitFor callback to stop waiting at once (a definite failure, not "not yet"). */
+export class GiveUp extends Error {}
+
 /** Waits until `fn` returns a truthy value; throws with `what` after the timeout. */
 export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false | null> | T | undefined | false | null, timeoutMs = 30_000, everyMs = 250): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -198,6 +201,7 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
       const v = await fn();
       if (v) return v as T;
     } catch (e) {
+      if (e instanceof GiveUp) throw e;
       last = e;
     }
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}`);

@@ -8,13 +8,13 @@
  *  and after both failures the loaded probe keeps counting.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { execa } from 'execa';
 import type { SnapshotMessage } from '../../src/core/protocol.ts';
-import { BPF_DIR, Helper, bpftoolProgIds, kernelSkipReason, sleep } from './lib/helper.ts';
+import { BPF_DIR, Helper, bpftoolProgIds, kernelSkipReason, leakedProgIds, sleep } from './lib/helper.ts';
 import { runFlow } from './lib/traffic.ts';
 
 const skip = await kernelSkipReason();
@@ -28,6 +28,11 @@ const INTERVAL_MS = 250;
 async function makeProbe(src: string, out: string): Promise<{ code: number; output: string }> {
   const r = await execa('make', ['-s', '-C', BPF_DIR, 'probe', `SRC=${src}`, `OUT=${out}`], { reject: false, all: true, timeout: 120_000 });
   return { code: r.exitCode ?? -1, output: r.all ?? '' };
+}
+
+/** 1-based line number of the first line containing `needle`. */
+function lineOf(text: string, needle: string): number {
+  return text.split('\n').findIndex((l) => l.includes(needle)) + 1;
 }
 
 /** Packets the rx slot counted in one snapshot (all stage histograms). */
@@ -46,23 +51,22 @@ describe('reload on the real kernel', { skip, timeout: 150_000 }, () => {
 
   test('changed probe replaces the old one with no gap; syntax and verifier errors keep the old one running', async () => {
     const original = readFileSync(SRC, 'utf8');
-    const lines = original.split('\n').length;
 
     // 1. A harmless change: one more load-time constant (a different object, same behaviour).
     const goodSrc = join(dir, 'rx_changed.bpf.c');
     writeFileSync(goodSrc, `${original}\n/* nslat kernel test: a harmless change */\nconst volatile __u64 nslat_test_marker = 1;\n`);
     // 2. A syntax error on a known line.
     const syntaxSrc = join(dir, 'rx_syntax.bpf.c');
-    const syntaxLine = lines + 2;
-    writeFileSync(syntaxSrc, `${original}\n/* nslat kernel test: a syntax error on the next line */\nint nslat_test_syntax_error( { return 0 }\n`);
-    // 3. A verifier rejection: a map lookup result dereferenced without a NULL check.
+    const syntaxText = `${original}\n/* nslat kernel test: a syntax error on the next line */\nint nslat_test_syntax_error( { return 0 }\n`;
+    const syntaxLine = lineOf(syntaxText, 'nslat_test_syntax_error(');
+    writeFileSync(syntaxSrc, syntaxText);
+    // 3. A verifier rejection: a map lookup result dereferenced without a NULL check. (A hash map:
+    //    since 6.14 the verifier knows an array lookup with a constant in-range key is never NULL.)
     const verifierSrc = join(dir, 'rx_verifier.bpf.c');
-    writeFileSync(
-      verifierSrc,
-      `${original}
+    const verifierText = `${original}
 /* nslat kernel test: the verifier must refuse this program */
 struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, __u64);
@@ -77,9 +81,9 @@ int nslat_test_bad_deref(void *ctx)
 	*hits += 1; /* nslat-test: no NULL check */
 	return 0;
 }
-`,
-    );
-    const verifierLine = lines + 17;
+`;
+    const verifierLine = lineOf(verifierText, '*hits += 1;');
+    writeFileSync(verifierSrc, verifierText);
 
     h = await Helper.start();
     const goodObj = h.path('rx_changed.bpf.o');
@@ -101,6 +105,7 @@ int nslat_test_bad_deref(void *ctx)
     const firstIds = first.programs.filter((pr) => pr.status === 'attached').map((pr) => pr.prog_id!);
     h.setInterval(INTERVAL_MS);
     const from = h.mark();
+    let reloadMono = 0;
 
     // Loopback UDP at ~400 packets/s for up to 8 s, bounded.
     const traffic = runFlow({ proto: 'udp', family: 4, port: PORT, count: 3200, size: 100, intervalMs: 2.5, durationS: 8, timeoutS: 15 });
@@ -109,12 +114,23 @@ int nslat_test_bad_deref(void *ctx)
       // Reload with the changed object while packets flow.
       const reloaded = await h.loadOk('rx', goodObj, { rodata: { filter_lport: PORT } });
       assert.equal(reloaded.replaced, true, 'loading into an occupied slot is a reload');
+      reloadMono = reloaded.mono_ns;
       assert.ok(reloaded.programs.some((pr) => pr.status === 'attached'));
       const newIds = reloaded.programs.filter((pr) => pr.status === 'attached').map((pr) => pr.prog_id!);
       const live = await bpftoolProgIds();
       assert.deepEqual(newIds.filter((id) => !live.has(id)), [], 'the new programs are loaded');
-      assert.deepEqual(firstIds.filter((id) => live.has(id) && !newIds.includes(id)), [], 'the old programs are gone after the reload');
+      // Programs are freed asynchronously (RCU) once their links and fds close: poll briefly.
+      const oldIds = firstIds.filter((id) => !newIds.includes(id));
+      assert.deepEqual(await leakedProgIds(oldIds, 3_000), [], 'the old programs are gone after the reload');
       await sleep(1_000);
+
+      // The syntax-error build left no object behind (nothing stale to load by mistake): asking the
+      // helper to load it is refused, and the loaded probe keeps running.
+      assert.equal(existsSync(h.path('rx_syntax.bpf.o')), false, 'a failed build leaves no object at OUT');
+      const none = await h.load('rx', h.path('rx_syntax.bpf.o'), { rodata: { filter_lport: PORT } });
+      assert.equal(none.type, 'error', 'loading the object a failed build did not produce is an error');
+      if (none.type === 'error') assert.equal(none.code, 'bad_path');
+      await sleep(500);
 
       // The verifier rejects the third copy: an error with the log, and the old probe stays.
       const bad = await h.load('rx', verifierObj, { rodata: { filter_lport: PORT } });
@@ -152,6 +168,9 @@ int nslat_test_bad_deref(void *ctx)
     const inner = counts.slice(firstIdx + 1, lastIdx);
     console.log(`# reload: ${flow.client.sent} sent, ${flow.server.received} received; rx stage counts per ${INTERVAL_MS} ms interval: ${counts.join(' ')}`);
     assert.ok(inner.length >= 8, `traffic covered ≥ 8 intervals (${counts.join(' ')})`);
+    // The reload happened inside the traffic window, not at its edge.
+    const reloadIdx = snaps.findIndex((s) => s.mono_ns >= reloadMono);
+    assert.ok(reloadIdx > firstIdx + 1 && reloadIdx < lastIdx, `the reload (snapshot ${reloadIdx}) falls inside the traffic window (${firstIdx}..${lastIdx})`);
     const sorted = [...inner].sort((a, b) => a - b);
     const median = sorted[Math.floor(sorted.length / 2)]!;
     for (const [i, c] of inner.entries()) {

@@ -63,7 +63,7 @@ export class LspClient {
     const child = spawn(process.execPath, argv, {
       cwd: REPO,
       stdio: ['pipe', 'pipe', 'pipe'],
-      env: { ...process.env, NSLAT_CACHE_DIR: TEST_CACHE },
+      env: { ...process.env, NSLAT_LSP_CACHE_DIR: TEST_CACHE },
     });
     const c = new LspClient(child);
     for (const [method, fn] of Object.entries(opts.requests ?? {})) c.conn.onRequest(method, fn);
@@ -114,6 +114,15 @@ export class LspClient {
   /** The diagnostics of the document's current version (one publication per validation). */
   settled(uri: string, timeoutMs?: number): Promise<Diagnostic[]> {
     return this.diagnostics(uri, () => true, timeoutMs);
+  }
+
+  /** Every publication for `uri` so far. */
+  published(uri: string): PublishDiagnosticsParams[] {
+    return this.diags.get(uri) ?? [];
+  }
+
+  async save(uri: string): Promise<void> {
+    await this.conn.sendNotification('textDocument/didSave', { textDocument: { uri } });
   }
 
   completion(uri: string, line: number, character: number): Promise<CompletionList> {

@@ -5,12 +5,12 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { gunzipSync } from 'node:zlib';
-import { LspClient, posAfter, posIn } from './lspClient.ts';
+import { LspClient, posAfter, posIn, REPO } from './lspClient.ts';
 
 const HEAD = `#include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -83,6 +83,17 @@ int handle_tp_net_dev_xmit(struct trace_event_raw_net_dev_xmit *ctx)
 	bpf_probe_read_kernel(&len, sizeof(len), &skb->len);
 	return len;
 }
+
+static __always_inline __u32 skb_len_of(struct sk_buff *skb)
+{
+	return BPF_CORE_READ(skb, len);
+}
+
+SEC("raw_tp/net_dev_xmit")
+int BPF_PROG(handle_raw_net_dev_xmit, struct sk_buff *skb)
+{
+	return skb_len_of(skb);
+}
 `;
 
 const MISSING = `${HEAD}
@@ -117,6 +128,14 @@ describe('probe language server (LSP over stdio)', { timeout: 120_000 }, () => {
   const file = (name: string) => path.join(dir, 'bpf', 'probes', name);
 
   before(async () => {
+    // Tracepoint names come from tracefs (scripts/setup.sh mounts it; do the same when run alone).
+    if (!existsSync('/sys/kernel/tracing/available_events')) {
+      try {
+        execFileSync('mount', ['-t', 'tracefs', 'nodev', '/sys/kernel/tracing'], { stdio: 'ignore' });
+      } catch {
+        /* the tests that need it say so */
+      }
+    }
     // A workspace of its own: bpf/include (empty) and bpf/probes, so nothing depends on the real probes.
     dir = mkdtempSync(path.join(tmpdir(), 'nslat-lsp-'));
     mkdirSync(path.join(dir, 'bpf', 'include'), { recursive: true });
@@ -142,10 +161,17 @@ describe('probe language server (LSP over stdio)', { timeout: 120_000 }, () => {
     assert.ok(errors.length > 0, `expected a clang error, got ${JSON.stringify(diags)}`);
     const want = posAfter(SYNTAX_ERROR, 'BPF_CORE_READ(skb, len)').line; // "expected ';'" after this line
     assert.ok(errors.some((d) => d.source === 'clang' && /expected ';'/.test(d.message) && (d.range.start.line === want || d.range.start.line === want + 1)), JSON.stringify(errors));
-    // Typing the fix clears it (debounced recompile of the unsaved buffer).
+    // Typing the fix clears it: keystrokes are debounced, only the last version gets compiled.
+    await c.change(uri, SYNTAX_ERROR.replace('BPF_CORE_READ(skb, len)\n', 'BPF_CORE_READ(skb, len)x\n'));
+    await c.change(uri, SYNTAX_ERROR.replace('BPF_CORE_READ(skb, len)\n', 'BPF_CORE_READ(skb, len)\n'));
     await c.change(uri, SYNTAX_ERROR.replace('BPF_CORE_READ(skb, len)\n', 'BPF_CORE_READ(skb, len);\n'));
     const fixed = await c.settled(uri);
     assert.deepEqual(fixed.filter((d) => d.severity === 1), []);
+    assert.deepEqual(c.published(uri).map((p) => p.version).filter((v) => v === 2 || v === 3), [], 'intermediate versions were not compiled');
+    // Saving validates again at once.
+    const n = c.published(uri).length;
+    await c.save(uri);
+    await c.diagnostics(uri, () => c.published(uri).length > n, 5_000);
   });
 
   it('gives a clean program no diagnostics', async () => {
@@ -178,6 +204,18 @@ describe('probe language server (LSP over stdio)', { timeout: 120_000 }, () => {
     const labels = (await c.completion(uri, end.line, end.character)).items.map((i) => i.label);
     assert.ok(labels.includes('tp/net/net_dev_xmit'), labels.join(' '));
     assert.ok(labels.includes('tp/net/net_dev_start_xmit'));
+    // Without a category yet: categories, then names typed without their category.
+    const t2 = `${HEAD}\nSEC("tp/netif_receive_s`;
+    const u2 = await c.open(file('complete-tp2.bpf.c'), t2);
+    const e2 = posAfter(t2, 'tp/netif_receive_s');
+    const items = (await c.completion(u2, e2.line, e2.character)).items;
+    const item = items.find((i) => i.label === 'tp/net/netif_receive_skb');
+    assert.ok(item, items.map((i) => i.label).join(' '));
+    assert.equal(item.filterText, 'tp/netif_receive_skb');
+    const t3 = `${HEAD}\nSEC("tp/`;
+    const u3 = await c.open(file('complete-tp3.bpf.c'), t3);
+    const e3 = posAfter(t3, 'SEC("tp/');
+    assert.ok((await c.completion(u3, e3.line, e3.character)).items.some((i) => i.label === 'tp/net/'));
   });
 
   it('marks kprobe/ and fentry/ items with whether this kernel can attach them', async () => {
@@ -235,13 +273,22 @@ describe('probe language server (LSP over stdio)', { timeout: 120_000 }, () => {
     assert.match(before.value, /No live figures/);
     await c.conn.sendNotification('nslat/stageStats', {
       host: 'local',
-      stages: [{ name: 'netif_rx→netif_receive_skb', dir: 'rx', p50: 1500, p99: 23_000, count: 4242 }],
+      stages: [
+        { name: 'netif_rx→netif_receive_skb', kind: 'stage', dir: 'rx', p50: 1500, p99: 23_000, count: 4242, from: 'netif_rx', to: 'netif_receive_skb' },
+        { name: 'netif_rx→netif_receive_skb', kind: 'stage', dir: 'rx', p50: 777_777, p99: 888_888, count: 3, cpu: 1 },
+        { name: 'netif_receive_skb', kind: 'cum', dir: 'rx', p50: 4100, p99: 61_000, count: 4242, to: 'netif_receive_skb' },
+        { name: 'netif_receive_skb→ip_rcv', kind: 'stage', dir: 'rx', p50: 900, p99: 2000, count: 4000 },
+        { name: 'ip_rcv→ip_local_deliver', kind: 'stage', dir: 'rx', p50: 123_456, p99: 654_321, count: 4000 },
+      ],
       progs: [{ name: 'handle_netif_receive_skb', ns_per_run: 87 }],
     });
     const h = (await c.hover(uri, at.line, at.character))?.contents as { value: string };
     assert.match(h.value, /1\.50 µs/);
     assert.match(h.value, /23\.0 µs/);
     assert.match(h.value, /4242/);
+    assert.match(h.value, /since entry \| 4\.10 µs \| 61\.0 µs/);
+    assert.match(h.value, /netif_receive_skb→ip_rcv \| rx \| out of \| 900 ns/);
+    assert.doesNotMatch(h.value, /778|123\.5|123\.46/); // per-CPU series and other boundaries' stages stay out
     assert.match(h.value, /handle_netif_receive_skb`: 87 ns per run/);
     await c.conn.sendNotification('nslat/stageStats', { running: false, stages: [], progs: [] });
   });
@@ -250,7 +297,8 @@ describe('probe language server (LSP over stdio)', { timeout: 120_000 }, () => {
     const uri = await c.open(file('xmit.bpf.c'), XMIT_DEREF);
     const diags = (await c.settled(uri)).filter((d) => d.code === 'skb-use-after-free');
     const lines = diags.map((d) => d.range.start.line).sort((a, b) => a - b);
-    assert.deepEqual(lines, [posIn(XMIT_DEREF, 'BPF_CORE_READ(skb, len)').line, posIn(XMIT_DEREF, '&skb->len').line], JSON.stringify(diags));
+    const want = [posIn(XMIT_DEREF, 'BPF_CORE_READ(skb, len)').line, posIn(XMIT_DEREF, '&skb->len').line, posIn(XMIT_DEREF, 'skb_len_of(skb)').line];
+    assert.deepEqual(lines, want, JSON.stringify(diags));
     assert.ok(diags.every((d) => d.severity === 2 && /may already be freed/.test(d.message)));
     // The clean program (pointer value only at net_dev_xmit) got none: see the clean test.
   });
@@ -269,6 +317,34 @@ describe('probe language server (LSP over stdio)', { timeout: 120_000 }, () => {
     const d = diags.find((x) => x.code === 'no-such-attach-point')!;
     assert.equal(d.range.start.line, posIn(MISSING, 'no_such_tracepoint_nslat').line);
     assert.match(d.message, /does not exist/);
+  });
+});
+
+describe('probe language server on an editable copy of nslat\'s probes', { timeout: 60_000 }, () => {
+  const real = path.join(REPO, 'bpf', 'probes', 'rx.bpf.c');
+  it('compiles .nslat/probes/rx.bpf.c against nslat\'s own headers without errors', { skip: !existsSync(real) && 'bpf/probes/rx.bpf.c not there' }, async () => {
+    // Like the extension's "Open Probe Sources": a copy in a workspace that has no bpf/ of its own.
+    const dir = mkdtempSync(path.join(tmpdir(), 'nslat-lsp-copy-'));
+    const c = await LspClient.start({ rootDir: dir });
+    try {
+      const f = path.join(dir, '.nslat', 'probes', 'rx.bpf.c');
+      mkdirSync(path.dirname(f), { recursive: true });
+      const text = readFileSync(real, 'utf8');
+      writeFileSync(f, text);
+      const uri = await c.open(f, text);
+      const diags = await c.settled(uri);
+      assert.deepEqual(diags.filter((d) => d.severity! <= 2), [], JSON.stringify(diags.slice(0, 5)));
+      // A typo is reported on its line.
+      const broken = text.replace(/return rx_pass\(skb, NSLAT_RX_NETIF_RECEIVE_SKB\);/, 'return rx_pass(skb, NSLAT_RX_NETIF_RECEIVE_SKBX);');
+      if (broken !== text) {
+        await c.change(uri, broken);
+        const errs = (await c.settled(uri)).filter((d) => d.severity === 1);
+        assert.ok(errs.some((d) => d.range.start.line === posIn(broken, 'NSLAT_RX_NETIF_RECEIVE_SKBX').line && /undeclared identifier/.test(d.message)), JSON.stringify(errs));
+      }
+    } finally {
+      await c.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
@@ -294,7 +370,7 @@ describe('probe language server without clang', { timeout: 60_000 }, () => {
 });
 
 describe('probe language server on a remote target (nslat/target + nslat/targetRun)', { timeout: 60_000 }, () => {
-  it('reads the kernel only through the client and marks attachability from the helper\'s table', async () => {
+  it('reads the target kernel through the client and marks attachability from the helper\'s table', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'nslat-lsp-remote-'));
     const argvs: string[][] = [];
     // The "transport": runs what the server asks for on this machine, as the extension would on the target.
@@ -310,7 +386,7 @@ describe('probe language server on a remote target (nslat/target + nslat/targetR
     };
     const c = await LspClient.start({ rootDir: dir, requests: { 'nslat/targetRun': run } });
     try {
-      await c.conn.sendNotification('nslat/target', { host: 'target.example', remote: true, attachTypes: { tracepoint: true, raw_tp: true, tp_btf: true, fentry: false, kprobe: true } });
+      await c.conn.sendNotification('nslat/target', { host: 'target.example', remote: true, attachTypes: { tracepoint: true, raw_tp: true, tp_btf: true, fentry: false, kprobe: true }, attachReasons: { fentry: 'fentry: EPERM on load' } });
       const text = `${HEAD}\nSEC("fentry/ip_rc`;
       const uri = await c.open(path.join(dir, 'r.bpf.c'), text);
       const end = posAfter(text, 'fentry/ip_rc');
@@ -322,9 +398,11 @@ describe('probe language server on a remote target (nslat/target + nslat/targetR
       }
       const item = list.items.find((x) => x.label === 'fentry/ip_rcv');
       assert.ok(item, list.items.map((x) => x.label).join(' '));
-      assert.match(String(item.detail), /not attachable here: .*nslat helper on target\.example/);
+      assert.match(String(item.detail), /not attachable here: fentry: EPERM on load \(reported by the nslat helper on target\.example\)/);
       assert.ok(argvs.some((a) => a[0] === 'uname'), JSON.stringify(argvs));
       assert.ok(argvs.some((a) => a[0] === 'cat' && /available_events$/.test(a[1]!)));
+      // The kernel's build id (the cache key) comes from the target's ELF notes, as base64.
+      assert.ok(argvs.some((a) => a[0] === 'base64' && a[2] === '/sys/kernel/notes'), JSON.stringify(argvs));
       // fexit follows fentry from the helper's table.
       const t2 = `${HEAD}\nSEC("kprobe/ip_rc`;
       const u2 = await c.open(path.join(dir, 'r2.bpf.c'), t2);

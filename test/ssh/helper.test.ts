@@ -48,16 +48,16 @@ function messages(p: TargetProcess): { next(pred: (m: HelperMessage) => boolean,
       const found = seen.find(pred);
       if (found) return Promise.resolve(found);
       return new Promise((resolve, reject) => {
-        const w = { pred, resolve };
+        const timer = setTimeout(() => reject(new Error(`no matching helper message within ${ms} ms`)), ms);
+        const w = { pred, resolve: (m: HelperMessage) => (clearTimeout(timer), resolve(m)) };
         waiters.push(w);
-        setTimeout(() => reject(new Error(`no matching helper message within ${ms} ms`)), ms);
         p.onExit((i) => reject(new Error(`the helper exited: ${i.why}`)));
       });
     },
   };
 }
 
-test('real helper via sudo with a password over SSH; killing ssh leaves none of its programs', { skip, timeout: 90_000 }, async () => {
+test('real helper via sudo with a password over SSH; killing ssh leaves none of its programs', { skip, timeout: 90_000 }, async (tc) => {
   // A private copy, so a rebuild in bpf/build by someone else cannot race this test.
   const work = path.join(fx.dir, 'helper-work');
   await mkdir(path.join(work, 'build'), { recursive: true });
@@ -91,6 +91,7 @@ test('real helper via sudo with a password over SSH; killing ssh leaves none of 
   const exited = new Promise<{ why: string; ms: number }>((r) => p.onExit((i) => r({ why: i.why, ms: Date.now() - t0 })));
   process.kill(p.pid!, 'SIGKILL');
   const { why, ms } = await exited;
+  tc.diagnostic(`exit reported ${ms} ms after SIGKILL of the local ssh`);
   assert.ok(ms < 1000, `noticed after ${ms} ms`);
   assert.match(why, /the local ssh process carrying nslat-helper to nslat-test-pw was killed by SIGKILL/);
   assert.ok(await waitFor(() => !alive(helperPid), 10_000), 'the helper exited');
@@ -99,5 +100,6 @@ test('real helper via sudo with a password over SSH; killing ssh leaves none of 
     return ids.every((id) => !after.has(id));
   }, 10_000, 200);
   assert.ok(left, `program ids ${ids.join(',')} are gone from bpftool prog show`);
+  tc.diagnostic(`${ids.length} programs (ids ${ids.join(',')}) gone ${Date.now() - t0} ms after the kill`);
   assert.ok(!stderr.includes(fx.password));
 });

@@ -46,7 +46,7 @@ function helperSshPids(): number[] {
   return out;
 }
 
-test('Session over SSH: deploy, build as the user, helper via sudo, snapshots; ssh killed → clear end, no programs left', { skip, timeout: 240_000 }, async () => {
+test('Session over SSH: deploy, build as the user, helper via sudo, snapshots; ssh killed → clear end, no programs left', { skip, timeout: 240_000 }, async (tc) => {
   const { Session } = await import('../../src/core/session.ts');
   const progress: string[] = [];
   const log: string[] = [];
@@ -61,7 +61,8 @@ test('Session over SSH: deploy, build as the user, helper via sudo, snapshots; s
   let ended: { reason: string; error?: string } | undefined;
   const endedAt = new Promise<number>((r) => s.once('ended', (e) => ((ended = e), r(Date.now()))));
   try {
-    assert.ok(progress.some((p) => p.startsWith('build:') || p.startsWith('reuse:')), progress.join('\n'));
+    assert.ok(progress.some((p) => p.startsWith('build:')), `a fresh user's home means a fresh build:\n${progress.join('\n')}`);
+    tc.diagnostic(`start-up: ${progress.map((p) => p.split(':')[0]).join(' → ')} (${s.deployment.dir}, reused: ${s.deployment.reused})`);
     assert.match(s.deployment.dir, new RegExp(`^/home/${fx.users.nopw}/`), 'deployed into the SSH user\'s home');
     const snaps = await new Promise<number>((resolve, reject) => {
       let n = 0;
@@ -81,6 +82,7 @@ test('Session over SSH: deploy, build as the user, helper via sudo, snapshots; s
     const t0 = Date.now();
     process.kill(pids[0]!, 'SIGKILL');
     const t1 = await endedAt;
+    tc.diagnostic(`session ended ${t1 - t0} ms after SIGKILL of the helper's ssh: ${ended?.error}`);
     assert.ok(t1 - t0 < 1000, `the session noticed after ${t1 - t0} ms`);
     assert.equal(ended?.reason, 'connection-lost');
     assert.match(ended?.error ?? '', /SIGKILL/);
@@ -89,7 +91,45 @@ test('Session over SSH: deploy, build as the user, helper via sudo, snapshots; s
       return ids.every((id) => !now.has(id));
     }, 15_000, 200);
     assert.ok(gone, `programs ${ids.join(',')} are gone from bpftool prog show`);
+    tc.diagnostic(`${ids.length} programs gone ${Date.now() - t0} ms after the kill`);
   } finally {
     await s.stop().catch(() => {});
   }
+});
+
+test('Session over SSH as a user whose sudo needs a password: askPass once, snapshots, clean stop, no programs left', { skip, timeout: 240_000 }, async (tc) => {
+  const { Session } = await import('../../src/core/session.ts');
+  const log: string[] = [];
+  const progress: string[] = [];
+  const prompts: string[] = [];
+  const s = await Session.start({
+    host: fx.hosts.pw,
+    sshConfig: fx.sshConfig,
+    stages: ['rx'],
+    intervalMs: 200,
+    askPass: async (q) => (prompts.push(q), fx.password),
+    onProgress: (p) => progress.push(`${p.phase}: ${p.message}`),
+    log: (l) => log.push(l),
+  });
+  let ids: number[] = [];
+  try {
+    assert.ok(prompts.length >= 1 && prompts.every((q) => q.includes(fx.users.pw)), prompts.join('; '));
+    tc.diagnostic(`sudo password asked ${prompts.length} time(s)`);
+    await new Promise<void>((resolve, reject) => {
+      const to = setTimeout(() => reject(new Error('no snapshot in 15 s')), 15_000);
+      s.on('message', (m) => m.type === 'snapshot' && (clearTimeout(to), resolve()));
+    });
+    ids = [...s.loaded.values()].flatMap((l) => l.programs.flatMap((p) => (p.prog_id ? [p.prog_id] : [])));
+    assert.ok(ids.length > 0);
+  } finally {
+    const end = await s.stop();
+    assert.equal(end.reason, 'stopped', JSON.stringify(end));
+    assert.equal(end.error, undefined);
+  }
+  const gone = await waitFor(async () => {
+    const now = await loadedProgIds();
+    return ids.every((id) => !now.has(id));
+  }, 10_000, 200);
+  assert.ok(gone, `programs ${ids.join(',')} are gone after stop()`);
+  assert.ok(![...log, ...progress].join('\n').includes(fx.password), 'the password is in no log or progress line');
 });

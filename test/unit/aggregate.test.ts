@@ -233,6 +233,8 @@ test('history stays bounded: old intervals merge pairwise, recent ones keep full
   // older ones are coarser
   assert.ok(ts[1]! - ts[0]! > 1000);
   assert.equal(agg.report().stages[0]!.count, N);
+  const few = agg.panelState({ maxPoints: 10 }).series;
+  assert.deepEqual(few.map((p) => p.t_ms), ts.slice(-10));
 });
 
 test('history stays bounded even when every interval is recent (fast snapshots)', () => {

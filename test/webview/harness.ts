@@ -97,7 +97,8 @@ window.__states = [];
 window.acquireVsCodeApi = () => ({
   postMessage: (m) => window.__posted.push(m),
   getState: () => { const s = sessionStorage.getItem('vscode-state'); return s ? JSON.parse(s) : undefined; },
-  setState: (s) => { window.__states.push(s); sessionStorage.setItem('vscode-state', JSON.stringify(s)); return s; },
+  // VS Code serializes the state when it is set; so does this fake (a later mutation is not saved).
+  setState: (s) => { window.__states.push(JSON.parse(JSON.stringify(s))); sessionStorage.setItem('vscode-state', JSON.stringify(s)); return s; },
 });
 `;
 }
@@ -168,6 +169,16 @@ export function watchProblems(page: Page): Problems {
   });
   page.on('pageerror', (e) => p.pageErrors.push(String(e)));
   return p;
+}
+
+/** Waits for the panel's `ready`. (Predicates are functions, not strings: the CSP forbids eval.) */
+export async function readyPosted(page: Page): Promise<void> {
+  await page.waitForFunction(() => ((globalThis as unknown as { __posted?: unknown[] }).__posted?.length ?? 0) > 0);
+}
+
+/** Waits until VS Code's saved UI state (the fake's sessionStorage) has this scroll position. */
+export async function savedScroll(page: Page, y: number): Promise<void> {
+  await page.waitForFunction((want) => JSON.parse((globalThis as unknown as { sessionStorage: { getItem(k: string): string | null } }).sessionStorage.getItem('vscode-state') ?? '{}').scroll === want, y);
 }
 
 export async function send(page: Page, msg: ToPanel): Promise<void> {

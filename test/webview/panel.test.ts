@@ -18,6 +18,8 @@ import {
   launch,
   type PanelServer,
   pixelsNear,
+  readyPosted,
+  savedScroll,
   posted,
   type Problems,
   ROOT,
@@ -51,9 +53,10 @@ after(async () => {
 
 async function open(width = 1280, height = 900): Promise<{ page: Page; problems: Problems }> {
   const page = await browser.newPage({ viewport: { width, height } });
+  page.setDefaultTimeout(10_000);
   const problems = watchProblems(page);
   await page.goto(server.url);
-  await page.waitForFunction('window.__posted && window.__posted.length > 0');
+  await readyPosted(page);
   return { page, problems };
 }
 
@@ -239,19 +242,23 @@ describe('panel in headless Chromium', () => {
     await page.locator('#compare').check();
     await page.getByRole('tab', { name: 'IRQ & softirq' }).click();
     await rendered(page);
+    await page.evaluate('window.scrollTo(0, 200)');
+    await savedScroll(page, 200);
     const saved = (await page.evaluate('window.__states.at(-1)')) as Record<string, unknown>;
     assert.equal(saved.tab, 'irq');
     assert.equal(saved.stage, tx.key);
     assert.equal(JSON.stringify(saved).includes('"stages"'), false, 'setState holds UI state only, no data');
 
     await page.reload();
-    await page.waitForFunction('window.__posted && window.__posted.length > 0');
+    await readyPosted(page);
     assert.deepEqual(await posted(page), [{ type: 'ready' }]);
-    assert.equal(await page.getByRole('tab', { name: 'IRQ & softirq' }).getAttribute('aria-selected'), 'true', 'tab restored');
-    assert.equal(await page.locator('#panel-irq').isVisible(), true);
+    assert.equal(await page.locator('#tab-irq').getAttribute('aria-selected'), 'true', 'tab restored');
+    assert.match((await text(page, '#banner')) ?? '', /Waiting for the first snapshot/, 'no data until the host re-sends it');
     await send(page, { type: 'snapshot', state });
     await rendered(page);
+    assert.equal(await page.locator('#panel-irq').isVisible(), true);
     assert.ok((await canvasInk(page, 'hardirq-canvas')).ink > 1000, 'data back after the host re-sends the snapshot');
+    assert.equal(await page.evaluate('window.scrollY'), 200, 'scroll position restored');
     await page.getByRole('tab', { name: 'Stages' }).click();
     await rendered(page);
     assert.equal(await page.locator('#stage-select').inputValue(), tx.key, 'selected stage restored');

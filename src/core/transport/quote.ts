@@ -55,7 +55,6 @@ export function parseDestination(value: string): SshDestination {
   if (typeof value !== 'string' || value.length === 0) refuse(String(value), 'it is empty');
   if (value.length > 1024) refuse(value.slice(0, 60) + '…', 'it is too long');
   if (value.startsWith('-')) refuse(value, 'it begins with "-", so ssh would read it as an option');
-  // eslint-disable-next-line no-control-regex
   if (/[\x00-\x20\x7f]/.test(value)) refuse(value, 'it contains whitespace or control characters');
   const bad = value.match(/[;&|`$<>(){}'"\\!*?#~^,]/);
   if (bad) refuse(value, `it contains the character ${JSON.stringify(bad[0])}`);

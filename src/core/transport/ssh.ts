@@ -95,11 +95,10 @@ export class SshTransport implements Transport {
     this.askPass = opts.sshAskPass;
     if (opts.sshConfig !== undefined) {
       const f = opts.sshConfig;
-      // eslint-disable-next-line no-control-regex
       if (typeof f !== 'string' || !f || /[\x00-\x1f\x7f]/.test(f)) {
         throw new TransportError('bad_destination', `Refusing ssh config file ${JSON.stringify(f)}: give the path of an ssh_config file.`);
       }
-      const abs = path.resolve(f);
+      const abs = f.startsWith('~/') ? path.join(os.homedir(), f.slice(2)) : path.resolve(f);
       if (!existsSync(abs) || !statSync(abs).isFile()) {
         throw new TransportError('bad_destination', `The ssh config file ${abs} does not exist.`);
       }
@@ -113,12 +112,11 @@ export class SshTransport implements Transport {
   }
 
   /** ssh's own options (before `--`): config, multiplexing, keep-alives, batch mode, port. */
-  sshOptions(shared = true): string[] {
+  sshOptions(): string[] {
     const a: string[] = [];
     if (this.sshConfig) a.push('-F', this.sshConfig);
     a.push('-T', '-x', '-a');
-    if (shared) a.push('-o', 'ControlMaster=auto', '-o', `ControlPath=${this.controlPath()}`, '-o', `ControlPersist=${CONTROL_PERSIST_S}`);
-    else a.push('-o', 'ControlMaster=no', '-o', 'ControlPath=none');
+    a.push('-o', 'ControlMaster=auto', '-o', `ControlPath=${this.controlPath()}`, '-o', `ControlPersist=${CONTROL_PERSIST_S}`);
     a.push('-o', 'ServerAliveInterval=5', '-o', 'ServerAliveCountMax=3', '-o', 'ConnectTimeout=20');
     a.push('-o', 'LogLevel=ERROR');
     if (!this.askPass) a.push('-o', 'BatchMode=yes');
@@ -165,7 +163,7 @@ export class SshTransport implements Transport {
   }
 
   private connectError(stderr: string, code: number | undefined): TransportError {
-    const said = lastLine(stderr) || `ssh exit ${code}`;
+    const said = (lastLine(stderr) || `ssh exit ${code}`).replace(/\.+$/, '');
     let hint = '';
     if (/Permission denied/i.test(stderr)) {
       hint = this.askPass
@@ -184,20 +182,14 @@ export class SshTransport implements Transport {
     return new TransportError('connect_failed', `could not connect to ${this.host} over SSH: ${said}.${hint}`);
   }
 
+  /** One remote command line. When sshd refuses another session on the shared connection
+   *  (MaxSessions), ssh itself falls back to a separate connection ("disabling multiplexing"). */
   private rawRun(remoteCommand: string, opts: { input?: string | Buffer; timeoutMs?: number; signal?: AbortSignal }) {
-    return this.limiter.run(async () => {
-      const r = await this.rawRunOnce(remoteCommand, opts, false);
-      // The server refused one more session on the shared connection (MaxSessions): use a separate one.
-      if (r.exitCode === 255 && /Session open refused|session request failed/i.test(r.stderr)) {
-        this.log?.(`ssh ${this.host}: the shared connection is full, using a separate connection`);
-        return this.rawRunOnce(remoteCommand, opts, true);
-      }
-      return r;
-    });
+    return this.limiter.run(() => this.rawRunOnce(remoteCommand, opts));
   }
 
-  private async rawRunOnce(remoteCommand: string, opts: { input?: string | Buffer; timeoutMs?: number; signal?: AbortSignal }, separate: boolean) {
-    const argv = separate ? [...this.sshOptions(false), '--', this.destination.dest, remoteCommand] : this.sshArgv(remoteCommand);
+  private async rawRunOnce(remoteCommand: string, opts: { input?: string | Buffer; timeoutMs?: number; signal?: AbortSignal }) {
+    const argv = this.sshArgv(remoteCommand);
     const r = await execa('ssh', argv, {
       reject: false,
       input: opts.input,
@@ -397,7 +389,7 @@ export class SshTransport implements Transport {
     writeFileSync(script, `#!/bin/sh\nexec ${shQuote(process.execPath)} ${shQuote(client)} ${shQuote(sock)} "$1"\n`);
     chmodSync(script, 0o700);
     const ask = this.askPass;
-    this.askServer = net.createServer((c) => {
+    this.askServer = net.createServer({ allowHalfOpen: true }, (c) => {
       let prompt = '';
       c.on('data', (d) => (prompt += d.toString('utf8')));
       c.on('end', () => {

@@ -16,7 +16,7 @@ export interface RunResult {
 }
 
 export interface RunOptions {
-  /** Working directory on the target. */
+  /** Working directory on the target: absolute, or "~/..." (resolved against home()). */
   cwd?: string;
   /** Data written to the command's stdin. */
   input?: string | Buffer;
@@ -69,7 +69,10 @@ export interface Transport {
   /** "local" or the SSH destination as given. */
   readonly host: string;
   readonly kind: 'local' | 'ssh';
-  /** Run a fixed program with arguments as the unprivileged user. */
+  /** Run a fixed program with arguments as the unprivileged user. Resolves with any exit status;
+   *  rejects with a TransportError for what is not the program's own failure: missing_tool (not
+   *  installed on the target, says what to install), connect_failed / connection_lost (ssh exit
+   *  255), timeout (timeoutMs or signal), bad_argument. */
   run(argv: string[], opts?: RunOptions): Promise<RunResult>;
   /** Copy a local directory tree to an absolute/home-relative directory on the target (replacing it). */
   putDir(localDir: string, remoteDir: string): Promise<void>;
@@ -77,7 +80,11 @@ export interface Transport {
   putFile(remotePath: string, content: string | Buffer): Promise<void>;
   /** Start argv as the unprivileged user, with the same line-oriented stdio as the helper gets. */
   spawn(argv: string[]): Promise<TargetProcess>;
-  /** Start argv as root (no sudo if already root; else sudo -n; else sudo with askpass). */
+  /** Start argv as root (mode 'auto': no sudo if already root; else sudo -n; else `sudo -S` with the
+   *  password from askPass, written only after sudo's own random prompt marker shows). Resolves once
+   *  the command runs (after sudo accepted the password), so stdin belongs to the command; rejects
+   *  with TransportError code sudo_wrong_password, sudo_cancelled, sudo_password_required,
+   *  sudo_failed, not_root or missing_tool. */
   spawnPrivileged(argv: string[], opts?: { askPass?: AskPass; mode?: PrivilegeMode }): Promise<TargetProcess>;
   /** Home directory of the unprivileged user on the target. */
   home(): Promise<string>;

@@ -13,7 +13,8 @@
   traffic.py client --proto tcp|udp --family 4|6 --addr ADDR --port P --count N --size S
                     [--interval-ms I] [--duration-s S] [--sport P] --timeout T
       Sends up to N messages of S bytes, one every I ms (TCP_NODELAY, so each is its own segment),
-      stopping early after --duration-s seconds. Ends with one JSON line of counts.
+      stopping early after --duration-s seconds, from source port --sport if given (TCP: the
+      server closes first and the client aborts, so no TIME_WAIT blocks reusing it). Ends with one JSON line of counts.
 
 Every run is bounded: at most N messages and at most --timeout seconds (SIGALRM hard stop; exit
 code 2 on timeout, after printing what was done). Meant for loopback and test namespaces only.
@@ -24,6 +25,7 @@ import os
 import select
 import signal
 import socket
+import struct
 import sys
 import time
 
@@ -143,14 +145,18 @@ def client(args):
             if pause > 0:
                 time.sleep(pause)
     if args.proto == "tcp":
-        # Let the server read everything: half-close, then wait (bounded) for its close.
-        s.shutdown(socket.SHUT_WR)
+        # The server closes first once it has read count*size bytes; a client stopped early by
+        # --duration-s half-closes so the server sees EOF. Wait (bounded) for the server's close,
+        # then abort (SO_LINGER 0): no TIME_WAIT, so the next run can reuse --sport at once.
+        if state["sent"] < args.count:
+            s.shutdown(socket.SHUT_WR)
         s.settimeout(max(0.5, args.timeout - (time.monotonic() - start)))
         try:
             while s.recv(65536):
                 pass
         except (socket.timeout, ConnectionResetError):
             pass
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     s.close()
     emit(dict(state, done=True, elapsed_s=round(time.monotonic() - start, 3)))
     return 0

@@ -27,6 +27,8 @@ export interface FlowOptions {
   delayMs?: number;
   /** Fixed server port (default: an ephemeral one). */
   port?: number;
+  /** Fixed client source port (default: an ephemeral one). */
+  sport?: number;
   timeoutS?: number;
 }
 
@@ -93,6 +95,8 @@ export async function runFlow(o: FlowOptions): Promise<FlowResult> {
       String(o.intervalMs ?? 0),
       '--duration-s',
       String(o.durationS ?? 0),
+      '--sport',
+      String(o.sport ?? 0),
       '--timeout',
       String(timeoutS),
     ]);

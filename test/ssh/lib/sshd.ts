@@ -9,6 +9,7 @@ import { execa } from 'execa';
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { existsSync, rmSync, unlinkSync, readdirSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
 
@@ -60,14 +61,14 @@ function pidsOfUid(uid: number): number[] {
 
 const BARE_TOOLS = ['sh', 'dash', 'true', 'false', 'rm', 'mkdir', 'mv', 'cat', 'dirname', 'id', 'printenv', 'pwd', 'env', 'printf', 'echo', 'ls'];
 
-export async function startSshd(): Promise<SshFixture> {
+export async function startSshd(opts: { extraConfig?: string[] } = {}): Promise<SshFixture> {
   if (!isRoot()) throw new Error('the SSH tests need root (they create users and sudoers entries)');
   const tag = randomBytes(3).toString('hex');
   const users = { nopw: `nslat-ssh-nopw-${tag}`, pw: `nslat-ssh-pw-${tag}`, bare: `nslat-ssh-bare-${tag}` };
   const password = `pw-${randomBytes(8).toString('hex')}-x'$"`;
   const dir = await mkdtemp('/tmp/nslat-sshd-');
   const sudoersFile = `/etc/sudoers.d/nslat-ssh-${tag}`;
-  const created: { users: string[]; sudoers: boolean; runSshd: boolean } = { users: [], sudoers: false, runSshd: false };
+  const created: { users: string[]; sudoers: boolean } = { users: [], sudoers: false };
   let sshd: ReturnType<typeof execa> | undefined;
   let log = '';
   let stopped = false;
@@ -82,15 +83,25 @@ export async function startSshd(): Promise<SshFixture> {
       try {
         const uid = Number(readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith(`${u}:`))?.split(':')[2]);
         if (Number.isInteger(uid)) for (const p of pidsOfUid(uid)) try { process.kill(p, 'SIGKILL'); } catch {}
+        execFileSync('userdel', ['-r', '-f', u], { stdio: 'ignore', timeout: 10_000 });
       } catch {}
     }
     try {
       if (created.sudoers) unlinkSync(sudoersFile);
     } catch {}
     rmSync(dir, { recursive: true, force: true });
+    stopped = true;
   };
   const onExit = () => stopSync();
+  const onSignal = (sig: NodeJS.Signals) => {
+    stopSync();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    process.kill(process.pid, sig);
+  };
   process.on('exit', onExit);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
 
   const stop = async () => {
     if (stopped) return;
@@ -113,10 +124,11 @@ export async function startSshd(): Promise<SshFixture> {
       }
       await execa('userdel', ['-r', '-f', u], { reject: false });
     }
-    if (created.runSshd) await rm('/run/sshd', { recursive: true, force: true }).catch(() => {});
     await rm(dir, { recursive: true, force: true });
     stopped = true;
     process.off('exit', onExit);
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
   };
 
   try {
@@ -160,10 +172,9 @@ export async function startSshd(): Promise<SshFixture> {
     await chmod(sudoersFile, 0o440);
     created.sudoers = true;
 
-    if (!existsSync('/run/sshd')) {
-      await mkdir('/run/sshd', { mode: 0o755, recursive: true });
-      created.runSshd = true;
-    }
+    // sshd's privilege separation directory (the openssh-server service normally makes it). It is
+    // left in place: another sshd started meanwhile may need it, and /run is emptied at boot.
+    if (!existsSync('/run/sshd')) await mkdir('/run/sshd', { mode: 0o755, recursive: true });
 
     const port = await freePort();
     const cfg = path.join(dir, 'sshd_config');
@@ -186,6 +197,7 @@ export async function startSshd(): Promise<SshFixture> {
         'MaxStartups 30',
         'ClientAliveInterval 5',
         'LogLevel INFO',
+        ...(opts.extraConfig ?? []),
         '',
       ].join('\n'),
       { mode: 0o600 },

@@ -1,0 +1,44 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const main = new URL('../../src/cli/main.ts', import.meta.url).pathname;
+function nslat(...args: string[]) {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', main, ...args], { encoding: 'utf8', timeout: 60_000 });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+test('usage errors: one sentence plus what to do, exit status 2, nothing on stdout', () => {
+  for (const args of [['trace', '--duration', 'soon'], ['bogus'], ['trace', '--host', '-oProxyCommand=x'], ['trace', '--filter', 'tcp or udp']]) {
+    const r = nslat(...args);
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.err}`);
+    assert.equal(r.out, '');
+    const lines = r.err.trim().split('\n');
+    assert.equal(lines.length, 2, r.err);
+    assert.match(lines[0]!, /^nslat: .+\.$/);
+  }
+});
+
+test('--help, --version, and replay of a missing or bad file', () => {
+  assert.match(nslat('--help').out, /nslat trace/);
+  assert.match(nslat('--version').out, /^nslat \d+\.\d+\.\d+/);
+  const missing = nslat('replay', '/nonexistent/trace.jsonl');
+  assert.equal(missing.code, 1);
+  assert.match(missing.err, /^nslat: \/nonexistent\/trace.jsonl does not exist\./);
+  const d = mkdtempSync(join(tmpdir(), 'nslat-cli-'));
+  try {
+    const f = join(d, 'junk.jsonl');
+    writeFileSync(f, 'not json\n{"type":"nope"}\n');
+    const bad = nslat('replay', f);
+    assert.equal(bad.code, 1);
+    assert.match(bad.err, /holds no nslat trace messages/);
+    const probes = nslat('trace', '--probes', join(d, 'nope'));
+    assert.equal(probes.code, 2);
+    assert.match(probes.err, /is not a directory/);
+  } finally {
+    rmSync(d, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,89 @@
+// The panel's data model and formatting, in plain Node (no browser): snapshot replaces, delta merges,
+// clear empties; stages are ordered by the probe author's boundary order.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { StageSummary } from '../../src/core/protocol.ts';
+import { bucketLabel, formatCount, formatNs } from '../../webview/format.ts';
+import { MAX_POINTS, Store, stageSeries } from '../../webview/store.ts';
+import { makePanelState } from './fixture.ts';
+
+const stage = (over: Partial<StageSummary> & { key: string; name: string }): StageSummary => ({
+  kind: 'stage', dir: 'rx', count: 10, sum: 100, buckets: new Array(32).fill(0), p50: 1, p90: 2, p99: 3, p999: 4, max: 5, ...over,
+});
+
+test('snapshot replaces, delta merges, clear empties', () => {
+  const s = new Store();
+  const state = makePanelState({ intervals: 5, journeys: 3 });
+  s.apply({ type: 'snapshot', state });
+  assert.equal(s.series.length, 5);
+  assert.equal(s.stages.size, state.stages.length);
+  const first = state.stages[0]!;
+  const last = state.series.at(-1)!;
+  const d = s.apply({
+    type: 'delta',
+    stages: [{ ...first, p99: 999 }, stage({ key: 'rx:stage:new', name: 'new' })],
+    points: [last, { ...last, t_ms: last.t_ms + 1000 }], // the repeated one is dropped
+    journeys: [state.journeys[0]!],
+    reloads: [{ t_ms: last.t_ms, slot: 'rx', ok: false }],
+  });
+  assert.deepEqual(d, { session: false, stages: true, series: true, journeys: true, reloads: true, health: false });
+  assert.equal(s.stages.get(first.key)?.p99, 999);
+  assert.ok(s.stages.has('rx:stage:new'));
+  assert.equal(s.series.length, 6);
+  assert.equal(s.journeys.length, 4);
+  assert.equal(s.reloads.length, 1);
+  s.apply({ type: 'snapshot', state });
+  assert.equal(s.stages.has('rx:stage:new'), false, 'a snapshot replaces everything');
+  s.apply({ type: 'clear' });
+  assert.equal(s.loaded, false);
+  assert.equal(s.stages.size + s.series.length + s.journeys.length, 0);
+});
+
+test('history is bounded', () => {
+  const s = new Store();
+  const state = makePanelState({ intervals: 2, journeys: 0 });
+  s.apply({ type: 'snapshot', state });
+  const p = state.series[1]!;
+  for (let i = 1; i <= MAX_POINTS + 10; i++) s.apply({ type: 'delta', stages: [], points: [{ ...p, t_ms: p.t_ms + i * 1000 }], journeys: [], reloads: [] });
+  assert.equal(s.series.length, MAX_POINTS);
+  assert.equal(s.series.at(-1)!.t_ms, p.t_ms + (MAX_POINTS + 10) * 1000);
+});
+
+test('stages in boundary order per direction; unknown stages keep arrival order', () => {
+  const s = new Store();
+  const state = makePanelState({ intervals: 1, journeys: 0 });
+  state.stages = [
+    stage({ key: 'tx:stage:b', name: 'b', dir: 'tx', from: 'q', to: 'x' }),
+    stage({ key: 'rx:stage:c→d', name: 'c→d', from: 'c', to: 'd' }),
+    stage({ key: 'rx:stage:a→c', name: 'a→c', from: 'a', to: 'c' }),
+    stage({ key: 'rx:stage:zz', name: 'zz', from: 'y', to: 'zz' }),
+    stage({ key: 'irq:hardirq:h:1', name: 'h', kind: 'hardirq', dir: 'irq', cpu: 1 }),
+    stage({ key: 'irq:hardirq:h:0', name: 'h', kind: 'hardirq', dir: 'irq', cpu: 0 }),
+  ];
+  state.health.boundaries = ['a', 'c', 'd'].map((name, id) => ({ id, name, dir: 'rx' as const, active: true, slot: 'rx' }));
+  s.apply({ type: 'snapshot', state });
+  assert.deepEqual(s.orderedStages().map((x) => x.key), ['rx:stage:a→c', 'rx:stage:c→d', 'rx:stage:zz', 'tx:stage:b', 'irq:hardirq:h:0', 'irq:hardirq:h:1']);
+});
+
+test('series points leave gaps where a stage saw no packet', () => {
+  const pts = stageSeries(
+    [
+      { t_ms: 1, stages: { k: [3, 10, 20, []] }, events_per_s: 0 },
+      { t_ms: 2, stages: { k: [0, 0, 0, []] }, events_per_s: 0 },
+      { t_ms: 3, stages: {}, events_per_s: 0 },
+    ],
+    'k',
+    2,
+  );
+  assert.deepEqual(pts, [{ x: 1, y: 20 }, { x: 2, y: null }, { x: 3, y: null }]);
+});
+
+test('formatting', () => {
+  assert.equal(formatNs(512), '512 ns');
+  assert.equal(formatNs(1536), '1.54 µs');
+  assert.equal(formatNs(27_000_000), '27 ms');
+  assert.equal(formatCount(43210), '43.2k');
+  assert.equal(bucketLabel(11, 31), '1.02µs–2.05µs');
+  assert.equal(bucketLabel(31, 31), '≥1.07s');
+  assert.equal(bucketLabel(3, 31, 'count'), '4–8');
+});
