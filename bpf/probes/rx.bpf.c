@@ -254,7 +254,7 @@ int BPF_PROG(l4_rcv__tp, struct sock *sk, const struct sk_buff *skb)
  * tracked enqueues are kept by number; a read whose slot was overwritten
  * (more than UDP_SLOTS queued) is not attributed. The socket cookie guards
  * against a new socket at an old address. */
-#define UDP_SLOTS 16
+#define UDP_SLOTS 64
 struct udp_slot {
 	__u32 seq;
 	__u32 pad;
@@ -273,6 +273,14 @@ struct {
 	__type(key, __u64);		/* struct sock * */
 	__type(value, struct udp_q);
 } rx_udp_q SEC(".maps");
+
+/* An all-zero udp_q (never written): too big for the stack. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct udp_q);
+} rx_udp_zero SEC(".maps");
 
 static __always_inline __u32 udp_queued(const struct sock *sk)
 {
@@ -304,19 +312,21 @@ int BPF_PROG(sock_enqueue__tp, const struct sock *sk)
 		return 0;	/* an untracked socket stays untracked */
 	cookie = bpf_get_socket_cookie((void *)sk);
 	if (!q || q->cookie != cookie) {
-		struct udp_q init = { .cookie = cookie };
+		__u32 zero = 0;
+		void *init = bpf_map_lookup_elem(&rx_udp_zero, &zero);
 
-		if (!st)
+		if (!st || !init)
 			return 0;
-		/* datagrams queued before this one are read first */
-		init.reads = -(udp_queued(sk) - 1);
-		if (bpf_map_update_elem(&rx_udp_q, &skey, &init, BPF_ANY)) {
+		if (bpf_map_update_elem(&rx_udp_q, &skey, init, BPF_ANY)) {
 			nslat_cnt(NSLAT_CNT_MAP_FULL);
 			return 0;
 		}
 		q = bpf_map_lookup_elem(&rx_udp_q, &skey);
 		if (!q)
 			return 0;
+		q->cookie = cookie;
+		/* datagrams queued before this one are read first */
+		q->reads = -(udp_queued(sk) - 1);
 	}
 	n = q->enqueued++;
 	if (st) {
@@ -352,6 +362,8 @@ int BPF_PROG(handle_app_read, const struct sk_buff *skb, int len)
 	struct nslat_pkt *st;
 	__u64 now;
 
+	if (len <= 0)	/* a FIN or an empty skb: nothing for the application */
+		return 0;
 	st = nslat_pass(key, NSLAT_RX_APP_READ, &now);
 	if (st)
 		rx_read(key, st, (struct sk_buff *)skb, now);
@@ -392,25 +404,12 @@ int BPF_PROG(handle_udp_read, struct sock *sk, int ret, int flags)
 
 /* ---------------------------------------------------------------- end of life */
 
-/* A datagram consumed straight from the socket queue was read: UDP copies
- * linear skbs without the skb_copy_datagram_iovec tracepoint and frees
- * them with consume_skb in recvmsg. */
+/* Not a read: UDP frees read datagrams with skb_attempt_defer_free, which
+ * may run consume_skb much later on another CPU. */
 SEC("tp_btf/consume_skb")
 int BPF_PROG(handle_consume_skb, struct sk_buff *skb)
 {
-	__u64 key = (__u64)skb;
-	struct nslat_pkt *st = bpf_map_lookup_elem(&nslat_pkts, &key);
-	__u64 now;
-
-	if (!st)
-		return 0;
-	if (st->last == NSLAT_RX_SOCK_ENQUEUE) {
-		st = nslat_pass(key, NSLAT_RX_APP_READ, &now);
-		if (st)
-			rx_read(key, st, skb, now);
-		return 0;
-	}
-	nslat_free_st(skb, st, NSLAT_DIR_RX, false, 0, bpf_ktime_get_ns());
+	nslat_free(skb, NSLAT_DIR_RX, false, 0);
 	return 0;
 }
 

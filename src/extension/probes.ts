@@ -78,8 +78,11 @@ export class ProbeEditor implements vscode.Disposable {
     return m;
   }
 
+  /** A new session: its reloads start from a clean slate (old diagnostics would point at old runs). */
   forgetSession(): void {
     this.copies.clear();
+    this.diagnostics.clear();
+    this.diagFiles.clear();
   }
 
   /** "Open Probe Sources". */

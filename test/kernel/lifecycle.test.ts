@@ -4,11 +4,11 @@
  * Every line it writes is validated against src/core/protocol.ts.
  */
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, existsSync, mkdtempSync, realpathSync, rmSync, symlinkSync } from 'node:fs';
+import { cpus, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { MAX_COMMAND_BYTES } from '../../src/core/protocol.ts';
+import { MAX_COMMAND_BYTES, checkHello } from '../../src/core/protocol.ts';
 import { BUILD_DIR, Helper, bpftoolProgIds, disposeAll, kernelSkipReason, leakedProgIds } from './lib/helper.ts';
 
 const skip = await kernelSkipReason();
@@ -32,6 +32,32 @@ async function startLoaded(): Promise<{ h: Helper; ids: number[] }> {
   assert.deepEqual(missing, [], 'bpftool lists every prog_id the helper reported while it runs (else the leak check below proves nothing)');
   return { h, ids };
 }
+
+describe('hello', { skip, timeout: 30_000 }, () => {
+  test('hello describes this helper and this kernel', async () => {
+    const h = await Helper.start();
+    try {
+      assert.equal(checkHello(h.hello), undefined, 'protocol version matches src/core/protocol.ts');
+      assert.equal(h.hello.pid, h.pid, 'hello.pid is the helper process');
+      assert.equal(realpathSync(h.hello.workdir), realpathSync(h.workdir), 'hello.workdir is the dir it was given');
+      assert.equal(h.hello.kernel, release(), 'hello.kernel is uname -r');
+      assert.equal(h.hello.ncpus, cpus().length, 'hello.ncpus');
+      assert.equal(h.hello.btf, true, 'BTF present (/sys/kernel/btf/vmlinux)');
+      // KERNEL.md: tracepoints, raw_tp and tp_btf work here; fentry is EPERM and kprobes absent.
+      assert.equal(h.hello.attach_types.tracepoint, true);
+      assert.equal(h.hello.attach_types.tp_btf, true);
+      assert.equal(h.hello.attach_types.raw_tp, true);
+      assert.equal(h.hello.attach_types.kprobe ?? false, existsSync('/sys/bus/event_source/devices/kprobe'), 'kprobe support as the kernel reports it');
+      const mono = Number(process.hrtime.bigint()); // CLOCK_MONOTONIC in ns, like bpf_ktime_get_ns
+      assert.ok(h.hello.mono_ns > 0 && h.hello.mono_ns <= mono, 'hello.mono_ns is CLOCK_MONOTONIC at start');
+      assert.ok(Math.abs(h.hello.wall_ns / 1e6 - Date.now()) < 60_000, 'hello.wall_ns is the wall clock');
+      await h.quit();
+      h.assertProtocolClean();
+    } finally {
+      await h.dispose();
+    }
+  });
+});
 
 describe('helper exit leaves no programs', { skip, timeout: 120_000 }, () => {
   test('quit: bye, exit 0, no programs left', async () => {

@@ -97,7 +97,13 @@ async function sudoWithPassword(t: PrivilegeTarget, argv: string[], name: string
     let state: 'waiting' | 'asking' | 'sent' | 'ready' | 'failed' = 'waiting';
     let buf = '';
     let before = ''; // what sudo said before the helper ran (lecture, "Sorry, try again.")
-    const timer = setTimeout(() => fail(new TransportError('timeout', `sudo on ${t.where} neither prompted for a password nor started ${name} within ${SUDO_TIMEOUT_MS / 1000} s.`)), SUDO_TIMEOUT_MS);
+    // sudo must prompt, or answer a password, within SUDO_TIMEOUT_MS; the user's typing is not timed.
+    let timer: NodeJS.Timeout | undefined;
+    const arm = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => fail(new TransportError('timeout', `sudo on ${t.where} neither prompted for a password nor started ${name} within ${SUDO_TIMEOUT_MS / 1000} s.`)), SUDO_TIMEOUT_MS);
+    };
+    arm();
 
     // Kept only in this closure, to scrub it from anything the process prints (sudo or PAM could echo it).
     proc.scrub = (text) => scrubSecret(text, password);
@@ -139,6 +145,7 @@ async function sudoWithPassword(t: PrivilegeTarget, argv: string[], name: string
           }
           if (state === 'waiting') {
             state = 'asking';
+            clearTimeout(timer);
             askPass(`[sudo] password for ${id.user} on ${t.where}:`).then(
               (pw) => {
                 if (state !== 'asking') return;
@@ -152,6 +159,7 @@ async function sudoWithPassword(t: PrivilegeTarget, argv: string[], name: string
                 }
                 password = pw;
                 state = 'sent';
+                arm();
                 proc.writeRaw(`${pw}\n`);
               },
               (e: unknown) => fail(new TransportError('sudo_cancelled', `asking for the sudo password on ${t.where} failed: ${(e as Error)?.message ?? String(e)}`)),

@@ -134,9 +134,14 @@ export class Helper {
   /** Starts the helper in a fresh temp work dir holding copies of the built objects; waits for hello. */
   static async start(opts: StartOptions = {}): Promise<Helper> {
     const workdir = mkdtempSync(join(tmpdir(), 'nslat-kernel-'));
-    for (const o of opts.objects ?? OBJECTS.map((n) => join(BUILD_DIR, `${n}.bpf.o`))) {
-      // Copies, not symlinks: the helper may (rightly) resolve links and refuse targets outside its dir.
-      copyFileSync(o, join(workdir, basename(o)));
+    try {
+      for (const o of opts.objects ?? OBJECTS.map((n) => join(BUILD_DIR, `${n}.bpf.o`))) {
+        // Copies, not symlinks: the helper (rightly) resolves links and refuses targets outside its dir.
+        copyFileSync(o, join(workdir, basename(o)));
+      }
+    } catch (e) {
+      rmSync(workdir, { recursive: true, force: true });
+      throw e;
     }
     const proc = execa(HELPER_BIN, ['--workdir', workdir, ...(opts.args ?? [])], {
       stdin: 'pipe',
@@ -148,8 +153,12 @@ export class Helper {
     });
     const h = new Helper(workdir, proc);
     running.add(h);
-    const hello = await h.waitFor((m): m is HelloMessage => m.type === 'hello', opts.helloTimeoutMs ?? 15_000, 'hello');
-    h.hello = hello;
+    try {
+      h.hello = await h.waitFor((m): m is HelloMessage => m.type === 'hello', opts.helloTimeoutMs ?? 15_000, 'hello');
+    } catch (e) {
+      await h.dispose();
+      throw e;
+    }
     return h;
   }
 
@@ -190,8 +199,40 @@ export class Helper {
       return;
     }
     const r = parseHelperMessage(line);
-    if (r.ok) this.messages.push(r.value);
-    else this.invalid.push({ line: line.slice(0, 500), error: r.error.message });
+    if (!r.ok) {
+      this.invalid.push({ line: line.slice(0, 500), error: r.error.message });
+      return;
+    }
+    this.messages.push(r.value);
+    const bad = this.semantics(r.value);
+    if (bad) this.invalid.push({ line: line.slice(0, 500), error: bad });
+  }
+
+  private lastSeq: number | undefined;
+
+  /** What the schema cannot say but protocol.ts's comments do; a violation counts as an invalid line. */
+  private semantics(m: HelperMessage): string | undefined {
+    if (m.type === 'snapshot') {
+      if (this.lastSeq !== undefined && m.seq !== this.lastSeq + 1) return `snapshot seq ${m.seq} after ${this.lastSeq} (must increase by one)`;
+      this.lastSeq = m.seq;
+      for (const slot of m.slots) {
+        for (const h of slot.hists) {
+          const n = h.buckets.reduce((a, [, c]) => a + c, 0);
+          if (n !== h.count) return `slot ${slot.slot} hist ${h.name}: count ${h.count} but buckets hold ${n}`;
+          if (h.count === 0 && h.sum !== 0) return `slot ${slot.slot} hist ${h.name}: sum ${h.sum} with count 0`;
+          if (new Set(h.buckets.map(([b]) => b)).size !== h.buckets.length) return `slot ${slot.slot} hist ${h.name}: a bucket listed twice`;
+        }
+      }
+    }
+    if (m.type === 'loaded') {
+      for (const p of m.programs) {
+        if (p.status === 'attached' && (p.prog_id === undefined || p.attach === undefined)) return `program ${p.name} attached without prog_id/attach`;
+        if (p.status !== 'attached' && !p.reason) return `program ${p.name} ${p.status} without a reason`;
+      }
+      const names = m.boundaries.map((b) => b.name);
+      if (new Set(names).size !== names.length) return `boundary names repeat: ${names.join(', ')}`;
+    }
+    return undefined;
   }
 
   private wake(): void {
