@@ -22,7 +22,7 @@
 #define NSLAT_HIST_ENTRIES	NSLAT_HIST_PKT_MAX
 #endif
 #ifndef NSLAT_PKT_ENTRIES
-#define NSLAT_PKT_ENTRIES	32768
+#define NSLAT_PKT_ENTRIES	16384
 #endif
 
 #define ETH_P_IP	0x0800
@@ -284,13 +284,27 @@ static __always_inline void nslat_sk_flow(struct sock *sk, struct nslat_pkt *st)
 	st->dport = bpf_ntohs(sk->__sk_common.skc_dport);
 }
 
+/* A finished packet's entry stays in the LRU, marked done, so that the
+ * next packet reusing the skb pointer (skbs are recycled quickly) restarts
+ * it in place: a lookup and stores instead of a hash insert and delete. */
+#define NSLAT_DONE 0xffffffffU
+
+static __always_inline void nslat_done(struct nslat_pkt *st)
+{
+	st->last = NSLAT_DONE;	/* no boundary id is larger: nothing advances it */
+	st->mask = 0;
+}
+
 /* The filters refused a packet at its entry boundary. Any state under its
  * pointer belongs to an earlier packet whose end was not seen: drop it, or
  * the later boundaries of this packet would advance it. */
 static __always_inline int nslat_reject(__u64 key)
 {
+	struct nslat_pkt *st = bpf_map_lookup_elem(&nslat_pkts, &key);
+
 	nslat_cnt(NSLAT_CNT_FILTERED);
-	bpf_map_delete_elem(&nslat_pkts, &key);
+	if (st)
+		nslat_done(st);
 	return 0;
 }
 
@@ -299,12 +313,16 @@ static __always_inline int nslat_reject(__u64 key)
 static __always_inline bool
 nslat_start(__u64 key, __u32 b, __u64 t0, __u64 now, struct nslat_pkt *init)
 {
+	struct nslat_pkt *st = bpf_map_lookup_elem(&nslat_pkts, &key);
+
 	init->t0 = t0;
 	init->t_last = now;
 	init->last = b;
 	init->mask = 1U << (b & (NSLAT_NB - 1));
 	init->ts[b & (NSLAT_NB - 1)] = now - t0;
-	if (bpf_map_update_elem(&nslat_pkts, &key, init, BPF_ANY)) {
+	if (st) {
+		__builtin_memcpy(st, init, sizeof(*st));
+	} else if (bpf_map_update_elem(&nslat_pkts, &key, init, BPF_ANY)) {
 		nslat_cnt(NSLAT_CNT_MAP_FULL);
 		return false;
 	}
@@ -339,7 +357,7 @@ static __always_inline struct nslat_pkt *nslat_pass(__u64 key, __u32 b, __u64 *n
 	now = bpf_ktime_get_ns();
 	if (now - st->t0 > NSLAT_MAX_AGE_NS) {
 		nslat_cnt(NSLAT_CNT_STALE);
-		bpf_map_delete_elem(&nslat_pkts, &key);
+		nslat_done(st);
 		return NULL;
 	}
 	nslat_record(st, b, now);
@@ -381,13 +399,13 @@ static __always_inline void nslat_finish(__u64 key, struct nslat_pkt *st, struct
 	} else if (every && n % every == 0) {
 		reason = NSLAT_REASON_SAMPLED;
 	} else {
-		bpf_map_delete_elem(&nslat_pkts, &key);
+		nslat_done(st);
 		return;
 	}
 	j = bpf_ringbuf_reserve(&nslat_journeys, sizeof(*j), 0);
 	if (!j) {
 		nslat_cnt(NSLAT_CNT_RINGBUF_DROP);
-		bpf_map_delete_elem(&nslat_pkts, &key);
+		nslat_done(st);
 		return;
 	}
 	nslat_cnt(reason == NSLAT_REASON_SLOW ? NSLAT_CNT_SLOW : NSLAT_CNT_SAMPLED);
@@ -409,7 +427,7 @@ static __always_inline void nslat_finish(__u64 key, struct nslat_pkt *st, struct
 	j->l4 = st->l4;
 	j->family = st->family;
 	bpf_ringbuf_submit(j, 0);
-	bpf_map_delete_elem(&nslat_pkts, &key);
+	nslat_done(st);
 }
 
 /* End of life of a tracked packet (st found by the caller). */
@@ -428,11 +446,11 @@ static __always_inline void nslat_free_st(struct sk_buff *skb, struct nslat_pkt 
 	}
 	if (now - st->t0 > NSLAT_MAX_AGE_NS) {
 		nslat_cnt(NSLAT_CNT_STALE);
-		bpf_map_delete_elem(&nslat_pkts, &key);
+		nslat_done(st);
 		return;
 	}
 	if (nslat_defer()) {	/* no reader: cannot be attributed to a task */
-		bpf_map_delete_elem(&nslat_pkts, &key);
+		nslat_done(st);
 		return;
 	}
 	nslat_finish(key, st, skb, dir, drop ? NSLAT_END_DROP : NSLAT_END_CONSUME, reason, now);
@@ -444,7 +462,7 @@ static __always_inline void nslat_free(struct sk_buff *skb, __u8 dir, bool drop,
 	__u64 key = (__u64)skb;
 	struct nslat_pkt *st = bpf_map_lookup_elem(&nslat_pkts, &key);
 
-	if (!st)
+	if (!st || st->last == NSLAT_DONE)
 		return;
 	nslat_free_st(skb, st, dir, drop, reason, bpf_ktime_get_ns());
 }

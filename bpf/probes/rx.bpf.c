@@ -51,6 +51,15 @@ static __always_inline int rx_enter(struct sk_buff *skb, __u32 b)
 	return 0;
 }
 
+/* Unix, netlink... sockets use skbs too: one reusing the address of a
+ * packet whose end was not seen must not advance that packet. */
+static __always_inline bool inet_sock(const struct sock *sk)
+{
+	__u16 family = sk->__sk_common.skc_family;
+
+	return family == AF_INET || family == AF_INET6;
+}
+
 static __always_inline int rx_pass(const void *skb, __u32 b)
 {
 	__u64 now;
@@ -302,7 +311,7 @@ int BPF_PROG(sock_enqueue__tp, const struct sock *sk)
 	__u32 n;
 	__u64 now;
 
-	if ((void *)skb == (void *)&sk->sk_receive_queue)
+	if ((void *)skb == (void *)&sk->sk_receive_queue || !inet_sock(sk))
 		return 0;
 	st = nslat_pass(key, NSLAT_RX_SOCK_ENQUEUE, &now);
 	if (sk->sk_protocol != IPPROTO_UDP)
@@ -346,7 +355,7 @@ static __always_inline void rx_read(__u64 key, struct nslat_pkt *st, struct sk_b
 	if (nslat_defer()) {
 		if (!nslat_task_ok()) {
 			nslat_cnt(NSLAT_CNT_FILTERED);
-			bpf_map_delete_elem(&nslat_pkts, &key);
+			nslat_done(st);
 			return;
 		}
 		nslat_replay(st);
@@ -358,11 +367,15 @@ static __always_inline void rx_read(__u64 key, struct nslat_pkt *st, struct sk_b
 SEC("tp_btf/skb_copy_datagram_iovec")
 int BPF_PROG(handle_app_read, const struct sk_buff *skb, int len)
 {
+	struct sock *owner;
 	__u64 key = (__u64)skb;
 	struct nslat_pkt *st;
 	__u64 now;
 
 	if (len <= 0)	/* a FIN or an empty skb: nothing for the application */
+		return 0;
+	owner = skb->sk;
+	if (!owner || !inet_sock(owner))	/* UDP (no owner): see handle_udp_read */
 		return 0;
 	st = nslat_pass(key, NSLAT_RX_APP_READ, &now);
 	if (st)
@@ -404,12 +417,19 @@ int BPF_PROG(handle_udp_read, struct sock *sk, int ret, int flags)
 
 /* ---------------------------------------------------------------- end of life */
 
-/* Not a read: UDP frees read datagrams with skb_attempt_defer_free, which
- * may run consume_skb much later on another CPU. */
+/* Not a read: UDP frees a read datagram (skb_attempt_defer_free) before
+ * sock_recv_length fires, possibly on another CPU and possibly much later.
+ * A queued UDP datagram belongs to handle_udp_read. */
 SEC("tp_btf/consume_skb")
 int BPF_PROG(handle_consume_skb, struct sk_buff *skb)
 {
-	nslat_free(skb, NSLAT_DIR_RX, false, 0);
+	__u64 key = (__u64)skb;
+	struct nslat_pkt *st = bpf_map_lookup_elem(&nslat_pkts, &key);
+
+	if (!st || st->last == NSLAT_DONE ||
+	    (st->l4 == IPPROTO_UDP && st->last >= NSLAT_RX_SOCK_ENQUEUE))
+		return 0;
+	nslat_free_st(skb, st, NSLAT_DIR_RX, false, 0, bpf_ktime_get_ns());
 	return 0;
 }
 

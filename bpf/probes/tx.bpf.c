@@ -157,7 +157,9 @@ static __always_inline int tx_enter(struct sk_buff *skb, __u32 b, struct net_dev
 	init.last = b;
 	init.mask |= 1U << b;
 	init.ts[b & (NSLAT_NB - 1)] = now - t0;
-	if (bpf_map_update_elem(&nslat_pkts, &key, &init, BPF_ANY)) {
+	if (st) {	/* a finished, stale or reused entry: restart in place */
+		__builtin_memcpy(st, &init, sizeof(*st));
+	} else if (bpf_map_update_elem(&nslat_pkts, &key, &init, BPF_ANY)) {
 		nslat_cnt(NSLAT_CNT_MAP_FULL);
 		return 0;
 	}

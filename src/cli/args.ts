@@ -88,7 +88,10 @@ Options:
   --bpf-stats          Turn on kernel bpf_stats to report each program's cost per run.
   -h, --help           This help.  -V, --version  The version.
 
-Ctrl-C stops cleanly: the probes are unloaded and what was collected is printed.`;
+Ctrl-C stops cleanly: the probes are unloaded and what was collected is printed.
+Exit status: 0 success (also after Ctrl-C ends a --duration 0 trace); 1 the target cannot trace,
+or the trace ended early (what was collected is still printed); 2 bad arguments; 130 interrupted.
+NSLAT_DEBUG=1 prints the helper's log and transport commands on stderr.`;
 
 const HINT = 'Run `nslat --help` for usage.';
 

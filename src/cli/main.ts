@@ -54,6 +54,9 @@ function formatRows(rows: PreflightRow[]): string {
 }
 
 async function runCheck(cmd: CheckCmd): Promise<number> {
+  if (cmd.sshConfig && !existsSync(cmd.sshConfig)) {
+    throw new CliError(`--ssh-config ${cmd.sshConfig} does not exist.`, 'Give the path of an ssh_config file.', 2);
+  }
   const progress = createProgress(process.stderr, cmd.format === 'json');
   const { createTransport } = await import('../core/transport/index.ts');
   const transport = createTransport({ host: cmd.host, sshConfig: cmd.sshConfig });

@@ -248,7 +248,10 @@ export class Session extends EventEmitter<SessionEvents> {
         else if (badLines === 11) session.emit('warning', 'more bad lines from the helper; not reporting them one by one');
       });
       client.on('helperError', (m) => session.emit('warning', `helper: ${m.code}: ${m.message}`));
-      client.on('log', (m) => opts.log?.(`helper ${m.level}: ${m.message}`));
+      client.on('log', (m) => {
+        if (m.level === 'warn' || m.level === 'error') session.emit('warning', `helper ${m.level}: ${m.message}`);
+        else opts.log?.(`helper ${m.level}: ${m.message}`);
+      });
       client.on('stderr', (t) => opts.log?.(`helper stderr: ${t.trimEnd()}`));
       client.on('exit', (info) => session.onHelperExit(info));
 

@@ -28,6 +28,8 @@ class Nslat implements vscode.Disposable {
   /** The JSON Lines trace of the current (or last) session, for Export Trace. */
   private trace: TraceWriter | undefined;
   private starting = false;
+  /** Cancels a start in progress (the progress notification's Cancel, Stop, or deactivation). */
+  private startAbort: AbortController | undefined;
   private eventsPerS = 0;
   private readonly disposables: Disposable[] = [];
   readonly panel: PanelController;
@@ -73,6 +75,8 @@ class Nslat implements vscode.Disposable {
 
     this.starting = true;
     this.host = host;
+    // Stop is offered while starting too: it cancels the start.
+    void vscode.commands.executeCommand('setContext', 'nslat.sessionActive', true);
     const aggregator = new Aggregator({ host, onChange: () => this.panel.notify() });
     this.trace?.close();
     this.trace = undefined;
@@ -86,6 +90,7 @@ class Nslat implements vscode.Disposable {
     this.log.info(`starting on ${label}: stages ${stages.join(', ')}, filter ${settings.filter ?? '(none)'}, interval ${settings.snapshotIntervalMs} ms, privilege ${settings.privilege}`);
 
     const abort = new AbortController();
+    this.startAbort = abort;
     let session: Session;
     try {
       session = await vscode.window.withProgress(
@@ -115,6 +120,8 @@ class Nslat implements vscode.Disposable {
       );
     } catch (e) {
       this.starting = false;
+      this.startAbort = undefined;
+      void vscode.commands.executeCommand('setContext', 'nslat.sessionActive', false);
       const message = (e as Error).message ?? String(e);
       aggregator.setSession({ state: 'failed', message });
       this.status.update(host, 'failed', 0, message);
@@ -123,6 +130,16 @@ class Nslat implements vscode.Disposable {
       return;
     }
     this.starting = false;
+    this.startAbort = undefined;
+    if (abort.signal.aborted) {
+      // Cancelled after the helper was already up: take it down again.
+      await session.stop().catch(() => undefined);
+      void vscode.commands.executeCommand('setContext', 'nslat.sessionActive', false);
+      aggregator.setSession({ state: 'stopped', message: `start on ${label} cancelled` });
+      this.status.update(host, 'stopped', 0);
+      this.log.info(`start on ${label} cancelled; the helper was stopped`);
+      return;
+    }
     void rememberHost(this.context.globalState, host);
     this.active = { session, aggregator, hostLabel: label };
     void vscode.commands.executeCommand('setContext', 'nslat.sessionActive', true);
@@ -258,6 +275,11 @@ class Nslat implements vscode.Disposable {
   async stop(): Promise<void> {
     const a = this.active;
     if (!a) {
+      if (this.startAbort) {
+        this.log.info('stop requested while starting: cancelling the start');
+        this.startAbort.abort();
+        return;
+      }
       void vscode.window.showInformationMessage('nslat: no session is running.');
       return;
     }
@@ -281,6 +303,7 @@ class Nslat implements vscode.Disposable {
 
   /** Stops a running session (window closing, extension deactivating). */
   async shutdown(): Promise<void> {
+    this.startAbort?.abort();
     const a = this.active;
     if (a) await a.session.stop().catch(() => undefined);
   }

@@ -1,7 +1,7 @@
 /**
  * When the panel gets what (no vscode here, so plain Node tests cover it):
- *  - a full `snapshot` when the webview says `ready`, when it becomes visible again, and when the
- *    data source changes (new session);
+ *  - a full `snapshot` when the webview says `ready` (also after it was hidden: VS Code reloads a
+ *    hidden webview's document when it shows again), and when the data source changes (new session);
  *  - then `delta`s, at most one per `minIntervalMs` (100 ms: 10 updates a second), coalescing every
  *    change in between;
  *  - nothing at all while the panel is hidden or not ready: no delta is computed or posted.
@@ -22,6 +22,9 @@ export interface PumpOptions {
   now?: () => number;
   /** The state shown without a source (no session). */
   empty: () => PanelState;
+  /** false (the default, as PanelController creates it): VS Code drops a hidden webview's document
+   *  and loads it anew when shown, so the snapshot waits for the new document's `ready`. */
+  retainedWhenHidden?: boolean;
 }
 
 export class PanelPump {
@@ -63,8 +66,10 @@ export class PanelPump {
   setVisible(visible: boolean): void {
     const was = this.visible;
     this.visible = visible;
-    if (!visible) this.cancel();
-    else if (!was) this.snapshot();
+    if (!visible) {
+      this.cancel();
+      if (!this.opts.retainedWhenHidden) this.ready = false;
+    } else if (!was) this.snapshot();
   }
 
   setSource(source: PanelSource | undefined): void {

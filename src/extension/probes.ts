@@ -260,22 +260,28 @@ export class ProbeEditor implements vscode.Disposable {
     return fallback;
   }
 
-  /** The panel asked for the probe that feeds a boundary: open the copy and find its name. */
+  /** The panel asked for the probe that feeds a boundary: open the copy at the boundary's enum entry
+   *  (NSLAT_<DIR>_<NAME>), else at the first mention of its name. */
   async revealBoundary(boundary: string): Promise<void> {
+    if (!/^[A-Za-z0-9_]{1,64}$/.test(boundary)) return;
     if (this.copies.size === 0) await this.open();
-    for (const path of this.copies.keys()) {
-      let text: string;
-      try {
-        text = readFileSync(path, 'utf8');
-      } catch {
-        continue;
+    const patterns = [new RegExp(`\\bNSLAT_[A-Z0-9]+_${boundary.toUpperCase()}\\b`), new RegExp(`\\b${boundary}\\b`)];
+    for (const re of patterns) {
+      for (const path of this.copies.keys()) {
+        let text: string;
+        try {
+          text = readFileSync(path, 'utf8');
+        } catch {
+          continue;
+        }
+        const m = re.exec(text);
+        if (!m) continue;
+        const doc = await vscode.workspace.openTextDocument(vscode.Uri.file(path));
+        const start = doc.positionAt(m.index);
+        const range = new vscode.Range(start, start.translate(0, m[0].length));
+        await vscode.window.showTextDocument(doc, { selection: range, preview: false, viewColumn: vscode.ViewColumn.Beside });
+        return;
       }
-      const idx = text.indexOf(boundary);
-      if (idx < 0) continue;
-      const doc = await vscode.workspace.openTextDocument(vscode.Uri.file(path));
-      const pos = doc.positionAt(idx);
-      await vscode.window.showTextDocument(doc, { selection: new vscode.Range(pos, pos.translate(0, boundary.length)), preview: false });
-      return;
     }
     void vscode.window.showInformationMessage(`nslat: no probe source mentions "${boundary}".`);
   }

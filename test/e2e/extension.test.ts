@@ -1,15 +1,25 @@
 /**
- * End to end in a real VS Code build (code-server 4.100.3, see ../../../shared/E2E-NOTES.md or
- * scripts/install-code-server.sh): start a session on this machine from the F1 palette, see the
- * panel fill with live data while the test sends loopback traffic, open the probe sources, break a
- * probe and see the compile error in the Problems view, fix it and see the reload in the panel, stop,
- * and check that none of the session's BPF programs is left loaded.
+ * End to end in a real VS Code build (code-server 4.100.3; scripts/install-code-server.sh installs it
+ * offline into .cache/code-server): the packaged extension (.vsix) in code-server, driven by headless
+ * Debian chromium through playwright-core.
  *
- * Needs root (the helper loads BPF), the code-server install (npm run test:e2e does it) and a built
- * extension (npm run build). Screenshots go to test-results/e2e-*.png.
+ *  1. "nslat: Start Stack Trace" from the F1 palette → "This machine"; the panel fills with live data
+ *     (stage rows, events/s) while the test sends bounded loopback traffic; the status bar shows it;
+ *  2. "nslat: Open Probe Sources" copies the probes to <workspace>/.nslat/probes and says where they run;
+ *  3. a syntax error typed into rx.bpf.c and saved → the error in the Problems view at line 1 and the
+ *     right column, the old programs stay loaded, the panel marks the failed reload;
+ *  4. the line removed and saved → the reload succeeds (new programs), the Problems view clears;
+ *  5. a boundary added in C (enum entry + program) → the panel shows the new stage by its own name;
+ *  6. "nslat: Stop Stack Trace" → the helper exits and none of the session's BPF programs is loaded;
+ *  7. "nslat: Export Trace" (JSON Lines) writes the session's messages; after "Reload Window" the
+ *     serializer restores the panel.
+ * code-server is always ended by its process group, and nothing it started may outlive it.
+ *
+ * Needs root (the helper loads BPF), the code-server install and built bundles: `npm run test:e2e`
+ * does both. Screenshots go to test-results/e2e-*.png.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
@@ -39,11 +49,28 @@ import { startLoopbackTraffic, type Traffic } from './traffic.ts';
 const isRoot = process.getuid?.() === 0;
 const built = existsSync(join(REPO, 'dist', 'extension.cjs'));
 
+/** rx.bpf.c plus one boundary, NSLAT_RX_E2E_MARK, passed right after netif_receive_skb (ids stay in
+ *  path order: boundaries only count forward). */
+function addStageToRxProbe(src: string): string {
+  const anchor = /^(\s*)NSLAT_RX_NETIF_RECEIVE_SKB,.*$/m;
+  if (!anchor.test(src) || !src.includes('rx_pass(')) {
+    throw new Error('rx.bpf.c no longer has "NSLAT_RX_NETIF_RECEIVE_SKB," in enum nslat_boundary or an rx_pass() helper; update addStageToRxProbe in this test');
+  }
+  const withEnum = src.replace(anchor, (line, indent: string) => `${line}\n${indent}NSLAT_RX_E2E_MARK,\t/* added by the e2e test */`);
+  return `${withEnum.trimEnd()}\n
+SEC("tp_btf/netif_receive_skb")
+int BPF_PROG(handle_e2e_mark, struct sk_buff *skb)
+{
+\treturn rx_pass(skb, NSLAT_RX_E2E_MARK);
+}
+`;
+}
+
 function helperPids(cs: CodeServer): number[] {
   return descendants(cs.proc.pid!).filter((p) => /nslat-helper/.test(cmdline(p)));
 }
 
-test('e2e: Start Stack Trace → live panel → break and fix a probe → Stop, in code-server', {
+test('e2e: Start Stack Trace → live panel → break, fix and extend a probe → Stop → Export → restore, in code-server', {
   timeout: 12 * 60_000,
   skip: !isRoot ? 'needs root to load BPF programs' : !existsSync(CODE_SERVER) ? 'code-server not installed: run scripts/install-code-server.sh (npm run test:e2e does)' : !built ? 'extension not built: npm run build' : false,
 }, async (t) => {
@@ -122,6 +149,15 @@ test('e2e: Start Stack Trace → live panel → break and fix a probe → Stop, 
     assert.ok(existsSync(join(dirs.workspace, '.nslat', 'probes', 'rx.bpf.c')), 'rx.bpf.c was not copied to .nslat/probes in the workspace');
     mark('probe sources opened in .nslat/probes');
 
+    // A boundary chip in the panel opens its probe at the boundary's enum entry.
+    const rxText = readFileSync(join(dirs.workspace, '.nslat', 'probes', 'rx.bpf.c'), 'utf8');
+    const enumLine = rxText.split('\n').findIndex((l) => /\bNSLAT_RX_NETIF_RECEIVE_SKB\b/.test(l)) + 1;
+    assert.ok(enumLine > 0, 'rx.bpf.c has no NSLAT_RX_NETIF_RECEIVE_SKB');
+    await panel.locator('button[data-action="open-probe"][data-value="netif_receive_skb"]').first().click();
+    const cursor = page.locator('.statusbar-item', { hasText: /Ln \d+, Col \d+/ }).first();
+    await waitFor(`the cursor on rx.bpf.c line ${enumLine} after clicking the netif_receive_skb chip`, async () => new RegExp(`Ln ${enumLine}, Col \\d+ \\(\\d+ selected\\)`).test((await cursor.textContent()) ?? ''), 15_000);
+    mark(`the netif_receive_skb chip opened rx.bpf.c at line ${enumLine}`);
+
     // ---- Break the probe in the editor and save
     await tab.click();
     const editor = page.locator('.editor-group-container.active .monaco-editor').first();
@@ -173,8 +209,47 @@ test('e2e: Start Stack Trace → live panel → break and fix a probe → Stop, 
     await page.waitForTimeout(1500);
     await screenshot(page, 'probe-reloaded');
 
+    // ---- Add a stage in C: a new boundary in the enum and a program that passes it. Written to the
+    // file on disk, then saved through the editor; the panel shows the new stage by its own name.
+    const copy = join(dirs.workspace, '.nslat', 'probes', 'rx.bpf.c');
+    const added = addStageToRxProbe(readFileSync(copy, 'utf8'));
+    writeFileSync(copy, added);
+    // Don't depend on the file watcher: "Revert File" reads the file from disk into the editor now.
+    await editor.locator('.view-lines').click({ position: { x: 40, y: 10 } });
+    await runCommand(page, 'File: Revert File');
+    await waitFor('the editor to pick up the file written on disk', async () => (await editor.locator('.view-lines').textContent())?.includes('NSLAT_RX_E2E_MARK'), 20_000, 250);
+    const before = (await panel.locator('.session-message').first().textContent()) ?? '';
+    await editor.locator('.view-lines').click({ position: { x: 40, y: 10 } });
+    await page.keyboard.press('Control+End');
+    await page.keyboard.press('Enter');
+    await page.keyboard.press('Control+S');
+    await waitFor('the reload with the new stage', async () => {
+      const msg = (await panel.locator('.session-message').first().textContent({ timeout: 1000 })) ?? '';
+      if (/Reload of rx\.bpf\.c failed/.test(msg)) throw new GiveUp(`the probe with an added stage did not load: ${msg}`);
+      return msg !== before && /Reloaded rx\.bpf\.c/.test(msg);
+    }, 120_000, 500);
+    await waitFor('the boundary "e2e_mark" among the attach chips', async () => (await panel.locator('#attach-chips', { hasText: 'e2e_mark' }).count()) > 0, 20_000, 500);
+    const newStage = await waitFor('a stage named after the new boundary in the panel', async () => {
+      const row = panel.locator('#stage-table tbody tr', { hasText: 'e2e_mark' }).first();
+      return (await row.count()) > 0 ? ((await row.locator('td, th').first().textContent()) ?? 'e2e_mark').trim() : undefined;
+    }, 60_000, 500);
+    const idsAfterStage = new Set(helperPids(cs).flatMap(bpfProgIdsOf));
+    mark(`added a stage in C: "${newStage}" in the panel`);
+    await page.waitForTimeout(1000);
+    await screenshot(page, 'stage-added');
+
+    // ---- Hide the panel behind another editor, then show it: its new document gets a full snapshot.
+    const panelTab = page.locator('.tabs-container .tab', { hasText: 'nslat: stack latency' }).first();
+    await panelTab.click();
+    await runCommand(page, 'File: New Untitled Text File');
+    await waitFor('the panel to be hidden', async () => (await page!.locator('iframe.webview.ready').count()) === 0 || !(await panel.locator('#stage-table').isVisible().catch(() => false)), 10_000);
+    await page.waitForTimeout(1500);
+    await panelTab.click();
+    await waitFor('the shown panel to have its data again', async () => (await panel.locator('#stage-table tbody tr', { hasText: 'e2e_mark' }).count()) > 0, 30_000, 500);
+    mark('panel hidden and shown again: data restored from a snapshot');
+
     // ---- Stop
-    const everyId = new Set([...idsAtStart, ...idsAfterFix]);
+    const everyId = new Set([...idsAtStart, ...idsAfterFix, ...idsAfterStage]);
     await runCommand(page, 'nslat: Stop Stack Trace');
     await waitFor('the panel to show the session stopped', async () => (await panel.locator('.state').first().textContent({ timeout: 1000 }))?.trim() === 'stopped', 30_000, 500);
     await waitFor('the helper to exit', () => helperPids(cs!).length === 0, 15_000);

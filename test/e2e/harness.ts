@@ -215,7 +215,6 @@ export async function runCommand(page: Page, title: string, timeoutMs = 60_000):
   const input = page.locator('.quick-input-widget .quick-input-box input');
   await waitFor(`command "${title}" in the palette`, async () => {
     await page.keyboard.press('Escape');
-    await page.locator('.monaco-workbench').click({ position: { x: 5, y: 5 }, trial: true }).catch(() => undefined);
     await page.keyboard.press('F1');
     await input.waitFor({ state: 'visible', timeout: 5000 });
     await input.fill(`>${title}`);

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { execa } from 'execa';
 import type { SnapshotMessage } from '../../src/core/protocol.ts';
-import { BPF_DIR, Helper, bpftoolProgIds, kernelSkipReason, leakedProgIds, sleep } from './lib/helper.ts';
+import { BPF_DIR, Helper, Totals, bpftoolProgIds, kernelSkipReason, leakedProgIds, sleep } from './lib/helper.ts';
 import { runFlow } from './lib/traffic.ts';
 
 const skip = await kernelSkipReason();
@@ -171,10 +171,17 @@ int nslat_test_bad_deref(void *ctx)
     // The reload happened inside the traffic window, not at its edge.
     const reloadIdx = snaps.findIndex((s) => s.mono_ns >= reloadMono);
     assert.ok(reloadIdx > firstIdx + 1 && reloadIdx < lastIdx, `the reload (snapshot ${reloadIdx}) falls inside the traffic window (${firstIdx}..${lastIdx})`);
+    // Make-before-break loses at most the few packets in flight at the switch: the read boundary
+    // (whichever object fed it) saw nearly every datagram the server read.
+    const totals = Totals.of(h.snapshotsSince(from));
+    const readName = first.boundaries.filter((b) => b.dir === 'rx' && b.active).sort((a, b) => b.id - a.id)[0]?.name ?? '';
+    const reads = totals.cum('rx', readName)?.count ?? 0;
+    console.log(`# reload: ${reads} packets reached ${readName} for ${flow.server.received} datagrams read`);
+    assert.ok(reads >= flow.server.received * 0.98 && reads <= flow.server.received, `${reads} packets reached ${readName} across the reloads for ${flow.server.received} read`);
     const sorted = [...inner].sort((a, b) => a - b);
     const median = sorted[Math.floor(sorted.length / 2)]!;
     for (const [i, c] of inner.entries()) {
-      assert.ok(c >= median * 0.3, `interval ${i + firstIdx + 1} counted ${c} packets, far below the median ${median}: a gap (${counts.join(' ')})`);
+      assert.ok(c >= median * 0.5, `interval ${i + firstIdx + 1} counted ${c} packets, far below the median ${median}: a gap (${counts.join(' ')})`);
     }
     await h.quit();
     h.assertProtocolClean();

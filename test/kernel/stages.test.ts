@@ -22,8 +22,8 @@ if (skip) console.log(`# kernel suite skipped: ${skip}`);
 /**
  * Every flow of this file goes from client port SPORT to server port PORT; rx is loaded with
  * filter_lport = PORT (the receiver's local port), tx with filter_lport = SPORT (the sender's).
- * (Not filter_rport = PORT on tx: the probe reads TX ports from the socket, and an unconnected
- * UDP socket has no remote port; filters.test.ts checks that case on its own.)
+ * (filter_rport, which for an unconnected UDP sender needs the ports from the packet rather than
+ * the socket, is checked on its own in filters.test.ts.)
  */
 const PORT = 20_000 + (process.pid % 20_000);
 const SPORT = PORT + 1;

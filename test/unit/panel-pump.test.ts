@@ -68,7 +68,7 @@ test('nothing before ready; a snapshot on ready; deltas coalesced to at most one
   assert.equal(marks.length, 400, 'coalescing loses no reload mark');
 });
 
-test('a hidden panel gets nothing and costs nothing; showing it again sends a snapshot', (t) => {
+test('a hidden panel gets nothing and costs nothing; shown again, its new document gets a snapshot', (t) => {
   t.after(() => mock.timers.reset());
   const { sent, pump, agg } = setup();
   pump.attach(true);
@@ -83,6 +83,8 @@ test('a hidden panel gets nothing and costs nothing; showing it again sends a sn
   assert.equal(panelMessage.mock.callCount(), 0, 'no delta computed while hidden');
   assert.equal(panelState.mock.callCount(), 0);
   pump.setVisible(true);
+  assert.equal(sent.length, 1, 'the reloaded document is not listening before its ready');
+  pump.setReady();
   assert.deepEqual(sent.map((m) => m.type), ['snapshot', 'snapshot']);
   const last = sent[1]!;
   assert.ok(last.type === 'snapshot' && last.state.stages.length > 0, 'the new snapshot carries the data');
