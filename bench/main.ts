@@ -36,7 +36,7 @@ const EMPTY_C = path.join(ROOT, 'bench/empty.bpf.c');
 
 const { values: args } = parseArgs({
   options: {
-    only: { type: 'string', default: 'probe,e2e,reload,panel' },
+    only: { type: 'string', default: 'probe,anatomy,e2e,reload,panel' },
     quick: { type: 'boolean', default: false },
     rounds: { type: 'string' },
     pairs: { type: 'string' },
@@ -339,6 +339,44 @@ async function probeCost(env: Record<string, unknown>) {
   return { perProg, perRound, btPerHook, summary, raw: runs };
 }
 
+// ------------------------------------------------------------------ part 1b: anatomy of a probe
+
+/** bench/anatomy.bpf.c: each operation an nslat boundary does, alone, on tp_btf/netif_rx. */
+async function anatomy() {
+  const src = path.join(ROOT, 'bench/anatomy.bpf.c');
+  const obj = path.join(workdir, 'anatomy.bpf.o');
+  const mk = await execa('make', ['-s', '-C', BPF, 'probe', `SRC=${src}`, `OUT=${obj}`], { reject: false, all: true, timeout: 120_000 });
+  if (mk.exitCode !== 0) throw new Error(`building bench/anatomy.bpf.c failed:\n${mk.all}`);
+  const tcpPort = await freePort(), udpPort = await freePort();
+  const servers = [sockperfServer('tcp', tcpPort), sockperfServer('udp', udpPort)];
+  cleanups.push(async () => { for (const s of servers) await stopChild(s, 'SIGINT'); });
+  await sleep(400);
+  await setBpfStats('1');
+  const rows = new Map<string, number[]>();
+  try {
+    for (let round = 1; round <= (quick ? 1 : 2); round++) {
+      log(`part 1b: anatomy round ${round}`);
+      const h = await RawHelper.start(HELPER, workdir, { intervalMs: 1000 });
+      try {
+        const progs = attachedProgs([await h.load('anatomy', obj)]);
+        progs.forEach((p) => ourProgIds.add(p.id));
+        await sleep(300);
+        const s0 = await progStats();
+        await sockperfPP('tcp', tcpPort, LOAD_S); await sockperfPP('udp', udpPort, LOAD_S); await sockperfTP('tcp', tcpPort, LOAD_S);
+        const s1 = await progStats();
+        for (const p of deltaStats(progs, s0, s1)) rows.set(p.name, [...(rows.get(p.name) ?? []), p.ns]);
+      } finally {
+        await h.quit();
+      }
+    }
+  } finally {
+    for (const s of servers) await stopChild(s, 'SIGINT');
+    await setBpfStats(statsOrig);
+  }
+  const empty = median(rows.get('op00_empty') ?? []);
+  return [...rows.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([name, ns]) => ({ name, ns: median(ns), over_empty: median(ns) - empty }));
+}
+
 // ------------------------------------------------------------------ part 2: end to end
 
 async function endToEnd() {
@@ -540,7 +578,7 @@ async function panelPart() {
 
 type Results = {
   env: Awaited<ReturnType<typeof environment>> & Record<string, unknown>;
-  probe?: Awaited<ReturnType<typeof probeCost>>; e2e?: Awaited<ReturnType<typeof endToEnd>>;
+  probe?: Awaited<ReturnType<typeof probeCost>>; anatomy?: Awaited<ReturnType<typeof anatomy>>; e2e?: Awaited<ReturnType<typeof endToEnd>>;
   reload?: Awaited<ReturnType<typeof reloadPart>>; panel?: Awaited<ReturnType<typeof panelPart>>;
   leaked?: number[]; errors: string[]; duration_s?: number;
 };
@@ -602,6 +640,12 @@ function markdown(R: Results): string {
       'every lo packet fires the probes, including other users\' traffic on this shared machine. Per round: ' +
       R.probe.perRound.map((x) => `r${x.round}: ${x.lo_pkts.a}/${x.lo_pkts.b}/${x.lo_pkts.c} pkts, ${x.sockperf_msgs.a}/${x.sockperf_msgs.b}/${x.sockperf_msgs.c} sockperf msgs (a/b/c), mean ratio ${fmt(x.mean_ratio, 2)}, c/a(rx) ${fmt(x.c_over_a_rx, 2)}`).join('; ') + '.', '');
   }
+  if (R.anatomy) {
+    L.push('### Anatomy: one operation per program, all on tp_btf/netif_rx (bench/anatomy.bpf.c; median of rounds)', '');
+    L.push('| program | ns/run | over empty |', '|---|---|---|');
+    for (const a of R.anatomy) L.push(`| ${a.name} | ${fmt(a.ns)} | ${fmt(a.over_empty)} |`);
+    L.push('');
+  }
   if (R.leaked) L.push(R.leaked.length ? `**Programs still loaded after the run: ${R.leaked.join(', ')}**` : `Leak check: none of the ${ourProgIds.size} program ids loaded by this run remains loaded; kernel.bpf_stats_enabled restored to ${statsOrig}.`, '');
   if (R.errors.length) L.push('Errors:', '', ...R.errors.map((x) => `- ${x}`), '');
   return L.join('\n');
@@ -626,6 +670,7 @@ try {
   for (const s of ['rx', 'tx', 'irq']) copyFileSync(path.join(BPF, `build/${s}.bpf.o`), path.join(workdir, `${s}.bpf.o`));
   if (process.getuid?.() !== 0) throw new Error('the benchmarks need root (BPF, bpf_stats, the test sshd)');
   R.probe = await part('probe', () => probeCost(env));
+  R.anatomy = await part('anatomy', anatomy);
   R.e2e = await part('e2e', endToEnd);
   R.reload = await part('reload', reloadPart);
   R.panel = await part('panel', panelPart);

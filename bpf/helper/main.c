@@ -807,8 +807,12 @@ int main(int argc, char **argv)
 			case EV_TIMER: {
 				__u64 exp;
 
-				if (read(tfd, &exp, sizeof(exp)) == sizeof(exp) && interval_ms)
+				if (read(tfd, &exp, sizeof(exp)) == sizeof(exp) && interval_ms) {
 					do_snapshot(NULL);
+					/* a long load may have delayed this one: the next
+					 * comes a full interval later, not at the old phase */
+					arm_timer();
+				}
 				break;
 			}
 			case EV_SIGNAL: {
