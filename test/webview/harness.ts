@@ -15,18 +15,21 @@ import { makeNonce, panelCsp, panelHtml } from '../../src/extension/panelHtml.ts
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
-/** Bundles webview/main.ts exactly as scripts/build.mjs does (IIFE, es2022, browser), into a temp dir. */
-export async function buildWebview(): Promise<{ js: string; cleanup: () => Promise<void> }> {
+/** Bundles webview/main.ts exactly as scripts/build.mjs does (IIFE, es2022, browser), into a temp dir.
+ *  `webviewDir` bundles another copy of webview/ instead (bench/panel-render.ts --baseline); its
+ *  packages still come from this repository's node_modules. */
+export async function buildWebview(webviewDir = join(ROOT, 'webview')): Promise<{ js: string; cleanup: () => Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), 'nslat-webview-'));
   const outfile = join(dir, 'webview.js');
   await build({
-    entryPoints: [join(ROOT, 'webview/main.ts')],
+    entryPoints: [join(webviewDir, 'main.ts')],
     outfile,
     bundle: true,
     platform: 'browser',
     format: 'iife',
     target: 'es2022',
-    tsconfig: join(ROOT, 'webview/tsconfig.json'),
+    tsconfig: join(webviewDir, 'tsconfig.json'),
+    nodePaths: [join(ROOT, 'node_modules')],
     logLevel: 'error',
   });
   return { js: await readFile(outfile, 'utf8'), cleanup: () => rm(dir, { recursive: true, force: true }) };
