@@ -36,7 +36,7 @@ const EMPTY_C = path.join(ROOT, 'bench/empty.bpf.c');
 
 const { values: args } = parseArgs({
   options: {
-    only: { type: 'string', default: 'probe,anatomy,e2e,reload,panel' },
+    only: { type: 'string', default: 'probe,anatomy,e2e,ablation,reload,panel' },
     quick: { type: 'boolean', default: false },
     rounds: { type: 'string' },
     pairs: { type: 'string' },
@@ -166,23 +166,33 @@ function deltaStats(ids: Prog[], s0: Map<number, ProgRun>, s1: Map<number, ProgR
   });
 }
 
-async function probeCost(env: Record<string, unknown>) {
-  // Discover the hooks nslat attaches here, generate and build the empty object.
-  log('part 1: discovering the hooks nslat attaches');
-  const disc = await RawHelper.start(HELPER, workdir, { intervalMs: 0 });
-  let loadedA: LoadedMessage[];
-  try {
-    loadedA = [];
-    for (const s of ['rx', 'tx', 'irq']) loadedA.push(await disc.load(s, path.join(workdir, `${s}.bpf.o`)));
-  } finally {
-    await disc.quit();
-  }
-  const sectionsA = attachedProgs(loadedA).map((p) => p.section);
-  writeFileSync(EMPTY_C, generateEmpty(sectionsA));
-  const emptyO = path.join(workdir, 'empty.bpf.o');
-  const mk = await execa('make', ['-s', '-C', BPF, 'probe', `SRC=${EMPTY_C}`, `OUT=${emptyO}`], { reject: false, all: true, timeout: 120_000 });
-  if (mk.exitCode !== 0) throw new Error(`building bench/empty.bpf.c failed:\n${mk.all}`);
+let emptyBuilt: Promise<{ sectionsA: string[]; emptyO: string }> | undefined;
+/** Discovers the hooks nslat attaches here, generates bench/empty.bpf.c and builds it (once). */
+function ensureEmpty() {
+  emptyBuilt ??= (async () => {
+    // Discover the hooks nslat attaches here, generate and build the empty object.
+    log('part 1: discovering the hooks nslat attaches');
+    const disc = await RawHelper.start(HELPER, workdir, { intervalMs: 0 });
+    let loadedA: LoadedMessage[];
+    try {
+      loadedA = [];
+      for (const s of ['rx', 'tx', 'irq']) loadedA.push(await disc.load(s, path.join(workdir, `${s}.bpf.o`)));
+    } finally {
+      await disc.quit();
+    }
+    const sectionsA = attachedProgs(loadedA).map((p) => p.section);
+    writeFileSync(EMPTY_C, generateEmpty(sectionsA));
+    const emptyO = path.join(workdir, 'empty.bpf.o');
+    const mk = await execa('make', ['-s', '-C', BPF, 'probe', `SRC=${EMPTY_C}`, `OUT=${emptyO}`], { reject: false, all: true, timeout: 120_000 });
+    if (mk.exitCode !== 0) throw new Error(`building bench/empty.bpf.c failed:\n${mk.all}`);
 
+    return { sectionsA, emptyO };
+  })();
+  return emptyBuilt;
+}
+
+async function probeCost(env: Record<string, unknown>) {
+  const { sectionsA, emptyO } = await ensureEmpty();
   const btEvents = [...readFileSync(BT, 'utf8').matchAll(/^tracepoint:(\w+):(\w+)/gm)].map((m) => m[2]!);
   const tcpPort = await freePort(), udpPort = await freePort();
   const servers = [sockperfServer('tcp', tcpPort), sockperfServer('udp', udpPort)];
@@ -379,6 +389,47 @@ async function anatomy() {
 
 // ------------------------------------------------------------------ part 2: end to end
 
+type Arm = { name: string; slots: Array<[string, string]>; data?: Record<string, number> };
+const objOf = (s: string) => path.join(workdir, `${s}.bpf.o`);
+const ARM_OFF: Arm = { name: 'off', slots: [] };
+const ARM_ALL: Arm = { name: 'nslat', slots: [['rx', objOf('rx')], ['tx', objOf('tx')], ['irq', objOf('irq')]] };
+
+/** Runs f with the arm's objects loaded by one helper (1 s snapshots, no bpf_stats), then unloads. */
+async function withArm<T>(arm: Arm, f: () => Promise<T>): Promise<T> {
+  if (!arm.slots.length) return f();
+  const h = await RawHelper.start(HELPER, workdir, { intervalMs: 1000 });
+  try {
+    for (const [slot, obj] of arm.slots) attachedProgs([await h.load(slot, obj)]).forEach((p) => ourProgIds.add(p.id));
+    if (arm.data) h.request({ cmd: 'set', data: arm.data }).catch(() => undefined);
+    await sleep(300);
+    return await f();
+  } finally {
+    await h.quit();
+  }
+}
+
+/** Rounds of ping-pong, each arm once per round, the order rotated every round. */
+async function ppRounds(arms: Arm[], rounds: number, seconds: number, port: number, label: string) {
+  const res: Array<Record<string, { p50: number; p99: number; avg: number }>> = [];
+  for (let i = 0; i < rounds; i++) {
+    log(`${label}: round ${i + 1}/${rounds}`);
+    const order = arms.map((_, k) => arms[(k + i) % arms.length]!);
+    if (i % 2 === 1) order.reverse();
+    const row: Record<string, { p50: number; p99: number; avg: number }> = {};
+    for (const arm of order) {
+      const r = await withArm(arm, () => sockperfPP('tcp', port, seconds));
+      row[arm.name] = { p50: r.p50, p99: r.p99, avg: r.avg };
+    }
+    res.push(row);
+  }
+  const ratio = (arm: string, k: 'p50' | 'p99' | 'avg') => median(res.map((r) => r[arm]![k] / r.off![k]));
+  const summary = Object.fromEntries(arms.map((a) => [a.name, {
+    p50: median(res.map((r) => r[a.name]!.p50)), p99: median(res.map((r) => r[a.name]!.p99)),
+    p50_ratio: ratio(a.name, 'p50'), p99_ratio: ratio(a.name, 'p99'), avg_ratio: ratio(a.name, 'avg'),
+  }]));
+  return { rounds: res, summary };
+}
+
 async function endToEnd() {
   const port = await freePort(), iport = await freePort();
   const srv = sockperfServer('tcp', port);
@@ -387,47 +438,54 @@ async function endToEnd() {
   cleanups.push(() => stopChild(isrv, 'SIGTERM'));
   await sleep(500);
   const stats = bpfStatsValue();
-  const withNslat = async <T>(f: () => Promise<T>): Promise<T> => {
-    const h = await RawHelper.start(HELPER, workdir, { intervalMs: 1000 });
-    try {
-      for (const s of ['rx', 'tx', 'irq']) attachedProgs([await h.load(s, path.join(workdir, `${s}.bpf.o`))]).forEach((p) => ourProgIds.add(p.id));
-      await sleep(300);
-      return await f();
-    } finally {
-      await h.quit();
-    }
-  };
   await sockperfPP('tcp', port, 1); // warm-up
-  const pairs: Array<{ off: { p50: number; p99: number; avg: number }; on: { p50: number; p99: number; avg: number }; order: string }> = [];
-  for (let i = 0; i < PAIRS; i++) {
-    log(`part 2: ping-pong pair ${i + 1}/${PAIRS}`);
-    const run = () => sockperfPP('tcp', port, PP_S);
-    let off, on;
-    if (i % 2 === 0) { off = await run(); on = await withNslat(run); } else { on = await withNslat(run); off = await run(); }
-    pairs.push({ off, on, order: i % 2 === 0 ? 'off,on' : 'on,off' });
-  }
+  // off / empty programs on the same hooks (the floor of attaching anything there) / nslat
+  const emptyO = await ensureEmpty().then((x) => x.emptyO, () => undefined);
+  const arms = emptyO ? [ARM_OFF, { name: 'empty', slots: [['empty', emptyO]] } as Arm, ARM_ALL] : [ARM_OFF, ARM_ALL];
+  const pp = await ppRounds(arms, PAIRS, PP_S, port, 'part 2: ping-pong');
   const ip: Array<{ off: number; on: number }> = [];
   for (let i = 0; i < IPERF_PAIRS; i++) {
     log(`part 2: iperf3 pair ${i + 1}/${IPERF_PAIRS}`);
     const run = () => iperf3(iport, IPERF_S);
     let off, on;
-    if (i % 2 === 0) { off = await run(); on = await withNslat(run); } else { on = await withNslat(run); off = await run(); }
+    if (i % 2 === 0) { off = await run(); on = await withArm(ARM_ALL, run); } else { on = await withArm(ARM_ALL, run); off = await run(); }
     ip.push({ off, on });
   }
   await stopChild(srv, 'SIGINT');
   await stopChild(isrv, 'SIGTERM');
+  const n = pp.summary.nslat!, o = pp.summary.off!, e = pp.summary.empty;
   return {
     bpf_stats_during: stats,
-    pairs,
-    p50_ratio: median(pairs.map((p) => p.on.p50 / p.off.p50)),
-    p99_ratio: median(pairs.map((p) => p.on.p99 / p.off.p99)),
-    avg_ratio: median(pairs.map((p) => p.on.avg / p.off.avg)),
-    p50_off: median(pairs.map((p) => p.off.p50)), p50_on: median(pairs.map((p) => p.on.p50)),
-    p99_off: median(pairs.map((p) => p.off.p99)), p99_on: median(pairs.map((p) => p.on.p99)),
+    pp,
+    pairs: pp.rounds.length,
+    p50_ratio: n.p50_ratio, p99_ratio: n.p99_ratio, avg_ratio: n.avg_ratio,
+    p50_off: o.p50, p50_on: n.p50, p99_off: o.p99, p99_on: n.p99,
+    empty: e,
     iperf: ip,
     iperf_ratio: median(ip.map((p) => p.on / p.off)),
     iperf_off_gbps: median(ip.map((p) => p.off / 1e9)), iperf_on_gbps: median(ip.map((p) => p.on / 1e9)),
   };
+}
+
+/** Which slot costs what end to end: off, rx, tx, irq, all without journeys, all. */
+async function ablation() {
+  const port = await freePort();
+  const srv = sockperfServer('tcp', port);
+  cleanups.push(() => stopChild(srv, 'SIGINT'));
+  await sleep(500);
+  const arms: Arm[] = [
+    ARM_OFF,
+    { name: 'rx', slots: [['rx', objOf('rx')]] },
+    { name: 'tx', slots: [['tx', objOf('tx')]] },
+    { name: 'irq', slots: [['irq', objOf('irq')]] },
+    { name: 'all, sample_every=0', slots: ARM_ALL.slots, data: { sample_every: 0 } },
+    { name: 'all', slots: ARM_ALL.slots },
+  ];
+  try {
+    return await ppRounds(arms, quick ? 1 : 4, 2, port, 'part 2b: ablation');
+  } finally {
+    await stopChild(srv, 'SIGINT');
+  }
 }
 
 // ------------------------------------------------------------------ part 3: start-up and reload
@@ -578,7 +636,7 @@ async function panelPart() {
 
 type Results = {
   env: Awaited<ReturnType<typeof environment>> & Record<string, unknown>;
-  probe?: Awaited<ReturnType<typeof probeCost>>; anatomy?: Awaited<ReturnType<typeof anatomy>>; e2e?: Awaited<ReturnType<typeof endToEnd>>;
+  probe?: Awaited<ReturnType<typeof probeCost>>; anatomy?: Awaited<ReturnType<typeof anatomy>>; ablation?: Awaited<ReturnType<typeof ablation>>; e2e?: Awaited<ReturnType<typeof endToEnd>>;
   reload?: Awaited<ReturnType<typeof reloadPart>>; panel?: Awaited<ReturnType<typeof panelPart>>;
   leaked?: number[]; errors: string[]; duration_s?: number;
 };
@@ -603,8 +661,9 @@ function markdown(R: Results): string {
   }
   const E = R.e2e;
   if (E) {
-    L.push(`| 2 | sockperf TCP ping-pong RTT p50, without → with nslat (median of ${E.pairs.length} ABBA pairs' ratios) | ${fmt(E.p50_off, 2)} → ${fmt(E.p50_on, 2)} µs: **${fmt((E.p50_ratio - 1) * 100, 1)} %** | ≤ 3 % | ${verdict(E.p50_ratio <= 1.03)} |`);
+    L.push(`| 2 | sockperf TCP ping-pong RTT p50, without → with nslat (median of ${E.pairs} interleaved rounds' ratios) | ${fmt(E.p50_off, 2)} → ${fmt(E.p50_on, 2)} µs: **${fmt((E.p50_ratio - 1) * 100, 1)} %** | ≤ 3 % | ${verdict(E.p50_ratio <= 1.03)} |`);
     L.push(`| 2 | … RTT p99 | ${fmt(E.p99_off, 1)} → ${fmt(E.p99_on, 1)} µs: **${fmt((E.p99_ratio - 1) * 100, 1)} %** | ≤ 5 % | ${verdict(E.p99_ratio <= 1.05)} |`);
+    if (E.empty) L.push(`| 2 | … floor: empty programs on the same hooks (no nslat), p50 / p99 | ${fmt(E.empty.p50, 2)} µs **+${fmt((E.empty.p50_ratio - 1) * 100, 1)} %** / ${fmt(E.empty.p99, 1)} µs **+${fmt((E.empty.p99_ratio - 1) * 100, 1)} %** | – | – |`);
     L.push(`| 2 | iperf3 TCP loopback throughput with/without (${E.iperf.length} pairs × ${IPERF_S} s) | ${fmt(E.iperf_off_gbps, 2)} → ${fmt(E.iperf_on_gbps, 2)} Gbit/s: ratio ${fmt(E.iperf_ratio, 3)} | – | – |`);
   }
   const RL = R.reload;
@@ -640,6 +699,12 @@ function markdown(R: Results): string {
       'every lo packet fires the probes, including other users\' traffic on this shared machine. Per round: ' +
       R.probe.perRound.map((x) => `r${x.round}: ${x.lo_pkts.a}/${x.lo_pkts.b}/${x.lo_pkts.c} pkts, ${x.sockperf_msgs.a}/${x.sockperf_msgs.b}/${x.sockperf_msgs.c} sockperf msgs (a/b/c), mean ratio ${fmt(x.mean_ratio, 2)}, c/a(rx) ${fmt(x.c_over_a_rx, 2)}`).join('; ') + '.', '');
   }
+  if (R.ablation) {
+    L.push(`### End-to-end ablation: sockperf TCP ping-pong RTT by loaded slot (median of ${R.ablation.rounds.length} rotated rounds, 2 s each)`, '');
+    L.push('| loaded | p50 µs | p50 vs off | p99 µs | p99 vs off |', '|---|---|---|---|---|');
+    for (const [k, v] of Object.entries(R.ablation.summary)) L.push(`| ${k} | ${fmt(v.p50, 2)} | ${k === 'off' ? '' : `+${fmt((v.p50_ratio - 1) * 100, 1)} %`} | ${fmt(v.p99, 1)} | ${k === 'off' ? '' : `+${fmt((v.p99_ratio - 1) * 100, 1)} %`} |`);
+    L.push('');
+  }
   if (R.anatomy) {
     L.push('### Anatomy: one operation per program, all on tp_btf/netif_rx (bench/anatomy.bpf.c; median of rounds)', '');
     L.push('| program | ns/run | over empty |', '|---|---|---|');
@@ -672,6 +737,7 @@ try {
   R.probe = await part('probe', () => probeCost(env));
   R.anatomy = await part('anatomy', anatomy);
   R.e2e = await part('e2e', endToEnd);
+  R.ablation = await part('ablation', ablation);
   R.reload = await part('reload', reloadPart);
   R.panel = await part('panel', panelPart);
 } finally {

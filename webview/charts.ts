@@ -2,6 +2,7 @@
 // batches updates to at most one render per animation frame.
 import {
   BarController,
+  Decimation,
   BarElement,
   CategoryScale,
   Chart,
@@ -22,7 +23,7 @@ import { bucketLabel, formatClock, formatCount, formatNs, formatNsShort, kindUni
 import { stageSeries } from './store.ts';
 import { type Theme, withAlpha } from './theme.ts';
 
-Chart.register(BarController, BarElement, CategoryScale, LinearScale, LogarithmicScale, LineController, LineElement, PointElement, Tooltip, Legend, Filler);
+Chart.register(Decimation, BarController, BarElement, CategoryScale, LinearScale, LogarithmicScale, LineController, LineElement, PointElement, Tooltip, Legend, Filler);
 Chart.defaults.animation = false;
 Chart.defaults.responsive = true;
 Chart.defaults.maintainAspectRatio = false;
@@ -36,6 +37,25 @@ function logTick(v: number | string, unit: 'ns' | 'count' = 'ns'): string {
   const m = n / 10 ** Math.floor(Math.log10(n) + 1e-9);
   if (!(Math.abs(m - 1) < 0.01 || Math.abs(m - 3) < 0.01)) return '';
   return unit === 'ns' ? formatNsShort(n) : formatCount(n);
+}
+
+/** A chart whose new values would move nothing by half a pixel or more is not redrawn (a live
+ *  histogram of the whole session grows by a fraction of a pixel per interval); it is redrawn at the
+ *  latest after this many skipped updates, and always when a value nears the end of the axis
+ *  (where chart.js would pick new ticks). */
+export const MAX_SKIPPED = 10;
+
+/** Whether positions `next` (in data units of a linear `scale`) differ visibly from the drawn `prev`. */
+export function movesVisibly(scale: { getPixelForValue(v: number): number; max: number; min: number } | undefined, prev: number[], next: number[]): boolean {
+  if (!scale || prev.length !== next.length || next.length === 0) return true;
+  const perUnit = Math.abs(scale.getPixelForValue(1) - scale.getPixelForValue(0));
+  if (!Number.isFinite(perUnit)) return true;
+  const room = 0.97 * scale.max;
+  for (let i = 0; i < next.length; i++) {
+    const v = next[i]!;
+    if (!Number.isFinite(v) || v > room || v < scale.min || Math.abs(v - prev[i]!) * perUnit >= 0.5) return true;
+  }
+  return false;
 }
 
 export function applyChartTheme(t: Theme): void {
@@ -94,27 +114,53 @@ export class HistogramChart {
     });
   }
 
+  private theme: Theme | undefined;
+  private sig = '';
+  private shape = '';
+  private drawn: number[] = [];
+  private skipped = 0;
+
+  /** Skipped when the stage's buckets, unit and the theme are what the chart already shows, or when
+   *  no bar would move by half a pixel (see MAX_SKIPPED); the dataset object is kept (chart.js caches
+   *  resolved options per dataset) unless the theme changed. */
   update(stage: StageSummary, theme: Theme): void {
     const b = stage.buckets;
+    const unit = kindUnit(stage.kind);
+    const sig = `${unit}|${stage.name}|${b.join(',')}`;
+    if (sig === this.sig && theme === this.theme) return;
+    this.sig = sig;
     let lo = b.findIndex((c) => c > 0);
     let hi = b.length - 1;
     while (hi > 0 && !(b[hi]! > 0)) hi--;
     if (lo < 0) lo = hi = 0;
     lo = Math.max(0, lo - 1);
     hi = Math.min(b.length - 1, hi + 1);
-    const unit = kindUnit(stage.kind);
     const labels: string[] = [];
     const data: number[] = [];
     for (let i = lo; i <= hi; i++) {
       labels.push(bucketLabel(i, b.length - 1, unit));
       data.push(b[i] ?? 0);
     }
-    this.chart.data.labels = labels;
-    // A fresh dataset object: chart.js caches resolved options per dataset, so a changed colour on
-    // the old object would not show.
-    this.chart.data.datasets = [{ label: 'packets', data, backgroundColor: theme.palette[0], hoverBackgroundColor: theme.palette[1], borderWidth: 0, barPercentage: 0.95, categoryPercentage: 1 }];
+    const old = this.chart.data.labels as string[] | undefined;
+    const sameLabels = !!old && old.length === labels.length && labels.every((l, i) => old[i] === l);
+    const shape = `${unit}|${stage.key}`;
+    if (sameLabels && shape === this.shape && theme === this.theme && this.skipped < MAX_SKIPPED && !movesVisibly(this.chart.scales.y, this.drawn, data)) {
+      this.skipped++;
+      return;
+    }
+    this.skipped = 0;
+    this.shape = shape;
+    this.drawn = data;
+    if (!sameLabels) this.chart.data.labels = labels;
+    if (theme !== this.theme || this.chart.data.datasets.length !== 1) {
+      // A fresh dataset object for new colours: chart.js caches resolved options per dataset, so a
+      // changed colour on the old object would not show.
+      this.theme = theme;
+      this.chart.data.datasets = [{ label: 'packets', data, backgroundColor: theme.palette[0], hoverBackgroundColor: theme.palette[1], borderWidth: 0, barPercentage: 0.95, categoryPercentage: 1 }];
+    } else this.chart.data.datasets[0]!.data = data;
     const x = this.chart.options.scales?.x as { title?: { display: boolean; text: string } };
-    x.title = { display: true, text: unit === 'ns' ? 'latency (log2 buckets)' : `${stage.name} (log2 buckets)` };
+    const text = unit === 'ns' ? 'latency (log2 buckets)' : `${stage.name} (log2 buckets)`;
+    if (x.title?.text !== text) x.title = { display: true, text };
     this.chart.update('none');
   }
 }
@@ -157,29 +203,38 @@ function reloadPlugin(get: () => { marks: ReloadMark[]; theme: Theme | undefined
   };
 }
 
+type XY = { x: number; y: number | null };
+type LineDS = ChartDataset<'line', XY[]>;
+
+/** A line's own points: while the decimation plugin thins a dataset, `data` reads the thinned copy
+ *  and the points are kept in `_data`. */
+function source(ds: LineDS): XY[] {
+  return (ds as unknown as { _data?: XY[] })._data ?? ds.data;
+}
+
 export class TimeChart {
   readonly chart: Chart<'line'>;
   private marks: ReloadMark[] = [];
   private theme: Theme | undefined;
   private unit: 'ns' | 'count' = 'ns';
-  private byId = new Map<string, ChartDataset<'line', { x: number; y: number | null }[]>>();
-  private cache = new Map<string, { first: IntervalPoint; n: number; pts: { x: number; y: number | null }[] }>();
+  /** Datasets by line id; each one's `data` array lines up with `shown`, point for point. */
+  private byId = new Map<string, LineDS>();
+  /** The intervals the datasets show, oldest first (the store keeps its point objects, so identity
+   *  tells which intervals are new since the last update and which left the window). */
+  private shown: IntervalPoint[] = [];
+  private yTitle = '';
 
-  /** Points of one line; appends to the cached ones while the history only grows. */
-  private points(series: IntervalPoint[], key: string, field: 1 | 2): { x: number; y: number | null }[] {
-    const id = `${key}:${field}`;
-    const c = this.cache.get(id);
-    if (c && series[0] === c.first && series.length >= c.n) {
-      if (series.length > c.n) {
-        c.pts = c.pts.concat(stageSeries(series.slice(c.n), key, field));
-        c.n = series.length;
-      }
-      return c.pts;
-    }
-    const pts = stageSeries(series, key, field);
-    if (series[0]) this.cache.set(id, { first: series[0], n: series.length, pts });
-    if (this.cache.size > 256) this.cache.clear();
-    return pts;
+  /** How the history moved since the last update: `drop` intervals left at the front, the ones from
+   *  `addFrom` on are new. Undefined when it is not a plain slide (a snapshot, a clear): rebuild. */
+  private slide(series: IntervalPoint[]): { drop: number; addFrom: number } | undefined {
+    const m = this.shown;
+    const last = m.at(-1);
+    if (!last) return undefined;
+    const k = series.lastIndexOf(last);
+    if (k < 0) return undefined;
+    const drop = m.length - 1 - k;
+    if (drop < 0 || series[0] !== m[drop]) return undefined;
+    return { drop, addFrom: k + 1 };
   }
 
   constructor(canvas: HTMLCanvasElement) {
@@ -193,6 +248,9 @@ export class TimeChart {
         interaction: { mode: 'nearest', axis: 'x', intersect: false },
         elements: { point: { radius: 0, hitRadius: 4, hoverRadius: 3 }, line: { borderWidth: 1.5, tension: 0 } },
         plugins: {
+          // Long histories (more than two intervals per pixel, e.g. 30 minutes on a narrow panel)
+          // are thinned to one point per pixel; samples and threshold follow the width in update().
+          decimation: { enabled: true, algorithm: 'lttb', samples: 600, threshold: 1200 },
           legend: { position: 'bottom' },
           tooltip: {
             callbacks: {
@@ -211,8 +269,9 @@ export class TimeChart {
   }
 
   /** The selected stage (p99 filled down to p50), then `others` thinner for comparison. Dataset
-   *  objects are kept across updates (chart.js then only re-reads their data), and each line's
-   *  points are extended incrementally as intervals arrive. */
+   *  objects and their data arrays are kept across updates: a new interval is pushed onto each line
+   *  and the oldest shifted off (chart.js follows push/splice on data arrays and only adds or drops
+   *  those elements); point objects are made once per interval and line. */
   update(series: IntervalPoint[], selected: StageSummary, others: StageSummary[], reloads: ReloadMark[], theme: Theme): void {
     this.marks = reloads;
     this.unit = kindUnit(selected.kind);
@@ -221,8 +280,7 @@ export class TimeChart {
       this.byId.clear();
     }
     const c0 = theme.palette[0]!;
-    type DS = ChartDataset<'line', { x: number; y: number | null }[]>;
-    const want: { id: string; key: string; field: 1 | 2; make: () => DS }[] = [
+    const want: { id: string; key: string; field: 1 | 2; make: () => LineDS }[] = [
       { id: `sel:${selected.key}:2`, key: selected.key, field: 2, make: () => ({ label: `${selected.name} p99`, data: [], borderColor: theme.palette[1], backgroundColor: withAlpha(c0, 0.15), fill: '+1', order: 0 }) },
       { id: `sel:${selected.key}:1`, key: selected.key, field: 1, make: () => ({ label: `${selected.name} p50`, data: [], borderColor: c0, backgroundColor: c0, order: 1 }) },
     ];
@@ -231,22 +289,66 @@ export class TimeChart {
       want.push({ id: `cmp:${i}:${s.key}:2`, key: s.key, field: 2, make: () => ({ label: `${s.name} p99`, data: [], borderColor: withAlpha(color, 0.8), backgroundColor: color, borderWidth: 1, order: 2 }) });
       want.push({ id: `cmp:${i}:${s.key}:1`, key: s.key, field: 1, make: () => ({ label: `${s.name} p50`, data: [], borderColor: withAlpha(color, 0.8), backgroundColor: color, borderWidth: 1, borderDash: [3, 3], order: 2 }) });
     });
-    const datasets: DS[] = [];
-    const next = new Map<string, DS>();
+    const move = this.slide(series);
+    const added = move ? series.slice(move.addFrom) : [];
+    const datasets: LineDS[] = [];
+    const next = new Map<string, LineDS>();
     for (const w of want) {
-      const ds = this.byId.get(w.id) ?? w.make();
-      ds.data = this.points(series, w.key, w.field);
+      let ds = this.byId.get(w.id);
+      if (ds && move) {
+        const d = source(ds);
+        if (move.drop === 1) d.shift();
+        else if (move.drop > 0) d.splice(0, move.drop);
+        if (added.length) d.push(...stageSeries(added, w.key, w.field));
+      } else {
+        ds ??= w.make();
+        ds.data = stageSeries(series, w.key, w.field);
+      }
       next.set(w.id, ds);
       datasets.push(ds);
     }
     this.byId = next;
+    this.shown = series.slice();
     const cur = this.chart.data.datasets;
     if (cur.length !== datasets.length || datasets.some((d, i) => cur[i] !== d)) this.chart.data.datasets = datasets;
     const x = this.chart.options.scales!.x!;
     x.min = series[0]?.t_ms;
     x.max = series.at(-1)?.t_ms;
-    const y = this.chart.options.scales!.y! as { title?: { display: boolean; text: string } };
-    y.title = { display: true, text: kindUnit(selected.kind) === 'ns' ? 'latency' : selected.name };
+    // The y range is computed here, where the values pass by anyway, and handed to chart.js as
+    // bounds rounded the way its log scale rounds them: chart.js would otherwise scan every point of
+    // every line again on each update.
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (const ds of datasets) {
+      for (const p of source(ds)) {
+        const v = p.y;
+        if (v !== null && v > 0) {
+          if (v < lo) lo = v;
+          if (v > hi) hi = v;
+        }
+      }
+    }
+    const y = this.chart.options.scales!.y! as { min?: number; max?: number; title?: { display: boolean; text: string } };
+    if (Number.isFinite(lo) && hi > lo) {
+      const e0 = 10 ** Math.floor(Math.log10(lo));
+      const e1 = 10 ** Math.floor(Math.log10(hi));
+      y.min = Math.floor(lo / e0) * e0;
+      y.max = Math.ceil(hi / e1) * e1;
+    } else {
+      y.min = undefined;
+      y.max = undefined;
+    }
+    const dec = this.chart.options.plugins?.decimation as { samples?: number; threshold?: number } | undefined;
+    if (dec) {
+      const px = Math.max(100, Math.round(this.chart.chartArea?.width || this.chart.width || 600));
+      dec.samples = px;
+      dec.threshold = 2 * px;
+    }
+    const title = kindUnit(selected.kind) === 'ns' ? 'latency' : selected.name;
+    if (title !== this.yTitle) {
+      this.yTitle = title;
+      y.title = { display: true, text: title };
+    }
     this.chart.update('none');
   }
 }
@@ -274,8 +376,47 @@ export class WaterfallChart {
     });
   }
 
-  /** `rx` and `tx` are the stage (kind "stage") summaries in boundary order. */
+  private theme: Theme | undefined;
+  private layers = '';
+  /** The medians drawn. */
+  private values: (number | null)[] = [];
+  private skipped = 0;
+
+  /** `rx` and `tx` are the stage (kind "stage") summaries in boundary order. The datasets are kept
+   *  while the layers are the same (only their medians are written), and nothing is redrawn while no
+   *  segment would move by half a pixel (see MAX_SKIPPED). */
   update(rx: StageSummary[], tx: StageSummary[], theme: Theme): void {
+    const all = [...rx, ...tx];
+    const layers = `${rx.map((s) => s.name).join('\n')}\n--\n${tx.map((s) => s.name).join('\n')}`;
+    if (layers === this.layers && theme === this.theme && this.chart.data.datasets.length === all.length) {
+      if (all.every((s, i) => s.p50 === this.values[i])) return;
+      // Where each stacked segment ends, drawn and new: skipped while none moves by half a pixel.
+      const ends = (v: (number | null)[]) => {
+        const out: number[] = [];
+        let acc = 0;
+        v.forEach((x, i) => {
+          if (i === rx.length) acc = 0;
+          acc += x ?? 0;
+          out.push(acc);
+        });
+        return out;
+      };
+      if (this.skipped < MAX_SKIPPED && !movesVisibly(this.chart.scales.x, ends(this.values), ends(all.map((s) => s.p50)))) {
+        this.skipped++;
+        return;
+      }
+      this.skipped = 0;
+      all.forEach((s, i) => {
+        const data = this.chart.data.datasets[i]!.data as (number | null)[];
+        data[i < rx.length || !rx.length ? 0 : 1] = s.p50;
+      });
+      this.values = all.map((s) => s.p50);
+      this.chart.update('none');
+      return;
+    }
+    this.layers = layers;
+    this.theme = theme;
+    this.values = all.map((s) => s.p50);
     const datasets: ChartDataset<'bar', (number | null)[]>[] = [];
     const labels: string[] = [];
     if (rx.length) labels.push('RX');

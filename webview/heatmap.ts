@@ -22,21 +22,64 @@ interface Layout {
   n: number;
 }
 
+/** Cells of the last draw, kept so the next draw only computes the intervals that arrived since. */
+interface Cells {
+  key: string;
+  lo: number;
+  hi: number;
+  max: number;
+  lut: Uint8ClampedArray;
+  /** The intervals the columns show, oldest first (identity: the store keeps its point objects). */
+  cols: IntervalPoint[];
+  img: ImageData;
+}
+
+const LUT_STEPS = 1024;
+
 export class Heatmap {
   private readonly cells = document.createElement('canvas');
   private layout: Layout | undefined;
   private series: IntervalPoint[] = [];
   private key = '';
+  private kept: Cells | undefined;
+  private lutFor: Theme | undefined;
+  private lut = new Uint8ClampedArray(0);
+  private labelWidth = { font: '', w: 0 };
+  /** CSS size of the canvas, from a ResizeObserver (reading clientWidth in draw would force a layout). */
+  private size: { w: number; h: number } | undefined;
 
-  constructor(readonly canvas: HTMLCanvasElement) {}
+  constructor(readonly canvas: HTMLCanvasElement) {
+    new ResizeObserver((entries) => {
+      const r = entries.at(-1)?.contentRect;
+      if (r) this.size = r.width > 0 && r.height > 0 ? { w: r.width, h: r.height } : undefined;
+    }).observe(canvas);
+  }
+
+  /** Colour ramp low → mid → high, indexed by the cell's log-scaled intensity (0..LUT_STEPS-1). */
+  private ramp(theme: Theme): Uint8ClampedArray {
+    if (this.lutFor === theme) return this.lut;
+    const lut = new Uint8ClampedArray(LUT_STEPS * 3);
+    const [l0, l1, l2] = [theme.heatLow, theme.heatMid, theme.heatHigh];
+    for (let k = 0; k < LUT_STEPS; k++) {
+      const t = k / (LUT_STEPS - 1);
+      const [a, z, u] = t < 0.5 ? [l0, l1, t * 2] : [l1, l2, (t - 0.5) * 2];
+      for (let c = 0; c < 3; c++) lut[k * 3 + c] = a[c]! + (z[c]! - a[c]!) * u;
+    }
+    this.lutFor = theme;
+    this.lut = lut;
+    this.kept = undefined;
+    return lut;
+  }
 
   /** Draws the heatmap of `key`; returns false when there is nothing to draw. */
   draw(series: IntervalPoint[], key: string, reloads: ReloadMark[], theme: Theme, unit: 'ns' | 'count', maxColumns = 600): boolean {
     const ctx = this.canvas.getContext('2d');
     if (!ctx) return false;
     const dpr = window.devicePixelRatio || 1;
-    const cssW = Math.max(1, this.canvas.clientWidth);
-    const cssH = Math.max(1, this.canvas.clientHeight);
+    // Before the observer first reports (or while the card was hidden) the size is read once.
+    this.size ??= this.canvas.clientWidth > 0 ? { w: this.canvas.clientWidth, h: this.canvas.clientHeight } : undefined;
+    const cssW = Math.max(1, this.size?.w ?? 1);
+    const cssH = Math.max(1, this.size?.h ?? 1);
     if (this.canvas.width !== Math.round(cssW * dpr) || this.canvas.height !== Math.round(cssH * dpr)) {
       this.canvas.width = Math.round(cssW * dpr);
       this.canvas.height = Math.round(cssH * dpr);
@@ -64,7 +107,10 @@ export class Heatmap {
         }
       }
     }
-    if (n === 0 || max === 0) return false;
+    if (n === 0 || max === 0) {
+      this.kept = undefined;
+      return false;
+    }
     // One empty bucket of headroom each side, and at least six rows so a narrow band still reads.
     lo = Math.max(0, lo - 1);
     hi = Math.min(31, hi + 1);
@@ -75,35 +121,70 @@ export class Heatmap {
     }
     const rows = hi - lo + 1;
 
-    // Cells: column i = interval, row 0 = highest bucket.
-    this.cells.width = n;
-    this.cells.height = rows;
-    const cctx = this.cells.getContext('2d');
-    if (!cctx) return false;
-    const img = cctx.createImageData(n, rows);
+    // Cells: column i = interval, row 0 = highest bucket. When only new intervals arrived (and the
+    // rows and the colour scale are the same), the kept columns are shifted left and only the new
+    // ones are computed; otherwise every column is.
+    const lut = this.ramp(theme);
+    const old = this.kept;
+    let reuse = 0; // columns taken over from the last draw
+    let from = 0; // their first index in the old image
+    if (old && old.key === key && old.lo === lo && old.hi === hi && old.max === max && old.lut === lut) {
+      const k = old.cols.indexOf(series[first]!);
+      if (k >= 0) {
+        const m = Math.min(old.cols.length - k, n);
+        if (old.cols[k + m - 1] === series[first + m - 1]) {
+          reuse = m;
+          from = k;
+        }
+      }
+    }
+    let img: ImageData;
+    if (old && reuse > 0 && old.img.width === n) {
+      img = old.img;
+      if (from > 0) {
+        const px = img.data;
+        for (let r = 0; r < rows; r++) px.copyWithin(r * n * 4, (r * n + from) * 4, (r * n + from + reuse) * 4);
+      }
+    } else {
+      img = new ImageData(n, rows);
+      if (old && reuse > 0) {
+        const src = old.img.data;
+        const ow = old.img.width;
+        for (let r = 0; r < rows; r++) img.data.set(src.subarray((r * ow + from) * 4, (r * ow + from + reuse) * 4), r * n * 4);
+      }
+    }
     const px = img.data;
     const lmax = Math.log1p(max);
-    const [l0, l1, l2] = [theme.heatLow, theme.heatMid, theme.heatHigh];
-    for (let i = 0; i < n; i++) {
+    const scale = (LUT_STEPS - 1) / lmax;
+    for (let i = reuse; i < n; i++) {
       const b = series[first + i]!.stages[key]?.[3];
-      if (!b) continue;
       for (let r = 0; r < rows; r++) {
-        const c = b[hi - r] ?? 0;
-        if (c <= 0) continue;
-        const t = Math.log1p(c) / lmax;
-        const [a, z, u] = t < 0.5 ? [l0, l1, t * 2] : [l1, l2, (t - 0.5) * 2];
         const o = (r * n + i) * 4;
-        px[o] = a[0] + (z[0] - a[0]) * u;
-        px[o + 1] = a[1] + (z[1] - a[1]) * u;
-        px[o + 2] = a[2] + (z[2] - a[2]) * u;
+        const c = b?.[hi - r] ?? 0;
+        if (c <= 0) {
+          px[o + 3] = 0;
+          continue;
+        }
+        const q = Math.round(Math.log1p(c) * scale) * 3;
+        px[o] = lut[q]!;
+        px[o + 1] = lut[q + 1]!;
+        px[o + 2] = lut[q + 2]!;
         px[o + 3] = 255;
       }
     }
+    this.kept = { key, lo, hi, max, lut, cols: series.slice(first), img };
+    if (this.cells.width !== n || this.cells.height !== rows) {
+      this.cells.width = n;
+      this.cells.height = rows;
+    }
+    const cctx = this.cells.getContext('2d');
+    if (!cctx) return false;
     cctx.putImageData(img, 0, 0);
 
     const font = `${Math.max(10, theme.fontSize - 2)}px ${theme.fontFamily}`;
     ctx.font = font;
-    const left = Math.ceil(ctx.measureText('≥512ms ').width) + 8;
+    if (this.labelWidth.font !== font) this.labelWidth = { font, w: ctx.measureText('≥512ms ').width };
+    const left = Math.ceil(this.labelWidth.w) + 8;
     const L: Layout = { x: left, y: 6, w: Math.max(10, cssW - left - 10), h: Math.max(10, cssH - 6 - 22), lo, hi, first, n };
     this.layout = L;
 

@@ -327,7 +327,7 @@ function timed(name: string, f: () => void): void {
   f();
   stats.parts[name] = performance.now() - t0;
 }
-(window as unknown as { nslatPanel: unknown }).nslatPanel = { stats, store, charts };
+(window as unknown as { nslatPanel: unknown }).nslatPanel = { stats, store, charts, heatmap };
 
 function schedule(): void {
   if (frame || document.hidden) return;
@@ -337,6 +337,7 @@ function schedule(): void {
 function render(): void {
   frame = 0;
   const t0 = performance.now();
+  stats.parts = {};
   const d = { ...pending };
   Object.assign(pending, allDirty(false));
   if (d.stages || d.series || d.reloads || d.health) {

@@ -2,16 +2,30 @@
 # Per-hook cost of the nslat probes against empty tp_btf programs on the same
 # hooks, from kernel bpf_stats (run_time_ns / run_cnt), under bounded loopback
 # traffic. Root. Usage: bpf/bench/hookcost.sh [SECONDS]   (benchmark, not a test)
+# BASE=DIR (with rx/tx/irq.bpf.o of another build, e.g. an older version): also load those, on the
+# same hooks in the same run, and print their ns/run in the "base" column (before/after figures);
+# BASE_FIRST=1 attaches them before the current build's programs.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd); bpf=$(dirname "$here")
 secs=${1:-5}
 make -s -C "$bpf" all bench >&2
 wd=$(mktemp -d /tmp/nslat-hookcost.XXXXXX); trap 'rm -rf "$wd"' EXIT
 cp "$bpf"/build/{rx,tx,irq,empty}.bpf.o "$wd"/
+base=${BASE:-}
+if [ -n "$base" ]; then for s in rx tx irq; do cp "$base/$s.bpf.o" "$wd/base_$s.bpf.o"; done; fi
+load_base() {
+	if [ -n "$base" ]; then for s in rx tx irq; do
+		echo "{\"cmd\":\"load\",\"id\":\"base_$s\",\"slot\":\"base_$s\",\"object\":\"$wd/base_$s.bpf.o\"}"
+	done; fi
+}
 {
+	# Programs on one hook run in attach order, and the first pays the cache misses on the skb:
+	# BASE_FIRST=1 attaches the base objects first (run both orders to see the effect).
+	[ -n "${BASE_FIRST:-}" ] && load_base
 	for s in rx tx irq empty; do
 		echo "{\"cmd\":\"load\",\"id\":\"$s\",\"slot\":\"$s\",\"object\":\"$wd/$s.bpf.o\"}"
 	done
+	[ -z "${BASE_FIRST:-}" ] && load_base
 	echo '{"cmd":"set","id":"i","interval_ms":0}'
 	sleep 0.5; echo '{"cmd":"snapshot","id":"warm"}'
 	python3 "$here/lo-traffic.py" "$secs" >&2
@@ -30,8 +44,11 @@ for line in open(sys.argv[1]):
                 hook_of[(m['slot'], p['name'])] = p['section'].split('/')[-1]
     if m['type'] == 'snapshot' and m.get('id') == 'measure':
         snap = m
-empty, rows = {}, []
+empty, base, rows, counters = {}, {}, [], {}
 for s in snap['slots']:
+    for k, v in (s.get('counters') or {}).items():
+        if v:
+            counters[f"{s['slot']}.{k}"] = v
     for p in s['progs']:
         if not p['run_cnt']:
             continue
@@ -39,10 +56,18 @@ for s in snap['slots']:
         ns = p['run_time_ns'] / p['run_cnt']
         if s['slot'] == 'empty':
             empty[hook] = ns
+        elif s['slot'].startswith('base_'):
+            base[(s['slot'][5:], p['name'])] = ns
         else:
             rows.append((s['slot'], p['name'], hook, p['run_cnt'], ns))
-print(f"{'slot':5} {'program':32} {'hook':26} {'runs':>8} {'ns/run':>8} {'empty':>7} {'ratio':>6}")
+has_base = bool(base)
+print(f"{'slot':5} {'program':32} {'hook':26} {'runs':>8} {'ns/run':>8} {'empty':>7} {'ratio':>6}" + (f" {'base':>8} {'b/empty':>7}" if has_base else ''))
 for slot, name, hook, n, ns in rows:
     e = empty.get(hook)
-    print(f"{slot:5} {name:32} {hook:26} {n:8d} {ns:8.1f} {e or 0:7.1f} {ns / e if e else 0:6.2f}")
+    line = f"{slot:5} {name:32} {hook:26} {n:8d} {ns:8.1f} {e or 0:7.1f} {ns / e if e else 0:6.2f}"
+    if has_base:
+        b = base.get((slot, name))
+        line += f" {b or 0:8.1f} {b / e if b and e else 0:7.2f}"
+    print(line)
+print('counters: ' + ' '.join(f'{k}={v}' for k, v in sorted(counters.items())))
 PY

@@ -696,12 +696,24 @@ static void hello(void)
 			 "the helper's network namespace)");
 }
 
+/* Tracepoints (tp/...) need tracefs. The helper is root already: mount it
+ * here when /sys/kernel/tracing has no events (the session needs no second
+ * privileged spawn). The outcome is reported in a log message after hello. */
+static char tracefs_msg[160];
+static const char *tracefs_level = "info";
+
 static void ensure_tracefs(void)
 {
 	if (!access("/sys/kernel/tracing/events", F_OK) || !access("/sys/kernel/debug/tracing/events", F_OK))
 		return;
-	if (mount("nodev", "/sys/kernel/tracing", "tracefs", 0, NULL))
-		fprintf(stderr, "nslat-helper: tracefs not mounted and mount failed: %s\n", strerror(errno));
+	if (mount("nodev", "/sys/kernel/tracing", "tracefs", 0, NULL)) {
+		tracefs_level = "warn";
+		snprintf(tracefs_msg, sizeof(tracefs_msg),
+			 "tracefs not mounted at /sys/kernel/tracing and mounting it failed: %s "
+			 "(tracepoint programs may not attach)", strerror(errno));
+	} else {
+		snprintf(tracefs_msg, sizeof(tracefs_msg), "mounted tracefs at /sys/kernel/tracing");
+	}
 }
 
 static void usage(void)
@@ -764,6 +776,8 @@ int main(int argc, char **argv)
 	}
 	probe_features();
 	hello();
+	if (tracefs_msg[0])
+		emit_log(tracefs_level, "%s", tracefs_msg);
 
 	fcntl(0, F_SETFL, fcntl(0, F_GETFL) | O_NONBLOCK);
 	epfd = epoll_create1(EPOLL_CLOEXEC);

@@ -84,7 +84,7 @@ enum nslat_irq_index {
  * what snapshots report. Append only before __NSLAT_CNT_MAX. */
 enum nslat_counter {
 	NSLAT_CNT_RINGBUF_DROP = 0,	/* journey reservation failed */
-	NSLAT_CNT_MAP_FULL,		/* per-packet state insert failed */
+	NSLAT_CNT_MAP_FULL,		/* per-packet / per-socket state could not be stored */
 	NSLAT_CNT_STALE,		/* state older than NSLAT_MAX_AGE_NS discarded */
 	NSLAT_CNT_STARTED,		/* packets that passed the entry boundary */
 	NSLAT_CNT_FINISHED,		/* packets whose journey ended (read/consume/drop/xmit) */
@@ -96,6 +96,8 @@ enum nslat_counter {
 	NSLAT_CNT_NAPI_POLLS,		/* NAPI polls (irq) */
 	NSLAT_CNT_NAPI_BUDGET_FULL,	/* NAPI polls that used their whole budget (irq) */
 	NSLAT_CNT_IRQ_OUT_OF_RANGE,	/* IRQ line >= NSLAT_IRQ_NR_LINES (irq) */
+	NSLAT_CNT_UDP_UNPAIRED,		/* UDP reads whose datagram was not known (rx, not guessed) */
+	NSLAT_CNT_EVICTED,		/* live per-packet state overwritten by a packet hashing to its slot */
 	__NSLAT_CNT_MAX,
 };
 #define NSLAT_MAX_COUNTERS	32

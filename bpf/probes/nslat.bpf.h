@@ -4,8 +4,8 @@
  * maps the helper reads, filters, log2 histograms, per-packet boundary
  * recording and journey emission. Read include/nslat.h first.
  *
- * Per hook the hot path is: one LRU lookup, one or two per-CPU array
- * lookups, a handful of stores. Filters are const volatile, so a filter
+ * Per hook the hot path is: one inlined array lookup (per-packet table),
+ * one or two per-CPU array lookups, a handful of stores. Filters are const volatile, so a filter
  * left at 0 is removed by the verifier's dead-code elimination.
  */
 #ifndef __NSLAT_BPF_H
@@ -21,9 +21,11 @@
 #ifndef NSLAT_HIST_ENTRIES
 #define NSLAT_HIST_ENTRIES	NSLAT_HIST_PKT_MAX
 #endif
-#ifndef NSLAT_PKT_ENTRIES
-#define NSLAT_PKT_ENTRIES	16384
+/* Per-packet table: 2^NSLAT_PKT_BITS direct-mapped slots. */
+#ifndef NSLAT_PKT_BITS
+#define NSLAT_PKT_BITS		16
 #endif
+#define NSLAT_PKT_ENTRIES	(1U << NSLAT_PKT_BITS)
 
 #define ETH_P_IP	0x0800
 #define ETH_P_IPV6	0x86DD
@@ -132,8 +134,15 @@ struct {
 	__uint(max_entries, 1 << 20);
 } nslat_journeys SEC(".maps");
 
-/* Per-packet state, keyed by skb pointer. */
+/* Per-packet state, in a direct-mapped table indexed by a multiplicative
+ * hash of the skb pointer and tagged with it. An ARRAY lookup is inlined by
+ * the verifier (no helper call, no bucket walk, no LRU list upkeep). Two
+ * packets in flight whose pointers share a slot: the newer one takes it and
+ * the older is forgotten (counted as "evicted" when it was still live);
+ * stale entries are recognised by age. With 64k slots and a few hundred
+ * packets in flight, collisions are rare (measure: the evicted counter). */
 struct nslat_pkt {
+	__u64 skb;		/* tag: the skb pointer owning the slot (0: free) */
 	__u64 t0;		/* entry boundary */
 	__u64 t_last;		/* last boundary passed */
 	__u32 last;		/* id of the last boundary passed */
@@ -150,11 +159,49 @@ struct nslat_pkt {
 };
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, NSLAT_PKT_ENTRIES);
-	__type(key, __u64);
+	__type(key, __u32);
 	__type(value, struct nslat_pkt);
 } nslat_pkts SEC(".maps");
+
+/* A packet's key: its skb pointer as a number. The verifier allows no
+ * arithmetic on a pointer except subtracting another pointer, which (for a
+ * privileged loader, as the helper is) yields a plain number: the key is the
+ * skb's distance from the table map, a constant offset per loaded object.
+ * nslat_addr_key() does the same for an address already read as a number
+ * (bpf_probe_read_kernel / BPF_CORE_READ). */
+#define NSLAT_KEY(p)	((__u64)(const void *)(p) - (__u64)(const void *)&nslat_pkts)
+
+volatile __u64 nslat_pkts_addr SEC(".bss");
+
+static __always_inline __u64 nslat_addr_key(__u64 addr)
+{
+	nslat_pkts_addr = (__u64)(const void *)&nslat_pkts;	/* stored, reloaded as a number */
+	return addr - nslat_pkts_addr;
+}
+
+/* Fibonacci hashing: the top bits of key * 2^64/phi. */
+static __always_inline __u32 nslat_slot_idx(__u64 key)
+{
+	return (__u32)((key * 0x9E3779B97F4A7C15ULL) >> (64 - NSLAT_PKT_BITS));
+}
+
+/* The slot for key, whoever owns it (never NULL in practice). */
+static __always_inline struct nslat_pkt *nslat_slot(__u64 key)
+{
+	__u32 idx = nslat_slot_idx(key);
+
+	return bpf_map_lookup_elem(&nslat_pkts, &idx);
+}
+
+/* The state of packet key, or NULL when its slot belongs to another skb. */
+static __always_inline struct nslat_pkt *nslat_lookup(__u64 key)
+{
+	struct nslat_pkt *st = nslat_slot(key);
+
+	return st && st->skb == key ? st : NULL;
+}
 
 /* RX with a pid or cgroup filter: the owning task is only known when the
  * application reads, so boundaries only store timestamps and all stages are
@@ -284,9 +331,8 @@ static __always_inline void nslat_sk_flow(struct sock *sk, struct nslat_pkt *st)
 	st->dport = bpf_ntohs(sk->__sk_common.skc_dport);
 }
 
-/* A finished packet's entry stays in the LRU, marked done, so that the
- * next packet reusing the skb pointer (skbs are recycled quickly) restarts
- * it in place: a lookup and stores instead of a hash insert and delete. */
+/* A finished packet's entry stays, marked done (its slot is free for any
+ * other skb; the next packet reusing the pointer restarts it in place). */
 #define NSLAT_DONE 0xffffffffU
 
 static __always_inline void nslat_done(struct nslat_pkt *st)
@@ -300,7 +346,7 @@ static __always_inline void nslat_done(struct nslat_pkt *st)
  * the later boundaries of this packet would advance it. */
 static __always_inline int nslat_reject(__u64 key)
 {
-	struct nslat_pkt *st = bpf_map_lookup_elem(&nslat_pkts, &key);
+	struct nslat_pkt *st = nslat_lookup(key);
 
 	nslat_cnt(NSLAT_CNT_FILTERED);
 	if (st)
@@ -308,24 +354,39 @@ static __always_inline int nslat_reject(__u64 key)
 	return 0;
 }
 
+/* Take st's slot for key: a slot still held by another live packet (not
+ * done, not stale) is an eviction. */
+static __always_inline void nslat_claim(struct nslat_pkt *st, __u64 key, __u64 now)
+{
+	if (st->skb != key && st->skb && st->last != NSLAT_DONE && now - st->t0 <= NSLAT_MAX_AGE_NS)
+		nslat_cnt(NSLAT_CNT_EVICTED);
+}
+
 /* Start (or restart: skb pointers are reused) a packet at an entry
  * boundary. The caller has applied its filters. */
 static __always_inline bool
 nslat_start(__u64 key, __u32 b, __u64 t0, __u64 now, struct nslat_pkt *init)
 {
-	struct nslat_pkt *st = bpf_map_lookup_elem(&nslat_pkts, &key);
+	struct nslat_pkt *st = nslat_slot(key);
 
-	init->t0 = t0;
-	init->t_last = now;
-	init->last = b;
-	init->mask = 1U << (b & (NSLAT_NB - 1));
-	init->ts[b & (NSLAT_NB - 1)] = now - t0;
-	if (st) {
-		__builtin_memcpy(st, init, sizeof(*st));
-	} else if (bpf_map_update_elem(&nslat_pkts, &key, init, BPF_ANY)) {
-		nslat_cnt(NSLAT_CNT_MAP_FULL);
+	if (!st)
 		return false;
-	}
+	nslat_claim(st, key, now);
+	/* Stores straight into the slot; ts[] entries outside mask are never
+	 * read, so they are not cleared. */
+	st->skb = key;
+	st->t0 = t0;
+	st->t_last = now;
+	st->last = b;
+	st->mask = 1U << (b & (NSLAT_NB - 1));
+	st->ts[b & (NSLAT_NB - 1)] = now - t0;
+	st->ifindex = init->ifindex;
+	st->len = init->len;
+	st->sport = init->sport;
+	st->dport = init->dport;
+	st->l4 = init->l4;
+	st->family = init->family;
+	st->handoff = 0;
 	nslat_cnt(NSLAT_CNT_STARTED);
 	return true;
 }
@@ -349,7 +410,7 @@ static __always_inline void nslat_record(struct nslat_pkt *st, __u32 b, __u64 no
  * the journey here) or NULL. */
 static __always_inline struct nslat_pkt *nslat_pass(__u64 key, __u32 b, __u64 *nowp)
 {
-	struct nslat_pkt *st = bpf_map_lookup_elem(&nslat_pkts, &key);
+	struct nslat_pkt *st = nslat_lookup(key);
 	__u64 now;
 
 	if (!st || b <= st->last)
@@ -434,7 +495,7 @@ static __always_inline void nslat_finish(__u64 key, struct nslat_pkt *st, struct
 static __always_inline void nslat_free_st(struct sk_buff *skb, struct nslat_pkt *st, __u8 dir,
 					  bool drop, __u32 reason, __u64 now)
 {
-	__u64 key = (__u64)skb;
+	__u64 key = NSLAT_KEY(skb);
 
 	if (drop) {
 		__u32 idx = reason < NSLAT_MAX_DROPS ? reason : NSLAT_MAX_DROPS - 1;
@@ -459,8 +520,7 @@ static __always_inline void nslat_free_st(struct sk_buff *skb, struct nslat_pkt 
 /* consume_skb / kfree_skb of a tracked packet. */
 static __always_inline void nslat_free(struct sk_buff *skb, __u8 dir, bool drop, __u32 reason)
 {
-	__u64 key = (__u64)skb;
-	struct nslat_pkt *st = bpf_map_lookup_elem(&nslat_pkts, &key);
+	struct nslat_pkt *st = nslat_lookup(NSLAT_KEY(skb));
 
 	if (!st || st->last == NSLAT_DONE)
 		return;

@@ -34,7 +34,7 @@ static __always_inline int rx_enter(struct sk_buff *skb, __u32 b)
 {
 	struct net_device *dev = skb->dev;
 	struct nslat_pkt init = {};
-	__u64 now, key = (__u64)skb;
+	__u64 now, key = NSLAT_KEY(skb);
 
 	if (!nslat_dev_ok(dev))
 		return nslat_reject(key);
@@ -64,7 +64,7 @@ static __always_inline int rx_pass(const void *skb, __u32 b)
 {
 	__u64 now;
 
-	nslat_pass((__u64)skb, b, &now);
+	nslat_pass(NSLAT_KEY(skb), b, &now);
 	return 0;
 }
 
@@ -237,7 +237,7 @@ int BPF_KPROBE(l4_rcv__kprobe_udp6, struct sk_buff *skb)
 SEC("tp_btf/tcp_probe")
 int BPF_PROG(l4_rcv__tp, struct sock *sk, const struct sk_buff *skb)
 {
-	__u64 key = (__u64)skb;
+	__u64 key = NSLAT_KEY(skb);
 	struct nslat_pkt *st;
 	__u8 th[2];
 	__u64 now;
@@ -258,93 +258,108 @@ int BPF_PROG(l4_rcv__tp, struct sock *sk, const struct sk_buff *skb)
 /* UDP reads copy linear skbs without the skb_copy_datagram_iovec
  * tracepoint and free them without consume_skb (skb_attempt_defer_free), so
  * a UDP read is seen at sock:sock_recv_length, which only has the socket.
- * Datagrams are read in arrival order: number every enqueue and every read
- * per socket; read number n consumed enqueue number n. The last UDP_SLOTS
- * tracked enqueues are kept by number; a read whose slot was overwritten
- * (more than UDP_SLOTS queued) is not attributed. The socket cookie guards
- * against a new socket at an old address. */
-#define UDP_SLOTS 64
-struct udp_slot {
-	__u32 seq;
-	__u32 pad;
-	__u64 skb;
-};
+ *
+ * Pairing a read with its datagram, from the queue itself (no counting):
+ * a UDP socket's pending datagrams are reader_queue followed by
+ * sk_receive_queue, and one successful non-peek recvmsg consumes exactly the
+ * head of that sequence. Between two reads only the tail changes (enqueues),
+ * so the head recorded after a read (or, when the queue was empty, at the
+ * first enqueue after it) is the datagram the next read consumes: if the head
+ * after that read differs, the recorded one was read. When the head is not
+ * known (the reader took a datagram before its sk_data_ready was seen, or two
+ * threads read at once) the read is counted as udp_unpaired, never guessed.
+ * The recorded head's t0 guards against its skb pointer being reused.
+ *
+ * Since 6.18 UDP producers batch (per-NUMA llist spliced under the queue
+ * lock) and then call sk_data_ready once per datagram after the whole batch
+ * is queued: one sk_data_ready may see several new datagrams and the next
+ * none. sock_enqueue therefore walks back from the tail (at most ENQ_WALK)
+ * to the newest skb already past sock_enqueue. */
+#define ENQ_WALK 8
+
 struct udp_q {
-	__u64 cookie;
-	__u32 reads;		/* datagrams read so far */
-	__u32 enqueued;		/* datagrams enqueued so far */
-	struct udp_slot slot[UDP_SLOTS];
+	__u64 head;		/* skb at the head of the pending datagrams, 0 = empty */
+	__u64 head_t0;		/* its nslat_pkt t0 (0: not tracked) */
 };
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 4096);
-	__type(key, __u64);		/* struct sock * */
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct udp_q);
 } rx_udp_q SEC(".maps");
 
-/* An all-zero udp_q (never written): too big for the stack. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct udp_q);
-} rx_udp_zero SEC(".maps");
-
-static __always_inline __u32 udp_queued(const struct sock *sk)
+/* Head of reader_queue ++ sk_receive_queue (0: both empty). Racy reads are
+ * harmless: a wrong value only makes a read unpaired. */
+static __always_inline __u64 udp_head(const struct sock *sk)
 {
 	struct udp_sock *up = (void *)sk;
+	struct sk_buff_head rq;
 
-	return sk->sk_receive_queue.qlen + BPF_CORE_READ(up, reader_queue.qlen);
+	/* beyond struct sock: one read of the whole list head */
+	if (!bpf_core_read(&rq, sizeof(rq), &up->reader_queue) && rq.qlen)
+		return nslat_addr_key((__u64)rq.next);
+	if (sk->sk_receive_queue.qlen)
+		return NSLAT_KEY(sk->sk_receive_queue.next);
+	return 0;
 }
 
-/* sk_data_ready only has the socket: the skb just queued is the tail of
+static __always_inline void udp_set_head(struct udp_q *q, __u64 head)
+{
+	struct nslat_pkt *st = head ? nslat_lookup(head) : NULL;
+
+	q->head = head;
+	q->head_t0 = st && st->last == NSLAT_RX_SOCK_ENQUEUE ? st->t0 : 0;
+}
+
+/* sk_data_ready only has the socket: the skbs just queued are at the tail of
  * sk_receive_queue. A TCP segment coalesced into the previous skb is not
- * seen here (its data rides in the tail skb). */
+ * seen here (its data rides in that skb). */
 SEC("tp_btf/sk_data_ready")
 int BPF_PROG(sock_enqueue__tp, const struct sock *sk)
 {
 	struct sk_buff *skb = sk->sk_receive_queue.prev;
-	__u64 key = (__u64)skb, skey = (__u64)sk, cookie;
+	bool tracked = false;
 	struct nslat_pkt *st;
 	struct udp_q *q;
-	__u32 n;
 	__u64 now;
+	int i;
 
-	if ((void *)skb == (void *)&sk->sk_receive_queue || !inet_sock(sk))
+	if (!inet_sock(sk))
 		return 0;
-	st = nslat_pass(key, NSLAT_RX_SOCK_ENQUEUE, &now);
+	for (i = 0; i < ENQ_WALK; i++) {
+		if (!skb || (void *)skb == (void *)&sk->sk_receive_queue)
+			break;
+		st = nslat_lookup(NSLAT_KEY(skb));
+		if (st) {
+			if (st->last >= NSLAT_RX_SOCK_ENQUEUE)	/* seen before (or done) */
+				break;
+			if (nslat_pass(NSLAT_KEY(skb), NSLAT_RX_SOCK_ENQUEUE, &now)) {
+				tracked = true;
+				if (sk->sk_protocol == IPPROTO_UDP)	/* gone when the read is seen */
+					nslat_skb_flow_hdrs(skb, st);
+			}
+		}
+		/* TCP calls sk_data_ready once per queued segment: the tail only */
+		if (sk->sk_protocol != IPPROTO_UDP)
+			break;
+		skb = skb->prev;
+	}
 	if (sk->sk_protocol != IPPROTO_UDP)
 		return 0;
-	q = bpf_map_lookup_elem(&rx_udp_q, &skey);
-	if (!st && !q)
-		return 0;	/* an untracked socket stays untracked */
-	cookie = bpf_get_socket_cookie((void *)sk);
-	if (!q || q->cookie != cookie) {
-		__u32 zero = 0;
-		void *init = bpf_map_lookup_elem(&rx_udp_zero, &zero);
-
-		if (!st || !init)
-			return 0;
-		if (bpf_map_update_elem(&rx_udp_q, &skey, init, BPF_ANY)) {
+	q = bpf_sk_storage_get(&rx_udp_q, (void *)sk, 0, 0);
+	if (!q) {
+		if (!tracked)
+			return 0;	/* an untracked socket stays untracked */
+		q = bpf_sk_storage_get(&rx_udp_q, (void *)sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+		if (!q) {
 			nslat_cnt(NSLAT_CNT_MAP_FULL);
 			return 0;
 		}
-		q = bpf_map_lookup_elem(&rx_udp_q, &skey);
-		if (!q)
-			return 0;
-		q->cookie = cookie;
-		/* datagrams queued before this one are read first */
-		q->reads = -(udp_queued(sk) - 1);
+		q->head = 0;
 	}
-	n = q->enqueued++;
-	if (st) {
-		struct udp_slot *sl = &q->slot[n & (UDP_SLOTS - 1)];
-
-		sl->seq = n;
-		sl->skb = key;
-		nslat_skb_flow_hdrs(skb, st);	/* the skb is gone when the read is seen */
-	}
+	if (!q->head)	/* the queue was empty after the last read */
+		udp_set_head(q, udp_head(sk));
 	return 0;
 }
 
@@ -368,7 +383,7 @@ SEC("tp_btf/skb_copy_datagram_iovec")
 int BPF_PROG(handle_app_read, const struct sk_buff *skb, int len)
 {
 	struct sock *owner;
-	__u64 key = (__u64)skb;
+	__u64 key = NSLAT_KEY(skb);
 	struct nslat_pkt *st;
 	__u64 now;
 
@@ -388,30 +403,33 @@ int BPF_PROG(handle_app_read, const struct sk_buff *skb, int len)
 SEC("tp_btf/sock_recv_length")
 int BPF_PROG(handle_udp_read, struct sock *sk, int ret, int flags)
 {
-	__u64 skey = (__u64)sk, key;
 	struct nslat_pkt *st;
-	struct udp_slot *sl;
 	struct udp_q *q;
-	__u32 n;
-	__u64 now;
+	__u64 prev, prev_t0, cur, now;
 
-	if (ret < 0 || (flags & MSG_PEEK) || sk->sk_protocol != IPPROTO_UDP)
+	if (!sk || (flags & MSG_PEEK) || sk->sk_protocol != IPPROTO_UDP)
 		return 0;
-	q = bpf_map_lookup_elem(&rx_udp_q, &skey);
-	if (!q || q->cookie != bpf_get_socket_cookie(sk))
+	q = bpf_sk_storage_get(&rx_udp_q, sk, 0, 0);
+	if (!q)
 		return 0;
-	n = q->reads++;
-	sl = &q->slot[n & (UDP_SLOTS - 1)];
-	if (sl->seq != n || !sl->skb)
+	prev = q->head;
+	prev_t0 = q->head_t0;
+	cur = udp_head(sk);
+	udp_set_head(q, cur);
+	if (ret < 0)	/* nothing read (a datagram dropped in recvmsg was seen at kfree_skb) */
 		return 0;
-	key = sl->skb;
-	sl->skb = 0;
-	st = bpf_map_lookup_elem(&nslat_pkts, &key);
-	if (!st || st->last != NSLAT_RX_SOCK_ENQUEUE)
+	if (!prev || prev == cur) {	/* which datagram was read is not known */
+		nslat_cnt(NSLAT_CNT_UDP_UNPAIRED);
 		return 0;
-	st = nslat_pass(key, NSLAT_RX_APP_READ, &now);
+	}
+	if (!prev_t0)
+		return 0;	/* not tracked (filtered, or queued before the probe) */
+	st = nslat_lookup(prev);
+	if (!st || st->t0 != prev_t0 || st->last != NSLAT_RX_SOCK_ENQUEUE)
+		return 0;	/* ended meanwhile (dropped), or the pointer was reused */
+	st = nslat_pass(prev, NSLAT_RX_APP_READ, &now);
 	if (st)
-		rx_read(key, st, NULL, now);
+		rx_read(prev, st, NULL, now);
 	return 0;
 }
 
@@ -423,8 +441,7 @@ int BPF_PROG(handle_udp_read, struct sock *sk, int ret, int flags)
 SEC("tp_btf/consume_skb")
 int BPF_PROG(handle_consume_skb, struct sk_buff *skb)
 {
-	__u64 key = (__u64)skb;
-	struct nslat_pkt *st = bpf_map_lookup_elem(&nslat_pkts, &key);
+	struct nslat_pkt *st = nslat_lookup(NSLAT_KEY(skb));
 
 	if (!st || st->last == NSLAT_DONE ||
 	    (st->l4 == IPPROTO_UDP && st->last >= NSLAT_RX_SOCK_ENQUEUE))

@@ -115,14 +115,16 @@ int BPF_PROG(handle_sendmsg_end, struct sock *sk, int ret, int flags)
  * advanced instead of restarted. */
 static __always_inline int tx_enter(struct sk_buff *skb, __u32 b, struct net_device *dev)
 {
-	__u64 key = (__u64)skb;
-	struct nslat_pkt *st = bpf_map_lookup_elem(&nslat_pkts, &key);
+	__u64 key = NSLAT_KEY(skb);
+	struct nslat_pkt *st = nslat_slot(key);
 	struct nslat_pkt init = {};
 	struct sendmsg_ctx *c;
 	struct sock *sk;
 	__u64 now = bpf_ktime_get_ns(), t0 = now;
 
-	if (st && st->last < b && now - st->t0 <= NSLAT_MAX_AGE_NS) {
+	if (!st)
+		return 0;
+	if (st->skb == key && st->last < b && now - st->t0 <= NSLAT_MAX_AGE_NS) {
 		nslat_record(st, b, now);
 		return 0;
 	}
@@ -150,19 +152,23 @@ static __always_inline int tx_enter(struct sk_buff *skb, __u32 b, struct net_dev
 	} else if (filter_pid) {
 		return nslat_reject(key);	/* not sent from a matching thread's sendmsg */
 	}
-	init.ifindex = dev ? dev->ifindex : 0;
-	init.len = skb->len;
-	init.t0 = t0;
-	init.t_last = now;
-	init.last = b;
-	init.mask |= 1U << b;
-	init.ts[b & (NSLAT_NB - 1)] = now - t0;
-	if (st) {	/* a finished, stale or reused entry: restart in place */
-		__builtin_memcpy(st, &init, sizeof(*st));
-	} else if (bpf_map_update_elem(&nslat_pkts, &key, &init, BPF_ANY)) {
-		nslat_cnt(NSLAT_CNT_MAP_FULL);
-		return 0;
-	}
+	/* a finished, stale, reused or another packet's slot: (re)start in place
+	 * (stores straight into the slot; ts[] outside mask is never read) */
+	nslat_claim(st, key, now);
+	st->skb = key;
+	st->t0 = t0;
+	st->t_last = now;
+	st->last = b;
+	st->mask = init.mask | (1U << b);
+	st->ts[NSLAT_TX_SENDMSG] = 0;
+	st->ts[b & (NSLAT_NB - 1)] = now - t0;
+	st->ifindex = dev ? dev->ifindex : 0;
+	st->len = skb->len;
+	st->sport = init.sport;
+	st->dport = init.dport;
+	st->l4 = init.l4;
+	st->family = init.family;
+	st->handoff = 0;
 	nslat_cnt(NSLAT_CNT_STARTED);
 	return 0;
 }
@@ -195,7 +201,7 @@ static __always_inline int tx_pass(const void *skb, __u32 b)
 {
 	__u64 now;
 
-	nslat_pass((__u64)skb, b, &now);
+	nslat_pass(NSLAT_KEY(skb), b, &now);
 	return 0;
 }
 
@@ -225,8 +231,7 @@ int BPF_PROG(handle_net_dev_start_xmit, const struct sk_buff *skb)
 SEC("tp_btf/netif_rx")
 int BPF_PROG(handoff_netif_rx, struct sk_buff *skb)
 {
-	__u64 key = (__u64)skb;
-	struct nslat_pkt *st = bpf_map_lookup_elem(&nslat_pkts, &key);
+	struct nslat_pkt *st = nslat_lookup(NSLAT_KEY(skb));
 
 	if (st)
 		st->handoff = 1;
@@ -237,7 +242,7 @@ int BPF_PROG(handoff_netif_rx, struct sk_buff *skb)
 SEC("tp_btf/net_dev_xmit")
 int BPF_PROG(handle_net_dev_xmit, struct sk_buff *skb, int rc)
 {
-	__u64 key = (__u64)skb;
+	__u64 key = NSLAT_KEY(skb);
 	struct nslat_pkt *st;
 	__u64 now;
 
@@ -254,7 +259,7 @@ int BPF_PROG(handle_net_dev_xmit, struct sk_buff *skb, int rc)
 SEC("tp_btf/consume_skb")
 int BPF_PROG(handle_complete, struct sk_buff *skb)
 {
-	__u64 key = (__u64)skb;
+	__u64 key = NSLAT_KEY(skb);
 	struct nslat_pkt *st;
 	__u64 now;
 

@@ -12,7 +12,7 @@ import { ALL_STAGES, Session, SessionError, type EndInfo, type Stage } from '../
 import { exportTrace } from './exportTrace.ts';
 import { pickHost, rememberHost } from './hostPicker.ts';
 import { hostLabel, installCommands } from './labels.ts';
-import { startProbeLanguageClient } from './languageClient.ts';
+import { ProbeLanguageClient } from './languageClient.ts';
 import { PANEL_VIEW_TYPE, PanelController } from './panel.ts';
 import { ProbeEditor, progIds, toVscodeDiagnostic, type ActiveSession } from './probes.ts';
 import { readSettings } from './settings.ts';
@@ -35,11 +35,13 @@ class Nslat implements vscode.Disposable {
   readonly panel: PanelController;
   readonly probes: ProbeEditor;
   readonly status: StatusBar;
+  readonly lsp: ProbeLanguageClient;
 
   constructor(
     private readonly context: vscode.ExtensionContext,
     private readonly log: vscode.LogOutputChannel,
   ) {
+    this.lsp = new ProbeLanguageClient(context, log);
     this.status = new StatusBar('nslat.showPanel');
     this.panel = new PanelController(
       context.extensionUri,
@@ -52,8 +54,8 @@ class Nslat implements vscode.Disposable {
       },
       log,
     );
-    this.probes = new ProbeEditor(context, log, () => this.active, () => this.panel.show());
-    this.disposables.push(this.status, this.panel, this.probes);
+    this.probes = new ProbeEditor(context, log, () => this.active, () => this.panel.show(), () => this.lsp.running);
+    this.disposables.push(this.status, this.panel, this.probes, this.lsp);
   }
 
   async start(): Promise<void> {
@@ -77,7 +79,13 @@ class Nslat implements vscode.Disposable {
     this.host = host;
     // Stop is offered while starting too: it cancels the start.
     void vscode.commands.executeCommand('setContext', 'nslat.sessionActive', true);
-    const aggregator = new Aggregator({ host, onChange: () => this.panel.notify() });
+    const aggregator = new Aggregator({
+      host,
+      onChange: (agg) => {
+        this.panel.notify();
+        this.lsp.statsChanged(agg);
+      },
+    });
     this.trace?.close();
     this.trace = undefined;
     aggregator.setSession({ host, state: 'starting', message: `starting on ${label}` });
@@ -162,6 +170,7 @@ class Nslat implements vscode.Disposable {
     });
     aggregator.setSession({ state: 'running', message: undefined });
     this.status.update(host, 'running', 0);
+    this.lsp.sessionStarted(session, aggregator);
     this.log.info(`tracing ${[...session.loaded.keys()].join(', ')} on ${label} (helper pid ${session.hello.pid}, kernel ${session.hello.kernel}, workdir ${session.hello.workdir})`);
   }
 
@@ -217,6 +226,7 @@ class Nslat implements vscode.Disposable {
 
   private onEnded(session: Session, aggregator: Aggregator, info: EndInfo): void {
     const label = hostLabel(this.host);
+    this.lsp.sessionEnded(session);
     if (this.active?.session === session) {
       this.active = undefined;
       void vscode.commands.executeCommand('setContext', 'nslat.sessionActive', false);
@@ -314,7 +324,6 @@ class Nslat implements vscode.Disposable {
 }
 
 let app: Nslat | undefined;
-let client: { stop(): Promise<void> } | undefined;
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   const log = vscode.window.createOutputChannel('nslat', { log: true });
@@ -337,13 +346,11 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   );
   void vscode.commands.executeCommand('setContext', 'nslat.sessionActive', false);
   // Not awaited: activation must not wait for the server.
-  void startProbeLanguageClient(context, log).then((c) => {
-    client = c;
-  });
+  void nslat.lsp.start();
 }
 
 export async function deactivate(): Promise<void> {
-  await Promise.allSettled([app?.shutdown(), client?.stop()]);
+  const a = app;
   app = undefined;
-  client = undefined;
+  await Promise.allSettled([a?.shutdown(), a?.lsp.stop()]);
 }

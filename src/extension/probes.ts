@@ -11,6 +11,7 @@ import * as vscode from 'vscode';
 import type { Aggregator } from '../core/aggregate.ts';
 import type { Diagnostic as CoreDiagnostic } from '../core/diagnostic.ts';
 import type { ReloadResult, Session } from '../core/session.ts';
+import { withoutServerDuplicates, type DiagLike } from './lspSync.ts';
 
 export interface ActiveSession {
   session: Session;
@@ -41,6 +42,9 @@ export class ProbeEditor implements vscode.Disposable {
   private readonly copies = new Map<string, string>();
   /** Files that got diagnostics from a slot's last reload, to clear them on the next one. */
   private readonly diagFiles = new Map<string, Set<string>>();
+  /** What this collection shows per file (absolute path): the reload's diagnostics minus those the
+   *  language server already shows. Once the server shows one, it owns it (it follows the edits). */
+  private readonly shown = new Map<string, vscode.Diagnostic[]>();
   private readonly disposables: vscode.Disposable[] = [];
   private readonly inFlight = new Map<string, Promise<ReloadResult | undefined>>();
 
@@ -49,9 +53,15 @@ export class ProbeEditor implements vscode.Disposable {
     private readonly log: vscode.LogOutputChannel,
     private readonly active: () => ActiveSession | undefined,
     private readonly revealPanel: () => void,
+    /** True while the probe language server runs (its compile errors are in the Problems view). */
+    private readonly serverRunning: () => boolean = () => false,
   ) {
     this.disposables.push(
       this.diagnostics,
+      // The server's diagnostics often arrive after the reload's (or the other way round).
+      vscode.languages.onDidChangeDiagnostics((e) => {
+        for (const uri of e.uris) if (uri.scheme === 'file' && this.shown.has(uri.fsPath)) this.dedupe(uri.fsPath);
+      }),
       vscode.workspace.onDidSaveTextDocument((doc) => {
         const slot = this.slotOf(doc.uri);
         if (slot) void this.reload(slot, doc.uri.fsPath, 'save');
@@ -83,6 +93,7 @@ export class ProbeEditor implements vscode.Disposable {
     this.copies.clear();
     this.diagnostics.clear();
     this.diagFiles.clear();
+    this.shown.clear();
   }
 
   /** "Open Probe Sources". */
@@ -220,7 +231,10 @@ export class ProbeEditor implements vscode.Disposable {
   }
 
   private clearSlot(slot: string): void {
-    for (const f of this.diagFiles.get(slot) ?? []) this.diagnostics.delete(vscode.Uri.file(f));
+    for (const f of this.diagFiles.get(slot) ?? []) {
+      this.diagnostics.delete(vscode.Uri.file(f));
+      this.shown.delete(f);
+    }
     this.diagFiles.delete(slot);
   }
 
@@ -239,10 +253,29 @@ export class ProbeEditor implements vscode.Disposable {
     }
     const files = this.diagFiles.get(slot) ?? new Set<string>();
     for (const [file, list] of byFile) {
+      this.shown.set(file, list);
       this.diagnostics.set(vscode.Uri.file(file), list);
+      this.dedupe(file);
       files.add(file);
     }
     this.diagFiles.set(slot, files);
+  }
+
+  /** One error, not two: drops the reload's compile diagnostics on `file` that the language server
+   *  shows too (same line and message). Verifier rejections stay: only the reload knows them. */
+  private dedupe(file: string): void {
+    const ours = this.shown.get(file);
+    if (!ours?.length || !this.serverRunning()) return;
+    const uri = vscode.Uri.file(file);
+    const server: DiagLike[] = vscode.languages
+      .getDiagnostics(uri)
+      .map((d) => ({ line: d.range.start.line, message: d.message, source: d.source }));
+    const kept = withoutServerDuplicates(ours.map((d) => ({ line: d.range.start.line, message: d.message, source: d.source, d })), server).map((x) => x.d);
+    if (kept.length === ours.length) return;
+    this.log.info(`${ours.length - kept.length} reload diagnostic(s) on ${basename(file)} left to the language server, which shows the same`);
+    this.shown.set(file, kept);
+    if (kept.length) this.diagnostics.set(uri, kept);
+    else this.diagnostics.delete(uri);
   }
 
   private localFileFor(file: string, fallback: string | undefined): string | undefined {

@@ -6,8 +6,11 @@
  *  1. "nslat: Start Stack Trace" from the F1 palette → "This machine"; the panel fills with live data
  *     (stage rows, events/s) while the test sends bounded loopback traffic; the status bar shows it;
  *  2. "nslat: Open Probe Sources" copies the probes to <workspace>/.nslat/probes and says where they run;
- *  3. a syntax error typed into rx.bpf.c and saved → the error in the Problems view at line 1 and the
- *     right column, the old programs stay loaded, the panel marks the failed reload;
+ *     the probe language server hovers a boundary with the session's live p50/p99 and completes
+ *     SEC("tp_btf/netif_ with this kernel's BTF tracepoints (screenshot e2e-lsp.png);
+ *  3. a syntax error typed into rx.bpf.c and saved → the panel marks the failed reload, the old
+ *     programs stay loaded, the error shows once in the Problems view (the reload's copy of the
+ *     language server's diagnostic is dropped) at line 1 and the right column;
  *  4. the line removed and saved → the reload succeeds (new programs), the Problems view clears;
  *  5. a boundary added in C (enum entry + program) → the panel shows the new stage by its own name;
  *  6. "nslat: Stop Stack Trace" → the helper exits and none of the session's BPF programs is loaded;
@@ -158,6 +161,49 @@ test('e2e: Start Stack Trace → live panel → break, fix and extend a probe �
     await waitFor(`the cursor on rx.bpf.c line ${enumLine} after clicking the netif_receive_skb chip`, async () => new RegExp(`Ln ${enumLine}, Col \\d+ \\(\\d+ selected\\)`).test((await cursor.textContent()) ?? ''), 15_000);
     mark(`the netif_receive_skb chip opened rx.bpf.c at line ${enumLine}`);
 
+    // ---- The probe language server: a hover on that boundary shows the session's live figures
+    // (nslat/stageStats from the extension), completion inside SEC("…") lists this kernel's BTF
+    // tracepoints (nslat/target from the session's hello).
+    await page.keyboard.press('ArrowLeft'); // collapse the selection to the start of NSLAT_RX_NETIF_RECEIVE_SKB
+    const hover = page.locator('.monaco-hover:not(.hidden)', { hasText: 'NSLAT_RX_NETIF_RECEIVE_SKB' }).first();
+    const hoverText = await waitFor('a hover with live p50/p99 on NSLAT_RX_NETIF_RECEIVE_SKB', async () => {
+      await page!.keyboard.press('Control+K');
+      await page!.keyboard.press('Control+I'); // "Show or Focus Hover"
+      await hover.waitFor({ state: 'visible', timeout: 3000 });
+      const text = (await hover.textContent()) ?? '';
+      return /Live on local/.test(text) && /p50/.test(text) ? text : undefined;
+    }, 30_000, 1000).catch(async (e) => {
+      await screenshot(page!, 'lsp');
+      throw e;
+    });
+    mark(`hover: ${hoverText.replace(/\s+/g, ' ').slice(0, 160)}`);
+    await page.keyboard.press('Escape');
+    // On a new first line (the view stays at the top, where the next steps click).
+    await page.keyboard.press('Control+Home');
+    await page.keyboard.press('Enter');
+    await page.keyboard.press('ArrowUp');
+    await page.keyboard.type('SEC("tp_btf/netif_');
+    const suggest = page.locator('.editor-widget.suggest-widget.visible');
+    const item = suggest.locator('.monaco-list-row', { hasText: 'netif_receive_skb' }).first();
+    await waitFor('netif_receive_skb in the suggest widget after Ctrl+Space in SEC("tp_btf/netif_', async () => {
+      if (!(await suggest.isVisible())) await page!.keyboard.press('Control+Space');
+      await item.waitFor({ state: 'visible', timeout: 3000 });
+      return true;
+    }, 30_000, 500).catch(async (e) => {
+      await screenshot(page!, 'lsp');
+      throw e;
+    });
+    const suggestions = (await suggest.locator('.monaco-list-row .label-name').allTextContents()).map((x) => x.trim());
+    await screenshot(page, 'lsp');
+    assert.ok(suggestions.length > 0 && suggestions.every((x) => x.startsWith('tp_btf/netif_')), `unexpected suggestions: ${suggestions.join(', ')}`);
+    const language = (await page.locator('.statusbar-item[id="status.editor.mode"]').first().textContent())?.trim();
+    mark(`completion in SEC("tp_btf/netif_: ${suggestions.slice(0, 6).join(', ')} (language mode "${language}")`);
+    // Take the line out again: the probe on disk stays as it was.
+    await page.keyboard.press('Escape');
+    await page.keyboard.press('Control+Z');
+    await runCommand(page, 'File: Revert File');
+    await waitFor('the editor to be clean again', async () => (await tab.getAttribute('class'))?.includes('dirty') === false, 10_000, 250);
+
     // ---- Break the probe in the editor and save
     await tab.click();
     const editor = page.locator('.editor-group-container.active .monaco-editor').first();
@@ -169,19 +215,30 @@ test('e2e: Start Stack Trace → live panel → break, fix and extend a probe �
     mark('inserted a syntax error at line 1 and saved');
     await page.keyboard.press('Control+Shift+M'); // Problems view
     const problems = page.locator('.markers-panel');
-    // Ours (source "nslat clang": from the reload on the target), not the language server's own check.
-    const problem = problems.locator('.monaco-list-row', { hasText: 'expected expression' }).filter({ hasText: 'nslat clang' }).first();
-    await waitFor('the compile error in the Problems view', async () => problem.isVisible(), 120_000, 500).catch(async (e) => {
-      await screenshot(page!, 'problems-missing');
-      throw e;
-    });
-    const problemText = (await problem.textContent()) ?? '';
-    assert.match(problemText, /Ln 1, Col 2[0-9]/, `the diagnostic is not on line 1 at the "= ;" column: ${problemText}`);
-    assert.ok(await editor.locator('.squiggly-error').count() > 0, 'no error squiggle in the editor');
     await waitFor('the panel to show the failed reload', async () => {
       const msg = (await panel.locator('.session-message').first().textContent({ timeout: 1000 })) ?? '';
       return /failed/i.test(msg) && /previous probes keep running/.test(msg);
-    }, 30_000, 500);
+    }, 120_000, 500).catch(async (e) => {
+      await screenshot(page!, 'reload-failure-missing');
+      throw e;
+    });
+    // One error, not two: the reload's copy ("nslat clang", built on the target) is dropped where the
+    // language server ("clang", while typing) shows the same line and message.
+    const sameError = problems.locator('.monaco-list-row', { hasText: 'expected expression' });
+    const problem = sameError.first();
+    await waitFor('the compile error once in the Problems view (the language server\'s)', async () => {
+      if ((await sameError.count()) !== 1) return false;
+      return !/nslat clang/.test((await problem.textContent()) ?? '');
+    }, 60_000, 500).catch(async (e) => {
+      await screenshot(page!, 'problems-missing');
+      const rowsNow = await sameError.allTextContents().catch(() => []);
+      throw new Error(`${(e as Error).message}; rows: ${JSON.stringify(rowsNow)}`);
+    });
+    await page.waitForTimeout(1500);
+    assert.equal(await sameError.count(), 1, `the compile error shows more than once: ${JSON.stringify(await sameError.allTextContents())}`);
+    const problemText = (await problem.textContent()) ?? '';
+    assert.match(problemText, /Ln 1, Col 2[0-9]/, `the diagnostic is not on line 1 at the "= ;" column: ${problemText}`);
+    assert.ok(await editor.locator('.squiggly-error').count() > 0, 'no error squiggle in the editor');
     assert.equal((await panel.locator('.state').first().textContent())?.trim(), 'running', 'the session must keep running after a failed reload');
     const idsAfterBreak = new Set(helperPids(cs).flatMap(bpfProgIdsOf));
     assert.deepEqual([...idsAfterBreak].sort(), [...idsAtStart].sort(), 'a failed reload must leave the old programs in place');

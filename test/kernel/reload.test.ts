@@ -110,7 +110,12 @@ int nslat_test_bad_deref(void *ctx)
     // Loopback UDP at ~400 packets/s for up to 8 s, bounded.
     const traffic = runFlow({ proto: 'udp', family: 4, port: PORT, count: 3200, size: 100, intervalMs: 2.5, durationS: 8, timeoutS: 15 });
     try {
-      await sleep(1_000);
+      // Reload only once packets are flowing: at least two periodic snapshots have counted some
+      // (the client may start late on a busy machine), so the reload lands inside the window.
+      const flowing = (): number => h.snapshotsSince(from).filter((s) => s.id === undefined && rxPackets(s) > 0).length;
+      const waitUntil = Date.now() + 10_000;
+      while (flowing() < 2 && Date.now() < waitUntil) await sleep(50);
+      assert.ok(flowing() >= 2, 'traffic is flowing (two snapshot intervals with packets) within 10 s of starting it');
       // Reload with the changed object while packets flow.
       const reloaded = await h.loadOk('rx', goodObj, { rodata: { filter_lport: PORT } });
       assert.equal(reloaded.replaced, true, 'loading into an occupied slot is a reload');

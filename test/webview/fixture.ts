@@ -129,7 +129,8 @@ function summary(def: StageDef, b: number[]): StageSummary {
     ...(def.cpu !== undefined ? { cpu: def.cpu } : {}),
     count,
     sum,
-    buckets: b,
+    // A copy: the running totals keep growing, and every delta carries the buckets of its own time.
+    buckets: [...b],
     p50: Math.round(percentile(b, 0.5)),
     p90: Math.round(percentile(b, 0.9)),
     p99: Math.round(percentile(b, 0.99)),

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { PanelState, type StageSummary, type ToPanel } from '../../src/core/protocol.ts';
+import { makePanelState, nextDelta } from './fixture.ts';
 import { panelCsp, panelHtml } from '../../src/extension/panelHtml.ts';
 import {
   buildWebview,
@@ -263,6 +264,47 @@ describe('panel in headless Chromium', () => {
     await rendered(page);
     assert.equal(await page.locator('#stage-select').inputValue(), tx.key, 'selected stage restored');
     assert.equal(await page.locator('#compare').isChecked(), true);
+    await clean(page, problems);
+  });
+
+  test('incremental drawing matches a full redraw: time chart lines and heatmap columns as history slides', async () => {
+    const { page, problems } = await open();
+    // Near the store's 1800-interval bound, so deltas both add intervals and drop the oldest.
+    const state = makePanelState({ intervals: 1797, extraRx: 2, journeys: 5 });
+    const deltas = Array.from({ length: 6 }, () => nextDelta(state));
+    await send(page, { type: 'snapshot', state });
+    await rendered(page);
+    await page.locator('#compare').check();
+    await rendered(page);
+    for (const d of deltas) {
+      await send(page, d);
+      await rendered(page);
+    }
+    const check = (await page.evaluate(`(() => {
+      const p = window.nslatPanel;
+      const series = p.store.series;
+      const key = document.getElementById('stage-select').value;
+      const want = (k, f) => series.map((s) => { const v = s.stages[k]; return v && v[0] > 0 && v[f] > 0 ? v[f] : null; });
+      const ds = p.charts.time.chart.data.datasets;
+      const pts = (d) => d._data ?? d.data;
+      return {
+        n: series.length,
+        first: series[0].t_ms === ${JSON.stringify(state.series[0]!.t_ms)},
+        lines: ds.length,
+        xOk: ds.every((d) => pts(d).length === series.length && pts(d).every((q, i) => q.x === series[i].t_ms)),
+        p99: JSON.stringify(pts(ds[0]).map((q) => q.y)) === JSON.stringify(want(key, 2)),
+        p50: JSON.stringify(pts(ds[1]).map((q) => q.y)) === JSON.stringify(want(key, 1)),
+      };
+    })()`)) as Record<string, unknown>;
+    assert.deepEqual(check, { n: 1800, first: false, lines: 12, xOk: true, p99: true, p50: true }, 'lines follow the sliding history point for point');
+
+    // The heatmap shifted its kept columns and computed only the new ones: the same pixels as drawn from scratch.
+    const pixels = () => page.evaluate(`(() => { const c = document.getElementById('heatmap-canvas'); const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let h = 0; for (let i = 0; i < d.length; i++) h = (h * 31 + d[i]) | 0; return h; })()`);
+    const incremental = await pixels();
+    await page.evaluate('window.nslatPanel.heatmap.kept = undefined');
+    await page.locator('#stage-select').dispatchEvent('change');
+    await rendered(page);
+    assert.equal(await pixels(), incremental);
     await clean(page, problems);
   });
 
