@@ -142,6 +142,11 @@ export class RawHelper {
     });
   }
 
+  /** A command without a reply (set). */
+  send(body: Record<string, unknown>): void {
+    this.child.stdin!.write(`${JSON.stringify({ ...body, id: `b${++this.seq}` })}\n`);
+  }
+
   async load(slot: string, object: string): Promise<LoadedMessage> {
     return (await this.request({ cmd: 'load', slot, object })) as LoadedMessage;
   }
@@ -156,16 +161,20 @@ export class RawHelper {
 
 // ------------------------------------------------------------------ load generators
 
-export function sockperfServer(proto: 'tcp' | 'udp', port: number): Child {
-  return spawnTracked('sockperf', ['sr', ...(proto === 'tcp' ? ['--tcp'] : []), '-i', '127.0.0.1', '-p', String(port)]);
+/** `cpu`: pin with taskset (client and server on one CPU: this VM's cross-CPU wake-up of an idle
+ *  vCPU costs ~60 µs and makes unpinned ping-pong RTTs bimodal, 5 µs or 65 µs run by run). */
+const pinned = (cpu: number | undefined, file: string, a: string[]): [string, string[]] => (cpu === undefined ? [file, a] : ['taskset', ['-c', String(cpu), file, ...a]]);
+
+export function sockperfServer(proto: 'tcp' | 'udp', port: number, cpu?: number): Child {
+  return spawnTracked(...pinned(cpu, 'sockperf', ['sr', ...(proto === 'tcp' ? ['--tcp'] : []), '-i', '127.0.0.1', '-p', String(port)]));
 }
 
 export type PingPong = { p50: number; p99: number; avg: number; msgs: number; runtime: number };
 const pct = (out: string, p: string) => Number(out.match(new RegExp(`percentile ${p.replace('.', '\\.')} =\\s*([\\d.]+)`))?.[1] ?? NaN);
 
 /** sockperf ping-pong (RTT in µs, --full-rtt). */
-export async function sockperfPP(proto: 'tcp' | 'udp', port: number, seconds: number): Promise<PingPong> {
-  const r = await execa('sockperf', ['pp', ...(proto === 'tcp' ? ['--tcp'] : []), '-i', '127.0.0.1', '-p', String(port), '-t', String(seconds), '--full-rtt'], { reject: false, all: true, timeout: (seconds + 20) * 1000 });
+export async function sockperfPP(proto: 'tcp' | 'udp', port: number, seconds: number, cpu?: number): Promise<PingPong> {
+  const r = await execa(...pinned(cpu, 'sockperf', ['pp', ...(proto === 'tcp' ? ['--tcp'] : []), '-i', '127.0.0.1', '-p', String(port), '-t', String(seconds), '--full-rtt']), { reject: false, all: true, timeout: (seconds + 20) * 1000 });
   const out = String(r.all ?? '');
   const v = out.match(/\[Valid Duration\] RunTime=([\d.]+) sec; SentMessages=(\d+); ReceivedMessages=(\d+)/);
   const res = { p50: pct(out, '50.000'), p99: pct(out, '99.000'), avg: Number(out.match(/avg-rtt=([\d.]+)/)?.[1] ?? NaN), msgs: v ? Number(v[2]) + Number(v[3]) : NaN, runtime: v ? Number(v[1]) : NaN };

@@ -4,13 +4,14 @@
  * 127.0.0.1 and time-limited; every program loaded here is unloaded; kernel.bpf_stats_enabled is
  * restored.
  *
- *   node --import tsx bench/main.ts [--only probe,e2e,reload,panel] [--quick] [--rounds N] [--pairs N]
+ *   node --import tsx bench/main.ts [--only probe,anatomy,e2e,ablation,reload,panel] [--quick] [--rounds N] [--pairs N]
  *
  * 1. probe cost: (a) nslat rx+tx+irq, (b) empty programs on the same hooks (bench/empty.bpf.c,
  *    generated from the helper's `loaded` sections), (c) bpftrace bench/rx-stages.bt; interleaved
  *    a,b,c per round under the same sockperf load; kernel bpf_stats per program id.
- * 2. end to end: sockperf TCP ping-pong RTT p50/p99 with and without nslat (ABBA-interleaved pairs),
- *    iperf3 TCP throughput.
+ *    anatomy: bench/anatomy.bpf.c, one operation of a boundary per program (timestamp, LRU update…).
+ * 2. end to end: sockperf TCP ping-pong RTT p50/p99 off / empty programs / nslat, interleaved rounds
+ *    (order rotated), iperf3 TCP throughput; ablation: RTT with only rx, tx, irq, or no journeys.
  * 3. start-up and reload latency through Session, locally and over SSH to 127.0.0.1 (test sshd).
  * 4. panel: bench/panel-render.ts; extension-host proxy (bench/ext-host.ts) at 100 ms snapshots.
  * Writes bench/results/<date>-<host>.md and .json.
@@ -54,6 +55,7 @@ const RELOAD_REPS_LOCAL = quick ? 2 : 4;
 const RELOAD_REPS_SSH = quick ? 2 : 3;
 const RELOADS_PER_START = quick ? 2 : 3;
 const MIN_RUNS = 1000; // per window, for a program to enter the mean
+const PP_CPU = 1; // parts 2 and 2b: sockperf client and server pinned together (see lib.ts)
 const HARD_LIMIT_MS = 16 * 60_000; // watchdog: everything is unloaded and restored if we get here
 
 const log = (s: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${s}\n`);
@@ -400,7 +402,7 @@ async function withArm<T>(arm: Arm, f: () => Promise<T>): Promise<T> {
   const h = await RawHelper.start(HELPER, workdir, { intervalMs: 1000 });
   try {
     for (const [slot, obj] of arm.slots) attachedProgs([await h.load(slot, obj)]).forEach((p) => ourProgIds.add(p.id));
-    if (arm.data) h.request({ cmd: 'set', data: arm.data }).catch(() => undefined);
+    if (arm.data) h.send({ cmd: 'set', data: arm.data });
     await sleep(300);
     return await f();
   } finally {
@@ -417,7 +419,7 @@ async function ppRounds(arms: Arm[], rounds: number, seconds: number, port: numb
     if (i % 2 === 1) order.reverse();
     const row: Record<string, { p50: number; p99: number; avg: number }> = {};
     for (const arm of order) {
-      const r = await withArm(arm, () => sockperfPP('tcp', port, seconds));
+      const r = await withArm(arm, () => sockperfPP('tcp', port, seconds, PP_CPU));
       row[arm.name] = { p50: r.p50, p99: r.p99, avg: r.avg };
     }
     res.push(row);
@@ -432,13 +434,13 @@ async function ppRounds(arms: Arm[], rounds: number, seconds: number, port: numb
 
 async function endToEnd() {
   const port = await freePort(), iport = await freePort();
-  const srv = sockperfServer('tcp', port);
+  const srv = sockperfServer('tcp', port, PP_CPU);
   const isrv = spawnTracked('iperf3', ['-s', '-B', '127.0.0.1', '-p', String(iport)]);
   cleanups.push(() => stopChild(srv, 'SIGINT'));
   cleanups.push(() => stopChild(isrv, 'SIGTERM'));
   await sleep(500);
   const stats = bpfStatsValue();
-  await sockperfPP('tcp', port, 1); // warm-up
+  await sockperfPP('tcp', port, 1, PP_CPU); // warm-up
   // off / empty programs on the same hooks (the floor of attaching anything there) / nslat
   const emptyO = await ensureEmpty().then((x) => x.emptyO, () => undefined);
   const arms = emptyO ? [ARM_OFF, { name: 'empty', slots: [['empty', emptyO]] } as Arm, ARM_ALL] : [ARM_OFF, ARM_ALL];
@@ -470,7 +472,7 @@ async function endToEnd() {
 /** Which slot costs what end to end: off, rx, tx, irq, all without journeys, all. */
 async function ablation() {
   const port = await freePort();
-  const srv = sockperfServer('tcp', port);
+  const srv = sockperfServer('tcp', port, PP_CPU);
   cleanups.push(() => stopChild(srv, 'SIGINT'));
   await sleep(500);
   const arms: Arm[] = [
@@ -661,7 +663,7 @@ function markdown(R: Results): string {
   }
   const E = R.e2e;
   if (E) {
-    L.push(`| 2 | sockperf TCP ping-pong RTT p50, without → with nslat (median of ${E.pairs} interleaved rounds' ratios) | ${fmt(E.p50_off, 2)} → ${fmt(E.p50_on, 2)} µs: **${fmt((E.p50_ratio - 1) * 100, 1)} %** | ≤ 3 % | ${verdict(E.p50_ratio <= 1.03)} |`);
+    L.push(`| 2 | sockperf TCP ping-pong RTT p50 (client + server pinned to CPU ${PP_CPU}), without → with nslat (median of ${E.pairs} interleaved rounds' ratios) | ${fmt(E.p50_off, 2)} → ${fmt(E.p50_on, 2)} µs: **${fmt((E.p50_ratio - 1) * 100, 1)} %** | ≤ 3 % | ${verdict(E.p50_ratio <= 1.03)} |`);
     L.push(`| 2 | … RTT p99 | ${fmt(E.p99_off, 1)} → ${fmt(E.p99_on, 1)} µs: **${fmt((E.p99_ratio - 1) * 100, 1)} %** | ≤ 5 % | ${verdict(E.p99_ratio <= 1.05)} |`);
     if (E.empty) L.push(`| 2 | … floor: empty programs on the same hooks (no nslat), p50 / p99 | ${fmt(E.empty.p50, 2)} µs **+${fmt((E.empty.p50_ratio - 1) * 100, 1)} %** / ${fmt(E.empty.p99, 1)} µs **+${fmt((E.empty.p99_ratio - 1) * 100, 1)} %** | – | – |`);
     L.push(`| 2 | iperf3 TCP loopback throughput with/without (${E.iperf.length} pairs × ${IPERF_S} s) | ${fmt(E.iperf_off_gbps, 2)} → ${fmt(E.iperf_on_gbps, 2)} Gbit/s: ratio ${fmt(E.iperf_ratio, 3)} | – | – |`);
@@ -700,7 +702,7 @@ function markdown(R: Results): string {
       R.probe.perRound.map((x) => `r${x.round}: ${x.lo_pkts.a}/${x.lo_pkts.b}/${x.lo_pkts.c} pkts, ${x.sockperf_msgs.a}/${x.sockperf_msgs.b}/${x.sockperf_msgs.c} sockperf msgs (a/b/c), mean ratio ${fmt(x.mean_ratio, 2)}, c/a(rx) ${fmt(x.c_over_a_rx, 2)}`).join('; ') + '.', '');
   }
   if (R.ablation) {
-    L.push(`### End-to-end ablation: sockperf TCP ping-pong RTT by loaded slot (median of ${R.ablation.rounds.length} rotated rounds, 2 s each)`, '');
+    L.push(`### End-to-end ablation: sockperf TCP ping-pong RTT (pinned to CPU ${PP_CPU}) by loaded slot (median of ${R.ablation.rounds.length} rotated rounds, 2 s each; "vs off" = median of per-round ratios)`, '');
     L.push('| loaded | p50 µs | p50 vs off | p99 µs | p99 vs off |', '|---|---|---|---|---|');
     for (const [k, v] of Object.entries(R.ablation.summary)) L.push(`| ${k} | ${fmt(v.p50, 2)} | ${k === 'off' ? '' : `+${fmt((v.p50_ratio - 1) * 100, 1)} %`} | ${fmt(v.p99, 1)} | ${k === 'off' ? '' : `+${fmt((v.p99_ratio - 1) * 100, 1)} %`} |`);
     L.push('');
@@ -751,7 +753,8 @@ const md = markdown(R);
 process.stdout.write(`${md}\n`);
 const outDir = path.join(ROOT, 'bench/results');
 mkdirSync(outDir, { recursive: true });
-const base = path.join(outDir, `${env.date.slice(0, 10)}-${env.host}${quick ? '-quick' : ''}`);
+const partial = String(args.only) !== 'probe,anatomy,e2e,ablation,reload,panel' ? `-only-${[...only].join('+')}` : '';
+const base = path.join(outDir, `${env.date.slice(0, 10)}-${env.host}${quick ? '-quick' : ''}${partial}`);
 writeFileSync(`${base}.md`, `${md}\n`);
 writeFileSync(`${base}.json`, `${JSON.stringify(R, null, 1)}\n`);
 log(`wrote ${path.relative(ROOT, base)}.md and .json`);

@@ -1,7 +1,7 @@
 // Benchmark (not a test): time for the panel to apply one delta and render it, in headless Chromium.
 //
 //   node --import tsx bench/panel-render.ts [--updates 100] [--intervals 600] [--extra-rx 8]
-//        [--width 1400] [--height 1000] [--baseline GIT_REF|DIR] [--rounds 5]
+//        [--width 1400] [--height 1000] [--baseline GIT_REF|DIR] [--rounds 5] [--trace 30]
 //
 // The panel holds `intervals` of history (600 = ten minutes at 1 s) for every stage; the Stages tab
 // shows an RX stage with "compare" on, so the time chart draws p50 and p99 of every RX stage
@@ -10,6 +10,10 @@
 // "apply" is the message handler (store merge), "render" the one animation-frame render that follows
 // (chart.js draws synchronously with update('none'); the heatmap is drawn by hand), "layout" the
 // style and layout the browser does after it (forced right after the render, so it is counted).
+//
+// --trace N then feeds N more deltas to each panel under Chromium's performance tracing and reports
+// the renderer main thread's time per update by phase: the frame's JS, and what the timers above do
+// not see — the commit, where the canvases' recorded drawing is rasterised, and paint.
 //
 // --baseline bundles webview/ as it is in that git commit (or in DIR/webview) as well, loads both
 // panels in the same browser and feeds them the same deltas in interleaved rounds (A B, B A, …), so
@@ -34,12 +38,14 @@ const { values } = parseArgs({
     height: { type: 'string', default: '1000' },
     baseline: { type: 'string' },
     rounds: { type: 'string', default: '5' },
+    trace: { type: 'string', default: '30' },
   },
 });
 const updates = Number(values.updates);
 const intervals = Number(values.intervals);
 const extraRx = Number(values['extra-rx']);
 const rounds = Math.max(1, Math.min(updates, Number(values.rounds)));
+const traced = Math.max(0, Number(values.trace));
 
 type Sample = { apply: number; render: number; layout: number; frame: number; parts: Record<string, number> };
 type Bench = { __bench(d: unknown): Promise<Sample> };
@@ -77,12 +83,13 @@ interface Variant {
   page: Page;
   rows: Sample[];
   rounds: Sample[][];
+  trace?: Record<string, number>;
   series: number;
   lines: number;
 }
 
 const state = makePanelState({ intervals, extraRx, journeys: 300 });
-const deltas: ToPanel[] = Array.from({ length: updates + 10 }, () => nextDelta(state));
+const deltas: ToPanel[] = Array.from({ length: updates + 10 + traced }, () => nextDelta(state));
 
 const cleanups: (() => Promise<void>)[] = [];
 let browser: Browser | undefined;
@@ -122,7 +129,7 @@ try {
   };
   // Warm up (JIT, chart.js caches), then measure in interleaved rounds.
   for (const v of variants) await run(v, deltas.slice(0, 10));
-  const measured = deltas.slice(10);
+  const measured = deltas.slice(10, 10 + updates);
   for (let r = 0; r < rounds; r++) {
     const block = measured.slice(Math.floor((r * measured.length) / rounds), Math.floor(((r + 1) * measured.length) / rounds));
     const order = r % 2 ? [...variants].reverse() : variants;
@@ -130,6 +137,26 @@ try {
       const rows = await run(v, block);
       v.rows.push(...rows);
       v.rounds.push(rows);
+    }
+  }
+
+  // Renderer main thread per update, from a trace: top-level events of the page's main thread.
+  if (traced > 0) {
+    for (const v of variants) {
+      await browser.startTracing(v.page, { categories: ['devtools.timeline', 'disabled-by-default-devtools.timeline', 'cc', 'toplevel'] });
+      await run(v, deltas.slice(10 + updates));
+      const buf = await browser.stopTracing();
+      const trace = JSON.parse(buf.toString('utf8')) as { traceEvents: { ph: string; name: string; pid: number; tid: number; dur?: number; args?: { name?: string } }[] };
+      const mainThreads = new Set(trace.traceEvents.filter((e) => e.ph === 'M' && e.name === 'thread_name' && e.args?.name === 'CrRendererMain').map((e) => `${e.pid}:${e.tid}`));
+      const sums: Record<string, number> = {};
+      for (const e of trace.traceEvents) if (e.ph === 'X' && e.dur && mainThreads.has(`${e.pid}:${e.tid}`)) sums[e.name] = (sums[e.name] ?? 0) + e.dur / 1000 / traced;
+      v.trace = {
+        'frame JS': sums['FireAnimationFrame'] ?? 0,
+        'commit (canvas raster)': sums['Commit'] ?? 0,
+        'style+layout': (sums['UpdateLayoutTree'] ?? 0) + (sums['Layout'] ?? 0),
+        paint: sums['Paint'] ?? 0,
+        'main thread busy': sums['ThreadControllerImpl::RunTask'] ?? 0,
+      };
     }
   }
 
@@ -151,6 +178,7 @@ try {
     console.log(`  layout after     median ${fmt(med(rows.map((r) => r.layout)))}   p95 ${fmt(q(rows.map((r) => r.layout), 0.95))}`);
     console.log(`  render parts     ${partNames.map((k) => `${k} ${fmt(med(rows.map((r) => r.parts[k] ?? 0)))}`).join(', ')} (medians)`);
     console.log(`  to next frame    median ${fmt(med(rows.map((r) => r.frame)))}   p95 ${fmt(q(rows.map((r) => r.frame), 0.95))}  (includes waiting for the frame)`);
+    if (v.trace) console.log(`  traced (${traced} more deltas, mean per update, tracing adds overhead): ${Object.entries(v.trace).map(([k, x]) => `${k} ${fmt(x)}`).join(', ')}`);
   }
   if (variants.length === 2) {
     const [cur, base] = variants as [Variant, Variant];
@@ -169,6 +197,7 @@ try {
     show('render', (r) => r.render);
     show('layout', (r) => r.layout);
     for (const k of partNames) show(k, (r) => r.parts[k] ?? 0);
+    if (cur.trace && base.trace) console.log(`  traced: ${Object.keys(cur.trace).map((k) => `${k} ${(cur.trace![k]! / base.trace![k]!).toFixed(2)}×`).join(', ')}`);
   }
 } finally {
   await browser?.close();

@@ -248,8 +248,8 @@ export class TimeChart {
         interaction: { mode: 'nearest', axis: 'x', intersect: false },
         elements: { point: { radius: 0, hitRadius: 4, hoverRadius: 3 }, line: { borderWidth: 1.5, tension: 0 } },
         plugins: {
-          // Long histories (more than two intervals per pixel, e.g. 30 minutes on a narrow panel)
-          // are thinned to one point per pixel; samples and threshold follow the width in update().
+          // Histories longer than the plot is wide (in CSS pixels) are thinned to one point per
+          // pixel column (LTTB keeps the spikes); samples and threshold follow the width in update().
           decimation: { enabled: true, algorithm: 'lttb', samples: 600, threshold: 1200 },
           legend: { position: 'bottom' },
           tooltip: {
@@ -311,9 +311,11 @@ export class TimeChart {
     this.shown = series.slice();
     const cur = this.chart.data.datasets;
     if (cur.length !== datasets.length || datasets.some((d, i) => cur[i] !== d)) this.chart.data.datasets = datasets;
-    const x = this.chart.options.scales!.x!;
+    const x = this.chart.options.scales!.x! as { min?: number; max?: number; ticks?: { maxTicksLimit?: number } };
     x.min = series[0]?.t_ms;
     x.max = series.at(-1)?.t_ms;
+    // Clock labels are ~60 px wide: no more of them than fit side by side (fewer ticks to lay out).
+    if (x.ticks) x.ticks.maxTicksLimit = Math.max(2, Math.min(8, Math.floor((this.chart.chartArea?.width || 480) / 65)));
     // The y range is computed here, where the values pass by anyway, and handed to chart.js as
     // bounds rounded the way its log scale rounds them: chart.js would otherwise scan every point of
     // every line again on each update.
@@ -342,7 +344,7 @@ export class TimeChart {
     if (dec) {
       const px = Math.max(100, Math.round(this.chart.chartArea?.width || this.chart.width || 600));
       dec.samples = px;
-      dec.threshold = 2 * px;
+      dec.threshold = px;
     }
     const title = kindUnit(selected.kind) === 'ns' ? 'latency' : selected.name;
     if (title !== this.yTitle) {
@@ -460,8 +462,22 @@ export class PerCpuChart {
     });
   }
 
+  private theme: Theme | undefined;
+
+  /** The two dataset objects are kept while the rows and the theme stay (chart.js caches resolved
+   *  options per dataset); only their values are replaced. */
   update(rows: StageSummary[], theme: Theme): void {
-    this.chart.data.labels = rows.map((s) => (s.cpu !== undefined ? `${s.name} · CPU ${s.cpu}` : s.name));
+    const labels = rows.map((s) => (s.cpu !== undefined ? `${s.name} · CPU ${s.cpu}` : s.name));
+    const old = this.chart.data.labels as string[] | undefined;
+    const ds = this.chart.data.datasets;
+    if (theme === this.theme && ds.length === 2 && old?.length === labels.length && labels.every((l, i) => old[i] === l)) {
+      ds[0]!.data = rows.map((s) => s.p50 || null);
+      ds[1]!.data = rows.map((s) => s.p99 || null);
+      this.chart.update('none');
+      return;
+    }
+    this.theme = theme;
+    this.chart.data.labels = labels;
     this.chart.data.datasets = [
       { label: 'p50', data: rows.map((s) => s.p50 || null), backgroundColor: withAlpha(theme.palette[0]!, 0.85), barPercentage: 0.9 },
       { label: 'p99', data: rows.map((s) => s.p99 || null), backgroundColor: withAlpha(theme.palette[1]!, 0.85), barPercentage: 0.9 },

@@ -4,7 +4,8 @@
 # traffic. Root. Usage: bpf/bench/hookcost.sh [SECONDS]   (benchmark, not a test)
 # BASE=DIR (with rx/tx/irq.bpf.o of another build, e.g. an older version): also load those, on the
 # same hooks in the same run, and print their ns/run in the "base" column (before/after figures);
-# BASE_FIRST=1 attaches them before the current build's programs.
+# BASE_FIRST=1 attaches them before the current build's programs. EXTRA="a.bpf.o b.bpf.o": more
+# objects to load (slot = file name without .bpf.o), e.g. reference programs for a cost floor.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd); bpf=$(dirname "$here")
 secs=${1:-5}
@@ -13,6 +14,7 @@ wd=$(mktemp -d /tmp/nslat-hookcost.XXXXXX); trap 'rm -rf "$wd"' EXIT
 cp "$bpf"/build/{rx,tx,irq,empty}.bpf.o "$wd"/
 base=${BASE:-}
 if [ -n "$base" ]; then for s in rx tx irq; do cp "$base/$s.bpf.o" "$wd/base_$s.bpf.o"; done; fi
+for o in ${EXTRA:-}; do cp "$o" "$wd/"; done
 load_base() {
 	if [ -n "$base" ]; then for s in rx tx irq; do
 		echo "{\"cmd\":\"load\",\"id\":\"base_$s\",\"slot\":\"base_$s\",\"object\":\"$wd/base_$s.bpf.o\"}"
@@ -26,6 +28,10 @@ load_base() {
 		echo "{\"cmd\":\"load\",\"id\":\"$s\",\"slot\":\"$s\",\"object\":\"$wd/$s.bpf.o\"}"
 	done
 	[ -z "${BASE_FIRST:-}" ] && load_base
+	for o in ${EXTRA:-}; do
+		s=$(basename "$o" .bpf.o)
+		echo "{\"cmd\":\"load\",\"id\":\"$s\",\"slot\":\"$s\",\"object\":\"$wd/$s.bpf.o\"}"
+	done
 	echo '{"cmd":"set","id":"i","interval_ms":0}'
 	sleep 0.5; echo '{"cmd":"snapshot","id":"warm"}'
 	python3 "$here/lo-traffic.py" "$secs" >&2

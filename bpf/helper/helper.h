@@ -122,8 +122,10 @@ extern struct btf *vmlinux_btf;
 extern const char *dir_names[3];
 
 /* load.c */
+/* retiring: the object this one replaces (its nslat_retired is set just before
+ * the new programs attach, cleared again if none does), or NULL */
 struct loaded_obj *obj_load(const char *id, const char *slot, const char *path,
-			    json_object *rodata, json_object *data, bool *ok);
+			    json_object *rodata, json_object *data, struct loaded_obj *retiring, bool *ok);
 void obj_destroy(struct loaded_obj *lo);
 int obj_detach(struct loaded_obj *lo);	/* detach everything; returns what is still attached */
 int nf_link_create(int prog_fd, int pf, int hooknum, int prio);

@@ -480,7 +480,7 @@ int obj_attached(const struct loaded_obj *lo)
 }
 
 struct loaded_obj *obj_load(const char *id, const char *slot, const char *path,
-			    json_object *rodata, json_object *data, bool *ok)
+			    json_object *rodata, json_object *data, struct loaded_obj *retiring, bool *ok)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, oo);
 	struct loaded_obj *lo = calloc(1, sizeof(*lo));
@@ -585,6 +585,11 @@ struct loaded_obj *obj_load(const char *id, const char *slot, const char *path,
 	for (i = 0; i < lo->nprogs; i++)
 		lo->progs[i].prog_id = prog_id_of(bpf_program__fd(lo->progs[i].prog));
 
+	/* Reload: from here on the object being replaced starts no new packets
+	 * (its in-flight ones still finish), so the two objects never both count
+	 * one packet while both are attached. Undone if nothing attaches. */
+	if (retiring)
+		obj_set_data(retiring, "nslat_retired", 1);
 	/* single programs and bookkeeping */
 	for (i = 0; i < lo->nprogs; i++)
 		if (lo->progs[i].alt < 0 && lo->progs[i].status != PS_SKIPPED)
@@ -635,6 +640,8 @@ struct loaded_obj *obj_load(const char *id, const char *slot, const char *path,
 		}
 		emit_error(id, "attach_failed", slot, NULL, log,
 			   "no program of %s could attach on this kernel", path);
+		if (retiring)
+			obj_set_data(retiring, "nslat_retired", 0);
 		goto fail;
 	}
 

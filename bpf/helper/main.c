@@ -445,7 +445,7 @@ static void cmd_load(const char *id, json_object *cmd)
 		return;
 	}
 	s = find_slot(slot);
-	lo = obj_load(id, slot, real, rodata, data, &ok);
+	lo = obj_load(id, slot, real, rodata, data, s ? s->cur : NULL, &ok);
 	if (!ok)
 		return;	/* error sent; the old object (if any) keeps running */
 	t = mono_ns();

@@ -51,6 +51,8 @@
  *   mutable (.data): sample_every (every Nth finished packet becomes a
  *                   journey, 0 = off), slow_ns (packets slower end to end
  *                   become journeys, 0 = off)
+ *   helper-owned (.bss): nslat_retired (set on the object a reload replaces,
+ *                   just before the new one attaches: start no new packets)
  */
 #ifndef __NSLAT_H
 #define __NSLAT_H

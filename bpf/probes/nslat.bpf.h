@@ -65,6 +65,11 @@ const volatile __u16 filter_port = 0;		/* either port, host order */
 const volatile __u32 filter_pid = 0;		/* tgid */
 const volatile __u64 filter_cgroup = 0;		/* cgroup v2 id */
 
+/* Set by the helper on the object being replaced by a reload, just before
+ * the new object's programs attach: start no new packets (in-flight ones
+ * finish here), so no packet is counted by both objects. */
+volatile __u32 nslat_retired SEC(".bss");
+
 /* Journeys: changeable at run time ("data" / set). */
 volatile __u32 sample_every SEC(".data") = 1000;
 volatile __u64 slow_ns SEC(".data") = 0;
@@ -177,7 +182,8 @@ volatile __u64 nslat_pkts_addr SEC(".bss");
 
 static __always_inline __u64 nslat_addr_key(__u64 addr)
 {
-	nslat_pkts_addr = (__u64)(const void *)&nslat_pkts;	/* stored, reloaded as a number */
+	if (!nslat_pkts_addr)	/* stored once, reloaded as a number */
+		nslat_pkts_addr = (__u64)(const void *)&nslat_pkts;
 	return addr - nslat_pkts_addr;
 }
 
@@ -369,7 +375,7 @@ nslat_start(__u64 key, __u32 b, __u64 t0, __u64 now, struct nslat_pkt *init)
 {
 	struct nslat_pkt *st = nslat_slot(key);
 
-	if (!st)
+	if (!st || nslat_retired)
 		return false;
 	nslat_claim(st, key, now);
 	/* Stores straight into the slot; ts[] entries outside mask are never

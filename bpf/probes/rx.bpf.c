@@ -36,6 +36,8 @@ static __always_inline int rx_enter(struct sk_buff *skb, __u32 b)
 	struct nslat_pkt init = {};
 	__u64 now, key = NSLAT_KEY(skb);
 
+	if (nslat_retired)
+		return 0;
 	if (!nslat_dev_ok(dev))
 		return nslat_reject(key);
 	if (nslat_flow_filter()) {
@@ -336,8 +338,10 @@ int BPF_PROG(sock_enqueue__tp, const struct sock *sk)
 				break;
 			if (nslat_pass(NSLAT_KEY(skb), NSLAT_RX_SOCK_ENQUEUE, &now)) {
 				tracked = true;
-				if (sk->sk_protocol == IPPROTO_UDP)	/* gone when the read is seen */
-					nslat_skb_flow_hdrs(skb, st);
+				if (sk->sk_protocol == IPPROTO_UDP) {
+					nslat_skb_flow_hdrs(skb, st);	/* gone when the read is seen */
+					st->l4 = IPPROTO_UDP;	/* consume_skb leaves it to the read */
+				}
 			}
 		}
 		/* TCP calls sk_data_ready once per queued segment: the tail only */
@@ -422,11 +426,18 @@ int BPF_PROG(handle_udp_read, struct sock *sk, int ret, int flags)
 		nslat_cnt(NSLAT_CNT_UDP_UNPAIRED);
 		return 0;
 	}
-	if (!prev_t0)
-		return 0;	/* not tracked (filtered, or queued before the probe) */
 	st = nslat_lookup(prev);
-	if (!st || st->t0 != prev_t0 || st->last != NSLAT_RX_SOCK_ENQUEUE)
-		return 0;	/* ended meanwhile (dropped), or the pointer was reused */
+	if (!prev_t0) {	/* not tracked (filtered, queued before the probe) or its enqueue missed */
+		if (st && st->last < NSLAT_RX_SOCK_ENQUEUE)
+			nslat_cnt(NSLAT_CNT_UDP_UNPAIRED);
+		return 0;
+	}
+	if (!st || st->t0 != prev_t0 || st->last != NSLAT_RX_SOCK_ENQUEUE) {
+		/* it ended meanwhile (dropped in recvmsg, which then read the next
+		 * one), or its pointer was reused: the datagram read is not known */
+		nslat_cnt(NSLAT_CNT_UDP_UNPAIRED);
+		return 0;
+	}
 	st = nslat_pass(prev, NSLAT_RX_APP_READ, &now);
 	if (st)
 		rx_read(prev, st, NULL, now);

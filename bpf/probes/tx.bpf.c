@@ -39,6 +39,7 @@ NSLAT_BOUNDARY_ENUM_CHECK();
  * the send path). t == 0: no send in progress. */
 struct sendmsg_ctx {
 	__u64 t;
+	__u64 used;	/* an skb took this call's context: tcp_sendmsg_locked must not reopen it */
 };
 
 struct {
@@ -62,9 +63,10 @@ static __always_inline void sendmsg_open(bool keep_first)
 		nslat_cnt(NSLAT_CNT_MAP_FULL);
 		return;
 	}
-	if (keep_first && c->t)
+	if (keep_first && (c->t || c->used))
 		return;
 	c->t = bpf_ktime_get_ns();
+	c->used = 0;
 	nslat_cnt(NSLAT_CNT_SENDMSG);
 }
 
@@ -104,7 +106,7 @@ int BPF_PROG(handle_sendmsg_end, struct sock *sk, int ret, int flags)
 	struct sendmsg_ctx *c = bpf_task_storage_get(&tx_sendmsg, bpf_get_current_task_btf(), 0, 0);
 
 	if (c)
-		c->t = 0;
+		c->t = c->used = 0;
 	return 0;
 }
 
@@ -128,6 +130,8 @@ static __always_inline int tx_enter(struct sk_buff *skb, __u32 b, struct net_dev
 		nslat_record(st, b, now);
 		return 0;
 	}
+	if (nslat_retired)
+		return 0;
 	if (!nslat_dev_ok(dev))
 		return nslat_reject(key);
 	sk = skb->sk;
@@ -144,6 +148,10 @@ static __always_inline int tx_enter(struct sk_buff *skb, __u32 b, struct net_dev
 	if (c && c->t && now - c->t <= NSLAT_MAX_AGE_NS) {
 		t0 = c->t;
 		c->t = 0;
+		/* One context per call: an skb sent from a softirq that interrupted this
+		 * thread between the syscall entry and tcp_sendmsg_locked may take it,
+		 * which must not let tcp_sendmsg_locked open a second one. */
+		c->used = 1;
 		init.mask = 1U << NSLAT_TX_SENDMSG;	/* ts[SENDMSG] = 0 */
 		if (!nslat_defer()) {
 			nslat_hist_add(NSLAT_HIST_STAGE(NSLAT_TX_SENDMSG, b), now - t0);

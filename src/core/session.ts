@@ -218,15 +218,9 @@ export class Session extends EventEmitter<SessionEvents> {
       }
 
       if (pre.needsTracefsMount) {
-        progress({ phase: 'tracefs', message: 'mounting tracefs at /sys/kernel/tracing (tracepoints need it)' });
-        try {
-          const m = await transport.spawnPrivileged(['mount', '-t', 'tracefs', 'nodev', '/sys/kernel/tracing'], { askPass: opts.askPass, mode: opts.privilege });
-          m.end();
-          const info = await m.exited;
-          if (info.code !== 0) opts.log?.(`mounting tracefs failed: ${info.why}`);
-        } catch (e) {
-          opts.log?.(`mounting tracefs failed: ${(e as Error).message}`);
-        }
+        // The helper (root already) mounts tracefs itself at start and reports it in a `log`
+        // message: no second privileged spawn (a password user is asked once).
+        progress({ phase: 'tracefs', message: 'tracefs is not mounted: the helper mounts it at /sys/kernel/tracing' });
       }
 
       progress({ phase: 'helper', message: `starting the helper as root on ${transport.host}` });

@@ -9,6 +9,15 @@
  *  - `nslat/stageStats` from the session's Aggregator at most once a second, `running: false` at stop.
  * The server may restart (vscode-languageclient restarts a crashed server): the target and the latest
  * figures are sent again whenever it is running anew.
+ *
+ * Completion inside strings: probe files keep the language id "c" (checked in code-server 1.100: the
+ * language mode of *.bpf.c is "C"), so that C tooling (cpptools, clangd) keeps working on them. VS
+ * Code scopes configuration defaults by language id only, never by file pattern, so a
+ * `"[c]": { "editor.quickSuggestions": { "strings": "on" } }` default would turn on suggestions in
+ * the string literals of every C file the user edits. nslat contributes no such default; the server's
+ * trigger characters (`"` `/` `_` `,` space) open the list inside SEC("…") and BPF_PROG(…) as one
+ * types (`editor.suggestOnTriggerCharacters`, on by default, applies in strings too), the list then
+ * filters as one types, and Ctrl+Space opens it anywhere.
  */
 import { existsSync } from 'node:fs';
 import * as vscode from 'vscode';

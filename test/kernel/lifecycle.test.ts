@@ -8,8 +8,9 @@ import { copyFileSync, existsSync, mkdtempSync, realpathSync, rmSync, symlinkSyn
 import { cpus, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { MAX_COMMAND_BYTES, checkHello } from '../../src/core/protocol.ts';
-import { BUILD_DIR, Helper, bpftoolProgIds, disposeAll, kernelSkipReason, leakedProgIds } from './lib/helper.ts';
+import { execa } from 'execa';
+import { MAX_COMMAND_BYTES, checkHello, parseHelperMessage } from '../../src/core/protocol.ts';
+import { BUILD_DIR, HELPER_BIN, Helper, bpftoolProgIds, disposeAll, kernelSkipReason, leakedProgIds } from './lib/helper.ts';
 
 const skip = await kernelSkipReason();
 if (skip) console.log(`# kernel suite skipped: ${skip}`);
@@ -32,6 +33,39 @@ async function startLoaded(): Promise<{ h: Helper; ids: number[] }> {
   assert.deepEqual(missing, [], 'bpftool lists every prog_id the helper reported while it runs (else the leak check below proves nothing)');
   return { h, ids };
 }
+
+describe('tracefs', { skip, timeout: 30_000 }, () => {
+  test('the helper mounts tracefs itself when /sys/kernel/tracing has no events, and says so', async () => {
+    // In a private mount namespace (the machine's own tracefs mount is untouched): unmount
+    // tracefs there, start the helper, load tx (its sendmsg__tp_* programs are tp/ tracepoints,
+    // which need tracefs), quit.
+    const wd = mkdtempSync(join(tmpdir(), 'nslat-kernel-tracefs-'));
+    try {
+      copyFileSync(join(BUILD_DIR, 'tx.bpf.o'), join(wd, 'tx.bpf.o'));
+      const script = 'umount /sys/kernel/tracing 2>/dev/null; test -e /sys/kernel/tracing/events && exit 3; exec "$0" --workdir "$1"';
+      const input = [
+        JSON.stringify({ cmd: 'load', id: 'l', slot: 'tx', object: join(wd, 'tx.bpf.o') }),
+        JSON.stringify({ cmd: 'quit', id: 'q' }),
+        '',
+      ].join('\n');
+      const r = await execa('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script, HELPER_BIN, wd], { input, reject: false, timeout: 20_000 });
+      assert.notEqual(r.exitCode, 3, 'tracefs could be unmounted in the private mount namespace');
+      const parsed = r.stdout.split('\n').filter(Boolean).map((l) => parseHelperMessage(l));
+      const bad = parsed.filter((p) => !p.ok);
+      assert.deepEqual(bad, [], 'every line validates against src/core/protocol.ts');
+      const msgs = parsed.flatMap((p) => (p.ok ? [p.value] : []));
+      assert.equal(msgs[0]?.type, 'hello', `hello first:\n${r.stdout}\n${r.stderr}`);
+      const log = msgs.find((m) => m.type === 'log' && /mounted tracefs/.test(m.message));
+      assert.ok(log && log.type === 'log' && log.level === 'info', `a log message reports the mount:\n${r.stdout}`);
+      const loaded = msgs.find((m) => m.type === 'loaded');
+      assert.ok(loaded && loaded.type === 'loaded', `tx loaded:\n${r.stdout}\n${r.stderr}`);
+      const tp = loaded.programs.filter((p) => p.section.startsWith('tp/'));
+      assert.ok(tp.length > 0 && tp.every((p) => p.status === 'attached'), `tp/ programs attached: ${JSON.stringify(tp)}`);
+    } finally {
+      rmSync(wd, { recursive: true, force: true });
+    }
+  });
+});
 
 describe('hello', { skip, timeout: 30_000 }, () => {
   test('hello describes this helper and this kernel', async () => {

@@ -112,7 +112,8 @@ int nslat_test_bad_deref(void *ctx)
     try {
       // Reload only once packets are flowing: at least two periodic snapshots have counted some
       // (the client may start late on a busy machine), so the reload lands inside the window.
-      const flowing = (): number => h.snapshotsSince(from).filter((s) => s.id === undefined && rxPackets(s) > 0).length;
+      const hh = h;
+      const flowing = (): number => hh.snapshotsSince(from).filter((s) => s.id === undefined && rxPackets(s) > 0).length;
       const waitUntil = Date.now() + 10_000;
       while (flowing() < 2 && Date.now() < waitUntil) await sleep(50);
       assert.ok(flowing() >= 2, 'traffic is flowing (two snapshot intervals with packets) within 10 s of starting it');

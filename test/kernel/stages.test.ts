@@ -117,7 +117,8 @@ describe('per-stage latency on the real kernel', { skip, timeout: 180_000 }, () 
     const pr = collect ?? new Problems();
     const delivered = Math.min(r.server.received, r.client.sent);
     assert.ok(delivered > 0, `${label}: the traffic itself worked (${JSON.stringify(r)})`);
-    report.push(`${label}: sent ${r.client.sent}, received ${r.server.received}\n${describeTotals(t, 'rx')}\n${describeTotals(t, 'tx')}`);
+    const counters = [...t.counters.entries()].filter(([, v]) => v).map(([k, v]) => `${k}=${v}`).join(' ');
+    report.push(`${label}: sent ${r.client.sent}, received ${r.server.received}\n${describeTotals(t, 'rx')}\n${describeTotals(t, 'tx')}\n  counters: ${counters}`);
 
     for (const [slot, loaded] of [
       ['rx', rx],
@@ -174,6 +175,17 @@ describe('per-stage latency on the real kernel', { skip, timeout: 180_000 }, () 
     // Each message is one segment/datagram (TCP_NODELAY, paced or read at once), so the read
     // boundary can see fewer skbs (coalesced in the queue) but never more than messages.
     pr.check(read >= delivered * 0.5 && read <= delivered, `rx: ${read} packets reached ${readAt} for ${delivered} messages read (expected ${Math.ceil(delivered * 0.5)}..${delivered}; more means other skbs were counted as this flow's)`);
+    if (proto === 'udp') {
+      // UDP reads are paired with datagrams from the socket's queue (rx.bpf.c); a read whose
+      // datagram is not known is counted (udp_unpaired), never guessed. Every datagram read is one
+      // or the other, so together they account for (nearly) every read, and pairing stays exact:
+      // a mis-paired read would show as an implausible socket→read p90 above.
+      const unpaired = t.counters.get('rx.udp_unpaired') ?? 0;
+      pr.check(
+        read + unpaired >= delivered * 0.95,
+        `rx: ${read} UDP reads paired + ${unpaired} counted unpaired for ${delivered} datagrams read (expected ≥ ${Math.ceil(delivered * 0.95)})`,
+      );
+    }
     const txPath = expectedPath(tx, 'tx', proto, opts.qdisc);
     const sentAt = txPath[1];
     const sentCount = sentAt ? t.stage('tx', txPath[0]!, sentAt)?.count ?? 0 : 0;
