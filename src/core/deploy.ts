@@ -161,6 +161,7 @@ export async function deploy(opts: DeployOptions): Promise<Deployment> {
   };
   if (!opts.force && (await isBuilt(dir))) {
     progress({ phase: 'reuse', message: `reusing the build in ${dir}` });
+    await run(['touch', '-c', '--', dir]).catch(() => undefined); // recently used: pruning keeps it
     return { ...base, reused: true };
   }
 
@@ -207,5 +208,46 @@ export async function deploy(opts: DeployOptions): Promise<Deployment> {
     throw e;
   }
   progress({ phase: 'done', message: `built in ${dir}` });
+  await pruneWorkDirs(t, `${home}/.cache/nslat`, dir, opts.signal).catch(() => undefined);
   return { ...base, reused: false };
+}
+
+/** An entry of ~/.cache/nslat: its name and modification time (seconds since the epoch). */
+export interface WorkDirEntry {
+  name: string;
+  mtime: number;
+}
+
+export const PRUNE_KEEP = 3;
+export const PRUNE_AGE_S = 7 * 24 * 3600;
+export const PRUNE_PART_AGE_S = 24 * 3600;
+
+/**
+ * Which work directories a fresh build may remove: besides the current one, the PRUNE_KEEP most
+ * recently used builds always stay (a session of another nslat version may be running from one),
+ * older ones stay until unused for PRUNE_AGE_S; an abandoned `.part-` build dir goes after
+ * PRUNE_PART_AGE_S. Anything not named like nslat's own directories is left alone.
+ */
+export function prunable(entries: WorkDirEntry[], current: string, now: number): string[] {
+  const own = /^\d+\.\d+\.\d+[\w.-]*-[0-9a-f]{8,64}$/;
+  const part = /^\d+\.\d+\.\d+[\w.-]*-[0-9a-f]{8,64}\.part-\d+-\w+$/;
+  const out: string[] = [];
+  const builds = entries.filter((e) => e.name !== current && own.test(e.name)).sort((a, b) => b.mtime - a.mtime);
+  for (const e of builds.slice(PRUNE_KEEP)) if (now - e.mtime > PRUNE_AGE_S) out.push(e.name);
+  for (const e of entries) if (part.test(e.name) && now - e.mtime > PRUNE_PART_AGE_S) out.push(e.name);
+  return out;
+}
+
+/** Best effort: removes stale work directories under root (see prunable()). */
+export async function pruneWorkDirs(t: Transport, root: string, current: string, signal?: AbortSignal): Promise<string[]> {
+  const ls = await t.run(['find', root, '-mindepth', '1', '-maxdepth', '1', '-type', 'd', '-printf', '%T@ %f\\n'], { timeoutMs: 10_000, signal });
+  if (ls.exitCode !== 0) return [];
+  const entries = ls.stdout.split('\n').flatMap((line) => {
+    const m = /^(\d+)(?:\.\d+)? (.+)$/.exec(line);
+    return m ? [{ mtime: Number(m[1]), name: m[2]! }] : [];
+  });
+  const base = current.slice(current.lastIndexOf('/') + 1);
+  const gone = prunable(entries, base, Math.floor(Date.now() / 1000));
+  for (const name of gone) await t.run(['rm', '-rf', '--', `${root}/${name}`], { timeoutMs: 60_000, signal });
+  return gone;
 }

@@ -21,7 +21,7 @@ export interface PreflightResult {
   ok: boolean;
   distro: Distro;
   kernel?: string;
-  /** tracefs is not mounted: the session mounts it as root before starting the helper. */
+  /** tracefs is not mounted: the helper (root) mounts it at start. */
   needsTracefsMount: boolean;
   privilege: 'root' | 'sudo-n' | 'sudo-password' | 'none';
 }

@@ -1,9 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync, existsSync, readdirSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { deploy, hashBpfSources, NSLAT_VERSION } from '../../src/core/deploy.ts';
+import { deploy, hashBpfSources, NSLAT_VERSION, prunable, pruneWorkDirs, type WorkDirEntry } from '../../src/core/deploy.ts';
+import { LocalTransport } from '../../src/core/transport/local.ts';
 import type { RunOptions, RunResult, Transport } from '../../src/core/transport/types.ts';
 
 /** A fake target: a set of files that exist, with scripted results for make and mv. */
@@ -101,4 +102,45 @@ test('a failed build says why, and removes its private dir', async () => {
     rmSync(d, { recursive: true, force: true });
   }
   assert.equal(existsSync(d), false);
+});
+
+test('prunable: keeps the current build, the newest three and recent ones; abandoned .part dirs go after a day', () => {
+  const now = 1_800_000_000;
+  const day = 24 * 3600;
+  const h = (n: number) => n.toString(16).padStart(16, '0');
+  const entries: WorkDirEntry[] = [
+    { name: `0.1.0-${h(1)}`, mtime: now - 30 * day }, // current, however old
+    { name: `0.1.0-${h(2)}`, mtime: now - 20 * day }, // 4th newest and old: goes
+    { name: `0.1.0-${h(3)}`, mtime: now - 19 * day },
+    { name: `0.1.0-${h(4)}`, mtime: now - 18 * day },
+    { name: `0.0.9-${h(5)}`, mtime: now - 40 * day }, // goes
+    { name: `0.0.9-${h(6)}`, mtime: now - 41 * day }, // goes
+    { name: `0.0.8-${h(7)}`, mtime: now - 1 * day }, // newest: stays (with h4 and h3)
+    { name: `0.1.0-${h(8)}.part-123-ab12cd`, mtime: now - 2 * day }, // abandoned: goes
+    { name: `0.1.0-${h(9)}.part-124-ab12cd`, mtime: now - 3600 }, // may be building now: stays
+    { name: 'notes', mtime: now - 400 * day }, // not ours: stays
+    { name: '../../etc', mtime: 0 }, // not ours: stays
+  ];
+  assert.deepEqual(prunable(entries, `0.1.0-${h(1)}`, now).sort(), [`0.0.9-${h(5)}`, `0.0.9-${h(6)}`, `0.1.0-${h(2)}`, `0.1.0-${h(8)}.part-123-ab12cd`].sort());
+  assert.deepEqual(prunable(entries.slice(0, 5), `0.1.0-${h(1)}`, now), [`0.0.9-${h(5)}`]);
+  assert.deepEqual(prunable([], 'x', now), []);
+});
+
+test('pruneWorkDirs removes stale directories on a real file system and nothing else', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'nslat-prune-'));
+  try {
+    const old = new Date(Date.now() - 30 * 24 * 3600 * 1000);
+    const names = ['0.1.0-00000000000000a1', '0.1.0-00000000000000a2', '0.1.0-00000000000000a3', '0.1.0-00000000000000a4', '0.1.0-00000000000000a5', 'mine'];
+    for (const [i, n] of names.entries()) {
+      mkdirSync(join(root, n, 'bpf'), { recursive: true });
+      const t = new Date(old.getTime() - i * 1000);
+      utimesSync(join(root, n), t, t);
+    }
+    writeFileSync(join(root, 'a-file'), 'x');
+    const gone = await pruneWorkDirs(new LocalTransport(), root, `${root}/0.1.0-00000000000000a5`);
+    assert.deepEqual(gone, ['0.1.0-00000000000000a4']);
+    assert.deepEqual(readdirSync(root).sort(), ['0.1.0-00000000000000a1', '0.1.0-00000000000000a2', '0.1.0-00000000000000a3', '0.1.0-00000000000000a5', 'a-file', 'mine']);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
 });
