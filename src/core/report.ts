@@ -405,10 +405,12 @@ export function formatTable(report: Report, opts: TableOptions = {}): string {
 
   // programs
   if (report.programs.length) {
-    out.push('', bold('Programs'));
+    // Without kernel bpf_stats every run count is 0: say so rather than print a column of zeros.
+    const stats = report.programs.some((p) => p.runs > 0);
+    out.push('', bold('Programs') + (stats ? '' : dim('  (runs and ns/run: trace with --bpf-stats)')));
     const lines = layout(
       ['program', 'slot', 'attach', 'runs', 'ns/run', 'status'],
-      report.programs.map((p) => [p.name, p.slot, p.attach ?? '-', String(p.runs), p.runs > 0 ? p.ns_per_run.toFixed(0) : '-', p.status === 'attached' ? 'attached' : `${p.status}${p.reason ? `: ${p.reason}` : ''}`]),
+      report.programs.map((p) => [p.name, p.slot, p.attach ?? '-', stats ? String(p.runs) : '-', p.runs > 0 ? p.ns_per_run.toFixed(0) : '-', p.status === 'attached' ? 'attached' : `${p.status}${p.reason ? `: ${p.reason}` : ''}`]),
       width,
       [0, 1, 2, 5],
     );

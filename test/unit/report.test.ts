@@ -79,6 +79,13 @@ test('formatTable: per-layer percentile table RX then TX, skipped boundaries, IR
   assert.match(text.slice(loss), /lost snapshots +1/);
   assert.match(text, /\nReloads\n {2}2026-11-25T18:00:12\.200Z {2}rx {2}ok/);
   assert.match(text, /handle_netif_rx +rx +tp_btf +\d+ +\d+ +attached/);
+  assert.doesNotMatch(text, /--bpf-stats/);
+
+  // without bpf_stats: no column of zero runs, and a hint instead
+  const noStats = { ...rep, programs: rep.programs.map((p) => ({ ...p, runs: 0, ns_per_run: 0 })) };
+  const t2 = formatTable(noStats, { width: 120 });
+  assert.match(t2, /\nPrograms {2}\(runs and ns\/run: trace with --bpf-stats\)\n/);
+  assert.match(t2, /handle_netif_rx +rx +tp_btf +- +- +attached/);
 });
 
 test('formatTable respects the width and colours only on request', () => {
