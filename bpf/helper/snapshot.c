@@ -61,33 +61,34 @@ const char *drop_reason_name(__u32 r)
 	return buf;
 }
 
+/* First line of a small file, without its newline ("" when unreadable). */
+static void read_line(const char *path, char *buf, size_t size)
+{
+	FILE *f = fopen(path, "r");
+
+	buf[0] = 0;
+	if (!f)
+		return;
+	if (!fgets(buf, size, f))
+		buf[0] = 0;
+	fclose(f);
+	buf[strcspn(buf, "\n")] = 0;
+}
+
 static const char *irq_name(int irq)
 {
 	static char *cache[NSLAT_IRQ_NR_LINES];
 	char p[64], buf[160] = "";
-	FILE *f;
 
 	if (irq < 0 || irq >= NSLAT_IRQ_NR_LINES)
 		return "";
 	if (cache[irq])
 		return cache[irq];
 	snprintf(p, sizeof(p), "/sys/kernel/irq/%d/actions", irq);
-	f = fopen(p, "r");
-	if (f) {
-		if (!fgets(buf, sizeof(buf), f))
-			buf[0] = 0;
-		fclose(f);
-		buf[strcspn(buf, "\n")] = 0;
-	}
+	read_line(p, buf, sizeof(buf));
 	if (!buf[0]) {
 		snprintf(p, sizeof(p), "/sys/kernel/irq/%d/chip_name", irq);
-		f = fopen(p, "r");
-		if (f) {
-			if (!fgets(buf, sizeof(buf), f))
-				buf[0] = 0;
-			fclose(f);
-			buf[strcspn(buf, "\n")] = 0;
-		}
+		read_line(p, buf, sizeof(buf));
 	}
 	cache[irq] = strdup(buf);
 	return cache[irq];

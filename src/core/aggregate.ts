@@ -608,14 +608,19 @@ export class Aggregator {
       reloads: this.reloads.slice(),
       health: this.health(),
     };
+    this.markSent();
+    this.resync = false;
+    return state;
+  }
+
+  /** Everything so far has reached the panel. */
+  private markSent(): void {
     this.dirty.clear();
     this.sentIntervalId = this.intervalSeq;
     this.sentJourneys = this.journeyTotal;
     this.sentReloads = this.reloadTotal;
     this.healthDirty = false;
     this.sessionDirty = false;
-    this.resync = false;
-    return state;
   }
 
   /** What changed since the last panelState()/panelDelta(): changed stages (in stage order), new
@@ -630,12 +635,7 @@ export class Aggregator {
     const delta: Extract<ToPanel, { type: 'delta' }> = { type: 'delta', stages, points, journeys, reloads };
     if (this.sessionDirty) delta.session = { ...this.session };
     if (this.healthDirty) delta.health = this.health();
-    this.dirty.clear();
-    this.sentIntervalId = this.intervalSeq;
-    this.sentJourneys = this.journeyTotal;
-    this.sentReloads = this.reloadTotal;
-    this.healthDirty = false;
-    this.sessionDirty = false;
+    this.markSent();
     return delta;
   }
 

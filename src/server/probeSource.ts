@@ -230,12 +230,7 @@ export class ProbeSource {
     const calls = /\b(BPF_CORE_READ\w*|BPF_PROBE_READ\w*|bpf_core_read\w*|bpf_probe_read\w*)\s*\(/g;
     for (const m of region.matchAll(calls)) {
       const open = m.index + m[0].length - 1;
-      let depth = 0;
-      let close = open;
-      for (; close < region.length; close++) {
-        if (region[close] === '(') depth++;
-        else if (region[close] === ')' && --depth === 0) break;
-      }
+      const close = matchingParen(region, open);
       const args = splitArgs(region.slice(open + 1, close));
       // The source pointer: first argument of BPF_CORE_READ(src, …), else the last one.
       const srcIdx = /^BPF_CORE_READ(?:_BITFIELD\w*)?$|^BPF_PROBE_READ$/.test(m[1]!) ? 0 : /_INTO$/.test(m[1]!) ? 1 : args.length - 1;
@@ -252,12 +247,7 @@ export class ProbeSource {
       const idx = readers.get(m[1]!);
       if (!idx || inCalls.some(([s, e]) => m.index >= s && m.index < e)) continue;
       const open = m.index + m[0].length - 1;
-      let depth = 0;
-      let close = open;
-      for (; close < region.length; close++) {
-        if (region[close] === '(') depth++;
-        else if (region[close] === ')' && --depth === 0) break;
-      }
+      const close = matchingParen(region, open);
       const args = splitArgs(region.slice(open + 1, close));
       const hit = [...idx].some((i) => {
         const a = (args[i] ?? '').replace(/^\(\s*(?:const\s+)?struct\s+sk_buff\s*\*\s*\)\s*/, '');
@@ -340,4 +330,14 @@ export function progArgsContextAt(src: ProbeSource, offset: number): { macro: st
   const site = [...src.sites].reverse().find((s) => s.end < last!.index);
   if (!site) return undefined;
   return { macro: last[1]!, attach: site.attach, argsStart: last.index + last[0].length };
+}
+
+/** Index of the ')' closing the '(' at open (text.length when unbalanced). */
+function matchingParen(text: string, open: number): number {
+  let depth = 0;
+  for (let i = open; i < text.length; i++) {
+    if (text[i] === '(') depth++;
+    else if (text[i] === ')' && --depth === 0) return i;
+  }
+  return text.length;
 }
