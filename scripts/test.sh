@@ -15,6 +15,7 @@ files=()
 for d in "${suites[@]}"; do
   for f in "$d"/*.test.ts; do [ -e "$f" ] && files+=("$f"); done
 done
+if [ ${#files[@]} -eq 0 ]; then echo "test: no *.test.ts in ${suites[*]} (NSLAT_TEST_SUITES takes directories such as \"test/unit test/e2e\")" >&2; exit 2; fi
 mkdir -p test-results
 # One runner for all suites, one at a time (kernel and SSH tests share the machine's BPF and users).
 exec node --import tsx --test --test-concurrency=1 --test-reporter=spec "${files[@]}"

@@ -23,7 +23,40 @@ import { bucketLabel, formatClock, formatCount, formatNs, formatNsShort, kindUni
 import { stageSeries } from './store.ts';
 import { type Theme, withAlpha } from './theme.ts';
 
-Chart.register(Decimation, BarController, BarElement, CategoryScale, LinearScale, LogarithmicScale, LineController, LineElement, PointElement, Tooltip, Legend, Filler);
+/** chart.js drops every dataset's resolved element options at the start of each update (in the
+ *  controller's configure()) and resolves them again through its option scopes, some 30 µs per
+ *  dataset. The charts here never change a dataset's options in place (new colours come with new
+ *  dataset objects, which chart.js gives new controllers; updates only replace values), so the
+ *  controllers below keep what they resolved for the dataset's lifetime. */
+function keepResolvedOptions(c: { _cachedDataOpts?: Record<string, unknown> }, configure: () => void): void {
+  const kept = c._cachedDataOpts;
+  configure();
+  if (kept && c._cachedDataOpts && Object.keys(c._cachedDataOpts).length === 0) c._cachedDataOpts = kept;
+}
+
+/** chart.js's line controller, keeping resolved options (see keepResolvedOptions). */
+class KeptOptionsLineController extends LineController {
+  static override id = 'nslatLine';
+  static override defaults = LineController.defaults;
+  static overrides = (LineController as unknown as { overrides: unknown }).overrides;
+
+  override configure(): void {
+    keepResolvedOptions(this as never, () => super.configure());
+  }
+}
+
+/** chart.js's bar controller, keeping resolved options (see keepResolvedOptions). */
+class KeptOptionsBarController extends BarController {
+  static override id = 'nslatBar';
+  static override defaults = BarController.defaults;
+  static overrides = (BarController as unknown as { overrides: unknown }).overrides;
+
+  override configure(): void {
+    keepResolvedOptions(this as never, () => super.configure());
+  }
+}
+
+Chart.register(KeptOptionsLineController, KeptOptionsBarController, Decimation, BarController, BarElement, CategoryScale, LinearScale, LogarithmicScale, LineController, LineElement, PointElement, Tooltip, Legend, Filler);
 Chart.defaults.animation = false;
 Chart.defaults.responsive = true;
 Chart.defaults.maintainAspectRatio = false;
@@ -45,12 +78,14 @@ function logTick(v: number | string, unit: 'ns' | 'count' = 'ns'): string {
  *  (where chart.js would pick new ticks). */
 export const MAX_SKIPPED = 10;
 
-/** Whether positions `next` (in data units of a linear `scale`) differ visibly from the drawn `prev`. */
-export function movesVisibly(scale: { getPixelForValue(v: number): number; max: number; min: number } | undefined, prev: number[], next: number[]): boolean {
+/** Whether positions `next` (in data units of a linear `scale`) differ visibly from the drawn `prev`.
+ *  `headroom`: the share of the axis a value may reach before a redraw is forced (chart.js may pick
+ *  new ticks near the end of the axis). */
+export function movesVisibly(scale: { getPixelForValue(v: number): number; max: number; min: number } | undefined, prev: number[], next: number[], headroom = 0.97): boolean {
   if (!scale || prev.length !== next.length || next.length === 0) return true;
   const perUnit = Math.abs(scale.getPixelForValue(1) - scale.getPixelForValue(0));
   if (!Number.isFinite(perUnit)) return true;
-  const room = 0.97 * scale.max;
+  const room = headroom * scale.max;
   for (let i = 0; i < next.length; i++) {
     const v = next[i]!;
     if (!Number.isFinite(v) || v > room || v < scale.min || Math.abs(v - prev[i]!) * perUnit >= 0.5) return true;
@@ -84,6 +119,82 @@ export function restyleAll(charts: { chart: Chart }[], t: Theme): void {
   }
 }
 
+// ---------------------------------------------------------------- legend in HTML
+
+/** A chart's legend as HTML under its canvas, in place of chart.js's canvas legend: chart.js lays
+ *  out, measures and draws every legend item on every update (about a millisecond for the two dozen
+ *  lines of the time chart), while this one is rebuilt only when the datasets change. Like chart.js's
+ *  legend, clicking an item hides or shows its dataset. */
+export class HtmlLegend {
+  readonly el: HTMLDivElement;
+  private shown: unknown[] = [];
+  private hidden: boolean[] = [];
+
+  constructor(private readonly chart: Chart, canvas: HTMLCanvasElement, label: string) {
+    this.el = document.createElement('div');
+    this.el.className = 'legend-row muted chart-legend';
+    this.el.setAttribute('role', 'group');
+    this.el.setAttribute('aria-label', label);
+    (canvas.parentElement ?? canvas).after(this.el);
+    this.el.addEventListener('click', (ev) => {
+      const b = (ev.target as Element | null)?.closest<HTMLButtonElement>('button[data-legend]');
+      if (!b) return;
+      const i = Number(b.dataset.legend);
+      if (!(i >= 0 && i < this.chart.data.datasets.length)) return;
+      this.chart.setDatasetVisibility(i, !this.chart.isDatasetVisible(i));
+      this.chart.update('none');
+      this.sync();
+    });
+  }
+
+  /** Brings the items in line with the chart's datasets (cheap when nothing changed). */
+  sync(): void {
+    const ds = this.chart.data.datasets;
+    const hidden = ds.map((_, i) => !this.chart.isDatasetVisible(i));
+    const same = ds.length === this.shown.length && ds.every((d, i) => d === this.shown[i]);
+    if (same && hidden.every((h, i) => h === this.hidden[i])) return;
+    if (!same) {
+      while (this.el.firstChild) this.el.firstChild.remove();
+      ds.forEach((d, i) => {
+        const o = d as { label?: string; borderColor?: unknown; backgroundColor?: unknown; borderWidth?: unknown; borderDash?: unknown };
+        const b = document.createElement('button');
+        b.type = 'button';
+        b.className = 'link';
+        b.dataset.legend = String(i);
+        b.setAttribute('role', 'checkbox');
+        b.title = 'Show or hide this series';
+        b.style.color = 'inherit';
+        b.style.whiteSpace = 'nowrap';
+        const box = document.createElement('span');
+        box.setAttribute('aria-hidden', 'true');
+        const st = box.style;
+        st.display = 'inline-block';
+        st.width = '12px';
+        st.height = '9px';
+        st.marginRight = '4px';
+        st.verticalAlign = 'baseline';
+        st.boxSizing = 'border-box';
+        if (typeof o.backgroundColor === 'string') st.background = o.backgroundColor;
+        const stroke = typeof o.borderColor === 'string' ? o.borderColor : typeof o.backgroundColor === 'string' ? o.backgroundColor : '';
+        const bw = typeof o.borderWidth === 'number' ? o.borderWidth : 1.5;
+        if (stroke && bw > 0) st.border = `${Math.max(1, Math.round(bw))}px ${Array.isArray(o.borderDash) && o.borderDash.length ? 'dashed' : 'solid'} ${stroke}`;
+        b.append(box, o.label ?? '');
+        this.el.append(b);
+      });
+      this.shown = ds.slice();
+    }
+    const buttons = this.el.children;
+    hidden.forEach((h, i) => {
+      const b = buttons[i] as HTMLButtonElement | undefined;
+      if (!b) return;
+      b.setAttribute('aria-checked', String(!h));
+      b.style.textDecoration = h ? 'line-through' : '';
+      b.style.opacity = h ? '0.6' : '';
+    });
+    this.hidden = hidden;
+  }
+}
+
 // ---------------------------------------------------------------- histogram of one stage
 
 export class HistogramChart {
@@ -91,7 +202,7 @@ export class HistogramChart {
 
   constructor(canvas: HTMLCanvasElement) {
     this.chart = new Chart(canvas, {
-      type: 'bar',
+      type: KeptOptionsBarController.id as 'bar',
       data: { labels: [], datasets: [{ label: 'packets', data: [], borderWidth: 0, barPercentage: 0.95, categoryPercentage: 1 }] },
       options: {
         plugins: {
@@ -144,7 +255,12 @@ export class HistogramChart {
     const old = this.chart.data.labels as string[] | undefined;
     const sameLabels = !!old && old.length === labels.length && labels.every((l, i) => old[i] === l);
     const shape = `${unit}|${stage.key}`;
-    if (sameLabels && shape === this.shape && theme === this.theme && this.skipped < MAX_SKIPPED && !movesVisibly(this.chart.scales.y, this.drawn, data)) {
+    // Counts that only grew keep chart.js's axis as long as they stay within it: its linear scale
+    // (from zero) takes the step niceNum(max / spaces) and ends on the next multiple of it; for a
+    // larger max that still fits, the step is no smaller (niceNum grows with its argument) and no
+    // larger (the axis end over the spaces is at most the step), so axis and ticks stay the same.
+    const grew = this.drawn.length === data.length && data.every((v, i) => v >= this.drawn[i]!);
+    if (sameLabels && shape === this.shape && theme === this.theme && this.skipped < MAX_SKIPPED && !movesVisibly(this.chart.scales.y, this.drawn, data, grew ? 1 : 0.97)) {
       this.skipped++;
       return;
     }
@@ -203,6 +319,49 @@ function reloadPlugin(get: () => { marks: ReloadMark[]; theme: Theme | undefined
   };
 }
 
+/** The log axis's unlabelled ticks (2…9·10ⁿ) as grid lines with tick marks, all in one path. chart.js
+ *  resolves options, lays out a label and draws a line with its own canvas state for every tick;
+ *  the y axis labels only 1·10ⁿ and 3·10ⁿ, so chart.js keeps those ticks (afterBuildTicks) and the
+ *  lines of the others are drawn here, where chart.js draws its own grid: under the datasets. */
+function minorGridPlugin(get: () => number[]): Plugin<'line'> {
+  return {
+    id: 'nslatMinorGrid',
+    beforeDatasetsDraw(chart) {
+      const values = get();
+      const s = chart.scales.y;
+      // chart.js's grid colour: the axis's own, else the default border colour (the theme's grid).
+      const own = (s?.options as { grid?: { color?: unknown } } | undefined)?.grid?.color;
+      const color = typeof own === 'string' ? own : typeof Chart.defaults.borderColor === 'string' ? Chart.defaults.borderColor : undefined;
+      if (!s || !color || values.length === 0) return;
+      const area = chart.chartArea;
+      const dpr = chart.currentDevicePixelRatio || 1;
+      const tick = (s.options as { grid?: { tickLength?: number; drawTicks?: boolean } }).grid;
+      const x1 = tick?.drawTicks === false ? area.left : s.right - (tick?.tickLength ?? 8);
+      // The axis border (1 px at the plot's left edge) is drawn before this: the lines skip it.
+      const bx = Math.round((area.left - 0.5) * dpr) / dpr + 0.5;
+      const ctx = chart.ctx;
+      ctx.save();
+      ctx.beginPath();
+      for (const v of values) {
+        const p = s.getPixelForValue(v);
+        if (!(p >= area.top - 0.5 && p <= area.bottom + 0.5)) continue;
+        // Aligned to the device pixel grid the way chart.js aligns its grid lines (width 1).
+        const y = Math.round((p - 0.5) * dpr) / dpr + 0.5;
+        if (x1 < bx - 0.5) {
+          ctx.moveTo(x1, y);
+          ctx.lineTo(bx - 0.5, y);
+        }
+        ctx.moveTo(bx + 0.5, y);
+        ctx.lineTo(area.right, y);
+      }
+      ctx.lineWidth = 1;
+      ctx.strokeStyle = color;
+      ctx.stroke();
+      ctx.restore();
+    },
+  };
+}
+
 type XY = { x: number; y: number | null };
 type LineDS = ChartDataset<'line', XY[]>;
 
@@ -210,6 +369,18 @@ type LineDS = ChartDataset<'line', XY[]>;
  *  and the points are kept in `_data`. */
 function source(ds: LineDS): XY[] {
   return (ds as unknown as { _data?: XY[] })._data ?? ds.data;
+}
+
+/** Widens `r` to the positive y values of `pts`; returns `r`. */
+function widen(r: { lo: number; hi: number }, pts: XY[]): { lo: number; hi: number } {
+  for (let i = 0; i < pts.length; i++) {
+    const v = pts[i]!.y;
+    if (v !== null && v > 0) {
+      if (v < r.lo) r.lo = v;
+      if (v > r.hi) r.hi = v;
+    }
+  }
+  return r;
 }
 
 export class TimeChart {
@@ -223,6 +394,10 @@ export class TimeChart {
    *  tells which intervals are new since the last update and which left the window). */
   private shown: IntervalPoint[] = [];
   private yTitle = '';
+  /** Values of the y axis's unlabelled ticks (drawn by minorGridPlugin). */
+  private minor: number[] = [];
+  /** Lowest and highest positive y of each line's points (kept up to date as the history slides). */
+  private ranges = new WeakMap<LineDS, { lo: number; hi: number }>();
 
   /** How the history moved since the last update: `drop` intervals left at the front, the ones from
    *  `addFrom` on are new. Undefined when it is not a plain slide (a snapshot, a clear): rebuild. */
@@ -239,7 +414,8 @@ export class TimeChart {
 
   constructor(canvas: HTMLCanvasElement) {
     this.chart = new Chart(canvas, {
-      type: 'line',
+      // chart.js's line chart with KeptOptionsLineController.
+      type: KeptOptionsLineController.id as 'line',
       data: { datasets: [] },
       options: {
         parsing: false,
@@ -251,7 +427,8 @@ export class TimeChart {
           // Histories longer than the plot is wide (in CSS pixels) are thinned to one point per
           // pixel column (LTTB keeps the spikes); samples and threshold follow the width in update().
           decimation: { enabled: true, algorithm: 'lttb', samples: 600, threshold: 1200 },
-          legend: { position: 'bottom' },
+          // The legend is HTML under the canvas (HtmlLegend): rebuilt only when the lines change.
+          legend: { display: false },
           tooltip: {
             callbacks: {
               title: (items) => (items[0] ? formatClock(Number(items[0].parsed.x)) : ''),
@@ -261,12 +438,32 @@ export class TimeChart {
         },
         scales: {
           x: { type: 'linear', ticks: { callback: (v) => formatClock(Number(v)), maxTicksLimit: 8, maxRotation: 0 } },
-          y: { type: 'logarithmic', ticks: { callback: (v) => logTick(v, this.unit), autoSkip: false }, title: { display: true, text: 'latency' } },
+          y: {
+            type: 'logarithmic',
+            ticks: { callback: (v) => logTick(v, this.unit), autoSkip: false },
+            title: { display: true, text: 'latency' },
+            // Only the labelled ticks stay chart.js's; minorGridPlugin draws the others' lines.
+            afterBuildTicks: (scale) => {
+              const major = scale.ticks.filter((t) => logTick(t.value) !== '');
+              if (major.length < 2) {
+                this.minor = [];
+                return;
+              }
+              this.minor = scale.ticks.filter((t) => logTick(t.value) === '').map((t) => t.value);
+              scale.ticks = major;
+            },
+          },
         },
       },
-      plugins: [reloadPlugin(() => ({ marks: this.marks, theme: this.theme }))],
+      plugins: [
+        reloadPlugin(() => ({ marks: this.marks, theme: this.theme })),
+        minorGridPlugin(() => this.minor),
+      ],
     });
+    this.legend = new HtmlLegend(this.chart as unknown as Chart, canvas, 'Lines of the time chart');
   }
+
+  readonly legend: HtmlLegend;
 
   /** The selected stage (p99 filled down to p50), then `others` thinner for comparison. Dataset
    *  objects and their data arrays are kept across updates: a new interval is pushed onto each line
@@ -295,14 +492,28 @@ export class TimeChart {
     const next = new Map<string, LineDS>();
     for (const w of want) {
       let ds = this.byId.get(w.id);
-      if (ds && move) {
+      const r = ds && this.ranges.get(ds);
+      if (ds && r && move) {
         const d = source(ds);
+        // The line's y range follows the slide: widened by the new points, and scanned again only
+        // when a point that left the window was its lowest or highest one.
+        let rescan = false;
+        for (let j = 0; j < move.drop && j < d.length; j++) {
+          const v = d[j]!.y;
+          if (v !== null && v > 0 && (v <= r.lo || v >= r.hi)) rescan = true;
+        }
         if (move.drop === 1) d.shift();
         else if (move.drop > 0) d.splice(0, move.drop);
-        if (added.length) d.push(...stageSeries(added, w.key, w.field));
+        if (added.length) {
+          const pts = stageSeries(added, w.key, w.field);
+          d.push(...pts);
+          if (!rescan) widen(r, pts);
+        }
+        if (rescan) this.ranges.set(ds, widen({ lo: Infinity, hi: -Infinity }, d));
       } else {
         ds ??= w.make();
         ds.data = stageSeries(series, w.key, w.field);
+        this.ranges.set(ds, widen({ lo: Infinity, hi: -Infinity }, ds.data));
       }
       next.set(w.id, ds);
       datasets.push(ds);
@@ -322,13 +533,9 @@ export class TimeChart {
     let lo = Infinity;
     let hi = -Infinity;
     for (const ds of datasets) {
-      for (const p of source(ds)) {
-        const v = p.y;
-        if (v !== null && v > 0) {
-          if (v < lo) lo = v;
-          if (v > hi) hi = v;
-        }
-      }
+      const r = this.ranges.get(ds)!;
+      if (r.lo < lo) lo = r.lo;
+      if (r.hi > hi) hi = r.hi;
     }
     const y = this.chart.options.scales!.y! as { min?: number; max?: number; title?: { display: boolean; text: string } };
     if (Number.isFinite(lo) && hi > lo) {
@@ -352,6 +559,7 @@ export class TimeChart {
       y.title = { display: true, text: title };
     }
     this.chart.update('none');
+    this.legend.sync();
   }
 }
 
@@ -362,12 +570,13 @@ export class WaterfallChart {
 
   constructor(canvas: HTMLCanvasElement) {
     this.chart = new Chart(canvas, {
-      type: 'bar',
+      type: KeptOptionsBarController.id as 'bar',
       data: { labels: ['RX', 'TX'], datasets: [] },
       options: {
         indexAxis: 'y',
         plugins: {
-          legend: { position: 'bottom' },
+          // The legend is HTML under the canvas (HtmlLegend): rebuilt only when the layers change.
+          legend: { display: false },
           tooltip: { callbacks: { label: (item) => ` ${item.dataset.label}: ${formatNs(Number(item.raw ?? 0))} (median)` } },
         },
         scales: {
@@ -376,8 +585,10 @@ export class WaterfallChart {
         },
       },
     });
+    this.legend = new HtmlLegend(this.chart as unknown as Chart, canvas, 'Layers of the waterfall');
   }
 
+  readonly legend: HtmlLegend;
   private theme: Theme | undefined;
   private layers = '';
   /** The medians drawn. */
@@ -436,6 +647,7 @@ export class WaterfallChart {
     this.chart.data.labels = labels;
     this.chart.data.datasets = datasets;
     this.chart.update('none');
+    this.legend.sync();
   }
 }
 
@@ -446,7 +658,7 @@ export class PerCpuChart {
 
   constructor(canvas: HTMLCanvasElement, private readonly what: string) {
     this.chart = new Chart(canvas, {
-      type: 'bar',
+      type: KeptOptionsBarController.id as 'bar',
       data: { labels: [], datasets: [] },
       options: {
         indexAxis: 'y',

@@ -27,7 +27,12 @@ export function clear(el: Element): void {
 }
 
 export function setText(el: Element, text: string): void {
-  if (el.textContent !== text) el.textContent = text;
+  // A lone text node is changed in place: no node is replaced, so no childList mutation is queued
+  // (chart.js watches the whole document for added and removed nodes, once per chart).
+  const t = el.firstChild;
+  if (t && t === el.lastChild && t.nodeType === 3) {
+    if ((t as Text).data !== text) (t as Text).data = text;
+  } else if (el.textContent !== text) el.textContent = text;
 }
 
 /** A button cell: kept across updates (so keyboard focus survives), its label and state updated. */
@@ -72,7 +77,7 @@ export function syncRows(tbody: HTMLTableSectionElement, rows: Row[], cell: (i: 
       if (tr) tr.replaceWith(fresh);
       tr = fresh;
     }
-    tr.className = r.class ?? '';
+    if (tr.className !== (r.class ?? '')) tr.className = r.class ?? '';
     r.cells.forEach((c, i) => {
       const td = tr!.cells[i]!;
       if (isButtonCell(c)) {
@@ -84,11 +89,12 @@ export function syncRows(tbody: HTMLTableSectionElement, rows: Row[], cell: (i: 
           b.className = 'link';
           td.append(b);
         }
+        // Written only when they differ: the table is synced on every update.
         setText(b, c.button);
-        b.dataset.action = c.action;
-        b.dataset.value = c.value;
-        if (c.pressed !== undefined) b.setAttribute('aria-pressed', String(c.pressed));
-        if (c.title) b.title = c.title;
+        if (b.dataset.action !== c.action) b.dataset.action = c.action;
+        if (b.dataset.value !== c.value) b.dataset.value = c.value;
+        if (c.pressed !== undefined && b.getAttribute('aria-pressed') !== String(c.pressed)) b.setAttribute('aria-pressed', String(c.pressed));
+        if (c.title && b.title !== c.title) b.title = c.title;
       } else if (c instanceof Node) {
         if (td.firstChild !== c || td.childNodes.length !== 1) {
           clear(td);

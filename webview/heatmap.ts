@@ -45,6 +45,9 @@ export class Heatmap {
   private lutFor: Theme | undefined;
   private lut = new Uint8ClampedArray(0);
   private labelWidth = { font: '', w: 0 };
+  /** Per interval of the stage `statsKey`: [lowest non-empty bucket, highest, highest count]. */
+  private stats = new WeakMap<IntervalPoint, number[]>();
+  private statsKey = '';
   /** CSS size of the canvas, from a ResizeObserver (reading clientWidth in draw would force a layout). */
   private size: { w: number; h: number } | undefined;
 
@@ -95,17 +98,33 @@ export class Heatmap {
     let lo = Infinity;
     let hi = -Infinity;
     let max = 0;
+    // Lowest and highest non-empty bucket and the highest count of each interval, computed once per
+    // interval and stage (the store never changes a point it keeps).
+    if (this.statsKey !== key) {
+      this.stats = new WeakMap();
+      this.statsKey = key;
+    }
     for (let i = first; i < series.length; i++) {
-      const b = series[i]!.stages[key]?.[3];
-      if (!b) continue;
-      for (let j = 0; j < b.length; j++) {
-        const c = b[j]!;
-        if (c > 0) {
-          if (j < lo) lo = j;
-          if (j > hi) hi = j;
-          if (c > max) max = c;
+      const p = series[i]!;
+      let st = this.stats.get(p);
+      if (!st) {
+        st = [Infinity, -Infinity, 0];
+        const b = p.stages[key]?.[3];
+        if (b) {
+          for (let j = 0; j < b.length; j++) {
+            const c = b[j]!;
+            if (c > 0) {
+              if (j < st[0]!) st[0] = j;
+              if (j > st[1]!) st[1] = j;
+              if (c > st[2]!) st[2] = c;
+            }
+          }
         }
+        this.stats.set(p, st);
       }
+      if (st[0]! < lo) lo = st[0]!;
+      if (st[1]! > hi) hi = st[1]!;
+      if (st[2]! > max) max = st[2]!;
     }
     if (n === 0 || max === 0) {
       this.kept = undefined;

@@ -478,12 +478,18 @@ function renderHealth(): void {
   syncRows(dropBody, dropRows.length ? dropRows : [{ key: '-', cells: ['none', '0'] }]);
 }
 
+/** store.orderedStages(), sorted once per change of the store (a render asks for it several times). */
+let orderedMemo: StageSummary[] | undefined;
+function orderedStages(): StageSummary[] {
+  return (orderedMemo ??= store.orderedStages());
+}
+
 function selectedStage(): StageSummary | undefined {
   if (ui.stage) {
     const s = store.stages.get(ui.stage);
     if (s) return s;
   }
-  const all = store.orderedStages();
+  const all = orderedStages();
   return all.find((s) => s.kind === 'stage' && s.count > 0) ?? all.find((s) => s.count > 0) ?? all[0];
 }
 
@@ -497,8 +503,19 @@ function dirName(d: string): string {
   return d === 'rx' ? 'RX' : d === 'tx' ? 'TX' : d === 'irq' ? 'IRQ' : d;
 }
 
+/** The reason cell of a skipped boundary's row: the same element while the reason stays the same. */
+const skipReasons = new Map<string, HTMLSpanElement>();
+function skipReason(row: string, text: string): HTMLSpanElement {
+  let el = skipReasons.get(row);
+  if (!el || el.textContent !== text) {
+    el = h('span', { class: 'reason' }, text);
+    skipReasons.set(row, el);
+  }
+  return el;
+}
+
 function renderStages(): void {
-  const ordered = store.orderedStages();
+  const ordered = orderedStages();
   // Stage selector, grouped by direction; stages show up by the names they come with.
   const sel = selectedStage();
   const wantKeys = ordered.map((s) => s.key).join('\n');
@@ -571,16 +588,17 @@ function renderStages(): void {
       ],
     }));
   for (const b of store.inactiveBoundaries()) {
-    rows.push({ key: `skip:${b.slot}:${b.dir}:${b.name}`, class: 'skipped', cells: [b.name, dirName(b.dir), 'not attached', h('span', { class: 'reason' }, b.reason ?? 'no program feeds this boundary'), '', '', '', '', '', ''] });
+    // Four cells, the reason spanning the last seven columns (set below): the row is kept across
+    // updates like the others instead of being rebuilt.
+    const key = `skip:${b.slot}:${b.dir}:${b.name}`;
+    rows.push({ key, class: 'skipped', cells: [b.name, dirName(b.dir), 'not attached', skipReason(key, b.reason ?? 'no program feeds this boundary')] });
   }
   timed('table', () => syncRows(stageBody, rows));
   for (const tr of Array.from(stageBody.rows)) {
     if (tr.classList.contains('skipped')) {
       const c = tr.cells[3];
-      if (c && c.colSpan !== 7) {
-        c.colSpan = 7;
-        while (tr.cells.length > 4) tr.cells[4]!.remove();
-      }
+      if (c && c.colSpan !== 7) c.colSpan = 7;
+      while (tr.cells.length > 4) tr.cells[4]!.remove();
     }
   }
   showEmpty(cTable, rows.length ? undefined : noData ?? 'No stages yet.');
@@ -599,7 +617,7 @@ function renderHeatmap(): void {
 }
 
 function renderIrq(): void {
-  const ordered = store.orderedStages();
+  const ordered = orderedStages();
   const noData = !store.loaded ? 'No data yet.' : undefined;
   const byKind = (k: string) => ordered.filter((s) => s.kind === k && s.count > 0);
   const sets: [ReturnType<typeof card>, PerCpuChart, StageSummary[], string][] = [
@@ -824,6 +842,7 @@ window.addEventListener('message', (ev: MessageEvent) => {
   if (!isToPanel(ev.data)) return;
   const t0 = performance.now();
   const d = store.apply(ev.data);
+  orderedMemo = undefined;
   for (const k of Object.keys(d) as (keyof Dirty)[]) pending[k] ||= d[k];
   if (ev.data.type !== 'delta') dirtyHeat = true;
   stats.messages++;

@@ -308,6 +308,35 @@ describe('panel in headless Chromium', () => {
     await clean(page, problems);
   });
 
+  test('chart legends: one item per line under the time chart and the waterfall; a click hides and shows the line', async () => {
+    const { page, problems } = await open();
+    await send(page, { type: 'snapshot', state: fixtureState() });
+    await rendered(page);
+    await page.locator('#compare').check();
+    await rendered(page);
+    const lines = (await page.evaluate('window.nslatPanel.charts.time.chart.data.datasets.map((d) => d.label)')) as string[];
+    assert.ok(lines.length > 2, `compare shows more than the selected stage (${lines.length} lines)`);
+    const items = page.locator('#timeseries .chart-legend button');
+    assert.deepEqual(await items.allTextContents(), lines, 'time chart legend: every line, in order');
+    const layers = (await page.evaluate('window.nslatPanel.charts.waterfall.chart.data.datasets.map((d) => d.label)')) as string[];
+    assert.deepEqual(await page.locator('#waterfall .chart-legend button').allTextContents(), layers, 'waterfall legend: every layer');
+    const visible = () => page.evaluate('window.nslatPanel.charts.time.chart.isDatasetVisible(1)');
+    assert.equal(await visible(), true);
+    await items.nth(1).click();
+    assert.equal(await visible(), false, 'clicking a legend item hides its line');
+    assert.equal(await items.nth(1).getAttribute('aria-checked'), 'false');
+    // Hidden stays hidden while deltas arrive.
+    const state = fixtureState();
+    const last = state.series.at(-1)!;
+    await send(page, { type: 'delta', stages: [], points: [{ ...last, t_ms: last.t_ms + 1000 }], journeys: [], reloads: [] });
+    await rendered(page);
+    assert.equal(await visible(), false);
+    await items.nth(1).click();
+    assert.equal(await visible(), true, 'and a second click shows it again');
+    assert.equal(await items.nth(1).getAttribute('aria-checked'), 'true');
+    await clean(page, problems);
+  });
+
   test('updates are batched: many deltas in one frame render once', async () => {
     const { page, problems } = await open();
     const state = fixtureState();
