@@ -55,7 +55,9 @@ export class ClangBackend implements CompileBackend {
     const argv = [
       clang, '-g', '-O2', '-target', 'bpf', targetArchDefine(await this.o.machine()),
       '-fno-color-diagnostics', '-fno-caret-diagnostics', '-fdiagnostics-print-source-range-info', '-ferror-limit=50',
-      '-iquote', docDir, ...inc.flatMap((d) => ['-I', d]),
+      // The document's directory is on this machine: a remote clang must not look there (a path
+      // that happens to exist on the target would give it the wrong headers).
+      ...(this.o.access.local ? ['-iquote', docDir] : []), ...inc.flatMap((d) => ['-I', d]),
       '-x', 'c', '-c', '-', '-o', '/dev/null',
     ];
     const r = await this.o.access.run(argv, { input: text, timeoutMs: 60_000 });
