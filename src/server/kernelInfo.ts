@@ -231,10 +231,10 @@ export class TargetKernelInfo implements KernelInfo {
         }
         lastErr ||= r.stderr.trim();
       }
-      return {
-        events: new Set<string>(),
-        error: `cannot read the tracepoint list on ${this.target} (${lastErr || 'tracefs not mounted'}); mount tracefs: mount -t tracefs nodev /sys/kernel/tracing`,
-      };
+      const error = /permission denied/i.test(lastErr)
+        ? `cannot read the tracepoint list on ${this.target}: tracefs is readable by root only there, so tp/ names are not offered (tp_btf/ and raw_tp/ names come from BTF and are)`
+        : `cannot read the tracepoint list on ${this.target} (${lastErr || 'tracefs not mounted'}); mount tracefs: mount -t tracefs nodev /sys/kernel/tracing`;
+      return { events: new Set<string>(), error };
     })();
     return this.tpP;
   }

@@ -75,6 +75,15 @@ test('language server on an SSH target: completion from its kernel, a compile er
     assert.ok(got, `completion: ${labels.slice(0, 20).join(' ')}`);
     assert.ok(runs.some((a) => a[0] === 'base64' && a.includes('/sys/kernel/btf/vmlinux')), `the target's BTF was read over SSH: ${JSON.stringify(runs.map((a) => a[0]))}`);
 
+    // tracefs is root's only: tp/ names cannot be listed for this user, and the completion says why.
+    const t2 = `${PROBE}\nSEC("tp/net/net_dev_`;
+    const u2 = await c.open(path.join(dir, 'remote2.bpf.c'), t2);
+    const e2 = posAfter(t2, 'SEC("tp/net/net_dev_');
+    const tp = (await c.completion(u2, e2.line, e2.character)).items;
+    const hint = tp.find((i) => i.label === 'tp/…');
+    assert.ok(hint, tp.map((i) => i.label).join(' '));
+    assert.match(String(hint.detail), /tracefs is readable by root only.*tp_btf\/ and raw_tp\/ names come from BTF/);
+
     // The missing ';' after `skb->len`: clang on the target, mapped back to this document's line.
     const want = posAfter(PROBE, 'skb->len').line;
     const diags = await c.diagnostics(uri, (ds) => ds.some((d) => d.severity === 1), 90_000);
