@@ -26,35 +26,27 @@ import { type Theme, withAlpha } from './theme.ts';
 /** chart.js drops every dataset's resolved element options at the start of each update (in the
  *  controller's configure()) and resolves them again through its option scopes, some 30 µs per
  *  dataset. The charts here never change a dataset's options in place (new colours come with new
- *  dataset objects, which chart.js gives new controllers; updates only replace values), so the
- *  controllers below keep what they resolved for the dataset's lifetime. */
-function keepResolvedOptions(c: { _cachedDataOpts?: Record<string, unknown> }, configure: () => void): void {
-  const kept = c._cachedDataOpts;
-  configure();
-  if (kept && c._cachedDataOpts && Object.keys(c._cachedDataOpts).length === 0) c._cachedDataOpts = kept;
+ *  dataset objects, which chart.js gives new controllers; updates only replace values), so this
+ *  subclass of chart.js's controller `Base`, registered as `id`, keeps what it resolved for the
+ *  dataset's lifetime. */
+function keptOptions<C extends typeof LineController | typeof BarController>(Base: C, id: string): C {
+  const Kept = class extends (Base as typeof LineController) {
+    static override id = id;
+    static override defaults = Base.defaults;
+    static overrides = (Base as unknown as { overrides: unknown }).overrides;
+
+    override configure(): void {
+      const self = this as unknown as { _cachedDataOpts?: Record<string, unknown> };
+      const kept = self._cachedDataOpts;
+      super.configure();
+      if (kept && self._cachedDataOpts && Object.keys(self._cachedDataOpts).length === 0) self._cachedDataOpts = kept;
+    }
+  };
+  return Kept as unknown as C;
 }
 
-/** chart.js's line controller, keeping resolved options (see keepResolvedOptions). */
-class KeptOptionsLineController extends LineController {
-  static override id = 'nslatLine';
-  static override defaults = LineController.defaults;
-  static overrides = (LineController as unknown as { overrides: unknown }).overrides;
-
-  override configure(): void {
-    keepResolvedOptions(this as never, () => super.configure());
-  }
-}
-
-/** chart.js's bar controller, keeping resolved options (see keepResolvedOptions). */
-class KeptOptionsBarController extends BarController {
-  static override id = 'nslatBar';
-  static override defaults = BarController.defaults;
-  static overrides = (BarController as unknown as { overrides: unknown }).overrides;
-
-  override configure(): void {
-    keepResolvedOptions(this as never, () => super.configure());
-  }
-}
+const KeptOptionsLineController = keptOptions(LineController, 'nslatLine');
+const KeptOptionsBarController = keptOptions(BarController, 'nslatBar');
 
 Chart.register(KeptOptionsLineController, KeptOptionsBarController, Decimation, BarController, BarElement, CategoryScale, LinearScale, LogarithmicScale, LineController, LineElement, PointElement, Tooltip, Legend, Filler);
 Chart.defaults.animation = false;

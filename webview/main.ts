@@ -478,18 +478,12 @@ function renderHealth(): void {
   syncRows(dropBody, dropRows.length ? dropRows : [{ key: '-', cells: ['none', '0'] }]);
 }
 
-/** store.orderedStages(), sorted once per change of the store (a render asks for it several times). */
-let orderedMemo: StageSummary[] | undefined;
-function orderedStages(): StageSummary[] {
-  return (orderedMemo ??= store.orderedStages());
-}
-
 function selectedStage(): StageSummary | undefined {
   if (ui.stage) {
     const s = store.stages.get(ui.stage);
     if (s) return s;
   }
-  const all = orderedStages();
+  const all = store.orderedStages();
   return all.find((s) => s.kind === 'stage' && s.count > 0) ?? all.find((s) => s.count > 0) ?? all[0];
 }
 
@@ -515,7 +509,7 @@ function skipReason(row: string, text: string): HTMLSpanElement {
 }
 
 function renderStages(): void {
-  const ordered = orderedStages();
+  const ordered = store.orderedStages();
   // Stage selector, grouped by direction; stages show up by the names they come with.
   const sel = selectedStage();
   const wantKeys = ordered.map((s) => s.key).join('\n');
@@ -617,7 +611,7 @@ function renderHeatmap(): void {
 }
 
 function renderIrq(): void {
-  const ordered = orderedStages();
+  const ordered = store.orderedStages();
   const noData = !store.loaded ? 'No data yet.' : undefined;
   const byKind = (k: string) => ordered.filter((s) => s.kind === k && s.count > 0);
   const sets: [ReturnType<typeof card>, PerCpuChart, StageSummary[], string][] = [
@@ -842,7 +836,6 @@ window.addEventListener('message', (ev: MessageEvent) => {
   if (!isToPanel(ev.data)) return;
   const t0 = performance.now();
   const d = store.apply(ev.data);
-  orderedMemo = undefined;
   for (const k of Object.keys(d) as (keyof Dirty)[]) pending[k] ||= d[k];
   if (ev.data.type !== 'delta') dirtyHeat = true;
   stats.messages++;

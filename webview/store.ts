@@ -40,9 +40,12 @@ export class Store {
   health: Health | undefined;
   /** Whether any snapshot arrived since load or the last clear. */
   loaded = false;
+  /** orderedStages() until the next change (a render asks for it several times). */
+  private ordered: StageSummary[] | undefined;
 
   /** Applies one host message; returns what changed. Unknown messages change nothing. */
   apply(msg: ToPanel): Dirty {
+    this.ordered = undefined;
     switch (msg.type) {
       case 'snapshot':
         this.replace(msg.state);
@@ -88,6 +91,7 @@ export class Store {
   }
 
   replace(state: PanelState): void {
+    this.ordered = undefined;
     this.session = state.session;
     this.stages.clear();
     for (const s of state.stages) this.stages.set(s.key, s);
@@ -99,6 +103,7 @@ export class Store {
   }
 
   clear(): void {
+    this.ordered = undefined;
     this.session = undefined;
     this.stages.clear();
     this.series = [];
@@ -110,6 +115,10 @@ export class Store {
 
   /** Stages in display order: by direction (rx, tx, irq), then by boundary order, then as they came. */
   orderedStages(): StageSummary[] {
+    return (this.ordered ??= this.sortStages());
+  }
+
+  private sortStages(): StageSummary[] {
     const order = this.boundaryOrder();
     const dirRank: Record<string, number> = { rx: 0, tx: 1, irq: 2 };
     const KINDS = ['stage', 'cum', 'hardirq', 'softirq_delay', 'softirq_time', 'napi_work'];
