@@ -1,22 +1,40 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * Loading one probe object: open, set globals by BTF name, decide per
- * program whether it can load here, load with a verifier log buffer,
- * attach (alternatives: first of fentry, kprobe, tp that attaches), and
- * describe the result (`loaded`).
+ * Loading one probe object.
+ *
+ *  1. open it, read its boundaries, counters and groups from its BTF;
+ *  2. plan: per group of alternatives (nslat.h), choose the first of fentry,
+ *     kprobe, netfilter, tp that can attach here, so only the chosen
+ *     programs meet the verifier;
+ *  3. load; a program the verifier (or CO-RE) refuses is recorded with its
+ *     log, its group falls back to its next alternative (a program of no
+ *     group is dropped alone), and the object is opened and loaded again;
+ *  4. attach; a chosen alternative that does not attach falls back the same
+ *     way;
+ *  5. describe the result (`loaded`).
+ *
+ * A strict load (an edited probe) stops at the first refusal instead: the
+ * caller keeps the object it had.
  */
 #define _GNU_SOURCE
 #include <ctype.h>
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <sys/syscall.h>
 #include <bpf/bpf.h>
 #include "helper.h"
 
 #define VLOG_SIZE (8u << 20)
+/* the tail of a verifier log kept in `loaded` for a refused program */
+#define KEEP_LOG (48u << 10)
+
+const char *const alt_names[ALT_NUM] = { "fentry", "kprobe", "netfilter", "tp" };
+const char *const dir_names[3] = { "rx", "tx", "irq" };
+
+/* ---------------------------------------------------------------- sections and names */
 
 static enum atype section_atype(const char *sec)
 {
@@ -40,6 +58,23 @@ static const char *sec_target(const char *sec)
 	return s ? s + 1 : "";
 }
 
+/* The alternative a name suffix spells ("fentry_v6", "kretprobe_end", "tp"). */
+static int alt_of(const char *s)
+{
+	static const struct { const char *w; int alt; } m[] = {
+		{ "fentry", ALT_FENTRY }, { "fexit", ALT_FENTRY },
+		{ "kprobe", ALT_KPROBE }, { "kretprobe", ALT_KPROBE },
+		{ "netfilter", ALT_NETFILTER }, { "tp", ALT_TP }, { "raw_tp", ALT_TP },
+	};
+	for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++) {
+		size_t l = strlen(m[i].w);
+
+		if (!strncmp(s, m[i].w, l) && (s[l] == 0 || s[l] == '_'))
+			return m[i].alt;
+	}
+	return ALT_NONE;
+}
+
 static bool tracefs_event_exists(const char *catname)
 {
 	char p[PATH_MAX];
@@ -52,21 +87,20 @@ static bool tracefs_event_exists(const char *catname)
 }
 
 /* Can this program load and attach on this kernel? NULL if yes, else why. */
-static const char *prog_unavailable(struct prog_ent *pe, char *buf, size_t n)
+static const char *why_unavailable(const struct kernel *k, const struct prog_ent *pe, char *buf, size_t n)
 {
 	const char *tgt = sec_target(pe->section);
 	char name[256];
 
 	if (pe->at == AT_OTHER)
 		return NULL;
-	if (pe->at == AT_NETFILTER && !use_netfilter) {
-		snprintf(buf, n, "netfilter hooks not enabled (helper option --netfilter; "
-			 "a hook sees only the helper's network namespace)");
+	if (pe->at == AT_NETFILTER && !k->netfilter_on && k->ok[AT_NETFILTER]) {
+		snprintf(buf, n, "netfilter hooks turned off (--no-netfilter)");
 		return buf;
 	}
-	if (!feat_ok[pe->at]) {
-		if (feat_err[pe->at][0])
-			snprintf(buf, n, "%s", feat_err[pe->at]);
+	if (!k->ok[pe->at]) {
+		if (k->why[pe->at][0])
+			snprintf(buf, n, "%s", k->why[pe->at]);
 		else
 			snprintf(buf, n, "%s not available on this kernel", atype_names[pe->at]);
 		return buf;
@@ -75,7 +109,7 @@ static const char *prog_unavailable(struct prog_ent *pe, char *buf, size_t n)
 	case AT_TP_BTF:
 	case AT_RAW_TP:
 		snprintf(name, sizeof(name), "btf_trace_%s", tgt);
-		if (vmlinux_btf && btf__find_by_name_kind(vmlinux_btf, name, BTF_KIND_TYPEDEF) < 0) {
+		if (k->btf && btf__find_by_name_kind(k->btf, name, BTF_KIND_TYPEDEF) < 0) {
 			snprintf(buf, n, "tracepoint %s not in this kernel", tgt);
 			return buf;
 		}
@@ -92,7 +126,7 @@ static const char *prog_unavailable(struct prog_ent *pe, char *buf, size_t n)
 	case AT_KRETPROBE:
 		snprintf(name, sizeof(name), "%s", tgt);
 		name[strcspn(name, "+")] = 0;
-		if (vmlinux_btf && btf__find_by_name_kind(vmlinux_btf, name, BTF_KIND_FUNC) < 0) {
+		if (k->btf && btf__find_by_name_kind(k->btf, name, BTF_KIND_FUNC) < 0) {
 			snprintf(buf, n, "function %s not found in kernel BTF", name);
 			return buf;
 		}
@@ -103,97 +137,11 @@ static const char *prog_unavailable(struct prog_ent *pe, char *buf, size_t n)
 	return NULL;
 }
 
-static const char *const alt_names[] = { "fentry", "kprobe", "tp", "other" };
-
-/* "netfilter/<ipv4|ipv6>/<hook>[/<priority>]" */
-static bool nf_section(const char *sec, int *pf, int *hook, int *prio)
-{
-	static const char *const hooks[] = { "pre_routing", "local_in", "forward", "local_out", "post_routing" };
-	char fam[16] = "", hk[32] = "";
-	int n;
-
-	*prio = -1000;
-	n = sscanf(sec, "netfilter/%15[^/]/%31[^/]/%d", fam, hk, prio);
-	if (n < 2)
-		return false;
-	if (!strcmp(fam, "ipv4"))
-		*pf = 2;	/* NFPROTO_IPV4 */
-	else if (!strcmp(fam, "ipv6"))
-		*pf = 10;	/* NFPROTO_IPV6 */
-	else
-		return false;
-	for (int i = 0; i < 5; i++)
-		if (!strcmp(hk, hooks[i])) {
-			*hook = i;
-			return true;
-		}
-	return false;
-}
-
-int nf_link_create(int prog_fd, int pf, int hooknum, int prio)
-{
-	/* union bpf_attr.link_create with its netfilter member (not in the
-	 * 6.1 UAPI headers this builds against) */
-	union {
-		char raw[128];
-		struct {
-			__u32 prog_fd, target_fd, attach_type, flags;
-			__u32 pf, hooknum;
-			__s32 priority;
-			__u32 nf_flags;
-		} lc;
-	} a;
-
-	memset(&a, 0, sizeof(a));
-	a.lc.prog_fd = prog_fd;
-	a.lc.attach_type = NSLAT_ATTACH_NETFILTER;
-	a.lc.pf = pf;
-	a.lc.hooknum = hooknum;
-	a.lc.priority = prio;
-	return syscall(__NR_bpf, BPF_LINK_CREATE, &a, sizeof(a));
-}
-
-static int alt_rank(const char *alt)
-{
-	if (!strncmp(alt, "fentry", 6) || !strncmp(alt, "fexit", 5))
-		return 0;
-	if (!strncmp(alt, "kprobe", 6) || !strncmp(alt, "kretprobe", 9))
-		return 1;
-	if (!strncmp(alt, "tp", 2) || !strncmp(alt, "raw", 3) || !strncmp(alt, "netfilter", 9))
-		return 2;
-	return 3;
-}
-
-/* handle_<boundary> or <boundary>__<alt>[_what] */
-static void map_prog(struct loaded_obj *lo, struct prog_ent *pe)
-{
-	const char *dunder;
-
-	pe->boundary = -1;
-	pe->alt = -1;
-	if (!strncmp(pe->name, "handle_", 7)) {
-		for (int b = 0; b < NSLAT_NB; b++)
-			if (lo->bnames[b] && !strcmp(lo->bnames[b], pe->name + 7))
-				pe->boundary = b;
-		return;
-	}
-	dunder = strstr(pe->name, "__");
-	if (!dunder)
-		return;
-	for (int b = 0; b < NSLAT_NB; b++) {
-		if (lo->bnames[b] && strlen(lo->bnames[b]) == (size_t)(dunder - pe->name) &&
-		    !strncmp(lo->bnames[b], pe->name, dunder - pe->name)) {
-			pe->boundary = b;
-			pe->alt = alt_rank(dunder + 2);
-		}
-	}
-}
-
 static char *lower_dup(const char *s)
 {
 	char *d = strdup(s);
 
-	for (char *p = d; *p; p++)
+	for (char *p = d; d && *p; p++)
 		*p = tolower((unsigned char)*p);
 	return d;
 }
@@ -202,6 +150,7 @@ static void read_enums(struct loaded_obj *lo)
 {
 	struct btf *btf = bpf_object__btf(lo->obj);
 	const struct btf_type *t;
+	const struct btf_enum *e;
 	int id;
 
 	lo->layout = LAYOUT_NONE;
@@ -210,8 +159,6 @@ static void read_enums(struct loaded_obj *lo)
 		return;
 	id = btf__find_by_name_kind(btf, "nslat_boundary", BTF_KIND_ENUM);
 	if (id > 0) {
-		const struct btf_enum *e;
-
 		t = btf__type_by_id(btf, id);
 		e = btf_enum(t);
 		lo->layout = LAYOUT_PACKET;
@@ -235,12 +182,9 @@ static void read_enums(struct loaded_obj *lo)
 		}
 	} else if (btf__find_by_name_kind(btf, "nslat_irq_index", BTF_KIND_ENUM) > 0) {
 		lo->layout = LAYOUT_IRQ;
-		lo->dir = 2;
 	}
 	id = btf__find_by_name_kind(btf, "nslat_counter", BTF_KIND_ENUM);
 	if (id > 0) {
-		const struct btf_enum *e;
-
 		t = btf__type_by_id(btf, id);
 		e = btf_enum(t);
 		for (int i = 0; i < btf_vlen(t); i++, e++) {
@@ -253,6 +197,8 @@ static void read_enums(struct loaded_obj *lo)
 		}
 	}
 }
+
+/* ---------------------------------------------------------------- globals by BTF name */
 
 /* The internal map holding a datasec (".rodata", ".data", ".bss"). */
 static struct bpf_map *datasec_map(struct bpf_object *obj, const char *sec)
@@ -296,6 +242,11 @@ static bool find_var(struct bpf_object *obj, const char *sec, const char *name, 
 	return false;
 }
 
+static bool int_size(__u32 sz)
+{
+	return sz == 1 || sz == 2 || sz == 4 || sz == 8;
+}
+
 static void put_int(void *p, __u32 sz, long long v)
 {
 	switch (sz) {
@@ -307,35 +258,54 @@ static void put_int(void *p, __u32 sz, long long v)
 	}
 }
 
-/* Before load: write values into the object's .rodata or .data/.bss image. */
+static long long get_int(const void *p, __u32 sz)
+{
+	switch (sz) {
+	case 1: return *(const __u8 *)p;
+	case 2: return *(const __u16 *)p;
+	case 4: return *(const __u32 *)p;
+	case 8: return (long long)*(const __u64 *)p;
+	default: return 0;
+	}
+}
+
+/* The image of variable `name` in the object before load, or NULL. */
+static void *var_image(struct bpf_object *obj, const char *const *secs, const char *name, __u32 *sz)
+{
+	for (int i = 0; secs[i]; i++) {
+		struct bpf_map *m = datasec_map(obj, secs[i]);
+		__u32 off;
+		size_t msz;
+		char *img;
+
+		if (!m || !find_var(obj, secs[i], name, &off, sz))
+			continue;
+		img = (void *)bpf_map__initial_value(m, &msz);
+		if (img && off + *sz <= msz && int_size(*sz))
+			return img + off;
+	}
+	return NULL;
+}
+
+static const char *const ro_secs[] = { ".rodata", NULL };
+static const char *const rw_secs[] = { ".data", ".bss", NULL };
+
+/* Before load: write values into the object's .rodata or .data/.bss image;
+ * the names not found go into `bad`. */
 static int set_vars(struct bpf_object *obj, json_object *vals, bool ro, char *bad, size_t nbad)
 {
-	static const char *const ro_secs[] = { ".rodata", NULL };
-	static const char *const rw_secs[] = { ".data", ".bss", NULL };
-	const char *const *secs = ro ? ro_secs : rw_secs;
 	int nunknown = 0;
 
 	bad[0] = 0;
 	if (!vals)
 		return 0;
 	json_object_object_foreach(vals, key, val) {
-		bool done = false;
+		__u32 sz;
+		void *p = var_image(obj, ro ? ro_secs : rw_secs, key, &sz);
 
-		for (int i = 0; secs[i] && !done; i++) {
-			struct bpf_map *m = datasec_map(obj, secs[i]);
-			__u32 off, sz;
-			size_t msz;
-			void *img;
-
-			if (!m || !find_var(obj, secs[i], key, &off, &sz))
-				continue;
-			img = (void *)bpf_map__initial_value(m, &msz);
-			if (!img || off + sz > msz || (sz != 1 && sz != 2 && sz != 4 && sz != 8))
-				continue;
-			put_int((char *)img + off, sz, json_object_get_int64(val));
-			done = true;
-		}
-		if (!done) {
+		if (p) {
+			put_int(p, sz, json_object_get_int64(val));
+		} else {
 			size_t l = strlen(bad);
 
 			snprintf(bad + l, nbad - l, "%s%s", nunknown ? ", " : "", key);
@@ -347,19 +317,17 @@ static int set_vars(struct bpf_object *obj, json_object *vals, bool ro, char *ba
 
 int obj_set_data(struct loaded_obj *lo, const char *name, long long v)
 {
-	static const char *const secs[] = { ".data", ".bss" };
-
-	for (int i = 0; i < 2; i++) {
-		struct bpf_map *m = datasec_map(lo->obj, secs[i]);
+	for (int i = 0; rw_secs[i]; i++) {
+		struct bpf_map *m = datasec_map(lo->obj, rw_secs[i]);
 		__u32 off, sz, zero = 0;
 		size_t vs;
 		char *buf;
 		int err;
 
-		if (!m || !find_var(lo->obj, secs[i], name, &off, &sz))
+		if (!m || !find_var(lo->obj, rw_secs[i], name, &off, &sz))
 			continue;
 		vs = bpf_map__value_size(m);
-		if (off + sz > vs)
+		if (off + sz > vs || !int_size(sz))
 			return -EINVAL;
 		buf = calloc(1, vs);
 		if (!buf)
@@ -375,42 +343,301 @@ int obj_set_data(struct loaded_obj *lo, const char *name, long long v)
 	return 0;
 }
 
-static __u32 prog_id_of(int fd)
-{
-	struct bpf_prog_info info = {};
-	__u32 len = sizeof(info);
+/* ---------------------------------------------------------------- programs and groups */
 
-	if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len))
-		return 0;
-	return info.id;
+static int group_of(struct loaded_obj *lo, const char *name, size_t len)
+{
+	struct group *g;
+
+	for (int i = 0; i < lo->ngroups; i++)
+		if (strlen(lo->groups[i].name) == len && !strncmp(lo->groups[i].name, name, len))
+			return i;
+	g = &lo->groups[lo->ngroups];
+	snprintf(g->name, sizeof(g->name), "%.*s", (int)len, name);
+	g->boundary = -1;
+	g->chosen = ALT_NONE;
+	for (int b = 0; b < NSLAT_NB; b++)
+		if (lo->bnames[b] && !strcmp(lo->bnames[b], g->name))
+			g->boundary = b;
+	return lo->ngroups++;
 }
 
-static void attach_one(struct prog_ent *pe)
+/* handle_<boundary> or <group>__<alt>[_what]; anything else is bookkeeping. */
+static void map_prog(struct loaded_obj *lo, struct prog_ent *pe)
+{
+	const char *dunder = strstr(pe->name, "__");
+
+	pe->boundary = -1;
+	pe->alt = ALT_NONE;
+	pe->group = -1;
+	if (!strncmp(pe->name, "handle_", 7)) {
+		for (int b = 0; b < NSLAT_NB; b++)
+			if (lo->bnames[b] && !strcmp(lo->bnames[b], pe->name + 7))
+				pe->boundary = b;
+		if (pe->boundary < 0 && lo->layout == LAYOUT_PACKET)
+			emit_log("warn", "%s: program %s names no boundary of this object (it is "
+				 "bookkeeping; handle_<boundary> feeds a boundary)", lo->path, pe->name);
+		return;
+	}
+	if (!dunder || dunder == pe->name || alt_of(dunder + 2) == ALT_NONE)
+		return;
+	pe->alt = alt_of(dunder + 2);
+	pe->group = group_of(lo, pe->name, dunder - pe->name);
+	pe->boundary = lo->groups[pe->group].boundary;
+}
+
+/* NSLAT_WHEN(<group>, cond): a .rodata constant nslat_when__<group>. */
+static void read_whens(struct loaded_obj *lo)
+{
+	for (int i = 0; i < lo->ngroups; i++) {
+		char name[96];
+		__u32 sz;
+		void *p;
+
+		snprintf(name, sizeof(name), "nslat_when__%s", lo->groups[i].name);
+		p = var_image(lo->obj, ro_secs, name, &sz);
+		lo->groups[i].when = p ? (int)get_int(p, sz) : NSLAT_WHEN_ALWAYS;
+	}
+}
+
+static void build_progs(struct loaded_obj *lo)
+{
+	struct bpf_program *prog;
+	char why[384];
+	int i = 0;
+
+	bpf_object__for_each_program(prog, lo->obj)
+		lo->nprogs++;
+	lo->progs = calloc(lo->nprogs ?: 1, sizeof(*lo->progs));
+	lo->groups = calloc(lo->nprogs ?: 1, sizeof(*lo->groups));
+	if (!lo->progs || !lo->groups)
+		abort();
+	bpf_object__for_each_program(prog, lo->obj) {
+		struct prog_ent *pe = &lo->progs[i++];
+		const char *w;
+
+		pe->prog = prog;
+		snprintf(pe->name, sizeof(pe->name), "%s", bpf_program__name(prog));
+		snprintf(pe->section, sizeof(pe->section), "%s", bpf_program__section_name(prog));
+		pe->at = section_atype(pe->section);
+		pe->status = PS_SKIPPED;
+		map_prog(lo, pe);
+		w = why_unavailable(lo->k, pe, why, sizeof(why));
+		if (w) {
+			pe->unavailable = true;
+			snprintf(pe->reason, sizeof(pe->reason), "%s", w);
+		}
+	}
+	read_whens(lo);
+}
+
+/* Does alternative `alt` of group g have a program that can load here? */
+static bool alt_possible(const struct loaded_obj *lo, int g, int alt)
+{
+	for (int i = 0; i < lo->nprogs; i++) {
+		const struct prog_ent *pe = &lo->progs[i];
+
+		if (pe->group == g && pe->alt == alt && !pe->unavailable && !pe->rejected)
+			return true;
+	}
+	return false;
+}
+
+static void plan(struct loaded_obj *lo)
+{
+	for (int g = 0; g < lo->ngroups; g++) {
+		struct group *gr = &lo->groups[g];
+
+		gr->chosen = ALT_NONE;
+		if (!kernel_when(lo->k, gr->when))
+			continue;
+		for (int a = 0; a < ALT_NUM && gr->chosen == ALT_NONE; a++)
+			if (!gr->failed[a] && alt_possible(lo, g, a))
+				gr->chosen = a;
+	}
+}
+
+static bool chosen(const struct loaded_obj *lo, const struct prog_ent *pe)
+{
+	if (pe->unavailable || pe->rejected)
+		return false;
+	return pe->group < 0 || lo->groups[pe->group].chosen == pe->alt;
+}
+
+/* Autoload exactly the chosen programs of the plan. */
+static void apply_plan(struct loaded_obj *lo)
+{
+	for (int i = 0; i < lo->nprogs; i++) {
+		struct prog_ent *pe = &lo->progs[i];
+		bool on = chosen(lo, pe);
+
+		bpf_program__set_autoload(pe->prog, on);
+		if (on && pe->at == AT_NETFILTER) {
+			/* libbpf 1.1 does not know SEC("netfilter") */
+			bpf_program__set_type(pe->prog, NSLAT_PROG_TYPE_NETFILTER);
+			bpf_program__set_expected_attach_type(pe->prog, NSLAT_ATTACH_NETFILTER);
+		}
+	}
+}
+
+/* Point the program entries at a freshly opened object's programs. */
+static void bind_progs(struct loaded_obj *lo)
+{
+	for (int i = 0; i < lo->nprogs; i++)
+		lo->progs[i].prog = bpf_object__find_program_by_name(lo->obj, lo->progs[i].name);
+}
+
+/* libbpf names the program that failed: "prog 'NAME': ..." */
+static struct prog_ent *failed_prog(struct loaded_obj *lo, const char *cap)
+{
+	for (const char *q = strstr(cap, "prog '"); q; q = strstr(q + 1, "prog '")) {
+		const char *n = q + 6, *e = strchr(n, '\'');
+
+		for (int i = 0; e && i < lo->nprogs; i++)
+			if (strlen(lo->progs[i].name) == (size_t)(e - n) && !strncmp(lo->progs[i].name, n, e - n))
+				return &lo->progs[i];
+	}
+	return NULL;
+}
+
+/* What the verifier said last: the last line of its log that is not one
+ * of its closing statistics. */
+static void last_line(const char *log, char *out, size_t n)
+{
+	const char *end = log + strlen(log), *start;
+
+	for (;;) {
+		while (end > log && (end[-1] == '\n' || end[-1] == ' '))
+			end--;
+		start = end;
+		while (start > log && start[-1] != '\n')
+			start--;
+		if (start == log || (strncmp(start, "processed ", 10) && strncmp(start, "verification time", 17) &&
+				     strncmp(start, "stack depth", 11)))
+			break;
+		end = start;
+	}
+	snprintf(out, n, "%.*s", (int)(end - start), start);
+}
+
+/* Record a refusal of pe: its log, and the fallback of its group. */
+static void reject(struct loaded_obj *lo, struct prog_ent *pe, const char *vlog, const char *cap)
+{
+	const char *log = vlog[0] ? vlog : cap;
+	size_t l = strlen(log);
+	char said[200];
+
+	pe->rejected = true;
+	free(pe->log);
+	pe->log = strdup(l > KEEP_LOG ? log + l - KEEP_LOG : log);
+	last_line(log, said, sizeof(said));
+	snprintf(pe->reason, sizeof(pe->reason), "%s: %s",
+		 vlog[0] ? "rejected by the verifier" : "could not be loaded", said);
+	if (pe->group >= 0) {
+		struct group *g = &lo->groups[pe->group];
+
+		g->failed[pe->alt] = true;
+		snprintf(g->failed_why[pe->alt], sizeof(g->failed_why[0]), "%s was %s", pe->name,
+			 vlog[0] ? "rejected by the verifier" : "not loadable");
+	}
+}
+
+/* ---------------------------------------------------------------- attach */
+
+/* "netfilter/<ipv4|ipv6>/<hook>[/<priority>]" */
+static bool nf_section(const char *sec, int *pf, int *hook, int *prio)
+{
+	static const char *const hooks[] = { "pre_routing", "local_in", "forward", "local_out", "post_routing" };
+	char fam[16] = "", hk[32] = "";
+	int n;
+
+	*prio = -1000;
+	n = sscanf(sec, "netfilter/%15[^/]/%31[^/]/%d", fam, hk, prio);
+	if (n < 2)
+		return false;
+	if (!strcmp(fam, "ipv4"))
+		*pf = 2;	/* NFPROTO_IPV4 */
+	else if (!strcmp(fam, "ipv6"))
+		*pf = 10;	/* NFPROTO_IPV6 */
+	else
+		return false;
+	for (int i = 0; i < 5; i++)
+		if (!strcmp(hk, hooks[i])) {
+			*hook = i;
+			return true;
+		}
+	return false;
+}
+
+static void add_reason(struct prog_ent *pe, const char *fmt, const char *a, const char *b)
+{
+	size_t l = strlen(pe->reason);
+
+	snprintf(pe->reason + l, sizeof(pe->reason) - l, fmt, l ? "; " : "", a, b);
+}
+
+/* One netfilter link in namespace ino (0: the helper's own). */
+static int nf_attach_in(const struct kernel *k, int prog_fd, int pf, int hook, int prio, __u64 ino)
+{
+	int fd, nsfd, e;
+
+	if (!ino)
+		return nf_link_create(prog_fd, pf, hook, prio);
+	nsfd = netns_open(ino);
+	if (nsfd < 0) {
+		errno = ENOENT;
+		return -1;
+	}
+	if (k->netns_fd < 0 || setns(nsfd, CLONE_NEWNET)) {
+		e = errno;
+		close(nsfd);
+		errno = e;
+		return -1;
+	}
+	fd = nf_link_create(prog_fd, pf, hook, prio);
+	e = errno;
+	if (setns(k->netns_fd, CLONE_NEWNET))
+		emit_log("error", "cannot return to the helper's network namespace: %s", strerror(errno));
+	close(nsfd);
+	errno = e;
+	return fd;
+}
+
+static void attach_netfilter(struct loaded_obj *lo, struct prog_ent *pe)
+{
+	int pf, hook, prio;
+
+	if (!nf_section(pe->section, &pf, &hook, &prio)) {
+		pe->status = PS_FAILED;
+		snprintf(pe->reason, sizeof(pe->reason), "bad section: use netfilter/<ipv4|ipv6>/<hook>[/<priority>]");
+		return;
+	}
+	for (int i = -1; i < lo->n_netns; i++) {
+		__u64 ino = i < 0 ? 0 : lo->netns[i];
+		int fd = nf_attach_in(lo->k, bpf_program__fd(pe->prog), pf, hook, prio, ino);
+		char ns[32];
+
+		if (fd < 0) {
+			int e = errno;
+
+			snprintf(ns, sizeof(ns), "%llu", (unsigned long long)ino);
+			add_reason(pe, "%snetfilter attach in %s failed: %s", ino ? ns : "the helper's namespace",
+				   e == ENOENT && ino ? "no such network namespace" : strerror(e));
+			continue;
+		}
+		pe->nf_ns[pe->n_nf] = ino;
+		pe->nf_fds[pe->n_nf++] = fd;
+	}
+	pe->status = pe->n_nf ? PS_ATTACHED : PS_FAILED;
+}
+
+static void attach_one(struct loaded_obj *lo, struct prog_ent *pe)
 {
 	struct bpf_link *l;
 
-	if (bpf_program__fd(pe->prog) < 0)
-		return;
+	pe->reason[0] = 0;
 	if (pe->at == AT_NETFILTER) {
-		int pf, hook, prio, fd, e;
-
-		if (!nf_section(pe->section, &pf, &hook, &prio)) {
-			pe->status = PS_FAILED;
-			snprintf(pe->reason, sizeof(pe->reason),
-				 "bad section: use netfilter/<ipv4|ipv6>/<hook>[/<priority>]");
-			return;
-		}
-		fd = nf_link_create(bpf_program__fd(pe->prog), pf, hook, prio);
-		if (fd < 0) {
-			e = errno;
-			pe->status = PS_FAILED;
-			snprintf(pe->reason, sizeof(pe->reason), "netfilter attach failed: %s (%s)",
-				 strerror(e), strerrorname_np(e) ?: "?");
-			return;
-		}
-		pe->nf_fd = fd;
-		pe->status = PS_ATTACHED;
-		pe->reason[0] = 0;
+		attach_netfilter(lo, pe);
 		return;
 	}
 	l = bpf_program__attach(pe->prog);
@@ -424,18 +651,32 @@ static void attach_one(struct prog_ent *pe)
 	}
 	pe->link = l;
 	pe->status = PS_ATTACHED;
-	pe->reason[0] = 0;
 }
 
-static int find_map_fd(struct bpf_object *obj, const char *name, __u32 *entries)
+/* Attach every loaded program. False when a chosen alternative did not
+ * attach and its group has another to fall back to (then it is marked). */
+static bool attach_all(struct loaded_obj *lo)
 {
-	struct bpf_map *m = bpf_object__find_map_by_name(obj, name);
+	bool again = false;
 
-	if (!m)
-		return -1;
-	if (entries)
-		*entries = bpf_map__max_entries(m);
-	return bpf_map__fd(m);
+	for (int i = 0; i < lo->nprogs; i++) {
+		struct prog_ent *pe = &lo->progs[i];
+
+		if (!chosen(lo, pe) || !pe->prog || bpf_program__fd(pe->prog) < 0)
+			continue;
+		attach_one(lo, pe);
+		if (pe->status != PS_FAILED || pe->group < 0)
+			continue;
+		{
+			struct group *g = &lo->groups[pe->group];
+
+			g->failed[pe->alt] = true;
+			snprintf(g->failed_why[pe->alt], sizeof(g->failed_why[0]), "%s: %.150s", pe->name, pe->reason);
+			for (int a = pe->alt + 1; a < ALT_NUM; a++)
+				again |= !g->failed[a] && alt_possible(lo, pe->group, a);
+		}
+	}
+	return !again;
 }
 
 int obj_detach(struct loaded_obj *lo)
@@ -445,10 +686,47 @@ int obj_detach(struct loaded_obj *lo)
 
 		if (pe->link && !bpf_link__destroy(pe->link))
 			pe->link = NULL;
-		if (pe->nf_fd >= 0 && !close(pe->nf_fd))
-			pe->nf_fd = -1;
+		/* closing a link fd detaches it, even when close reports an error */
+		for (int j = 0; j < pe->n_nf; j++) {
+			close(pe->nf_fds[j]);
+			pe->nf_fds[j] = -1;
+		}
+		pe->n_nf = 0;
 	}
 	return obj_attached(lo);
+}
+
+int obj_attached(const struct loaded_obj *lo)
+{
+	int n = 0;
+
+	for (int i = 0; lo && i < lo->nprogs; i++)
+		n += lo->progs[i].link != NULL || lo->progs[i].n_nf > 0;
+	return n;
+}
+
+/* ---------------------------------------------------------------- one load */
+
+static struct bpf_object *open_obj(const char *path, char *vlog)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, oo);
+
+	vlog[0] = 0;
+	oo.kernel_log_buf = vlog;
+	oo.kernel_log_size = VLOG_SIZE;
+	oo.kernel_log_level = 0;	/* libbpf retries a failed program at level 1 into vlog */
+	return bpf_object__open_file(path, &oo);
+}
+
+static void close_attempt(struct loaded_obj *lo)
+{
+	obj_detach(lo);
+	bpf_object__close(lo->obj);
+	lo->obj = NULL;
+	for (int i = 0; i < lo->nprogs; i++) {
+		lo->progs[i].prog = NULL;
+		lo->progs[i].status = PS_SKIPPED;
+	}
 }
 
 void obj_destroy(struct loaded_obj *lo)
@@ -463,188 +741,68 @@ void obj_destroy(struct loaded_obj *lo)
 		free(lo->bnames[b]);
 	for (int c = 0; c < NSLAT_MAX_COUNTERS; c++)
 		free(lo->cnames[c]);
+	for (int i = 0; lo->progs && i < lo->nprogs; i++)
+		free(lo->progs[i].log);
 	free(lo->progs);
+	free(lo->groups);
 	free(lo->prev_hist);
 	free(lo->prev_cnt);
 	free(lo->prev_drops);
 	free(lo);
 }
 
-int obj_attached(const struct loaded_obj *lo)
+static __u32 prog_id_of(int fd)
 {
-	int n = 0;
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info);
 
-	for (int i = 0; lo && i < lo->nprogs; i++)
-		n += lo->progs[i].link != NULL || lo->progs[i].nf_fd >= 0;
-	return n;
+	if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len))
+		return 0;
+	return info.id;
 }
 
-struct loaded_obj *obj_load(const char *id, const char *slot, const char *path,
-			    json_object *rodata, json_object *data, struct loaded_obj *retiring, bool *ok)
+static int find_map_fd(struct bpf_object *obj, const char *name, __u32 *entries)
 {
-	LIBBPF_OPTS(bpf_object_open_opts, oo);
-	struct loaded_obj *lo = calloc(1, sizeof(*lo));
-	static char *vlog;
-	struct bpf_program *prog;
-	char bad[1024], why[320];
-	int err, i, nattached = 0;
+	struct bpf_map *m = bpf_object__find_map_by_name(obj, name);
 
-	*ok = false;
-	if (!vlog)
-		vlog = malloc(VLOG_SIZE);
-	if (!lo || !vlog) {
-		emit_error(id, "internal", slot, NULL, NULL, "out of memory");
-		free(lo);
-		return NULL;
-	}
-	snprintf(lo->path, sizeof(lo->path), "%s", path);
-	snprintf(lo->slot, sizeof(lo->slot), "%s", slot);
-	lo->hist_fd = lo->cnt_fd = lo->drops_fd = lo->rb_fd = -1;
-	vlog[0] = 0;
-	oo.kernel_log_buf = vlog;
-	oo.kernel_log_size = VLOG_SIZE;
-	oo.kernel_log_level = 0;	/* libbpf retries a failed program at level 1 into vlog */
+	if (!m)
+		return -1;
+	if (entries)
+		*entries = bpf_map__max_entries(m);
+	return bpf_map__fd(m);
+}
 
-	libbpf_capture_reset();
-	lo->obj = bpf_object__open_file(path, &oo);
-	if (!lo->obj) {
-		char ebuf[128];
+/* Why each program that is not attached is not, in words. */
+static void final_reasons(struct loaded_obj *lo)
+{
+	for (int i = 0; i < lo->nprogs; i++) {
+		struct prog_ent *pe = &lo->progs[i];
+		struct group *g = pe->group >= 0 ? &lo->groups[pe->group] : NULL;
+		char own[sizeof(pe->reason)];
 
-		libbpf_strerror(-errno, ebuf, sizeof(ebuf));
-		emit_error(id, "open_failed", slot, NULL, libbpf_captured(),
-			   "cannot open %s as a BPF object: %s", path, ebuf);
-		free(lo);
-		return NULL;
-	}
-	read_enums(lo);
-
-	if (set_vars(lo->obj, rodata, true, bad, sizeof(bad))) {
-		emit_error(id, "bad_command", slot, NULL, NULL,
-			   "unknown rodata variable(s) in %s: %s", path, bad);
-		goto fail;
-	}
-	if (set_vars(lo->obj, data, false, bad, sizeof(bad))) {
-		emit_error(id, "bad_command", slot, NULL, NULL,
-			   "unknown data variable(s) in %s: %s", path, bad);
-		goto fail;
-	}
-
-	bpf_object__for_each_program(prog, lo->obj)
-		lo->nprogs++;
-	lo->progs = calloc(lo->nprogs ?: 1, sizeof(*lo->progs));
-	i = 0;
-	bpf_object__for_each_program(prog, lo->obj) {
-		struct prog_ent *pe = &lo->progs[i++];
-		const char *why_not;
-
-		pe->prog = prog;
-		pe->name = bpf_program__name(prog);
-		pe->section = bpf_program__section_name(prog);
-		pe->at = section_atype(pe->section);
-		pe->status = PS_FAILED;
-		pe->nf_fd = -1;
-		map_prog(lo, pe);
-		why_not = prog_unavailable(pe, why, sizeof(why));
-		if (why_not) {
-			bpf_program__set_autoload(prog, false);
-			pe->status = PS_SKIPPED;
-			snprintf(pe->reason, sizeof(pe->reason), "%s", why_not);
-		} else if (pe->at == AT_NETFILTER) {
-			/* libbpf 1.1 does not know SEC("netfilter") */
-			bpf_program__set_type(prog, NSLAT_PROG_TYPE_NETFILTER);
-			bpf_program__set_expected_attach_type(prog, NSLAT_ATTACH_NETFILTER);
-		}
-	}
-
-	err = bpf_object__load(lo->obj);
-	if (err) {
-		struct prog_ent *bad_pe = NULL;
-		const char *cap = libbpf_captured(), *q;
-		char ebuf[128];
-
-		/* libbpf names the program that failed: "prog 'NAME': ..." */
-		for (q = strstr(cap, "prog '"); q && !bad_pe; q = strstr(q + 1, "prog '")) {
-			const char *n = q + 6, *e = strchr(n, '\'');
-
-			for (i = 0; e && i < lo->nprogs; i++)
-				if (strlen(lo->progs[i].name) == (size_t)(e - n) &&
-				    !strncmp(lo->progs[i].name, n, e - n))
-					bad_pe = &lo->progs[i];
-		}
-		libbpf_strerror(err, ebuf, sizeof(ebuf));
-		if (bad_pe && vlog[0])
-			emit_error(id, "verifier", slot, bad_pe->name, vlog,
-				   "verifier rejected program %s (%s): %s", bad_pe->name,
-				   bad_pe->section, ebuf);
-		else
-			emit_error(id, "load_failed", slot, bad_pe ? bad_pe->name : NULL,
-				   vlog[0] ? vlog : cap, "loading %s failed: %s", path, ebuf);
-		goto fail;
-	}
-
-	for (i = 0; i < lo->nprogs; i++)
-		lo->progs[i].prog_id = prog_id_of(bpf_program__fd(lo->progs[i].prog));
-
-	/* Reload: from here on the object being replaced starts no new packets
-	 * (its in-flight ones still finish), so the two objects never both count
-	 * one packet while both are attached. Undone if nothing attaches. */
-	if (retiring)
-		obj_set_data(retiring, "nslat_retired", 1);
-	/* single programs and bookkeeping */
-	for (i = 0; i < lo->nprogs; i++)
-		if (lo->progs[i].alt < 0 && lo->progs[i].status != PS_SKIPPED)
-			attach_one(&lo->progs[i]);
-	/* alternatives, per boundary, first that attaches */
-	for (int b = 0; b < NSLAT_NB; b++) {
-		int chosen = -1;
-		const char *chosen_name = NULL;
-
-		for (int rank = 0; rank <= 3 && chosen < 0; rank++) {
-			for (i = 0; i < lo->nprogs; i++) {
-				struct prog_ent *pe = &lo->progs[i];
-
-				if (pe->boundary != b || pe->alt != rank || pe->status == PS_SKIPPED)
-					continue;
-				attach_one(pe);
-				if (pe->status == PS_ATTACHED && chosen < 0) {
-					chosen = rank;
-					chosen_name = pe->name;
-				}
-			}
-		}
-		if (chosen < 0)
+		if (pe->status == PS_ATTACHED || pe->status == PS_FAILED)
 			continue;
-		for (i = 0; i < lo->nprogs; i++) {
-			struct prog_ent *pe = &lo->progs[i];
-			char old[sizeof(pe->reason)];
-			int l;
-
-			if (pe->boundary != b || pe->alt < 0 || pe->alt == chosen)
-				continue;
-			snprintf(old, sizeof(old), "%s", pe->reason);
-			l = (int)(strstr(chosen_name, "__") - chosen_name);
-			snprintf(pe->reason, sizeof(pe->reason), "alternative %.*s__%s attached%s%.200s",
-				 l, chosen_name, alt_names[chosen], old[0] ? "; " : "", old);
-			pe->status = PS_SKIPPED;
+		if (pe->rejected) {
+			pe->status = PS_FAILED;
+			continue;
 		}
+		if (!g)
+			continue;	/* unavailable: its reason says why */
+		snprintf(own, sizeof(own), "%s", pe->reason);
+		if (!kernel_when(lo->k, g->when))
+			snprintf(pe->reason, sizeof(pe->reason), "%s", kernel_when_why(g->when));
+		else if (g->chosen != ALT_NONE && g->chosen != pe->alt)
+			snprintf(pe->reason, sizeof(pe->reason), "alternative %s__%s chosen%s%s%s%.200s",
+				 g->name, alt_names[g->chosen],
+				 g->failed[pe->alt] ? "; " : "", g->failed[pe->alt] ? g->failed_why[pe->alt] : "",
+				 own[0] ? "; " : "", own);
+		else if (g->failed[pe->alt] && !own[0])
+			snprintf(pe->reason, sizeof(pe->reason), "%s", g->failed_why[pe->alt]);
 	}
-	nattached = obj_attached(lo);
-	if (!nattached) {
-		char log[4096] = "";
+}
 
-		for (i = 0; i < lo->nprogs; i++) {
-			size_t l = strlen(log);
-
-			snprintf(log + l, sizeof(log) - l, "%s: %s\n", lo->progs[i].name,
-				 lo->progs[i].reason[0] ? lo->progs[i].reason : "not attached");
-		}
-		emit_error(id, "attach_failed", slot, NULL, log,
-			   "no program of %s could attach on this kernel", path);
-		if (retiring)
-			obj_set_data(retiring, "nslat_retired", 0);
-		goto fail;
-	}
-
+static bool setup_maps(struct loaded_obj *lo)
+{
 	lo->hist_fd = find_map_fd(lo->obj, "nslat_hist", &lo->hist_entries);
 	lo->cnt_fd = find_map_fd(lo->obj, "nslat_counters", &lo->cnt_entries);
 	lo->drops_fd = find_map_fd(lo->obj, "nslat_drops", &lo->drops_entries);
@@ -653,27 +811,290 @@ struct loaded_obj *obj_load(const char *id, const char *slot, const char *path,
 		lo->cnt_entries = NSLAT_MAX_COUNTERS;
 	if (lo->drops_entries > NSLAT_MAX_DROPS)
 		lo->drops_entries = NSLAT_MAX_DROPS;
-	lo->pcpu_rows = lo->layout == LAYOUT_IRQ ? ncpus : 1;
+	lo->pcpu_rows = lo->layout == LAYOUT_IRQ ? lo->k->ncpus : 1;
 	lo->prev_hist = calloc((size_t)(lo->hist_entries ?: 1) * lo->pcpu_rows, sizeof(struct nslat_hist));
 	lo->prev_cnt = calloc(NSLAT_MAX_COUNTERS, sizeof(__u64));
 	lo->prev_drops = calloc(NSLAT_MAX_DROPS, sizeof(__u64));
+	if (!lo->prev_hist || !lo->prev_cnt || !lo->prev_drops)
+		return false;
 	if (lo->rb_fd >= 0) {
 		lo->rb = ring_buffer__new(lo->rb_fd, journey_cb, lo, NULL);
 		if (!lo->rb)
 			emit_log("warn", "slot %s: cannot open ring buffer nslat_journeys: %s",
-				 slot, strerror(errno));
+				 lo->slot, strerror(errno));
 	}
-	*ok = true;
+	return true;
+}
+
+static struct loaded_obj *obj_new(const struct kernel *k, const char *slot, const char *path)
+{
+	struct loaded_obj *lo = calloc(1, sizeof(*lo));
+
+	if (!lo)
+		return NULL;
+	lo->k = k;
+	snprintf(lo->path, sizeof(lo->path), "%s", path);
+	snprintf(lo->slot, sizeof(lo->slot), "%s", slot ?: "");
+	lo->hist_fd = lo->cnt_fd = lo->drops_fd = lo->rb_fd = -1;
+	return lo;
+}
+
+/* Opens the object (again, for every attempt after the first) with the
+ * caller's globals set. */
+static bool open_attempt(struct loaded_obj *lo, const struct load_req *r, char *vlog)
+{
+	char bad[1024];
+
+	libbpf_capture_reset();
+	lo->obj = open_obj(r->path, vlog);
+	if (!lo->obj) {
+		char ebuf[128];
+
+		libbpf_strerror(-errno, ebuf, sizeof(ebuf));
+		emit_error(r->id, "open_failed", r->slot, NULL, libbpf_captured(),
+			   "cannot open %s as a BPF object: %s", r->path, ebuf);
+		return false;
+	}
+	if (!lo->progs) {
+		read_enums(lo);
+		build_progs(lo);
+	} else {
+		bind_progs(lo);
+	}
+	if (set_vars(lo->obj, r->rodata, true, bad, sizeof(bad))) {
+		emit_error(r->id, "bad_command", r->slot, NULL, NULL,
+			   "unknown rodata variable(s) in %s: %s", r->path, bad);
+		return false;
+	}
+	if (set_vars(lo->obj, r->data, false, bad, sizeof(bad))) {
+		emit_error(r->id, "bad_command", r->slot, NULL, NULL,
+			   "unknown data variable(s) in %s: %s", r->path, bad);
+		return false;
+	}
+	return true;
+}
+
+struct loaded_obj *obj_load(const struct kernel *k, const struct load_req *r)
+{
+	static char *vlog;
+	struct loaded_obj *lo = obj_new(k, r->slot, r->path);
+	int max_attempts;
+
+	if (!vlog)
+		vlog = malloc(VLOG_SIZE);
+	if (!lo || !vlog) {
+		emit_error(r->id, "internal", r->slot, NULL, NULL, "out of memory");
+		free(lo);
+		return NULL;
+	}
+	lo->n_netns = r->n_netns < MAX_NETNS ? r->n_netns : MAX_NETNS;
+	memcpy(lo->netns, r->netns, sizeof(__u64) * lo->n_netns);
+	for (int attempt = 0;; attempt++) {
+		int err;
+
+		if (!open_attempt(lo, r, vlog))
+			goto fail;
+		max_attempts = lo->nprogs + 2;
+		lo->attempts = attempt + 1;
+		plan(lo);
+		apply_plan(lo);
+		err = bpf_object__load(lo->obj);
+		if (err) {
+			const char *cap = libbpf_captured();
+			struct prog_ent *bad = failed_prog(lo, cap);
+			char ebuf[128];
+
+			libbpf_strerror(err, ebuf, sizeof(ebuf));
+			if (!bad || attempt + 1 >= max_attempts) {
+				emit_error(r->id, "load_failed", r->slot, bad ? bad->name : NULL,
+					   vlog[0] ? vlog : cap, "loading %s failed: %s", r->path, ebuf);
+				goto fail;
+			}
+			if (r->strict) {
+				if (vlog[0])
+					emit_error(r->id, "verifier", r->slot, bad->name, vlog,
+						   "verifier rejected program %s (%s): %s", bad->name,
+						   bad->section, ebuf);
+				else
+					emit_error(r->id, "load_failed", r->slot, bad->name, cap,
+						   "loading %s failed at program %s: %s", r->path, bad->name, ebuf);
+				goto fail;
+			}
+			reject(lo, bad, vlog, cap);
+			emit_log("warn", "%s: program %s (%s) %s; %s", r->path, bad->name, bad->section,
+				 bad->reason, bad->group >= 0 ? "its group falls back" : "loading the rest");
+			close_attempt(lo);
+			continue;
+		}
+		for (int i = 0; i < lo->nprogs; i++)
+			lo->progs[i].prog_id = chosen(lo, &lo->progs[i]) ?
+				prog_id_of(bpf_program__fd(lo->progs[i].prog)) : 0;
+		/* Reload: from here on the object being replaced starts no new
+		 * packets (its in-flight ones still finish), so the two objects
+		 * never both count one packet while both are attached. */
+		if (r->retiring)
+			obj_set_data(r->retiring, "nslat_retired", 1);
+		if (attach_all(lo) || attempt + 1 >= max_attempts)
+			break;
+		if (r->retiring)
+			obj_set_data(r->retiring, "nslat_retired", 0);
+		close_attempt(lo);
+	}
+	final_reasons(lo);
+	if (!obj_attached(lo)) {
+		char log[4096] = "";
+
+		for (int i = 0; i < lo->nprogs; i++) {
+			size_t l = strlen(log);
+
+			snprintf(log + l, sizeof(log) - l, "%s: %s\n", lo->progs[i].name,
+				 lo->progs[i].reason[0] ? lo->progs[i].reason : "not attached");
+		}
+		emit_error(r->id, "attach_failed", r->slot, NULL, log,
+			   "no program of %s could attach on this kernel", r->path);
+		if (r->retiring)
+			obj_set_data(r->retiring, "nslat_retired", 0);
+		goto fail;
+	}
+	if (!setup_maps(lo)) {
+		emit_error(r->id, "internal", r->slot, NULL, NULL, "out of memory");
+		if (r->retiring)
+			obj_set_data(r->retiring, "nslat_retired", 0);
+		goto fail;
+	}
 	return lo;
 fail:
 	obj_destroy(lo);
 	return NULL;
 }
 
+/* ---------------------------------------------------------------- verify */
+
+json_object *obj_verify(const struct kernel *k, const char *id, const char *path,
+			json_object *rodata, int alt)
+{
+	static char *vlog;
+	struct load_req r = { .id = id, .slot = NULL, .path = path, .rodata = rodata };
+	struct loaded_obj *lo = obj_new(k, "", path);
+	json_object *o, *progs;
+
+	if (!vlog)
+		vlog = malloc(VLOG_SIZE);
+	if (!lo || !vlog) {
+		emit_error(id, "internal", NULL, NULL, NULL, "out of memory");
+		free(lo);
+		return NULL;
+	}
+	for (int attempt = 0;; attempt++) {
+		if (!open_attempt(lo, &r, vlog)) {
+			obj_destroy(lo);
+			return NULL;
+		}
+		if (alt == ALT_NONE) {
+			plan(lo);
+		} else {
+			/* one alternative everywhere, whether or not it attaches here */
+			for (int g = 0; g < lo->ngroups; g++)
+				lo->groups[g].chosen = alt;
+			for (int i = 0; i < lo->nprogs; i++) {
+				struct prog_ent *pe = &lo->progs[i];
+
+				if (pe->alt == alt && pe->unavailable && (pe->at == AT_KPROBE || pe->at == AT_KRETPROBE) &&
+				    k->btf && !strstr(pe->reason, "not found in kernel BTF"))
+					pe->unavailable = false;	/* kprobes load without attaching */
+			}
+		}
+		apply_plan(lo);
+		if (!bpf_object__load(lo->obj) || attempt > lo->nprogs)
+			break;
+		{
+			struct prog_ent *bad = failed_prog(lo, libbpf_captured());
+
+			if (!bad) {
+				emit_error(id, "load_failed", NULL, NULL, vlog[0] ? vlog : libbpf_captured(),
+					   "loading %s failed", path);
+				obj_destroy(lo);
+				return NULL;
+			}
+			reject(lo, bad, vlog, libbpf_captured());
+			close_attempt(lo);
+		}
+	}
+	o = json_object_new_object();
+	progs = json_object_new_array();
+	json_object_object_add(o, "type", json_object_new_string("verified"));
+	json_object_object_add(o, "id", json_object_new_string(id));
+	json_object_object_add(o, "object", json_object_new_string(path));
+	json_object_object_add(o, "alternative", json_object_new_string(alt == ALT_NONE ? "plan" : alt_names[alt]));
+	for (int i = 0; i < lo->nprogs; i++) {
+		struct prog_ent *pe = &lo->progs[i];
+		json_object *p = json_object_new_object();
+		bool ok = chosen(lo, pe) && pe->prog && bpf_program__fd(pe->prog) >= 0;
+		const char *st = pe->rejected ? "failed" : ok ? "verified" : "skipped";
+
+		json_object_object_add(p, "name", json_object_new_string(pe->name));
+		json_object_object_add(p, "section", json_object_new_string(pe->section));
+		json_object_object_add(p, "status", json_object_new_string(st));
+		json_object_object_add(p, "attach", json_object_new_string(atype_names[pe->at]));
+		if (!ok && pe->reason[0])
+			json_object_object_add(p, "reason", json_object_new_string(pe->reason));
+		else if (!ok && pe->group >= 0 && lo->groups[pe->group].chosen != pe->alt)
+			json_object_object_add(p, "reason", json_object_new_string("not part of this alternative"));
+		if (pe->log)
+			json_object_object_add(p, "log", json_object_new_string(pe->log));
+		json_object_array_add(progs, p);
+	}
+	json_object_object_add(o, "programs", progs);
+	obj_destroy(lo);
+	return o;
+}
+
+/* ---------------------------------------------------------------- describe */
+
+static const char *const pstatus_names[] = { "attached", "skipped", "failed" };
+
+static json_object *feeds_of(const struct loaded_obj *lo, int g, int boundary, char *why, size_t nwhy,
+			     const struct prog_ent **first)
+{
+	json_object *feeds = json_object_new_array();
+
+	why[0] = 0;
+	*first = NULL;
+	for (int i = 0; i < lo->nprogs; i++) {
+		const struct prog_ent *pe = &lo->progs[i];
+		size_t l = strlen(why);
+
+		if (boundary >= 0 ? pe->boundary != boundary : pe->group != g)
+			continue;
+		if (pe->status == PS_ATTACHED) {
+			json_object *f = json_object_new_object();
+
+			if (!*first)
+				*first = pe;
+			json_object_object_add(f, "program", json_object_new_string(pe->name));
+			json_object_object_add(f, "attach", json_object_new_string(atype_names[pe->at]));
+			json_object_object_add(f, "target", json_object_new_string(sec_target(pe->section)));
+			if (pe->at == AT_NETFILTER) {
+				json_object *ns = json_object_new_array();
+
+				for (int j = 0; j < pe->n_nf; j++)
+					json_object_array_add(ns, json_object_new_uint64(pe->nf_ns[j]));
+				json_object_object_add(f, "netns", ns);
+			}
+			json_object_array_add(feeds, f);
+		} else {
+			snprintf(why + l, nwhy - l, "%s%s: %s", l ? "; " : "", pe->name,
+				 pe->reason[0] ? pe->reason : "not attached");
+		}
+	}
+	return feeds;
+}
+
 json_object *obj_loaded_msg(const struct loaded_obj *lo, const char *id, bool replaced, uint64_t t)
 {
 	json_object *o = json_object_new_object(), *progs = json_object_new_array(),
-		    *bs = json_object_new_array();
+		    *bs = json_object_new_array(), *gs = json_object_new_array();
+	static char why[8192];
 
 	json_object_object_add(o, "type", json_object_new_string("loaded"));
 	json_object_object_add(o, "id", json_object_new_string(id));
@@ -681,54 +1102,62 @@ json_object *obj_loaded_msg(const struct loaded_obj *lo, const char *id, bool re
 	json_object_object_add(o, "object", json_object_new_string(lo->path));
 	json_object_object_add(o, "replaced", json_object_new_boolean(replaced));
 	json_object_object_add(o, "mono_ns", json_object_new_uint64(t));
+	json_object_object_add(o, "attempts", json_object_new_int(lo->attempts));
 	for (int i = 0; i < lo->nprogs; i++) {
 		const struct prog_ent *pe = &lo->progs[i];
 		json_object *p = json_object_new_object();
-		static const char *const st[] = { "attached", "skipped", "failed" };
 
 		json_object_object_add(p, "name", json_object_new_string(pe->name));
 		json_object_object_add(p, "section", json_object_new_string(pe->section));
-		json_object_object_add(p, "status", json_object_new_string(st[pe->status]));
+		json_object_object_add(p, "status", json_object_new_string(pstatus_names[pe->status]));
 		json_object_object_add(p, "attach", json_object_new_string(atype_names[pe->at]));
 		if (pe->status != PS_ATTACHED && pe->reason[0])
 			json_object_object_add(p, "reason", json_object_new_string(pe->reason));
-		if (pe->prog_id)
+		if (pe->prog_id && pe->status == PS_ATTACHED)
 			json_object_object_add(p, "prog_id", json_object_new_int64(pe->prog_id));
+		if (pe->log)
+			json_object_object_add(p, "log", json_object_new_string(pe->log));
 		json_object_array_add(progs, p);
 	}
 	for (int b = 0; b < NSLAT_NB; b++) {
-		json_object *bo;
-		const struct prog_ent *active = NULL;
-		char why[2048] = "";
+		const struct prog_ent *first;
+		json_object *bo, *feeds;
 
 		if (!lo->bnames[b])
 			continue;
-		for (int i = 0; i < lo->nprogs; i++) {
-			const struct prog_ent *pe = &lo->progs[i];
-			size_t l = strlen(why);
-
-			if (pe->boundary != b)
-				continue;
-			if (pe->status == PS_ATTACHED && !active)
-				active = pe;
-			if (pe->status != PS_ATTACHED)
-				snprintf(why + l, sizeof(why) - l, "%s%s: %s", l ? "; " : "", pe->name,
-					 pe->reason[0] ? pe->reason : "not attached");
-		}
+		feeds = feeds_of(lo, -1, b, why, sizeof(why), &first);
 		bo = json_object_new_object();
 		json_object_object_add(bo, "id", json_object_new_int(b));
 		json_object_object_add(bo, "name", json_object_new_string(lo->bnames[b]));
 		json_object_object_add(bo, "dir", json_object_new_string(dir_names[lo->dir]));
-		json_object_object_add(bo, "active", json_object_new_boolean(active != NULL));
-		if (active) {
-			json_object_object_add(bo, "attach", json_object_new_string(atype_names[active->at]));
-		} else {
+		json_object_object_add(bo, "active", json_object_new_boolean(first != NULL));
+		if (first)
+			json_object_object_add(bo, "attach", json_object_new_string(atype_names[first->at]));
+		else
 			json_object_object_add(bo, "reason", json_object_new_string(
 				why[0] ? why : "no program feeds this boundary"));
-		}
+		json_object_object_add(bo, "feeds", feeds);
 		json_object_array_add(bs, bo);
+	}
+	for (int g = 0; g < lo->ngroups; g++) {
+		const struct prog_ent *first;
+		json_object *go, *feeds;
+
+		if (lo->groups[g].boundary >= 0)
+			continue;
+		feeds = feeds_of(lo, g, -1, why, sizeof(why), &first);
+		go = json_object_new_object();
+		json_object_object_add(go, "name", json_object_new_string(lo->groups[g].name));
+		json_object_object_add(go, "active", json_object_new_boolean(first != NULL));
+		if (first)
+			json_object_object_add(go, "attach", json_object_new_string(atype_names[first->at]));
+		else
+			json_object_object_add(go, "reason", json_object_new_string(why[0] ? why : "no program attached"));
+		json_object_object_add(go, "feeds", feeds);
+		json_object_array_add(gs, go);
 	}
 	json_object_object_add(o, "programs", progs);
 	json_object_object_add(o, "boundaries", bs);
+	json_object_object_add(o, "groups", gs);
 	return o;
 }

@@ -5,13 +5,14 @@
  * contract), stderr for libbpf's own text. Single-threaded: epoll over
  * stdin, a snapshot timerfd, a signalfd and each slot's ring buffer.
  *
- *   nslat-helper --workdir DIR [--interval-ms N] [--bpf-stats] [--netfilter] [--verbose]
+ *   nslat-helper --workdir DIR [--interval-ms N] [--bpf-stats] [--no-netfilter] [--verbose]
  *
- * --bpf-stats   enable kernel bpf_stats while the helper runs (an fd, so it
- *               ends with the process whatever happens)
- * --netfilter   attach BPF netfilter alternatives (IP receive, IP local
- *               deliver) where fentry/kprobe are unavailable; netfilter hooks
- *               see only the helper's own network namespace
+ * --bpf-stats     enable kernel bpf_stats while the helper runs (an fd, so it
+ *                 ends with the process whatever happens)
+ * --no-netfilter  never use BPF netfilter hooks; by default they feed IP
+ *                 receive and IP local deliver where neither fentry nor
+ *                 kprobes can (a hook sees one network namespace: the
+ *                 helper's own, and those a load names)
  *
  * Nothing is pinned: every program hangs off a link fd of this process, so
  * exit - clean or SIGKILL - detaches everything.
@@ -37,20 +38,10 @@
 #include <bpf/bpf.h>
 #include "helper.h"
 
-const char *const atype_names[AT_NUM] = {
-	"tracepoint", "raw_tp", "tp_btf", "fentry", "fexit", "kprobe", "kretprobe", "netfilter", "other",
-};
-const char *dir_names[3] = { "rx", "tx", "irq" };
-bool feat_ok[AT_NUM];
-char feat_err[AT_NUM][96];
-int ncpus;
-struct btf *vmlinux_btf;
-bool libbpf_quiet;
-bool use_netfilter;
-bool verbose;
+static struct kernel kern = { .netfilter_on = true, .netns_fd = -1 };
+static bool verbose;
 
 #define MAX_SLOTS 32
-static struct slot *slots[MAX_SLOTS];
 static char workdir[PATH_MAX];
 static int epfd = -1, tfd = -1, sfd = -1;
 static unsigned interval_ms = 1000;
@@ -61,232 +52,45 @@ enum { EV_STDIN = 1, EV_TIMER, EV_SIGNAL, EV_RB };
 struct ev { int kind; struct slot *slot; };
 static struct ev ev_stdin = { EV_STDIN, NULL }, ev_timer = { EV_TIMER, NULL }, ev_signal = { EV_SIGNAL, NULL };
 
-/* ---------------------------------------------------------------- output */
-
-void emit(json_object *o)
-{
-	const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-						      JSON_C_TO_STRING_NOSLASHESCAPE);
-
-	if (fputs(s, stdout) == EOF || fputc('\n', stdout) == EOF || fflush(stdout) == EOF) {
-		/* nobody listens any more: clean up through the normal path */
-		json_object_put(o);
-		raise(SIGTERM);
-		return;
-	}
-	json_object_put(o);
-}
-
-void emit_error(const char *id, const char *code, const char *slot, const char *program,
-		const char *log, const char *fmt, ...)
-{
-	json_object *o = json_object_new_object();
-	char msg[2048];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	json_object_object_add(o, "type", json_object_new_string("error"));
-	if (id)
-		json_object_object_add(o, "id", json_object_new_string(id));
-	json_object_object_add(o, "code", json_object_new_string(code));
-	json_object_object_add(o, "message", json_object_new_string(msg));
-	if (slot)
-		json_object_object_add(o, "slot", json_object_new_string(slot));
-	if (program)
-		json_object_object_add(o, "program", json_object_new_string(program));
-	if (log && log[0])
-		json_object_object_add(o, "log", json_object_new_string(log));
-	emit(o);
-}
-
-void emit_log(const char *level, const char *fmt, ...)
-{
-	json_object *o = json_object_new_object();
-	char msg[2048];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	json_object_object_add(o, "type", json_object_new_string("log"));
-	json_object_object_add(o, "level", json_object_new_string(level));
-	json_object_object_add(o, "message", json_object_new_string(msg));
-	emit(o);
-}
-
-static uint64_t clock_ns(clockid_t c)
-{
-	struct timespec ts;
-
-	clock_gettime(c, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
-
-uint64_t mono_ns(void) { return clock_ns(CLOCK_MONOTONIC); }
-uint64_t wall_ns(void) { return clock_ns(CLOCK_REALTIME); }
-
-/* ---------------------------------------------------------------- libbpf text */
-
-static char capture[64 * 1024];
-static size_t capture_len;
-
-void libbpf_capture_reset(void)
-{
-	capture_len = 0;
-	capture[0] = 0;
-}
-
-const char *libbpf_captured(void)
-{
-	return capture;
-}
-
-static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
-{
-	va_list aq;
-
-	va_copy(aq, ap);
-	if (capture_len < sizeof(capture) - 1 && level != LIBBPF_DEBUG) {
-		int n = vsnprintf(capture + capture_len, sizeof(capture) - capture_len, fmt, aq);
-
-		if (n > 0)
-			capture_len += n;
-		if (capture_len >= sizeof(capture))
-			capture_len = sizeof(capture) - 1;
-	}
-	va_end(aq);
-	if (libbpf_quiet || (level == LIBBPF_DEBUG && !verbose))
-		return 0;
-	return vfprintf(stderr, fmt, ap);
-}
-
-/* ---------------------------------------------------------------- features */
-
-#include "features.skel.h"
-
-void probe_features(void)
-{
-	static const struct { const char *prog; enum atype at; } m[] = {
-		{ "probe_tracepoint", AT_TRACEPOINT }, { "probe_raw_tp", AT_RAW_TP },
-		{ "probe_tp_btf", AT_TP_BTF }, { "probe_fentry", AT_FENTRY },
-		{ "probe_fexit", AT_FEXIT }, { "probe_kprobe", AT_KPROBE },
-		{ "probe_kretprobe", AT_KRETPROBE },
-	};
-	size_t sz;
-	const void *bytes = features__elf_bytes(&sz);
-
-	libbpf_quiet = !verbose;
-	for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++) {
-		struct bpf_object *obj = bpf_object__open_mem(bytes, sz, NULL);
-		struct bpf_program *p, *target = NULL;
-		struct bpf_link *l;
-		int e;
-
-		if (!obj) {
-			snprintf(feat_err[m[i].at], sizeof(feat_err[0]), "feature probe: %s", strerror(errno));
-			continue;
-		}
-		bpf_object__for_each_program(p, obj) {
-			bool me = !strcmp(bpf_program__name(p), m[i].prog);
-
-			bpf_program__set_autoload(p, me);
-			if (me)
-				target = p;
-		}
-		if (!target || bpf_object__load(obj)) {
-			e = errno;
-			if (e == EPERM || e == EACCES)
-				snprintf(feat_err[m[i].at], sizeof(feat_err[0]),
-					 "%s not permitted on this kernel (%s at load)",
-					 atype_names[m[i].at], strerrorname_np(e));
-			else
-				snprintf(feat_err[m[i].at], sizeof(feat_err[0]),
-					 "%s programs do not load on this kernel (%s)",
-					 atype_names[m[i].at], strerrorname_np(e) ?: strerror(e));
-			bpf_object__close(obj);
-			continue;
-		}
-		l = bpf_program__attach(target);
-		if (!l) {
-			e = errno;
-			if ((m[i].at == AT_KPROBE || m[i].at == AT_KRETPROBE) && e == ENOENT)
-				snprintf(feat_err[m[i].at], sizeof(feat_err[0]),
-					 "%ss absent on this kernel (ENOENT at attach: no kprobe PMU or kprobe_events)",
-					 atype_names[m[i].at]);
-			else
-				snprintf(feat_err[m[i].at], sizeof(feat_err[0]),
-					 "%s attach fails on this kernel (%s)",
-					 atype_names[m[i].at], strerrorname_np(e) ?: strerror(e));
-		} else {
-			feat_ok[m[i].at] = true;
-			bpf_link__destroy(l);
-		}
-		bpf_object__close(obj);
-	}
-	libbpf_quiet = false;
-
-	/* netfilter: a two-instruction program (r0 = NF_ACCEPT; exit) hooked
-	 * briefly into IPv4 PRE_ROUTING of the helper's namespace */
-	{
-		struct bpf_insn insns[] = {
-			{ .code = 0xb7, .dst_reg = 0, .imm = 1 },	/* BPF_ALU64|BPF_MOV|BPF_K */
-			{ .code = 0x95 },				/* BPF_JMP|BPF_EXIT */
-		};
-		LIBBPF_OPTS(bpf_prog_load_opts, po, .expected_attach_type = NSLAT_ATTACH_NETFILTER);
-		int pfd = bpf_prog_load(NSLAT_PROG_TYPE_NETFILTER, "nslat_nf_probe", "GPL", insns, 2, &po);
-		int e = errno, lfd;
-
-		if (pfd < 0) {
-			snprintf(feat_err[AT_NETFILTER], sizeof(feat_err[0]),
-				 "netfilter programs do not load on this kernel (%s; kernel >= 6.4 needed)",
-				 strerrorname_np(e) ?: strerror(e));
-		} else {
-			lfd = nf_link_create(pfd, 2, 0, -1000);
-			e = errno;
-			if (lfd < 0)
-				snprintf(feat_err[AT_NETFILTER], sizeof(feat_err[0]),
-					 "netfilter attach fails on this kernel (%s; CONFIG_NETFILTER_BPF_LINK?)",
-					 strerrorname_np(e) ?: strerror(e));
-			else
-				feat_ok[AT_NETFILTER] = true;
-			if (lfd >= 0)
-				close(lfd);
-			close(pfd);
-		}
-	}
-}
+struct slot {
+	char name[40];
+	struct loaded_obj *cur;
+	struct acc carry;	/* deltas of objects replaced or unloaded since the last snapshot */
+	bool gone;		/* unloaded: report carry once, then free */
+	bool dead;		/* reported: freed after the current event batch */
+	struct ev ev;		/* its ring buffer's epoll event */
+	bool watched;
+};
+static struct slot *slots[MAX_SLOTS];
 
 /* ---------------------------------------------------------------- slots */
 
 static struct slot *find_slot(const char *name)
 {
 	for (int i = 0; i < MAX_SLOTS; i++)
-		if (slots[i] && !slots[i]->gone && !strcmp(slots[i]->name, name))
+		if (slots[i] && !slots[i]->gone && !slots[i]->dead && !strcmp(slots[i]->name, name))
 			return slots[i];
 	return NULL;
 }
 
 static void slot_watch(struct slot *s, struct loaded_obj *lo, bool add)
 {
-	struct epoll_event ee = { .events = EPOLLIN };
+	struct epoll_event ee = { .events = EPOLLIN, .data.ptr = &s->ev };
 	int fd;
 
 	if (!lo || !lo->rb)
 		return;
 	fd = ring_buffer__epoll_fd(lo->rb);
 	if (add) {
-		struct ev *e = calloc(1, sizeof(*e));
-
-		e->kind = EV_RB;
-		e->slot = s;
-		ee.data.ptr = e;
+		s->ev.kind = EV_RB;
+		s->ev.slot = s;
 		if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ee))
 			emit_log("warn", "slot %s: epoll on ring buffer: %s", s->name, strerror(errno));
-		lo->rb_epfd = fd;
-	} else {
+		else
+			s->watched = true;
+	} else if (s->watched) {
 		epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL);
+		s->watched = false;
 	}
 }
 
@@ -389,7 +193,7 @@ static void do_snapshot(const char *id)
 	for (int i = 0; i < MAX_SLOTS; i++) {
 		struct slot *s = slots[i];
 
-		if (!s)
+		if (!s || s->dead)
 			continue;
 		if (s->cur) {
 			if (s->cur->rb)
@@ -398,10 +202,8 @@ static void do_snapshot(const char *id)
 		}
 		json_object_array_add(arr, acc_to_json(s->name, &s->carry));
 		acc_free(&s->carry);
-		if (s->gone) {
-			free(s);
-			slots[i] = NULL;
-		}
+		if (s->gone)
+			s->dead = true;	/* an event of this batch may still point at it */
 	}
 	json_object_object_add(o, "type", json_object_new_string("snapshot"));
 	json_object_object_add(o, "seq", json_object_new_uint64(snap_seq++));
@@ -414,54 +216,117 @@ static void do_snapshot(const char *id)
 	emit(o);
 }
 
+/* An object path inside the work directory (after resolving links). */
+static bool object_path(const char *id, const char *slot, const char *object, char *real)
+{
+	size_t wl = strlen(workdir);
+
+	if (!object || !object[0] || strlen(object) > 4096) {
+		emit_error(id, "bad_command", slot, NULL, NULL, "'object' must be a path");
+		return false;
+	}
+	if (!realpath(object, real)) {
+		emit_error(id, "bad_path", slot, NULL, NULL, "%s: %s", object, strerror(errno));
+		return false;
+	}
+	if (strncmp(real, workdir, wl) || real[wl] != '/') {
+		emit_error(id, "bad_path", slot, NULL, NULL,
+			   "%s resolves to %s, outside the work directory %s", object, real, workdir);
+		return false;
+	}
+	return true;
+}
+
+/* 'netns': network namespace inode numbers for netfilter hooks. */
+static bool check_netns(const char *id, json_object *cmd, __u64 *out, int *n)
+{
+	json_object *a;
+
+	*n = 0;
+	if (!json_object_object_get_ex(cmd, "netns", &a) || json_object_is_type(a, json_type_null))
+		return true;
+	if (!json_object_is_type(a, json_type_array) || json_object_array_length(a) > MAX_NETNS) {
+		emit_error(id, "bad_command", NULL, NULL, NULL,
+			   "'netns' must be an array of at most %d namespace inode numbers", MAX_NETNS);
+		return false;
+	}
+	for (size_t i = 0; i < json_object_array_length(a); i++) {
+		json_object *v = json_object_array_get_idx(a, i);
+		int64_t x;
+
+		if (!json_object_is_type(v, json_type_int) || (x = json_object_get_int64(v)) <= 0 ||
+		    x > UINT32_MAX) {
+			emit_error(id, "bad_command", NULL, NULL, NULL,
+				   "'netns' entries must be namespace inode numbers (1..4294967295)");
+			return false;
+		}
+		out[(*n)++] = (__u64)x;
+	}
+	return true;
+}
+
+static bool get_bool(const char *id, json_object *cmd, const char *field, bool *out)
+{
+	json_object *v;
+
+	*out = false;
+	if (!json_object_object_get_ex(cmd, field, &v) || json_object_is_type(v, json_type_null))
+		return true;
+	if (!json_object_is_type(v, json_type_boolean)) {
+		emit_error(id, "bad_command", NULL, NULL, NULL, "'%s' must be true or false", field);
+		return false;
+	}
+	*out = json_object_get_boolean(v);
+	return true;
+}
+
+static struct slot *new_slot(const char *name)
+{
+	for (int i = 0; i < MAX_SLOTS; i++)
+		if (!slots[i]) {
+			struct slot *s = calloc(1, sizeof(*s));
+
+			if (!s)
+				return NULL;
+			snprintf(s->name, sizeof(s->name), "%s", name);
+			slots[i] = s;
+			return s;
+		}
+	return NULL;
+}
+
 static void cmd_load(const char *id, json_object *cmd)
 {
-	const char *slot = get_str(cmd, "slot"), *object = get_str(cmd, "object");
-	json_object *rodata, *data;
+	const char *slot = get_str(cmd, "slot");
+	struct load_req r = { .id = id, .slot = slot };
+	__u64 netns[MAX_NETNS];
 	char real[PATH_MAX];
 	struct loaded_obj *lo, *old;
 	struct slot *s;
-	bool ok, replaced;
-	size_t wl = strlen(workdir);
+	bool replaced;
 	uint64_t t;
 
 	if (!slot || !valid_slot(slot)) {
 		emit_error(id, "bad_command", slot, NULL, NULL, "load: 'slot' must match [a-z][a-z0-9_]{0,31}");
 		return;
 	}
-	if (!object || !object[0] || strlen(object) > 4096) {
-		emit_error(id, "bad_command", slot, NULL, NULL, "load: 'object' must be a path");
+	if (!check_intmap(id, cmd, "rodata", &r.rodata) || !check_intmap(id, cmd, "data", &r.data) ||
+	    !check_netns(id, cmd, netns, &r.n_netns) || !get_bool(id, cmd, "strict", &r.strict) ||
+	    !object_path(id, slot, get_str(cmd, "object"), real))
 		return;
-	}
-	if (!check_intmap(id, cmd, "rodata", &rodata) || !check_intmap(id, cmd, "data", &data))
-		return;
-	if (!realpath(object, real)) {
-		emit_error(id, "bad_path", slot, NULL, NULL, "load: %s: %s", object, strerror(errno));
-		return;
-	}
-	if (strncmp(real, workdir, wl) || real[wl] != '/') {
-		emit_error(id, "bad_path", slot, NULL, NULL,
-			   "load: %s resolves to %s, outside the work directory %s", object, real, workdir);
-		return;
-	}
+	r.path = real;
+	r.netns = netns;
 	s = find_slot(slot);
-	lo = obj_load(id, slot, real, rodata, data, s ? s->cur : NULL, &ok);
-	if (!ok)
+	r.retiring = s ? s->cur : NULL;
+	lo = obj_load(&kern, &r);
+	if (!lo)
 		return;	/* error sent; the old object (if any) keeps running */
 	t = mono_ns();
 	replaced = s && s->cur;
-	if (!s) {
-		for (int i = 0; i < MAX_SLOTS; i++)
-			if (!slots[i]) {
-				s = slots[i] = calloc(1, sizeof(*s));
-				snprintf(s->name, sizeof(s->name), "%s", slot);
-				break;
-			}
-		if (!s) {
-			obj_destroy(lo);
-			emit_error(id, "internal", slot, NULL, NULL, "too many slots (max %d)", MAX_SLOTS);
-			return;
-		}
+	if (!s && !(s = new_slot(slot))) {
+		obj_destroy(lo);
+		emit_error(id, "internal", slot, NULL, NULL, "too many slots (max %d)", MAX_SLOTS);
+		return;
 	}
 	/* make before break: the new object is attached, now detach the old */
 	old = s->cur;
@@ -469,6 +334,30 @@ static void cmd_load(const char *id, json_object *cmd)
 	slot_retire(s, old);
 	slot_watch(s, lo, true);
 	emit(obj_loaded_msg(lo, id, replaced, t));
+}
+
+static void cmd_verify(const char *id, json_object *cmd)
+{
+	const char *alt = get_str(cmd, "alternative");
+	json_object *rodata, *o;
+	char real[PATH_MAX];
+	int a = ALT_NONE;
+
+	if (alt) {
+		for (int i = 0; i < ALT_NUM; i++)
+			if (!strcmp(alt, alt_names[i]))
+				a = i;
+		if (a == ALT_NONE) {
+			emit_error(id, "bad_command", NULL, NULL, NULL,
+				   "verify: 'alternative' must be fentry, kprobe, netfilter or tp");
+			return;
+		}
+	}
+	if (!check_intmap(id, cmd, "rodata", &rodata) || !object_path(id, NULL, get_str(cmd, "object"), real))
+		return;
+	o = obj_verify(&kern, id, real, rodata, a);
+	if (o)
+		emit(o);
 }
 
 static void cmd_unload(const char *id, json_object *cmd)
@@ -547,6 +436,16 @@ static void cmd_set(const char *id, json_object *cmd)
 	}
 }
 
+static void free_dead_slots(void)
+{
+	for (int i = 0; i < MAX_SLOTS; i++)
+		if (slots[i] && slots[i]->dead) {
+			acc_free(&slots[i]->carry);
+			free(slots[i]);
+			slots[i] = NULL;
+		}
+}
+
 static bool quit_requested;
 static const char *quit_reason = "quit";
 
@@ -591,7 +490,7 @@ static void handle_line(char *line)
 		goto out;
 	}
 	if (strcmp(c, "load") && strcmp(c, "unload") && strcmp(c, "set") && strcmp(c, "snapshot") &&
-	    strcmp(c, "quit")) {
+	    strcmp(c, "verify") && strcmp(c, "quit")) {
 		emit_error(id, "unknown_command", NULL, NULL, NULL, "unknown command '%.64s'", c);
 		goto out;
 	}
@@ -608,6 +507,8 @@ static void handle_line(char *line)
 		cmd_set(id, cmd);
 	else if (!strcmp(c, "snapshot"))
 		do_snapshot(id);
+	else if (!strcmp(c, "verify"))
+		cmd_verify(id, cmd);
 	else if (!strcmp(c, "quit")) {
 		quit_requested = true;
 		quit_reason = "quit";
@@ -674,26 +575,29 @@ static void hello(void)
 	}
 	uname(&u);
 	for (int i = 0; i <= AT_NETFILTER; i++)
-		json_object_object_add(at, atype_names[i], json_object_new_boolean(feat_ok[i]));
+		json_object_object_add(at, atype_names[i], json_object_new_boolean(kern.ok[i]));
 	json_object_object_add(o, "type", json_object_new_string("hello"));
 	json_object_object_add(o, "protocol", json_object_new_int(NSLAT_PROTOCOL));
 	json_object_object_add(o, "helper_version", json_object_new_string(HELPER_VERSION));
 	json_object_object_add(o, "kernel", json_object_new_string(u.release));
 	json_object_object_add(o, "mono_ns", json_object_new_uint64(mono_ns()));
 	json_object_object_add(o, "wall_ns", json_object_new_uint64(wall_ns()));
-	json_object_object_add(o, "ncpus", json_object_new_int(ncpus));
-	json_object_object_add(o, "btf", json_object_new_boolean(vmlinux_btf != NULL));
+	json_object_object_add(o, "arch", json_object_new_string(u.machine));
+	json_object_object_add(o, "ncpus", json_object_new_int(kern.ncpus));
+	json_object_object_add(o, "btf", json_object_new_boolean(kern.btf != NULL));
+	json_object_object_add(o, "preempt_rt", json_object_new_boolean(kern.preempt_rt));
+	json_object_object_add(o, "irq_threads", json_object_new_boolean(kern.threaded_irqs));
+	json_object_object_add(o, "netfilter", json_object_new_boolean(kern.ok[AT_NETFILTER] && kern.netfilter_on));
 	json_object_object_add(o, "bpf_stats", json_object_new_boolean(stats > 0 || stats_fd >= 0));
 	json_object_object_add(o, "attach_types", at);
 	json_object_object_add(o, "workdir", json_object_new_string(workdir));
 	json_object_object_add(o, "pid", json_object_new_int(getpid()));
 	emit(o);
 	for (int i = 0; i <= AT_NETFILTER; i++)
-		if (!feat_ok[i])
-			emit_log("info", "%s", feat_err[i]);
-	if (feat_ok[AT_NETFILTER] && !use_netfilter)
-		emit_log("info", "netfilter hooks work here but are off (--netfilter: they see only "
-			 "the helper's network namespace)");
+		if (!kern.ok[i])
+			emit_log("info", "%s", kern.why[i]);
+	if (kern.ok[AT_NETFILTER] && !kern.netfilter_on)
+		emit_log("info", "netfilter hooks work here but are turned off (--no-netfilter)");
 }
 
 /* Tracepoints (tp/...) need tracefs. The helper is root already: mount it
@@ -718,7 +622,7 @@ static void ensure_tracefs(void)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: nslat-helper --workdir DIR [--interval-ms N] [--bpf-stats] [--netfilter] [--verbose]\n");
+	fprintf(stderr, "usage: nslat-helper --workdir DIR [--interval-ms N] [--bpf-stats] [--no-netfilter] [--verbose]\n");
 	exit(2);
 }
 
@@ -729,7 +633,7 @@ int main(int argc, char **argv)
 		{ "interval-ms", required_argument, NULL, 'i' },
 		{ "bpf-stats", no_argument, NULL, 's' },
 		{ "verbose", no_argument, NULL, 'v' },
-		{ "netfilter", no_argument, NULL, 'n' },
+		{ "no-netfilter", no_argument, NULL, 'N' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
@@ -739,13 +643,13 @@ int main(int argc, char **argv)
 	bool want_stats = false;
 	int c, attached = 0;
 
-	while ((c = getopt_long(argc, argv, "w:i:svnh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "w:i:svNh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'w': wd = optarg; break;
 		case 'i': interval_ms = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 's': want_stats = true; break;
 		case 'v': verbose = true; break;
-		case 'n': use_netfilter = true; break;
+		case 'N': kern.netfilter_on = false; break;
 		default: usage();
 		}
 	}
@@ -761,20 +665,20 @@ int main(int argc, char **argv)
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 
-	libbpf_set_print(libbpf_print);
-	ncpus = libbpf_num_possible_cpus();
-	if (ncpus <= 0)
-		ncpus = 1;
-	vmlinux_btf = btf__load_vmlinux_btf();
-	if (!vmlinux_btf)
-		vmlinux_btf = NULL;
+	output_init(verbose);
+	kern.ncpus = libbpf_num_possible_cpus();
+	if (kern.ncpus <= 0)
+		kern.ncpus = 1;
+	kern.btf = btf__load_vmlinux_btf();
+	if (!kern.btf)
+		kern.btf = NULL;
 	ensure_tracefs();
 	if (want_stats) {
 		stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
 		if (stats_fd < 0)
 			fprintf(stderr, "nslat-helper: cannot enable bpf_stats: %s\n", strerror(errno));
 	}
-	probe_features();
+	probe_features(&kern, verbose);
 	hello();
 	if (tracefs_msg[0])
 		emit_log(tracefs_level, "%s", tracefs_msg);
@@ -840,11 +744,12 @@ int main(int argc, char **argv)
 				break;
 			}
 			case EV_RB:
-				if (e->slot && e->slot->cur && e->slot->cur->rb)
+				if (e->slot && !e->slot->dead && e->slot->cur && e->slot->cur->rb)
 					ring_buffer__consume(e->slot->cur->rb);
 				break;
 			}
 		}
+		free_dead_slots();
 	}
 out:
 	for (int i = 0; i < MAX_SLOTS; i++) {
@@ -868,6 +773,6 @@ out:
 	}
 	if (stats_fd >= 0)
 		close(stats_fd);
-	btf__free(vmlinux_btf);
+	btf__free(kern.btf);
 	return 0;
 }

@@ -20,7 +20,7 @@ static const char *const softirq_names[] = {
 
 static char *drop_names[NSLAT_MAX_DROPS];
 
-static void load_drop_names(void)
+static void load_drop_names(const struct btf *vmlinux_btf)
 {
 	static bool done;
 	const struct btf_type *t;
@@ -48,11 +48,11 @@ static void load_drop_names(void)
 	}
 }
 
-const char *drop_reason_name(__u32 r)
+static const char *drop_reason_name(const struct btf *btf, __u32 r)
 {
 	static char buf[32];
 
-	load_drop_names();
+	load_drop_names(btf);
 	if (r >= NSLAT_MAX_DROPS - 1)
 		return "OTHER";
 	if (drop_names[r])
@@ -198,9 +198,17 @@ static void hist_name(struct loaded_obj *lo, __u32 idx, struct hd *h)
 			else
 				snprintf(h->name, sizeof(h->name), "vec%u", v);
 			h->vec = v;
-		} else {
+		} else if (idx < NSLAT_IRQ_THREAD_LAT_BASE) {
 			snprintf(h->kind, sizeof(h->kind), "napi_work");
 			snprintf(h->name, sizeof(h->name), "napi_work");
+		} else {
+			bool lat = idx < NSLAT_IRQ_THREAD_TIME_BASE;
+			__u32 irq = idx - (lat ? NSLAT_IRQ_THREAD_LAT_BASE : NSLAT_IRQ_THREAD_TIME_BASE);
+			const char *n = irq_name(irq);
+
+			snprintf(h->kind, sizeof(h->kind), lat ? "irq_thread_latency" : "irq_thread_time");
+			snprintf(h->name, sizeof(h->name), "irq_thread %u%s%s", irq, n[0] ? " " : "", n);
+			h->irq = irq;
 		}
 	} else {
 		snprintf(h->kind, sizeof(h->kind), "hist");
@@ -232,6 +240,8 @@ static void collect_hists(struct loaded_obj *lo, struct acc *a)
 
 	if (lo->hist_fd < 0)
 		return;
+	int ncpus = lo->k->ncpus;
+
 	vals = malloc(stride * ncpus);
 	if (!vals)
 		return;
@@ -269,7 +279,7 @@ static void collect_hists(struct loaded_obj *lo, struct acc *a)
 	free(vals);
 }
 
-static __u64 pcpu_sum(int fd, __u32 key, __u64 *vals)
+static __u64 pcpu_sum(int fd, __u32 key, __u64 *vals, int ncpus)
 {
 	__u64 s = 0;
 
@@ -282,13 +292,14 @@ static __u64 pcpu_sum(int fd, __u32 key, __u64 *vals)
 
 void obj_collect(struct loaded_obj *lo, struct acc *a)
 {
+	int ncpus = lo->k->ncpus;
 	__u64 *vals = calloc(ncpus, sizeof(__u64));
 
 	if (!vals)
 		return;
 	collect_hists(lo, a);
 	for (__u32 c = 0; lo->cnt_fd >= 0 && c < lo->cnt_entries; c++) {
-		__u64 v = pcpu_sum(lo->cnt_fd, c, vals), d;
+		__u64 v = pcpu_sum(lo->cnt_fd, c, vals, ncpus), d;
 
 		if (!lo->cnames[c])
 			continue;
@@ -297,12 +308,12 @@ void obj_collect(struct loaded_obj *lo, struct acc *a)
 		acc_kv(&a->c, &a->nc, &a->capc, lo->cnames[c], d);
 	}
 	for (__u32 r = 0; lo->drops_fd >= 0 && r < lo->drops_entries; r++) {
-		__u64 v = pcpu_sum(lo->drops_fd, r, vals), d;
+		__u64 v = pcpu_sum(lo->drops_fd, r, vals, ncpus), d;
 
 		d = v >= lo->prev_drops[r] ? v - lo->prev_drops[r] : v;
 		lo->prev_drops[r] = v;
 		if (d)
-			acc_kv(&a->d, &a->nd, &a->capd, drop_reason_name(r), d);
+			acc_kv(&a->d, &a->nd, &a->capd, drop_reason_name(lo->k->btf, r), d);
 	}
 	free(vals);
 	for (int i = 0; i < lo->nprogs; i++) {
@@ -434,7 +445,7 @@ int journey_cb(void *ctx, void *data, size_t size)
 	switch (j->end) {
 	case NSLAT_END_READ: snprintf(end, sizeof(end), "read"); break;
 	case NSLAT_END_CONSUME: snprintf(end, sizeof(end), "consume"); break;
-	case NSLAT_END_DROP: snprintf(end, sizeof(end), "drop:%s", drop_reason_name(j->drop_reason)); break;
+	case NSLAT_END_DROP: snprintf(end, sizeof(end), "drop:%s", drop_reason_name(lo->k->btf, j->drop_reason)); break;
 	case NSLAT_END_XMIT: snprintf(end, sizeof(end), "xmit"); break;
 	default: snprintf(end, sizeof(end), "end%u", j->end); break;
 	}

@@ -25,24 +25,40 @@
  *
  * Program naming (the helper relies on it to map programs to boundaries and
  * to pick one of several alternatives):
- *   handle_<boundary>             the program feeding <boundary>
- *   <boundary>__<alt>[_<what>]    one alternative feeding <boundary>; <alt> is
- *                                 fentry, kprobe, netfilter or tp (tp: tp_btf,
- *                                 raw_tp or tracepoint). The helper attaches
- *                                 the first alternative in the order fentry,
- *                                 kprobe, netfilter/tp of which at least one
- *                                 program attaches, and
- *                                 reports the others as skipped
- *                                 ("alternative <boundary>__fentry attached").
+ *   handle_<boundary>             the program feeding <boundary>, attached
+ *                                 whenever its attach type works
+ *   <group>__<alt>[_<what>]       one alternative feeding <group>: a boundary
+ *                                 of the object, or (IRQ objects, end-of-life
+ *                                 helpers) a named group of its own. <alt> is
+ *                                 fentry (also fexit), kprobe (also
+ *                                 kretprobe), netfilter, or tp (tp_btf,
+ *                                 raw_tp, tracepoint). Before loading, the
+ *                                 helper chooses per group the first of
+ *                                 fentry, kprobe, netfilter, tp of which at
+ *                                 least one program can attach on this
+ *                                 kernel; only the chosen programs go to the
+ *                                 verifier, the others are reported skipped
+ *                                 ("alternative ip_rcv__fentry chosen").
  *                                 Several programs may share one alternative
- *                                 (e.g. l4_rcv__fentry_tcp4, l4_rcv__fentry_udp4).
+ *                                 (l4_rcv__fentry_tcp4, l4_rcv__fentry_udp4).
+ *                                 A chosen program the verifier rejects is
+ *                                 reported (with its log) and its group falls
+ *                                 back to the next alternative; the rest of
+ *                                 the object loads.
  *                                 SEC("netfilter/<ipv4|ipv6>/<pre_routing|
  *                                 local_in|forward|local_out|post_routing>
- *                                 [/<priority>]"): a BPF netfilter hook in the
- *                                 helper's network namespace (helper option
- *                                 --netfilter; kernel >= 6.4).
+ *                                 [/<priority>]"): a BPF netfilter hook
+ *                                 (kernel >= 6.4), attached in the helper's
+ *                                 network namespace and in those the load
+ *                                 command names.
  *   anything else                 bookkeeping (end of life, sendmsg context,
  *                                 IRQ), attached whenever its attach type works.
+ *
+ * A group may be limited to kernels with a property, by a load-time
+ * constant the helper reads before loading:
+ *   NSLAT_WHEN(<group>, NSLAT_WHEN_THREADED_IRQS);   (nslat.bpf.h)
+ * loads <group> only where device IRQ handlers are threaded by force
+ * (PREEMPT_RT, or the threadirqs boot option).
  *
  * Globals the helper sets by name (load-time "rodata" / runtime "data"):
  *   const volatile: filter_ifindex, filter_netns, filter_l4, filter_lport,
@@ -79,7 +95,15 @@ enum nslat_irq_index {
 	NSLAT_IRQ_SOFTIRQ_TIME_BASE = 272,	/* + vector, entry -> exit, ns */
 	NSLAT_IRQ_NR_VECTORS = 16,
 	NSLAT_IRQ_NAPI_WORK = 288,		/* packets per NAPI poll */
-	NSLAT_IRQ_HIST_MAX = 304,
+	NSLAT_IRQ_THREAD_LAT_BASE = 304,	/* + IRQ line: hard IRQ entry -> its thread runs the handler, ns */
+	NSLAT_IRQ_THREAD_TIME_BASE = 560,	/* + IRQ line: threaded handler run time, ns */
+	NSLAT_IRQ_HIST_MAX = 816,
+};
+
+/* Conditions a group of programs can be limited to (NSLAT_WHEN). */
+enum nslat_when {
+	NSLAT_WHEN_ALWAYS = 0,
+	NSLAT_WHEN_THREADED_IRQS = 1,	/* device IRQ handlers threaded by force (PREEMPT_RT, threadirqs) */
 };
 
 /* Loss and bookkeeping counters; names (lower-cased, without NSLAT_CNT_) are
@@ -100,6 +124,7 @@ enum nslat_counter {
 	NSLAT_CNT_IRQ_OUT_OF_RANGE,	/* IRQ line >= NSLAT_IRQ_NR_LINES (irq) */
 	NSLAT_CNT_UDP_UNPAIRED,		/* UDP reads whose datagram was not known (rx, not guessed) */
 	NSLAT_CNT_EVICTED,		/* live per-packet state overwritten by a packet hashing to its slot */
+	NSLAT_CNT_COALESCED,		/* TCP segments merged into an earlier skb (their data is read with it) */
 	__NSLAT_CNT_MAX,
 };
 #define NSLAT_MAX_COUNTERS	32

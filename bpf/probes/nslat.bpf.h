@@ -53,6 +53,11 @@ struct {
 /* Keep the counter and IRQ layout enums in every object's BTF. */
 const volatile enum nslat_counter nslat_counter_max = __NSLAT_CNT_MAX;
 
+/* Limits a group of alternatives (<group>__<alt>...) to kernels with a
+ * property (enum nslat_when); the helper reads the value before loading. */
+#define NSLAT_WHEN(group, cond) \
+	const volatile enum nslat_when nslat_when__##group = (cond)
+
 /* ------------------------------------------------------------ options */
 
 /* Filters: 0 = off. Set by the helper before load ("rodata"). */
@@ -174,8 +179,10 @@ struct {
  * arithmetic on a pointer except subtracting another pointer, which (for a
  * privileged loader, as the helper is) yields a plain number: the key is the
  * skb's distance from the table map, a constant offset per loaded object.
- * nslat_addr_key() does the same for an address already read as a number
- * (bpf_probe_read_kernel / BPF_CORE_READ). */
+ * NSLAT_KEY() takes a BTF-typed pointer (tp_btf, fentry, netfilter);
+ * nslat_addr_key() the same address already known as a number (kprobe
+ * arguments, bpf_probe_read_kernel / BPF_CORE_READ results): subtracting the
+ * map pointer from a number is refused by the verifier. */
 #define NSLAT_KEY(p)	((__u64)(const void *)(p) - (__u64)(const void *)&nslat_pkts)
 
 volatile __u64 nslat_pkts_addr SEC(".bss");
@@ -239,6 +246,16 @@ static __always_inline bool nslat_dev_ok(struct net_device *dev)
 	if (filter_ifindex && (!dev || dev->ifindex != filter_ifindex))
 		return false;
 	if (filter_netns && (!dev || dev->nd_net.net->ns.inum != filter_netns))
+		return false;
+	return true;
+}
+
+/* The same for a device known only as an address (kprobe arguments). */
+static __always_inline bool nslat_dev_addr_ok(const struct net_device *dev)
+{
+	if (filter_ifindex && (!dev || BPF_CORE_READ(dev, ifindex) != filter_ifindex))
+		return false;
+	if (filter_netns && (!dev || BPF_CORE_READ(dev, nd_net.net, ns.inum) != filter_netns))
 		return false;
 	return true;
 }

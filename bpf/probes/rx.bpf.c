@@ -70,6 +70,15 @@ static __always_inline int rx_pass(const void *skb, __u32 b)
 	return 0;
 }
 
+/* kprobe arguments are plain numbers to the verifier (see NSLAT_KEY). */
+static __always_inline int rx_pass_addr(const void *skb, __u32 b)
+{
+	__u64 now;
+
+	nslat_pass(nslat_addr_key((__u64)skb), b, &now);
+	return 0;
+}
+
 /* ---------------------------------------------------------------- entry */
 
 SEC("tp_btf/netif_rx")
@@ -101,7 +110,7 @@ int BPF_PROG(handle_netif_receive_skb, struct sk_buff *skb)
 /* ---------------------------------------------------------------- IP (no tracepoint) */
 
 SEC("fentry/ip_rcv")
-int BPF_PROG(ip_rcv__fentry, struct sk_buff *skb)
+int BPF_PROG(ip_rcv__fentry_v4, struct sk_buff *skb)
 {
 	return rx_pass(skb, NSLAT_RX_IP_RCV);
 }
@@ -113,19 +122,19 @@ int BPF_PROG(ip_rcv__fentry_v6, struct sk_buff *skb)
 }
 
 SEC("kprobe/ip_rcv")
-int BPF_KPROBE(ip_rcv__kprobe, struct sk_buff *skb)
+int BPF_KPROBE(ip_rcv__kprobe_v4, struct sk_buff *skb)
 {
-	return rx_pass(skb, NSLAT_RX_IP_RCV);
+	return rx_pass_addr(skb, NSLAT_RX_IP_RCV);
 }
 
 SEC("kprobe/ipv6_rcv")
 int BPF_KPROBE(ip_rcv__kprobe_v6, struct sk_buff *skb)
 {
-	return rx_pass(skb, NSLAT_RX_IP_RCV);
+	return rx_pass_addr(skb, NSLAT_RX_IP_RCV);
 }
 
 SEC("fentry/ip_local_deliver")
-int BPF_PROG(ip_local_deliver__fentry, struct sk_buff *skb)
+int BPF_PROG(ip_local_deliver__fentry_v4, struct sk_buff *skb)
 {
 	return rx_pass(skb, NSLAT_RX_IP_LOCAL_DELIVER);
 }
@@ -137,21 +146,22 @@ int BPF_PROG(ip_local_deliver__fentry_v6, struct sk_buff *skb)
 }
 
 SEC("kprobe/ip_local_deliver")
-int BPF_KPROBE(ip_local_deliver__kprobe, struct sk_buff *skb)
+int BPF_KPROBE(ip_local_deliver__kprobe_v4, struct sk_buff *skb)
 {
-	return rx_pass(skb, NSLAT_RX_IP_LOCAL_DELIVER);
+	return rx_pass_addr(skb, NSLAT_RX_IP_LOCAL_DELIVER);
 }
 
 SEC("kprobe/ip6_input")
 int BPF_KPROBE(ip_local_deliver__kprobe_v6, struct sk_buff *skb)
 {
-	return rx_pass(skb, NSLAT_RX_IP_LOCAL_DELIVER);
+	return rx_pass_addr(skb, NSLAT_RX_IP_LOCAL_DELIVER);
 }
 
 /* BPF netfilter hooks (kernel >= 6.4): PRE_ROUTING runs inside ip_rcv /
  * ipv6_rcv, LOCAL_IN inside ip_local_deliver / ip6_input. A netfilter hook
  * belongs to one network namespace: the helper attaches these in its own
- * only, and only when started with --netfilter.
+ * and in those the load command names (a netns filter), and only where
+ * neither fentry nor kprobe can feed the boundary.
  * SEC("netfilter/<ipv4|ipv6>/<hook>[/<priority>]") is read by the helper. */
 #define NF_ACCEPT 1
 
@@ -212,73 +222,240 @@ int BPF_PROG(l4_rcv__fentry_udp6, struct sk_buff *skb)
 SEC("kprobe/tcp_v4_rcv")
 int BPF_KPROBE(l4_rcv__kprobe_tcp4, struct sk_buff *skb)
 {
-	return rx_pass(skb, NSLAT_RX_L4_RCV);
+	return rx_pass_addr(skb, NSLAT_RX_L4_RCV);
 }
 
 SEC("kprobe/tcp_v6_rcv")
 int BPF_KPROBE(l4_rcv__kprobe_tcp6, struct sk_buff *skb)
 {
-	return rx_pass(skb, NSLAT_RX_L4_RCV);
+	return rx_pass_addr(skb, NSLAT_RX_L4_RCV);
 }
 
 SEC("kprobe/udp_rcv")
 int BPF_KPROBE(l4_rcv__kprobe_udp4, struct sk_buff *skb)
 {
-	return rx_pass(skb, NSLAT_RX_L4_RCV);
+	return rx_pass_addr(skb, NSLAT_RX_L4_RCV);
 }
 
 SEC("kprobe/udpv6_rcv")
 int BPF_KPROBE(l4_rcv__kprobe_udp6, struct sk_buff *skb)
 {
-	return rx_pass(skb, NSLAT_RX_L4_RCV);
+	return rx_pass_addr(skb, NSLAT_RX_L4_RCV);
+}
+
+/* A TCP segment without data, FIN, SYN or RST: TCP frees it without a
+ * tracepoint, so its journey ends at L4. skb->data is the TCP header at
+ * tcp_probe. */
+static __always_inline bool tcp_pure_ack(const struct sk_buff *skb)
+{
+	__u8 th[2];
+
+	/* doff, then the flags byte */
+	if (bpf_probe_read_kernel(th, sizeof(th), skb->data + 12))
+		return false;
+	return skb->len == (__u32)(th[0] >> 4) * 4 && !(th[1] & 0x07);
 }
 
 /* Established TCP only (tcp_rcv_established; after the socket backlog when
- * the socket was owned by the user). No UDP equivalent tracepoint. A pure
- * ACK ends here: TCP frees it without a tracepoint. */
+ * the socket was owned by the user). No UDP equivalent tracepoint. */
 SEC("tp_btf/tcp_probe")
 int BPF_PROG(l4_rcv__tp, struct sock *sk, const struct sk_buff *skb)
 {
-	__u64 key = NSLAT_KEY(skb);
 	struct nslat_pkt *st;
-	__u8 th[2];
 	__u64 now;
 
-	st = nslat_pass(key, NSLAT_RX_L4_RCV, &now);
-	if (!st)
-		return 0;
-	/* skb->data is the TCP header here: doff, then the flags byte */
-	if (bpf_probe_read_kernel(th, sizeof(th), skb->data + 12))
-		return 0;
-	if (skb->len == (__u32)(th[0] >> 4) * 4 && !(th[1] & 0x07))	/* no data, no FIN/SYN/RST */
+	st = nslat_pass(NSLAT_KEY(skb), NSLAT_RX_L4_RCV, &now);
+	if (st && tcp_pure_ack(skb))
 		nslat_free_st((struct sk_buff *)skb, st, NSLAT_DIR_RX, false, 0, now);
+	return 0;
+}
+
+/* Where fentry or kprobe feed l4_rcv, pure ACKs still end here (their
+ * last boundary is l4_rcv; l4_rcv__tp ends them itself). */
+SEC("tp_btf/tcp_probe")
+int BPF_PROG(tcp_ack_end, struct sock *sk, const struct sk_buff *skb)
+{
+	struct nslat_pkt *st = nslat_lookup(NSLAT_KEY(skb));
+
+	if (st && st->last == NSLAT_RX_L4_RCV && tcp_pure_ack(skb))
+		nslat_free_st((struct sk_buff *)skb, st, NSLAT_DIR_RX, false, 0, bpf_ktime_get_ns());
 	return 0;
 }
 
 /* ---------------------------------------------------------------- socket */
 
+/* Queued on the socket: tcp_queue_rcv (the in-order fast path and
+ * tcp_data_queue both use it) and __udp_enqueue_schedule_skb, at entry
+ * (after it a UDP reader on another CPU may already have freed the skb; a
+ * datagram refused by a full queue ends at kfree_skb right after). */
+SEC("fentry/tcp_queue_rcv")
+int BPF_PROG(sock_enqueue__fentry_tcp, struct sock *sk, struct sk_buff *skb)
+{
+	return rx_pass(skb, NSLAT_RX_SOCK_ENQUEUE);
+}
+
+SEC("fentry/__udp_enqueue_schedule_skb")
+int BPF_PROG(sock_enqueue__fentry_udp, struct sock *sk, struct sk_buff *skb)
+{
+	return rx_pass(skb, NSLAT_RX_SOCK_ENQUEUE);
+}
+
+SEC("kprobe/tcp_queue_rcv")
+int BPF_KPROBE(sock_enqueue__kprobe_tcp, struct sock *sk, struct sk_buff *skb)
+{
+	return rx_pass_addr(skb, NSLAT_RX_SOCK_ENQUEUE);
+}
+
+SEC("kprobe/__udp_enqueue_schedule_skb")
+int BPF_KPROBE(sock_enqueue__kprobe_udp, struct sock *sk, struct sk_buff *skb)
+{
+	return rx_pass_addr(skb, NSLAT_RX_SOCK_ENQUEUE);
+}
+
+/* A TCP segment coalesced into the skb before it in the queue (or the
+ * backlog) is freed by kfree_skb_partial, without a tracepoint: its data is
+ * read with that skb, so its own journey ends here. */
+static __always_inline void coalesced(__u64 key)
+{
+	struct nslat_pkt *st = nslat_lookup(key);
+
+	if (st && st->last != NSLAT_DONE) {
+		nslat_cnt(NSLAT_CNT_COALESCED);
+		nslat_done(st);
+	}
+}
+
+SEC("fentry/kfree_skb_partial")
+int BPF_PROG(coalesced__fentry, struct sk_buff *skb)
+{
+	coalesced(NSLAT_KEY(skb));
+	return 0;
+}
+
+SEC("kprobe/kfree_skb_partial")
+int BPF_KPROBE(coalesced__kprobe, struct sk_buff *skb)
+{
+	coalesced(nslat_addr_key((__u64)skb));
+	return 0;
+}
+
+/* Kernels without fentry or kprobes: sock:sk_data_ready (6.10 and later),
+ * which only has the socket, so the skbs just queued are found at the tail
+ * of sk_receive_queue.
+ *
+ * Since 6.18 UDP producers batch (per-NUMA llist spliced under the queue
+ * lock) and then call sk_data_ready once per datagram after the whole batch
+ * is queued: one sk_data_ready may see several new datagrams and the next
+ * none. The walk therefore goes back from the tail (at most ENQ_WALK) to the
+ * newest skb already past sock_enqueue. */
+#define ENQ_WALK 8
+
+SEC("tp_btf/sk_data_ready")
+int BPF_PROG(sock_enqueue__tp, const struct sock *sk)
+{
+	struct sk_buff *skb = sk->sk_receive_queue.prev;
+	struct nslat_pkt *st;
+	__u64 now;
+	int i;
+
+	if (!inet_sock(sk))
+		return 0;
+	for (i = 0; i < ENQ_WALK; i++) {
+		if (!skb || (void *)skb == (void *)&sk->sk_receive_queue)
+			break;
+		st = nslat_lookup(NSLAT_KEY(skb));
+		if (st) {
+			if (st->last >= NSLAT_RX_SOCK_ENQUEUE)	/* seen before (or done) */
+				break;
+			if (nslat_pass(NSLAT_KEY(skb), NSLAT_RX_SOCK_ENQUEUE, &now) &&
+			    sk->sk_protocol == IPPROTO_UDP) {
+				nslat_skb_flow_hdrs(skb, st);	/* gone when the read is seen */
+				st->l4 = IPPROTO_UDP;	/* consume_skb leaves it to the read */
+			}
+		}
+		/* TCP calls sk_data_ready once per queued segment: the tail only */
+		if (sk->sk_protocol != IPPROTO_UDP)
+			break;
+		skb = skb->prev;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- application */
+
+static __always_inline void rx_read(__u64 key, struct nslat_pkt *st, struct sk_buff *skb, __u64 now)
+{
+	if (nslat_defer()) {
+		if (!nslat_task_ok()) {
+			nslat_cnt(NSLAT_CNT_FILTERED);
+			nslat_done(st);
+			return;
+		}
+		nslat_replay(st);
+	}
+	nslat_finish(key, st, skb, NSLAT_DIR_RX, NSLAT_END_READ, 0, now);
+}
+
+static __always_inline void rx_read_key(__u64 key, struct sk_buff *skb)
+{
+	struct nslat_pkt *st;
+	__u64 now;
+
+	st = nslat_pass(key, NSLAT_RX_APP_READ, &now);
+	if (st)
+		rx_read(key, st, skb, now);
+}
+
+/* TCP, and datagrams not copied by the linear fast path. */
+SEC("tp_btf/skb_copy_datagram_iovec")
+int BPF_PROG(handle_app_read, const struct sk_buff *skb, int len)
+{
+	struct sock *owner;
+
+	if (len <= 0)	/* a FIN or an empty skb: nothing for the application */
+		return 0;
+	owner = skb->sk;
+	if (!owner || !inet_sock(owner))	/* UDP (no owner): see app_read__*_udp */
+		return 0;
+	rx_read_key(NSLAT_KEY(skb), (struct sk_buff *)skb);
+	return 0;
+}
+
 /* UDP reads copy linear skbs without the skb_copy_datagram_iovec
- * tracepoint and free them without consume_skb (skb_attempt_defer_free), so
- * a UDP read is seen at sock:sock_recv_length, which only has the socket.
+ * tracepoint. udp_recvmsg / udpv6_recvmsg hand the datagram they read to
+ * skb_consume_udp with the bytes read (negative when peeking). */
+SEC("fentry/skb_consume_udp")
+int BPF_PROG(app_read__fentry_udp, struct sock *sk, struct sk_buff *skb, int len)
+{
+	if (len > 0)
+		rx_read_key(NSLAT_KEY(skb), skb);
+	return 0;
+}
+
+SEC("kprobe/skb_consume_udp")
+int BPF_KPROBE(app_read__kprobe_udp, struct sock *sk, struct sk_buff *skb, int len)
+{
+	if (len > 0)
+		rx_read_key(nslat_addr_key((__u64)skb), NULL);
+	return 0;
+}
+
+/* Kernels without fentry or kprobes: the read is seen at
+ * sock:sock_recv_length (6.3 and later), which only has the socket, and UDP
+ * frees a read datagram (skb_attempt_defer_free) before it fires, possibly
+ * on another CPU and possibly much later.
  *
  * Pairing a read with its datagram, from the queue itself (no counting):
  * a UDP socket's pending datagrams are reader_queue followed by
  * sk_receive_queue, and one successful non-peek recvmsg consumes exactly the
  * head of that sequence. Between two reads only the tail changes (enqueues),
  * so the head recorded after a read (or, when the queue was empty, at the
- * first enqueue after it) is the datagram the next read consumes: if the head
- * after that read differs, the recorded one was read. When the head is not
- * known (the reader took a datagram before its sk_data_ready was seen, or two
- * threads read at once) the read is counted as udp_unpaired, never guessed.
- * The recorded head's t0 guards against its skb pointer being reused.
- *
- * Since 6.18 UDP producers batch (per-NUMA llist spliced under the queue
- * lock) and then call sk_data_ready once per datagram after the whole batch
- * is queued: one sk_data_ready may see several new datagrams and the next
- * none. sock_enqueue therefore walks back from the tail (at most ENQ_WALK)
- * to the newest skb already past sock_enqueue. */
-#define ENQ_WALK 8
-
+ * first sk_data_ready after it) is the datagram the next read consumes: if
+ * the head after that read differs, the recorded one was read. When the
+ * head is not known (the reader took a datagram before its sk_data_ready was
+ * seen, or two threads read at once) the read is counted as udp_unpaired,
+ * never guessed. The recorded head's t0 guards against its skb pointer being
+ * reused. */
 struct udp_q {
 	__u64 head;		/* skb at the head of the pending datagrams, 0 = empty */
 	__u64 head_t0;		/* its nslat_pkt t0 (0: not tracked) */
@@ -306,54 +483,37 @@ static __always_inline __u64 udp_head(const struct sock *sk)
 	return 0;
 }
 
-static __always_inline void udp_set_head(struct udp_q *q, __u64 head)
+/* A tracked datagram not read yet (its sock_enqueue may be recorded by
+ * another program on the same sk_data_ready, before or after this one). */
+static __always_inline struct nslat_pkt *udp_pending(__u64 key)
 {
-	struct nslat_pkt *st = head ? nslat_lookup(head) : NULL;
+	struct nslat_pkt *st = key ? nslat_lookup(key) : NULL;
 
-	q->head = head;
-	q->head_t0 = st && st->last == NSLAT_RX_SOCK_ENQUEUE ? st->t0 : 0;
+	return st && st->last <= NSLAT_RX_SOCK_ENQUEUE ? st : NULL;
 }
 
-/* sk_data_ready only has the socket: the skbs just queued are at the tail of
- * sk_receive_queue. A TCP segment coalesced into the previous skb is not
- * seen here (its data rides in that skb). */
-SEC("tp_btf/sk_data_ready")
-int BPF_PROG(sock_enqueue__tp, const struct sock *sk)
+static __always_inline void udp_set_head(struct udp_q *q, __u64 head)
 {
-	struct sk_buff *skb = sk->sk_receive_queue.prev;
-	bool tracked = false;
-	struct nslat_pkt *st;
-	struct udp_q *q;
-	__u64 now;
-	int i;
+	struct nslat_pkt *st = udp_pending(head);
 
-	if (!inet_sock(sk))
-		return 0;
-	for (i = 0; i < ENQ_WALK; i++) {
-		if (!skb || (void *)skb == (void *)&sk->sk_receive_queue)
-			break;
-		st = nslat_lookup(NSLAT_KEY(skb));
-		if (st) {
-			if (st->last >= NSLAT_RX_SOCK_ENQUEUE)	/* seen before (or done) */
-				break;
-			if (nslat_pass(NSLAT_KEY(skb), NSLAT_RX_SOCK_ENQUEUE, &now)) {
-				tracked = true;
-				if (sk->sk_protocol == IPPROTO_UDP) {
-					nslat_skb_flow_hdrs(skb, st);	/* gone when the read is seen */
-					st->l4 = IPPROTO_UDP;	/* consume_skb leaves it to the read */
-				}
-			}
-		}
-		/* TCP calls sk_data_ready once per queued segment: the tail only */
-		if (sk->sk_protocol != IPPROTO_UDP)
-			break;
-		skb = skb->prev;
-	}
-	if (sk->sk_protocol != IPPROTO_UDP)
+	q->head = head;
+	q->head_t0 = st ? st->t0 : 0;
+}
+
+/* The head of a UDP socket's pending datagrams, kept from the enqueue side
+ * when the queue was empty after the last read. */
+SEC("tp_btf/sk_data_ready")
+int BPF_PROG(app_read__tp_udp_queue, const struct sock *sk)
+{
+	struct udp_q *q;
+	__u64 head;
+
+	if (sk->sk_protocol != IPPROTO_UDP || !inet_sock(sk))
 		return 0;
 	q = bpf_sk_storage_get(&rx_udp_q, (void *)sk, 0, 0);
 	if (!q) {
-		if (!tracked)
+		head = udp_head(sk);
+		if (!udp_pending(head))
 			return 0;	/* an untracked socket stays untracked */
 		q = bpf_sk_storage_get(&rx_udp_q, (void *)sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 		if (!q) {
@@ -367,49 +527,14 @@ int BPF_PROG(sock_enqueue__tp, const struct sock *sk)
 	return 0;
 }
 
-/* ---------------------------------------------------------------- application */
-
-static __always_inline void rx_read(__u64 key, struct nslat_pkt *st, struct sk_buff *skb, __u64 now)
-{
-	if (nslat_defer()) {
-		if (!nslat_task_ok()) {
-			nslat_cnt(NSLAT_CNT_FILTERED);
-			nslat_done(st);
-			return;
-		}
-		nslat_replay(st);
-	}
-	nslat_finish(key, st, skb, NSLAT_DIR_RX, NSLAT_END_READ, 0, now);
-}
-
-/* TCP, and datagrams not copied by the linear fast path. */
-SEC("tp_btf/skb_copy_datagram_iovec")
-int BPF_PROG(handle_app_read, const struct sk_buff *skb, int len)
-{
-	struct sock *owner;
-	__u64 key = NSLAT_KEY(skb);
-	struct nslat_pkt *st;
-	__u64 now;
-
-	if (len <= 0)	/* a FIN or an empty skb: nothing for the application */
-		return 0;
-	owner = skb->sk;
-	if (!owner || !inet_sock(owner))	/* UDP (no owner): see handle_udp_read */
-		return 0;
-	st = nslat_pass(key, NSLAT_RX_APP_READ, &now);
-	if (st)
-		rx_read(key, st, (struct sk_buff *)skb, now);
-	return 0;
-}
-
 #define MSG_PEEK 2
 
 SEC("tp_btf/sock_recv_length")
-int BPF_PROG(handle_udp_read, struct sock *sk, int ret, int flags)
+int BPF_PROG(app_read__tp_udp, struct sock *sk, int ret, int flags)
 {
 	struct nslat_pkt *st;
 	struct udp_q *q;
-	__u64 prev, prev_t0, cur, now;
+	__u64 prev, prev_t0, cur;
 
 	if (!sk || (flags & MSG_PEEK) || sk->sk_protocol != IPPROTO_UDP)
 		return 0;
@@ -438,19 +563,17 @@ int BPF_PROG(handle_udp_read, struct sock *sk, int ret, int flags)
 		nslat_cnt(NSLAT_CNT_UDP_UNPAIRED);
 		return 0;
 	}
-	st = nslat_pass(prev, NSLAT_RX_APP_READ, &now);
-	if (st)
-		rx_read(prev, st, NULL, now);
+	rx_read_key(prev, NULL);
 	return 0;
 }
 
 /* ---------------------------------------------------------------- end of life */
 
-/* Not a read: UDP frees a read datagram (skb_attempt_defer_free) before
- * sock_recv_length fires, possibly on another CPU and possibly much later.
- * A queued UDP datagram belongs to handle_udp_read. */
+/* Not a read. Where the UDP read is seen at sock_recv_length, UDP frees a
+ * read datagram (skb_attempt_defer_free) before that fires: a queued UDP
+ * datagram belongs to the read. */
 SEC("tp_btf/consume_skb")
-int BPF_PROG(handle_consume_skb, struct sk_buff *skb)
+int BPF_PROG(end_consume_skb, struct sk_buff *skb)
 {
 	struct nslat_pkt *st = nslat_lookup(NSLAT_KEY(skb));
 
@@ -462,7 +585,7 @@ int BPF_PROG(handle_consume_skb, struct sk_buff *skb)
 }
 
 SEC("tp_btf/kfree_skb")
-int BPF_PROG(handle_kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_reason reason)
+int BPF_PROG(end_kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_reason reason)
 {
 	nslat_free(skb, NSLAT_DIR_RX, true, reason);
 	return 0;

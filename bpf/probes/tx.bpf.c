@@ -3,17 +3,18 @@
  * tx.bpf.c - transmit path.
  *
  * The skb is not known at sendmsg time, so sendmsg opens a per-thread
- * context (tcp:tcp_sendmsg_locked for TCP whatever the syscall, the
- * sendto/sendmsg/sendmmsg syscalls for the rest), closed at the end of the
- * call (sock:sock_send_length). The first skb reaching IP output or
+ * context (inet_sendmsg / inet6_sendmsg with fentry or kprobes; else
+ * tcp:tcp_sendmsg_locked and the sendto/sendmsg/sendmmsg syscalls), closed
+ * at the end of the call (their return; else sock:sock_send_length). The
+ * first skb reaching IP output or
  * net_dev_queue in that context starts with t0 = sendmsg; others start at
  * their first boundary. Ends: consume_skb (TX completion), kfree_skb, or -
  * on loopback/veth, where the TX skb becomes the peer's RX skb inside
  * start_xmit - net_dev_xmit after that hand-off. net_dev_xmit never
  * dereferences the skb (it may already be freed).
  *
- * IP output has fentry programs only: the entry path dereferences the skb,
- * which a kprobe program cannot do directly.
+ * IP output has no tracepoint: fentry, else kprobe (which reads the skb
+ * through bpf_probe_read_kernel), else packets start at net_dev_queue.
  *
  * Filters: pid applies at sendmsg (only skbs sent from a matching thread's
  * sendmsg context are tracked); cgroup via the sending socket's cgroup;
@@ -70,7 +71,74 @@ static __always_inline void sendmsg_open(bool keep_first)
 	nslat_cnt(NSLAT_CNT_SENDMSG);
 }
 
-/* Called once per loop of tcp_sendmsg_locked: keep the first. */
+static __always_inline void sendmsg_close(void)
+{
+	struct sendmsg_ctx *c = bpf_task_storage_get(&tx_sendmsg, bpf_get_current_task_btf(), 0, 0);
+
+	if (c)
+		c->t = c->used = 0;
+}
+
+/* The socket layer's sendmsg of both inet families (send, sendto, sendmsg,
+ * sendmmsg, write on a socket). */
+SEC("fentry/inet_sendmsg")
+int BPF_PROG(sendmsg__fentry_inet)
+{
+	sendmsg_open(false);
+	return 0;
+}
+
+SEC("fentry/inet6_sendmsg")
+int BPF_PROG(sendmsg__fentry_inet6)
+{
+	sendmsg_open(false);
+	return 0;
+}
+
+SEC("fexit/inet_sendmsg")
+int BPF_PROG(sendmsg__fexit_inet_end)
+{
+	sendmsg_close();
+	return 0;
+}
+
+SEC("fexit/inet6_sendmsg")
+int BPF_PROG(sendmsg__fexit_inet6_end)
+{
+	sendmsg_close();
+	return 0;
+}
+
+SEC("kprobe/inet_sendmsg")
+int BPF_KPROBE(sendmsg__kprobe_inet)
+{
+	sendmsg_open(false);
+	return 0;
+}
+
+SEC("kprobe/inet6_sendmsg")
+int BPF_KPROBE(sendmsg__kprobe_inet6)
+{
+	sendmsg_open(false);
+	return 0;
+}
+
+SEC("kretprobe/inet_sendmsg")
+int BPF_KRETPROBE(sendmsg__kretprobe_inet_end)
+{
+	sendmsg_close();
+	return 0;
+}
+
+SEC("kretprobe/inet6_sendmsg")
+int BPF_KRETPROBE(sendmsg__kretprobe_inet6_end)
+{
+	sendmsg_close();
+	return 0;
+}
+
+/* Tracepoints only. tcp_sendmsg_locked (6.18 and later) is called once per
+ * loop of the TCP send: keep the first. */
 SEC("tp_btf/tcp_sendmsg_locked")
 int BPF_PROG(sendmsg__tp_tcp, const struct sock *sk)
 {
@@ -99,51 +167,47 @@ int sendmsg__tp_sendmmsg(void *ctx)
 	return 0;
 }
 
-/* End of every sock_sendmsg: close the thread's context. */
+/* End of every sock_sendmsg (6.3 and later): close the thread's context. */
 SEC("tp_btf/sock_send_length")
-int BPF_PROG(handle_sendmsg_end, struct sock *sk, int ret, int flags)
+int BPF_PROG(sendmsg__tp_end, struct sock *sk, int ret, int flags)
 {
-	struct sendmsg_ctx *c = bpf_task_storage_get(&tx_sendmsg, bpf_get_current_task_btf(), 0, 0);
-
-	if (c)
-		c->t = c->used = 0;
+	sendmsg_close();
 	return 0;
 }
 
 /* ---------------------------------------------------------------- entry */
 
+/* What the entry boundary needs to know about an skb, read directly
+ * (BTF-typed contexts) or through bpf_probe_read_kernel (kprobes). */
+struct tx_skb {
+	__u64 key;
+	struct sock *sk;	/* as read; dereferenced only in BTF contexts */
+	__u32 ifindex;
+	__u32 len;
+	bool dev_ok;		/* the device passes filter_ifindex / filter_netns */
+	bool cgroup_ok;		/* the socket passes filter_cgroup */
+};
+
 /* First TX boundary of an skb: IP output where attachable, else
  * net_dev_queue. A fresh state already past an earlier boundary is
- * advanced instead of restarted. */
-static __always_inline int tx_enter(struct sk_buff *skb, __u32 b, struct net_device *dev)
+ * advanced instead of restarted. `init` holds the flow (l4, family, ports). */
+static __always_inline int tx_start(struct tx_skb *in, __u32 b, struct nslat_pkt *init)
 {
-	__u64 key = NSLAT_KEY(skb);
-	struct nslat_pkt *st = nslat_slot(key);
-	struct nslat_pkt init = {};
+	struct nslat_pkt *st = nslat_slot(in->key);
 	struct sendmsg_ctx *c;
-	struct sock *sk;
 	__u64 now = bpf_ktime_get_ns(), t0 = now;
 
 	if (!st)
 		return 0;
-	if (st->skb == key && st->last < b && now - st->t0 <= NSLAT_MAX_AGE_NS) {
+	if (st->skb == in->key && st->last < b && now - st->t0 <= NSLAT_MAX_AGE_NS) {
 		nslat_record(st, b, now);
 		return 0;
 	}
 	if (nslat_retired)
 		return 0;
-	if (!nslat_dev_ok(dev))
-		return nslat_reject(key);
-	sk = skb->sk;
-	nslat_sk_flow(sk, &init);
-	if (!init.dport)	/* unconnected (UDP sendto) or no socket: from the headers */
-		nslat_skb_flow_hdrs(skb, &init);
-	if (nslat_flow_filter() || filter_cgroup) {
-		if (!nslat_ports_ok(init.l4, init.sport, init.dport) ||
-		    (filter_cgroup &&
-		     (!sk || sk->sk_cgrp_data.cgroup->kn->id != filter_cgroup)))
-			return nslat_reject(key);
-	}
+	if (!in->dev_ok || !in->cgroup_ok ||
+	    (nslat_flow_filter() && !nslat_ports_ok(init->l4, init->sport, init->dport)))
+		return nslat_reject(in->key);
 	c = bpf_task_storage_get(&tx_sendmsg, bpf_get_current_task_btf(), 0, 0);
 	if (c && c->t && now - c->t <= NSLAT_MAX_AGE_NS) {
 		t0 = c->t;
@@ -152,55 +216,143 @@ static __always_inline int tx_enter(struct sk_buff *skb, __u32 b, struct net_dev
 		 * thread between the syscall entry and tcp_sendmsg_locked may take it,
 		 * which must not let tcp_sendmsg_locked open a second one. */
 		c->used = 1;
-		init.mask = 1U << NSLAT_TX_SENDMSG;	/* ts[SENDMSG] = 0 */
+		init->mask = 1U << NSLAT_TX_SENDMSG;	/* ts[SENDMSG] = 0 */
 		if (!nslat_defer()) {
 			nslat_hist_add(NSLAT_HIST_STAGE(NSLAT_TX_SENDMSG, b), now - t0);
 			nslat_hist_add(NSLAT_HIST_CUM(b), now - t0);
 		}
 	} else if (filter_pid) {
-		return nslat_reject(key);	/* not sent from a matching thread's sendmsg */
+		return nslat_reject(in->key);	/* not sent from a matching thread's sendmsg */
 	}
 	/* a finished, stale, reused or another packet's slot: (re)start in place
 	 * (stores straight into the slot; ts[] outside mask is never read) */
-	nslat_claim(st, key, now);
-	st->skb = key;
+	nslat_claim(st, in->key, now);
+	st->skb = in->key;
 	st->t0 = t0;
 	st->t_last = now;
 	st->last = b;
-	st->mask = init.mask | (1U << b);
+	st->mask = init->mask | (1U << b);
 	st->ts[NSLAT_TX_SENDMSG] = 0;
 	st->ts[b & (NSLAT_NB - 1)] = now - t0;
-	st->ifindex = dev ? dev->ifindex : 0;
-	st->len = skb->len;
-	st->sport = init.sport;
-	st->dport = init.dport;
-	st->l4 = init.l4;
-	st->family = init.family;
+	st->ifindex = in->ifindex;
+	st->len = in->len;
+	st->sport = init->sport;
+	st->dport = init->dport;
+	st->l4 = init->l4;
+	st->family = init->family;
 	st->handoff = 0;
 	nslat_cnt(NSLAT_CNT_STARTED);
 	return 0;
 }
 
-SEC("fentry/ip_output")
-int BPF_PROG(ip_output__fentry, struct net *net, struct sock *sk, struct sk_buff *skb)
+/* A BTF-typed skb (fentry, tp_btf); its device as the caller found it. */
+static __always_inline int tx_enter(struct sk_buff *skb, __u32 b, __u32 ifindex, bool dev_ok)
 {
-	struct dst_entry *dst = (void *)(skb->_skb_refdst & ~1UL);
+	struct nslat_pkt init = {};
+	struct tx_skb in = {
+		.key = NSLAT_KEY(skb),
+		.ifindex = ifindex,
+		.len = skb->len,
+		.dev_ok = dev_ok,
+		.cgroup_ok = true,
+	};
+	struct sock *sk = skb->sk;
 
-	return tx_enter(skb, NSLAT_TX_IP_OUTPUT, dst ? dst->dev : NULL);
+	nslat_sk_flow(sk, &init);
+	if (!init.dport)	/* unconnected (UDP sendto) or no socket: from the headers */
+		nslat_skb_flow_hdrs(skb, &init);
+	if (filter_cgroup)
+		in.cgroup_ok = sk && sk->sk_cgrp_data.cgroup->kn->id == filter_cgroup;
+	return tx_start(&in, b, &init);
+}
+
+/* skb_dst(skb)->dev: _skb_refdst is a number with a flag in bit 0. */
+static __always_inline struct net_device *tx_dst_dev(__u64 refdst)
+{
+	struct dst_entry *dst = (void *)(refdst & ~1UL);
+
+	return dst ? BPF_CORE_READ(dst, dev) : NULL;
+}
+
+/* IP output: the device is the route's, known only as an address. */
+static __always_inline int tx_enter_ip(struct sk_buff *skb)
+{
+	struct net_device *dev = tx_dst_dev(skb->_skb_refdst);
+
+	return tx_enter(skb, NSLAT_TX_IP_OUTPUT, dev ? BPF_CORE_READ(dev, ifindex) : 0,
+			nslat_dev_addr_ok(dev));
+}
+
+SEC("fentry/ip_output")
+int BPF_PROG(ip_output__fentry_v4, struct net *net, struct sock *sk, struct sk_buff *skb)
+{
+	return tx_enter_ip(skb);
 }
 
 SEC("fentry/ip6_output")
 int BPF_PROG(ip_output__fentry_v6, struct net *net, struct sock *sk, struct sk_buff *skb)
 {
-	struct dst_entry *dst = (void *)(skb->_skb_refdst & ~1UL);
+	return tx_enter_ip(skb);
+}
 
-	return tx_enter(skb, NSLAT_TX_IP_OUTPUT, dst ? dst->dev : NULL);
+/* kprobe: every field through bpf_probe_read_kernel. */
+static __always_inline int tx_enter_addr(struct sk_buff *skb, __u32 b)
+{
+	struct net_device *dev = tx_dst_dev(BPF_CORE_READ(skb, _skb_refdst));
+	struct sock *sk = BPF_CORE_READ(skb, sk);
+	struct nslat_pkt init = {};
+	struct tx_skb in = {
+		.key = nslat_addr_key((__u64)skb),
+		.ifindex = dev ? BPF_CORE_READ(dev, ifindex) : 0,
+		.len = BPF_CORE_READ(skb, len),
+		.dev_ok = nslat_dev_addr_ok(dev),
+		.cgroup_ok = true,
+	};
+
+	if (sk) {
+		__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+
+		init.l4 = BPF_CORE_READ(sk, sk_protocol);
+		init.family = family == AF_INET ? NSLAT_FAMILY_IPV4 :
+			      family == AF_INET6 ? NSLAT_FAMILY_IPV6 : NSLAT_FAMILY_OTHER;
+		init.sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+		init.dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+		if (filter_cgroup)
+			in.cgroup_ok = BPF_CORE_READ(sk, sk_cgrp_data.cgroup, kn, id) == filter_cgroup;
+	} else if (filter_cgroup) {
+		in.cgroup_ok = false;
+	}
+	if (!init.dport) {	/* unconnected (UDP sendto): ports from the UDP/TCP header */
+		unsigned char *head = BPF_CORE_READ(skb, head);
+		__u16 th = BPF_CORE_READ(skb, transport_header);
+		__u16 ports[2] = {};
+
+		if (th != (__u16)~0U && !bpf_probe_read_kernel(ports, sizeof(ports), head + th)) {
+			init.sport = bpf_ntohs(ports[0]);
+			init.dport = bpf_ntohs(ports[1]);
+		}
+	}
+	return tx_start(&in, b, &init);
+}
+
+SEC("kprobe/ip_output")
+int BPF_KPROBE(ip_output__kprobe_v4, struct net *net, struct sock *sk, struct sk_buff *skb)
+{
+	return tx_enter_addr(skb, NSLAT_TX_IP_OUTPUT);
+}
+
+SEC("kprobe/ip6_output")
+int BPF_KPROBE(ip_output__kprobe_v6, struct net *net, struct sock *sk, struct sk_buff *skb)
+{
+	return tx_enter_addr(skb, NSLAT_TX_IP_OUTPUT);
 }
 
 SEC("tp_btf/net_dev_queue")
 int BPF_PROG(handle_net_dev_queue, struct sk_buff *skb)
 {
-	return tx_enter(skb, NSLAT_TX_NET_DEV_QUEUE, skb->dev);
+	struct net_device *dev = skb->dev;
+
+	return tx_enter(skb, NSLAT_TX_NET_DEV_QUEUE, dev ? dev->ifindex : 0, nslat_dev_ok(dev));
 }
 
 /* ---------------------------------------------------------------- qdisc, driver */
@@ -278,7 +430,7 @@ int BPF_PROG(handle_complete, struct sk_buff *skb)
 }
 
 SEC("tp_btf/kfree_skb")
-int BPF_PROG(handle_kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_reason reason)
+int BPF_PROG(end_kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_reason reason)
 {
 	nslat_free(skb, NSLAT_DIR_TX, true, reason);
 	return 0;

@@ -21,6 +21,7 @@ import {
   type JourneyMessage,
   type LoadedMessage,
   type SnapshotMessage,
+  type VerifiedMessage,
 } from './protocol.ts';
 import type { TargetProcess } from './transport/types.ts';
 
@@ -138,6 +139,7 @@ const REPLY: Record<HelperCommand['cmd'], HelperMessage['type']> = {
   unload: 'unloaded',
   set: 'log', // the helper does not answer a good `set`; use send() for it (errors carry its id)
   snapshot: 'snapshot',
+  verify: 'verified',
   quit: 'bye',
 };
 
@@ -277,6 +279,7 @@ export class HelperClient extends EventEmitter<HelperClientEvents> {
    */
   request(body: Extract<CommandBody, { cmd: 'load' }>, timeoutMs?: number): Promise<LoadedMessage>;
   request(body: Extract<CommandBody, { cmd: 'snapshot' }>, timeoutMs?: number): Promise<SnapshotMessage>;
+  request(body: Extract<CommandBody, { cmd: 'verify' }>, timeoutMs?: number): Promise<VerifiedMessage>;
   request(body: CommandBody, timeoutMs?: number): Promise<HelperMessage>;
   request(body: CommandBody, timeoutMs = this.opts.timeoutMs ?? 30_000): Promise<HelperMessage> {
     if (this.exited) return Promise.reject(new HelperGoneError(`the helper is not running (${this.exited.why})`, 'exit'));

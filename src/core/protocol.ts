@@ -40,6 +40,12 @@ export const LoadCommand = z.object({
   rodata: intMap.optional(),
   /** Values for mutable globals (.data/.bss), set before load and changeable later with `set`. */
   data: intMap.optional(),
+  /** Network namespaces (inode numbers, as `ls -L -i /proc/PID/ns/net` shows) where netfilter
+   *  programs attach besides the helper's own (a netns filter names them). */
+  netns: z.array(z.number().int().min(1).max(0xffffffff)).max(16).optional(),
+  /** Stop at the first program the verifier refuses, leaving the slot as it was (edited probes);
+   *  otherwise a refused program is reported and its group falls back to its next alternative. */
+  strict: z.boolean().optional(),
 });
 export const UnloadCommand = z.object({ cmd: z.literal('unload'), id, slot });
 export const SetCommand = z.object({
@@ -52,11 +58,26 @@ export const SetCommand = z.object({
 });
 export const SnapshotCommand = z.object({ cmd: z.literal('snapshot'), id });
 export const QuitCommand = z.object({ cmd: z.literal('quit'), id });
+/** The order in which the helper prefers the alternatives that feed one group (nslat.h). */
+export const ALTERNATIVES = ['fentry', 'kprobe', 'netfilter', 'tp'] as const;
+export const Alternative = z.enum(ALTERNATIVES);
+export type Alternative = z.infer<typeof Alternative>;
+/** Puts an object's programs through the verifier without attaching anything: those of one
+ *  alternative everywhere (e.g. every kprobe variant, whether or not kprobes attach here), or
+ *  those the helper would choose. Answered by `verified`. */
+export const VerifyCommand = z.object({
+  cmd: z.literal('verify'),
+  id,
+  object: z.string().min(1).max(4096),
+  alternative: Alternative.optional(),
+  rodata: intMap.optional(),
+});
 export const HelperCommand = z.discriminatedUnion('cmd', [
   LoadCommand,
   UnloadCommand,
   SetCommand,
   SnapshotCommand,
+  VerifyCommand,
   QuitCommand,
 ]);
 export type HelperCommand = z.infer<typeof HelperCommand>;
@@ -92,6 +113,14 @@ export const HelloMessage = z.object({
   bpf_stats: z.boolean(),
   /** Which attach types this kernel accepted in the helper's start-up feature probe. */
   attach_types: z.record(z.string(), z.boolean()),
+  /** uname machine, e.g. "x86_64". */
+  arch: z.string().optional(),
+  /** A PREEMPT_RT kernel. */
+  preempt_rt: z.boolean().optional(),
+  /** Device IRQ handlers run in irq/N threads by force (PREEMPT_RT, or the threadirqs option). */
+  irq_threads: z.boolean().optional(),
+  /** BPF netfilter hooks work here and are turned on (the helper's --no-netfilter turns them off). */
+  netfilter: z.boolean().optional(),
   workdir: z.string(),
   pid: z.number().int(),
 });
@@ -109,8 +138,21 @@ export const ProgramStatus = z.object({
   reason: z.string().optional(),
   /** Kernel program id, for bpf_stats and for leak checks. */
   prog_id: z.number().int().optional(),
+  /** The tail of the verifier log when the verifier refused it (with `; source @ file:line`). */
+  log: z.string().optional(),
 });
 export type ProgramStatus = z.infer<typeof ProgramStatus>;
+
+/** A program that feeds a boundary or group, as attached. */
+export const Feed = z.object({
+  program: z.string(),
+  attach: AttachType,
+  /** The kernel function, tracepoint or netfilter hook ("ipv4/pre_routing"). */
+  target: z.string(),
+  /** Netfilter: the network namespaces (inode numbers; 0 is the helper's own) it is hooked in. */
+  netns: z.array(z.number().int().min(0)).optional(),
+});
+export type Feed = z.infer<typeof Feed>;
 
 /** A boundary a packet can pass, named by the probe author in C (enum nslat_boundary). */
 export const Boundary = z.object({
@@ -122,8 +164,20 @@ export const Boundary = z.object({
   /** Attach type of the program feeding it, or why none does. */
   attach: AttachType.optional(),
   reason: z.string().optional(),
+  /** Every attached program that feeds it (a boundary can be fed by several: TCP and UDP reads). */
+  feeds: z.array(Feed).optional(),
 });
 export type Boundary = z.infer<typeof Boundary>;
+
+/** A named group of alternatives that is not a boundary (IRQ thread timing, end-of-life helpers). */
+export const Group = z.object({
+  name: z.string(),
+  active: z.boolean(),
+  attach: AttachType.optional(),
+  reason: z.string().optional(),
+  feeds: z.array(Feed),
+});
+export type Group = z.infer<typeof Group>;
 
 export const LoadedMessage = z.object({
   type: z.literal('loaded'),
@@ -136,8 +190,30 @@ export const LoadedMessage = z.object({
   mono_ns: z.number(),
   programs: z.array(ProgramStatus),
   boundaries: z.array(Boundary),
+  groups: z.array(Group).optional(),
+  /** Loads it took: 1, plus one per alternative that fell back. */
+  attempts: z.number().int().min(1).optional(),
 });
 export type LoadedMessage = z.infer<typeof LoadedMessage>;
+
+export const VerifiedMessage = z.object({
+  type: z.literal('verified'),
+  id,
+  object: z.string(),
+  /** The alternative verified, or "plan" for what the helper would choose. */
+  alternative: z.string(),
+  programs: z.array(
+    z.object({
+      name: z.string(),
+      section: z.string(),
+      status: z.enum(['verified', 'failed', 'skipped']),
+      attach: AttachType.optional(),
+      reason: z.string().optional(),
+      log: z.string().optional(),
+    }),
+  ),
+});
+export type VerifiedMessage = z.infer<typeof VerifiedMessage>;
 
 export const UnloadedMessage = z.object({ type: z.literal('unloaded'), id, slot });
 
@@ -178,6 +254,9 @@ export const HistDelta = z.object({
    *  "softirq_delay": softirq raise → entry for vector `vec` on `cpu`.
    *  "softirq_time": softirq entry → exit for vector `vec` on `cpu`.
    *  "napi_work": packets per NAPI poll (not ns) on `cpu`.
+   *  "irq_thread_latency": hard IRQ entry of line `irq` → its irq/N thread starts the handler,
+   *  on the `cpu` the thread runs on (threaded IRQs: PREEMPT_RT, threadirqs).
+   *  "irq_thread_time": that threaded handler's run time for line `irq` on `cpu`.
    *  Any other kind a probe author defines is passed through by name. */
   kind: z.string(),
   dir: Direction,
@@ -274,6 +353,7 @@ export const ByeMessage = z.object({
 export const HelperMessage = z.discriminatedUnion('type', [
   HelloMessage,
   LoadedMessage,
+  VerifiedMessage,
   UnloadedMessage,
   ErrorMessage,
   SnapshotMessage,

@@ -118,7 +118,7 @@ int nslat_test_bad_deref(void *ctx)
       while (flowing() < 2 && Date.now() < waitUntil) await sleep(50);
       assert.ok(flowing() >= 2, 'traffic is flowing (two snapshot intervals with packets) within 10 s of starting it');
       // Reload with the changed object while packets flow.
-      const reloaded = await h.loadOk('rx', goodObj, { rodata: { filter_lport: PORT } });
+      const reloaded = await h.loadOk('rx', goodObj, { rodata: { filter_lport: PORT }, strict: true });
       assert.equal(reloaded.replaced, true, 'loading into an occupied slot is a reload');
       reloadMono = reloaded.mono_ns;
       assert.ok(reloaded.programs.some((pr) => pr.status === 'attached'));
@@ -133,13 +133,13 @@ int nslat_test_bad_deref(void *ctx)
       // The syntax-error build left no object behind (nothing stale to load by mistake): asking the
       // helper to load it is refused, and the loaded probe keeps running.
       assert.equal(existsSync(h.path('rx_syntax.bpf.o')), false, 'a failed build leaves no object at OUT');
-      const none = await h.load('rx', h.path('rx_syntax.bpf.o'), { rodata: { filter_lport: PORT } });
+      const none = await h.load('rx', h.path('rx_syntax.bpf.o'), { rodata: { filter_lport: PORT }, strict: true });
       assert.equal(none.type, 'error', 'loading the object a failed build did not produce is an error');
       if (none.type === 'error') assert.equal(none.code, 'bad_path');
       await sleep(500);
 
       // The verifier rejects the third copy: an error with the log, and the old probe stays.
-      const bad = await h.load('rx', verifierObj, { rodata: { filter_lport: PORT } });
+      const bad = await h.load('rx', verifierObj, { rodata: { filter_lport: PORT }, strict: true });
       assert.equal(bad.type, 'error', 'the verifier refuses a NULL-unchecked map value');
       if (bad.type === 'error') {
         assert.equal(bad.code, 'verifier', `error code (message: ${bad.message})`);
@@ -152,6 +152,16 @@ int nslat_test_bad_deref(void *ctx)
       }
       const live2 = await bpftoolProgIds();
       assert.deepEqual(newIds.filter((id) => !live2.has(id)), [], 'the loaded probe is still there after the verifier error');
+
+      // Not strict (how built-in probes load): the refused program is dropped alone, reported with
+      // its verifier log, and the rest of the object loads (in a slot of its own).
+      const partial = await h.loadOk('rxpartial', verifierObj, { rodata: { filter_lport: PORT + 7 } });
+      const refused = partial.programs.find((pr) => pr.name === 'nslat_test_bad_deref');
+      assert.equal(refused?.status, 'failed', `the refused program is reported failed: ${JSON.stringify(refused)}`);
+      assert.match(refused?.reason ?? '', /rejected by the verifier/);
+      assert.match(refused?.log ?? '', /^; .*\*hits \+= 1;/m, 'its entry carries the verifier log with the source line');
+      assert.ok(partial.programs.filter((pr) => pr.status === 'attached').length >= 5, 'the other programs attached');
+      assert.equal((await h.unload('rxpartial')).type, 'unloaded');
       await sleep(1_500);
     } finally {
       await traffic.catch(() => undefined);

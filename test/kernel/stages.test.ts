@@ -77,9 +77,11 @@ describe('per-stage latency on the real kernel', { skip, timeout: 180_000 }, () 
 
   before(async () => {
     h = await Helper.start();
-    rx = await h.loadOk('rx', 'rx', { rodata: { filter_lport: PORT } });
-    tx = await h.loadOk('tx', 'tx', { rodata: { filter_lport: SPORT } });
     veth = await createVethPair();
+    // Netfilter hooks (the IP layer on a kernel without fentry and kprobes) belong to one network
+    // namespace: also hook the veth receiver's.
+    rx = await h.loadOk('rx', 'rx', { rodata: { filter_lport: PORT }, netns: [veth.netnsInoB] });
+    tx = await h.loadOk('tx', 'tx', { rodata: { filter_lport: SPORT } });
   });
 
   after(async () => {

@@ -25,6 +25,7 @@ import {
   type HistDelta,
   type LoadedMessage,
   type SnapshotMessage,
+  type VerifiedMessage,
 } from '../../../src/core/protocol.ts';
 import { countOf, quantile } from '../../../src/core/hist.ts';
 
@@ -78,6 +79,10 @@ export async function kernelSkipReason(): Promise<string | undefined> {
 export interface LoadOptions {
   rodata?: Record<string, number>;
   data?: Record<string, number>;
+  /** Network namespaces (inodes) where netfilter programs attach besides the helper's own. */
+  netns?: number[];
+  /** An edited probe: the first verifier refusal fails the load and the slot keeps its object. */
+  strict?: boolean;
   timeoutMs?: number;
 }
 
@@ -322,7 +327,16 @@ export class Helper {
     const id = this.nextId('load');
     const from = this.mark();
     const path = object.startsWith('/') ? object : this.path(object.endsWith('.o') ? object : `${object}.bpf.o`);
-    this.send({ cmd: 'load', id, slot, object: path, ...(opts.rodata ? { rodata: opts.rodata } : {}), ...(opts.data ? { data: opts.data } : {}) });
+    this.send({
+      cmd: 'load',
+      id,
+      slot,
+      object: path,
+      ...(opts.rodata ? { rodata: opts.rodata } : {}),
+      ...(opts.data ? { data: opts.data } : {}),
+      ...(opts.netns ? { netns: opts.netns } : {}),
+      ...(opts.strict !== undefined ? { strict: opts.strict } : {}),
+    });
     return (await this.waitFor(
       (m) => (m.type === 'loaded' || m.type === 'error') && m.id === id,
       opts.timeoutMs ?? 60_000,
@@ -338,6 +352,28 @@ export class Helper {
       throw new Error(`load ${slot} ${object} failed: ${r.code}: ${r.message}${r.log ? `\n${r.log.slice(-3000)}` : ''}`);
     }
     return r;
+  }
+
+  /** Sends `unload` and waits for `unloaded` or `error` with the same id. */
+  async unload(slot: string, timeoutMs = 20_000): Promise<HelperMessage> {
+    const id = this.nextId('unload');
+    const from = this.mark();
+    this.send({ cmd: 'unload', id, slot });
+    return this.waitFor((m) => (m.type === 'unloaded' || m.type === 'error') && 'id' in m && m.id === id, timeoutMs, `reply to unload ${slot}`, from);
+  }
+
+  /** Sends `verify` and waits for `verified` or `error` with the same id. */
+  async verify(object: string, alternative?: 'fentry' | 'kprobe' | 'netfilter' | 'tp', timeoutMs = 60_000): Promise<VerifiedMessage | ErrorMsg> {
+    const id = this.nextId('verify');
+    const from = this.mark();
+    const path = object.startsWith('/') ? object : this.path(object.endsWith('.o') ? object : `${object}.bpf.o`);
+    this.send({ cmd: 'verify', id, object: path, ...(alternative ? { alternative } : {}) });
+    return (await this.waitFor(
+      (m) => (m.type === 'verified' || m.type === 'error') && m.id === id,
+      timeoutMs,
+      `reply to verify ${basename(path)}`,
+      from,
+    )) as VerifiedMessage | ErrorMsg;
   }
 
   /** Sends `snapshot` and waits for the snapshot that answers it. */
