@@ -315,30 +315,29 @@ static int set_vars(struct bpf_object *obj, json_object *vals, bool ro, char *ba
 	return nunknown;
 }
 
+/* After load, .data and .bss are mmapped (libbpf maps them for writing):
+ * one variable is stored in place, atomically, while programs use the rest. */
 int obj_set_data(struct loaded_obj *lo, const char *name, long long v)
 {
 	for (int i = 0; rw_secs[i]; i++) {
 		struct bpf_map *m = datasec_map(lo->obj, rw_secs[i]);
-		__u32 off, sz, zero = 0;
-		size_t vs;
-		char *buf;
-		int err;
+		__u32 off, sz;
+		size_t msz;
+		char *p;
 
 		if (!m || !find_var(lo->obj, rw_secs[i], name, &off, &sz))
 			continue;
-		vs = bpf_map__value_size(m);
-		if (off + sz > vs || !int_size(sz))
+		p = bpf_map__initial_value(m, &msz);
+		if (!p || off + sz > msz || !int_size(sz))
 			return -EINVAL;
-		buf = calloc(1, vs);
-		if (!buf)
-			return -ENOMEM;
-		err = bpf_map_lookup_elem(bpf_map__fd(m), &zero, buf);
-		if (!err) {
-			put_int(buf + off, sz, v);
-			err = bpf_map_update_elem(bpf_map__fd(m), &zero, buf, 0);
+		p += off;
+		switch (sz) {
+		case 1: __atomic_store_n((__u8 *)p, (__u8)v, __ATOMIC_RELEASE); break;
+		case 2: __atomic_store_n((__u16 *)p, (__u16)v, __ATOMIC_RELEASE); break;
+		case 4: __atomic_store_n((__u32 *)p, (__u32)v, __ATOMIC_RELEASE); break;
+		default: __atomic_store_n((__u64 *)p, (__u64)v, __ATOMIC_RELEASE); break;
 		}
-		free(buf);
-		return err ? -errno : 1;
+		return 1;
 	}
 	return 0;
 }

@@ -21,7 +21,7 @@ enum nslat_boundary {
 	NSLAT_RX_NAPI_GRO_RECEIVE_ENTRY,	/* NAPI drivers with GRO */
 	NSLAT_RX_NETIF_RECEIVE_SKB_ENTRY,	/* NAPI drivers without GRO */
 	NSLAT_RX_NETIF_RECEIVE_SKB,	/* L2 core, protocol dispatch */
-	NSLAT_RX_IP_RCV,		/* ip_rcv / ipv6_rcv (fentry, kprobe, netfilter) */
+	NSLAT_RX_IP_RCV,		/* ip_rcv_core / ip6_rcv_core (fentry, kprobe), netfilter pre_routing */
 	NSLAT_RX_IP_LOCAL_DELIVER,	/* ip_local_deliver / ip6_input (fentry, kprobe, netfilter) */
 	NSLAT_RX_L4_RCV,		/* tcp/udp receive; tcp:tcp_probe for established TCP */
 	NSLAT_RX_SOCK_ENQUEUE,		/* queued on the socket (sock:sk_data_ready) */
@@ -109,25 +109,28 @@ int BPF_PROG(handle_netif_receive_skb, struct sk_buff *skb)
 
 /* ---------------------------------------------------------------- IP (no tracepoint) */
 
-SEC("fentry/ip_rcv")
+/* ip_rcv_core / ip6_rcv_core: the header checks both receive paths start
+ * with. NAPI drivers with GRO hand packets over in lists (ip_list_rcv,
+ * ipv6_list_rcv), which never call ip_rcv / ipv6_rcv. */
+SEC("fentry/ip_rcv_core")
 int BPF_PROG(ip_rcv__fentry_v4, struct sk_buff *skb)
 {
 	return rx_pass(skb, NSLAT_RX_IP_RCV);
 }
 
-SEC("fentry/ipv6_rcv")
+SEC("fentry/ip6_rcv_core")
 int BPF_PROG(ip_rcv__fentry_v6, struct sk_buff *skb)
 {
 	return rx_pass(skb, NSLAT_RX_IP_RCV);
 }
 
-SEC("kprobe/ip_rcv")
+SEC("kprobe/ip_rcv_core")
 int BPF_KPROBE(ip_rcv__kprobe_v4, struct sk_buff *skb)
 {
 	return rx_pass_addr(skb, NSLAT_RX_IP_RCV);
 }
 
-SEC("kprobe/ipv6_rcv")
+SEC("kprobe/ip6_rcv_core")
 int BPF_KPROBE(ip_rcv__kprobe_v6, struct sk_buff *skb)
 {
 	return rx_pass_addr(skb, NSLAT_RX_IP_RCV);
