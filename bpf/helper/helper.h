@@ -136,6 +136,8 @@ struct loaded_obj {
 	int nb;
 	char *cnames[NSLAT_MAX_COUNTERS];
 	int hist_fd, cnt_fd, drops_fd, rb_fd;
+	int gen_fd;			/* nslat_gen, -1 when the object has none */
+	__u32 gen;			/* its nslat_my_gen */
 	__u32 hist_entries, cnt_entries, drops_entries;
 	struct ring_buffer *rb;
 	int pcpu_rows;			/* rows kept per hist index (ncpus for irq, 1 otherwise) */
@@ -151,15 +153,20 @@ struct load_req {
 	json_object *rodata, *data;	/* validated integer maps, or NULL */
 	const __u64 *netns;		/* extra namespaces for netfilter hooks */
 	int n_netns;
-	/* the object this one replaces: its nslat_retired is set just before the
-	 * new programs attach (cleared again when nothing attaches), or NULL */
-	struct loaded_obj *retiring;
+	/* the slot's current object, whose nslat_gen and nslat_pkts this one
+	 * shares (nslat.bpf.h: reloads), or NULL; and this one's generation */
+	struct loaded_obj *share;
+	__u32 gen;
 	/* stop at the first program the verifier refuses (an edited probe: the
 	 * caller keeps the object it had) instead of loading the rest */
 	bool strict;
 };
 
+/* Loads and attaches; the programs start nothing until obj_activate(). */
 struct loaded_obj *obj_load(const struct kernel *k, const struct load_req *r);
+/* Makes lo's generation the one that starts packets (and IRQ intervals) in
+ * its slot; prev, the object it replaces, then only finishes what it began. */
+void obj_activate(struct loaded_obj *lo, struct loaded_obj *prev);
 void obj_destroy(struct loaded_obj *lo);
 int obj_detach(struct loaded_obj *lo);	/* detach everything; returns what is still attached */
 int obj_attached(const struct loaded_obj *lo);

@@ -327,7 +327,7 @@ int obj_set_data(struct loaded_obj *lo, const char *name, long long v)
 
 		if (!m || !find_var(lo->obj, rw_secs[i], name, &off, &sz))
 			continue;
-		p = bpf_map__initial_value(m, &msz);
+		p = (char *)bpf_map__initial_value(m, &msz);
 		if (!p || off + sz > msz || !int_size(sz))
 			return -EINVAL;
 		p += off;
@@ -543,6 +543,9 @@ static void reject(struct loaded_obj *lo, struct prog_ent *pe, const char *vlog,
 
 /* ---------------------------------------------------------------- attach */
 
+/* priorities tried on either side of a section's own when it is taken */
+#define NF_PRIO_TRIES 8
+
 /* "netfilter/<ipv4|ipv6>/<hook>[/<priority>]" */
 static bool nf_section(const char *sec, int *pf, int *hook, int *prio)
 {
@@ -613,8 +616,18 @@ static void attach_netfilter(struct loaded_obj *lo, struct prog_ent *pe)
 	}
 	for (int i = -1; i < lo->n_netns; i++) {
 		__u64 ino = i < 0 ? 0 : lo->netns[i];
-		int fd = nf_attach_in(lo->k, bpf_program__fd(pe->prog), pf, hook, prio, ino);
+		int fd = -1;
 		char ns[32];
+
+		/* Two BPF hooks may not share a priority (EBUSY): during a reload the
+		 * object being replaced still holds it, so take the nearest free one. */
+		for (int step = 0; step <= 2 * NF_PRIO_TRIES; step++) {
+			int p = prio + (step & 1 ? (step + 1) / 2 : -(step / 2));
+
+			fd = nf_attach_in(lo->k, bpf_program__fd(pe->prog), pf, hook, p, ino);
+			if (fd >= 0 || errno != EBUSY)
+				break;
+		}
 
 		if (fd < 0) {
 			int e = errno;
@@ -806,6 +819,7 @@ static bool setup_maps(struct loaded_obj *lo)
 	lo->cnt_fd = find_map_fd(lo->obj, "nslat_counters", &lo->cnt_entries);
 	lo->drops_fd = find_map_fd(lo->obj, "nslat_drops", &lo->drops_entries);
 	lo->rb_fd = find_map_fd(lo->obj, "nslat_journeys", NULL);
+	lo->gen_fd = find_map_fd(lo->obj, "nslat_gen", NULL);
 	if (lo->cnt_entries > NSLAT_MAX_COUNTERS)
 		lo->cnt_entries = NSLAT_MAX_COUNTERS;
 	if (lo->drops_entries > NSLAT_MAX_DROPS)
@@ -834,8 +848,68 @@ static struct loaded_obj *obj_new(const struct kernel *k, const char *slot, cons
 	lo->k = k;
 	snprintf(lo->path, sizeof(lo->path), "%s", path);
 	snprintf(lo->slot, sizeof(lo->slot), "%s", slot ?: "");
-	lo->hist_fd = lo->cnt_fd = lo->drops_fd = lo->rb_fd = -1;
+	lo->hist_fd = lo->cnt_fd = lo->drops_fd = lo->rb_fd = lo->gen_fd = -1;
 	return lo;
+}
+
+/* Reloads (nslat.bpf.h): the new object gets its generation, and the maps
+ * the slot's objects share are the current object's. A map that cannot be
+ * shared (an edited probe changed its layout) stays the object's own:
+ * obj_activate() still stops the old object starting packets. */
+static void share_maps(struct loaded_obj *lo, const struct load_req *r)
+{
+	static const char *const shared[] = { "nslat_gen", "nslat_pkts" };
+	__u32 sz;
+	void *p = var_image(lo->obj, ro_secs, "nslat_my_gen", &sz);
+
+	lo->gen = r->gen ?: 1;
+	if (p)
+		put_int(p, sz, lo->gen);
+	for (size_t i = 0; r->share && i < sizeof(shared) / sizeof(shared[0]); i++) {
+		struct bpf_map *mine = bpf_object__find_map_by_name(lo->obj, shared[i]);
+		struct bpf_map *theirs = bpf_object__find_map_by_name(r->share->obj, shared[i]);
+		int e;
+
+		if (!mine || !theirs)
+			continue;
+		if (bpf_map__value_size(mine) != bpf_map__value_size(theirs) ||
+		    bpf_map__max_entries(mine) != bpf_map__max_entries(theirs) ||
+		    bpf_map__type(mine) != bpf_map__type(theirs)) {
+			emit_log("warn", "%s: map %s differs from the loaded object's; packets in flight at the "
+				 "reload end unseen", r->path, shared[i]);
+			continue;
+		}
+		e = bpf_map__reuse_fd(mine, bpf_map__fd(theirs));
+		if (e)
+			emit_log("warn", "%s: cannot share map %s with the loaded object: %s", r->path,
+				 shared[i], strerror(-e));
+	}
+}
+
+static int map_id_of(int fd)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+
+	if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len))
+		return -1;
+	return (int)info.id;
+}
+
+static void gen_write(int fd, __u32 gen, const char *what)
+{
+	__u32 zero = 0;
+
+	if (fd >= 0 && bpf_map_update_elem(fd, &zero, &gen, BPF_ANY))
+		emit_log("error", "setting the generation of %s: %s", what, strerror(errno));
+}
+
+void obj_activate(struct loaded_obj *lo, struct loaded_obj *prev)
+{
+	gen_write(lo->gen_fd, lo->gen, lo->path);
+	/* not shared: stop the old one through its own map */
+	if (prev && prev->gen_fd >= 0 && map_id_of(prev->gen_fd) != map_id_of(lo->gen_fd))
+		gen_write(prev->gen_fd, lo->gen, prev->path);
 }
 
 /* Opens the object (again, for every attempt after the first) with the
@@ -870,6 +944,7 @@ static bool open_attempt(struct loaded_obj *lo, const struct load_req *r, char *
 			   "unknown data variable(s) in %s: %s", r->path, bad);
 		return false;
 	}
+	share_maps(lo, r);
 	return true;
 }
 
@@ -928,15 +1003,10 @@ struct loaded_obj *obj_load(const struct kernel *k, const struct load_req *r)
 		for (int i = 0; i < lo->nprogs; i++)
 			lo->progs[i].prog_id = chosen(lo, &lo->progs[i]) ?
 				prog_id_of(bpf_program__fd(lo->progs[i].prog)) : 0;
-		/* Reload: from here on the object being replaced starts no new
-		 * packets (its in-flight ones still finish), so the two objects
-		 * never both count one packet while both are attached. */
-		if (r->retiring)
-			obj_set_data(r->retiring, "nslat_retired", 1);
+		/* Attached programs start nothing yet: the generation is not theirs
+		 * until obj_activate(). */
 		if (attach_all(lo) || attempt + 1 >= max_attempts)
 			break;
-		if (r->retiring)
-			obj_set_data(r->retiring, "nslat_retired", 0);
 		close_attempt(lo);
 	}
 	final_reasons(lo);
@@ -951,14 +1021,10 @@ struct loaded_obj *obj_load(const struct kernel *k, const struct load_req *r)
 		}
 		emit_error(r->id, "attach_failed", r->slot, NULL, log,
 			   "no program of %s could attach on this kernel", r->path);
-		if (r->retiring)
-			obj_set_data(r->retiring, "nslat_retired", 0);
 		goto fail;
 	}
 	if (!setup_maps(lo)) {
 		emit_error(r->id, "internal", r->slot, NULL, NULL, "out of memory");
-		if (r->retiring)
-			obj_set_data(r->retiring, "nslat_retired", 0);
 		goto fail;
 	}
 	return lo;

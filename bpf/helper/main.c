@@ -55,11 +55,15 @@ static struct ev ev_stdin = { EV_STDIN, NULL }, ev_timer = { EV_TIMER, NULL }, e
 struct slot {
 	char name[40];
 	struct loaded_obj *cur;
+	/* the object a reload replaced: it starts nothing any more but finishes
+	 * the packets it started, until the next snapshot retires it */
+	struct loaded_obj *prev;
 	struct acc carry;	/* deltas of objects replaced or unloaded since the last snapshot */
 	bool gone;		/* unloaded: report carry once, then free */
 	bool dead;		/* reported: freed after the current event batch */
 	struct ev ev;		/* its ring buffer's epoll event */
 	bool watched;
+	__u32 gen;		/* generation of cur */
 };
 static struct slot *slots[MAX_SLOTS];
 
@@ -188,8 +192,17 @@ static void arm_timer(void)
 static void do_snapshot(const char *id)
 {
 	json_object *o = json_object_new_object(), *arr = json_object_new_array();
-	uint64_t now = mono_ns();
+	uint64_t now;
 
+	/* Detaching waits for the kernel (RCU): do it before the snapshot's
+	 * moment, so what is read and the interval it is reported for agree. */
+	for (int i = 0; i < MAX_SLOTS; i++) {
+		if (slots[i] && !slots[i]->dead) {
+			slot_retire(slots[i], slots[i]->prev);
+			slots[i]->prev = NULL;
+		}
+	}
+	now = mono_ns();
 	for (int i = 0; i < MAX_SLOTS; i++) {
 		struct slot *s = slots[i];
 
@@ -317,7 +330,8 @@ static void cmd_load(const char *id, json_object *cmd)
 	r.path = real;
 	r.netns = netns;
 	s = find_slot(slot);
-	r.retiring = s ? s->cur : NULL;
+	r.share = s ? s->cur : NULL;
+	r.gen = s ? s->gen + 1 : 1;
 	lo = obj_load(&kern, &r);
 	if (!lo)
 		return;	/* error sent; the old object (if any) keeps running */
@@ -328,10 +342,14 @@ static void cmd_load(const char *id, json_object *cmd)
 		emit_error(id, "internal", slot, NULL, NULL, "too many slots (max %d)", MAX_SLOTS);
 		return;
 	}
-	/* make before break: the new object is attached, now detach the old */
+	/* make before break: the new object is attached; from this write on it
+	 * starts every packet and the old one only finishes its own */
 	old = s->cur;
+	slot_retire(s, s->prev);	/* a second reload within one interval */
+	obj_activate(lo, old);
+	s->gen = lo->gen;
+	s->prev = old;
 	s->cur = lo;
-	slot_retire(s, old);
 	slot_watch(s, lo, true);
 	emit(obj_loaded_msg(lo, id, replaced, t));
 }
@@ -374,8 +392,9 @@ static void cmd_unload(const char *id, json_object *cmd)
 		emit_error(id, "no_such_slot", slot, NULL, NULL, "unload: nothing loaded in slot %s", slot);
 		return;
 	}
+	slot_retire(s, s->prev);
 	slot_retire(s, s->cur);
-	s->cur = NULL;
+	s->prev = s->cur = NULL;
 	s->gone = true;		/* its last deltas go out with the next snapshot */
 	{
 		json_object *o = json_object_new_object();
@@ -744,8 +763,12 @@ int main(int argc, char **argv)
 				break;
 			}
 			case EV_RB:
-				if (e->slot && !e->slot->dead && e->slot->cur && e->slot->cur->rb)
+				if (!e->slot || e->slot->dead)
+					break;
+				if (e->slot->cur && e->slot->cur->rb)
 					ring_buffer__consume(e->slot->cur->rb);
+				if (e->slot->prev && e->slot->prev->rb)
+					ring_buffer__consume(e->slot->prev->rb);
 				break;
 			}
 		}
@@ -753,12 +776,13 @@ int main(int argc, char **argv)
 	}
 out:
 	for (int i = 0; i < MAX_SLOTS; i++) {
-		if (!slots[i])
+		struct slot *s = slots[i];
+
+		if (!s)
 			continue;
-		if (slots[i]->cur) {
-			attached += obj_detach(slots[i]->cur);
-			obj_destroy(slots[i]->cur);
-		}
+		attached += obj_detach(s->prev) + obj_detach(s->cur);
+		obj_destroy(s->prev);
+		obj_destroy(s->cur);
 		acc_free(&slots[i]->carry);
 		free(slots[i]);
 		slots[i] = NULL;

@@ -67,8 +67,11 @@
  *   mutable (.data): sample_every (every Nth finished packet becomes a
  *                   journey, 0 = off), slow_ns (packets slower end to end
  *                   become journeys, 0 = off)
- *   helper-owned (.bss): nslat_retired (set on the object a reload replaces,
- *                   just before the new one attaches: start no new packets)
+ *   helper-owned: nslat_my_gen (.rodata, this object's generation) and the
+ *                   map nslat_gen (ARRAY[1], shared by the objects loaded one
+ *                   after another into a slot, with nslat_pkts): only the
+ *                   object whose generation nslat_gen holds starts packets
+ *                   or IRQ intervals (nslat.bpf.h, reloads)
  */
 #ifndef __NSLAT_H
 #define __NSLAT_H

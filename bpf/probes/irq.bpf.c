@@ -65,6 +65,8 @@ int BPF_PROG(handle_irq_handler_entry, int irq, struct irqaction *action)
 		nslat_cnt(NSLAT_CNT_IRQ_OUT_OF_RANGE);
 		return 0;
 	}
+	if (!nslat_current())	/* a reload replaced this object */
+		return 0;
 	barrier_var(line);	/* keep the mask: the verifier needs the bound */
 	s->hard_t[line & (NR_LINES - 1)] = bpf_ktime_get_ns();
 	return 0;
@@ -113,8 +115,10 @@ static __always_inline void thread_start(__u32 irq)
 		nslat_hist_add(NSLAT_IRQ_THREAD_LAT_BASE + line, now - *woken);
 		*woken = 0;
 	}
-	s->thread_t = now;
-	s->thread_irq = irq;
+	if (nslat_current()) {
+		s->thread_t = now;
+		s->thread_irq = irq;
+	}
 }
 
 static __always_inline void thread_end(__u32 irq)
@@ -241,7 +245,7 @@ int BPF_PROG(handle_softirq_raise, unsigned int vec)
 	struct irq_cpu *s = cpu_state();
 	__u32 v = vec & (NSLAT_IRQ_NR_VECTORS - 1);
 
-	if (s && !s->raise_t[v])
+	if (s && !s->raise_t[v] && nslat_current())
 		s->raise_t[v] = bpf_ktime_get_ns();
 	return 0;
 }
@@ -260,7 +264,8 @@ int BPF_PROG(handle_softirq_entry, unsigned int vec)
 		nslat_hist_add(NSLAT_IRQ_SOFTIRQ_DELAY_BASE + v, now - s->raise_t[v]);
 		s->raise_t[v] = 0;
 	}
-	s->entry_t[v] = now;
+	if (nslat_current())
+		s->entry_t[v] = now;
 	return 0;
 }
 
@@ -280,6 +285,8 @@ int BPF_PROG(handle_softirq_exit, unsigned int vec)
 SEC("tp_btf/napi_poll")
 int BPF_PROG(handle_napi_poll, struct napi_struct *napi, int work, int budget)
 {
+	if (!nslat_current())
+		return 0;
 	nslat_hist_add(NSLAT_IRQ_NAPI_WORK, work);
 	nslat_cnt(NSLAT_CNT_NAPI_POLLS);
 	if (work >= budget)

@@ -12,6 +12,16 @@
 #define __NSLAT_BPF_H
 
 #include "vmlinux.h"
+#if defined(NSLAT_CROSS_REGS) && defined(__TARGET_ARCH_arm64)
+/* Built against another architecture's vmlinux.h (make ship): arm64's kprobe register layout,
+ * a UAPI struct, is not in it. */
+struct user_pt_regs {
+	__u64 regs[31];
+	__u64 sp;
+	__u64 pc;
+	__u64 pstate;
+};
+#endif
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_tracing.h>
@@ -70,10 +80,29 @@ const volatile __u16 filter_port = 0;		/* either port, host order */
 const volatile __u32 filter_pid = 0;		/* tgid */
 const volatile __u64 filter_cgroup = 0;		/* cgroup v2 id */
 
-/* Set by the helper on the object being replaced by a reload, just before
- * the new object's programs attach: start no new packets (in-flight ones
- * finish here), so no packet is counted by both objects. */
-volatile __u32 nslat_retired SEC(".bss");
+/* Reloads. The objects loaded one after another into a slot share nslat_gen
+ * (and, for packets, the per-packet table): each has its own generation
+ * (nslat_my_gen, set by the helper before load), and only the object whose
+ * generation nslat_gen holds starts anything (a packet, a hard IRQ, a
+ * softirq). The helper writes the new generation once the new object is
+ * attached: before that write the old object starts everything, after it the
+ * new one, and each finishes only what it started. So every packet is counted
+ * by exactly one object, the one that saw its entry boundary, with no gap. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} nslat_gen SEC(".maps");
+
+const volatile __u32 nslat_my_gen = 1;
+
+static __always_inline bool nslat_current(void)
+{
+	__u32 zero = 0, *g = bpf_map_lookup_elem(&nslat_gen, &zero);
+
+	return g && *g == nslat_my_gen;
+}
 
 /* Journeys: changeable at run time ("data" / set). */
 volatile __u32 sample_every SEC(".data") = 1000;
@@ -166,6 +195,7 @@ struct nslat_pkt {
 	__u8 family;
 	__u8 handoff;		/* tx: the skb went to a peer's RX (loopback, veth) */
 	__u8 pad;
+	__u32 gen;		/* nslat_my_gen of the object that started it */
 };
 
 struct {
@@ -208,12 +238,13 @@ static __always_inline struct nslat_pkt *nslat_slot(__u64 key)
 	return bpf_map_lookup_elem(&nslat_pkts, &idx);
 }
 
-/* The state of packet key, or NULL when its slot belongs to another skb. */
+/* The state of packet key, or NULL when its slot belongs to another skb, or
+ * to a packet another object of the slot (an earlier load) started. */
 static __always_inline struct nslat_pkt *nslat_lookup(__u64 key)
 {
 	struct nslat_pkt *st = nslat_slot(key);
 
-	return st && st->skb == key ? st : NULL;
+	return st && st->skb == key && st->gen == nslat_my_gen ? st : NULL;
 }
 
 /* RX with a pid or cgroup filter: the owning task is only known when the
@@ -392,7 +423,7 @@ nslat_start(__u64 key, __u32 b, __u64 t0, __u64 now, struct nslat_pkt *init)
 {
 	struct nslat_pkt *st = nslat_slot(key);
 
-	if (!st || nslat_retired)
+	if (!st || !nslat_current())
 		return false;
 	nslat_claim(st, key, now);
 	/* Stores straight into the slot; ts[] entries outside mask are never
@@ -410,6 +441,7 @@ nslat_start(__u64 key, __u32 b, __u64 t0, __u64 now, struct nslat_pkt *init)
 	st->l4 = init->l4;
 	st->family = init->family;
 	st->handoff = 0;
+	st->gen = nslat_my_gen;
 	nslat_cnt(NSLAT_CNT_STARTED);
 	return true;
 }

@@ -36,7 +36,7 @@ static __always_inline int rx_enter(struct sk_buff *skb, __u32 b)
 	struct nslat_pkt init = {};
 	__u64 now, key = NSLAT_KEY(skb);
 
-	if (nslat_retired)
+	if (!nslat_current())	/* a reload replaced this object: no new packets */
 		return 0;
 	if (!nslat_dev_ok(dev))
 		return nslat_reject(key);

@@ -199,11 +199,12 @@ static __always_inline int tx_start(struct tx_skb *in, __u32 b, struct nslat_pkt
 
 	if (!st)
 		return 0;
-	if (st->skb == in->key && st->last < b && now - st->t0 <= NSLAT_MAX_AGE_NS) {
+	if (st->skb == in->key && st->gen == nslat_my_gen && st->last < b &&
+	    now - st->t0 <= NSLAT_MAX_AGE_NS) {
 		nslat_record(st, b, now);
 		return 0;
 	}
-	if (nslat_retired)
+	if (!nslat_current())	/* a reload replaced this object: no new packets */
 		return 0;
 	if (!in->dev_ok || !in->cgroup_ok ||
 	    (nslat_flow_filter() && !nslat_ports_ok(init->l4, init->sport, init->dport)))
@@ -241,6 +242,7 @@ static __always_inline int tx_start(struct tx_skb *in, __u32 b, struct nslat_pkt
 	st->l4 = init->l4;
 	st->family = init->family;
 	st->handoff = 0;
+	st->gen = nslat_my_gen;
 	nslat_cnt(NSLAT_CNT_STARTED);
 	return 0;
 }

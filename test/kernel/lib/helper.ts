@@ -31,8 +31,11 @@ import { countOf, quantile } from '../../../src/core/hist.ts';
 
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 export const BPF_DIR = join(REPO, 'bpf');
-/** Built objects and helper; NSLAT_KERNEL_BUILD points the suite at another build directory. */
-export const BUILD_DIR = process.env.NSLAT_KERNEL_BUILD ? resolve(process.env.NSLAT_KERNEL_BUILD) : join(BPF_DIR, 'build');
+/** The machine type nslat names architectures by (uname -m). */
+export const ARCH = ({ x64: 'x86_64', arm64: 'aarch64' } as Record<string, string>)[process.arch] ?? process.arch;
+/** The shipped helper and objects for this machine (make -C bpf ship): what targets run, so what
+ *  the suite tests. NSLAT_KERNEL_BUILD points the suite at another directory of the same files. */
+export const BUILD_DIR = process.env.NSLAT_KERNEL_BUILD ? resolve(process.env.NSLAT_KERNEL_BUILD) : join(BPF_DIR, 'build', 'ship', ARCH);
 export const HELPER_BIN = join(BUILD_DIR, 'nslat-helper');
 export const OBJECTS = ['rx', 'tx', 'irq'] as const;
 
