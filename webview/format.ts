@@ -68,6 +68,8 @@ const KIND_LABELS: Record<string, string> = {
   stage: 'stage',
   cum: 'since entry',
   hardirq: 'hard IRQ',
+  irq_thread_latency: 'IRQ thread wake-up',
+  irq_thread_time: 'IRQ thread run',
   softirq_delay: 'softirq raise→run',
   softirq_time: 'softirq run',
   napi_work: 'NAPI work',

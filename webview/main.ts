@@ -6,6 +6,7 @@
 // hidden panel costs nothing. `setState` keeps UI state only (tab, stage, scroll); the data comes back
 // with the host's next snapshot.
 import type { FromPanel, JourneyMessage, StageSummary, ToPanel } from '../src/core/protocol.ts';
+import { describeFeeds, explainReason, mechanismOf, shortReason } from '../src/core/feeds.ts';
 import { HistogramChart, PerCpuChart, TimeChart, WaterfallChart, applyChartTheme, restyleAll } from './charts.ts';
 import { type Row, clear, h, setText, syncRows } from './dom.ts';
 import { bucketLabel, formatClock, formatCount, formatNs, formatValue, kindLabel, kindUnit, l4Name } from './format.ts';
@@ -104,7 +105,7 @@ const tiles = {
   attached: h('dd', { id: 'health-attached' }),
 };
 const tile = (label: string, dd: HTMLElement, hint: string) => h('div', { class: 'tile', title: hint }, h('dt', {}, label), dd);
-const chips = h('ul', { class: 'chips', id: 'attach-chips', 'aria-label': 'Attach status per boundary' });
+const chips = h('ul', { class: 'chips', id: 'attach-chips', 'aria-label': 'What feeds each boundary' });
 const progBody = h('tbody');
 const counterBody = h('tbody');
 const dropBody = h('tbody');
@@ -119,7 +120,7 @@ const healthSection = h(
     tile('drops', tiles.drops, 'Packets freed by kfree_skb (by drop reason)'),
     tile('lost', tiles.lost, 'Events nslat itself lost: ring buffer full, map full, stale packet entries'),
     tile('ns per probe run', tiles.probe, 'Mean BPF program run time (kernel bpf_stats)'),
-    tile('stages attached', tiles.attached, 'Boundaries fed by an attached program'),
+    tile('boundaries fed', tiles.attached, 'Boundaries fed by an attached program (the chips below say by which mechanism, or why not)'),
   ),
   chips,
   h(
@@ -214,10 +215,14 @@ compareBox.addEventListener('change', () => {
 
 // IRQ tab.
 const hardirq = chartBox('hardirq', 'Hard IRQ handler time per IRQ line and CPU', 'chart-tall');
+const thrLat = chartBox('irq-thread-latency', 'IRQ thread wake-up: hard IRQ to handler thread running, per IRQ line and CPU', 'chart-tall');
+const thrTime = chartBox('irq-thread-time', 'Threaded IRQ handler run time per IRQ line and CPU', 'chart-tall');
 const sdelay = chartBox('softirq-delay', 'Softirq raise to run delay per vector and CPU', 'chart-tall');
 const stime = chartBox('softirq-time', 'Softirq run time per vector and CPU', 'chart-tall');
 const irqBody = h('tbody');
 const cHard = card('hardirq', 'Hard IRQ time per line and CPU', hardirq.box);
+const cThrLat = card('irq-thread-latency', 'IRQ thread wake-up: hard IRQ → handler thread runs, per line and CPU', thrLat.box);
+const cThrTime = card('irq-thread-time', 'Threaded IRQ handler run time per line and CPU', thrTime.box);
 const cDelay = card('softirq-delay', 'Softirq raise → run delay per vector and CPU', sdelay.box);
 const cSTime = card('softirq-time', 'Softirq run time per vector and CPU', stime.box);
 const cIrqTable = card(
@@ -237,7 +242,7 @@ const cIrqTable = card(
 );
 tabPanels.set(
   'irq',
-  h('section', { class: 'tabpanel', role: 'tabpanel', id: 'panel-irq', 'aria-labelledby': 'tab-irq', tabindex: 0 }, h('h2', { class: 'visually-hidden' }, 'IRQ and softirq'), h('div', { class: 'grid' }, cHard.el, cDelay.el, cSTime.el, cIrqTable.el)),
+  h('section', { class: 'tabpanel', role: 'tabpanel', id: 'panel-irq', 'aria-labelledby': 'tab-irq', tabindex: 0 }, h('h2', { class: 'visually-hidden' }, 'IRQ and softirq'), h('div', { class: 'grid' }, cHard.el, cThrLat.el, cThrTime.el, cDelay.el, cSTime.el, cIrqTable.el)),
 );
 
 // Journeys tab.
@@ -287,6 +292,8 @@ const charts = {
   time: new TimeChart(timeline.canvas),
   waterfall: new WaterfallChart(waterfall.canvas),
   hardirq: new PerCpuChart(hardirq.canvas, 'hard IRQ handler time'),
+  thrLat: new PerCpuChart(thrLat.canvas, 'hard IRQ → thread runs the handler'),
+  thrTime: new PerCpuChart(thrTime.canvas, 'threaded handler run time'),
   sdelay: new PerCpuChart(sdelay.canvas, 'softirq raise → run'),
   stime: new PerCpuChart(stime.canvas, 'softirq run time'),
 };
@@ -398,27 +405,45 @@ function renderBanner(): void {
   app.classList.toggle('no-data', !store.loaded);
 }
 
+/** Probe counters that count work, not events nslat lost (enum nslat_counter in nslat.h); every
+ *  other counter, a probe author's own too, adds to the "lost" tile. */
+const NOT_LOSS = ['sampled', 'slow', 'events', 'started', 'finished', 'dropped', 'filtered', 'sendmsg', 'napi_polls', 'napi_budget_full', 'coalesced'];
+
 function sum(o: Record<string, number> | undefined, skip: string[] = []): number {
   let n = 0;
   for (const [k, v] of Object.entries(o ?? {})) if (!skip.includes(k)) n += v;
   return n;
 }
 
-function renderChips(boundaries: NonNullable<typeof store.health>['boundaries']): void {
+type Healthy = NonNullable<typeof store.health>;
+
+/** One chip per boundary (and per named group of a probe object): the mechanism that feeds it
+ *  ("netfilter", "fentry+tp_btf"), or why nothing does (short; the tooltip has it all). */
+function renderChips(boundaries: Healthy['boundaries'], groups: NonNullable<Healthy['groups']>): void {
   clear(chips);
-  for (const b of boundaries) {
-    const label = b.active ? `${b.name}` : `${b.name}: ${b.reason ?? 'not attached'}`;
+  const items = [
+    ...boundaries.map((b) => ({ ...b, what: `${b.dir.toUpperCase()} boundary`, group: false })),
+    ...groups.map((g) => ({ ...g, what: 'probe group', group: true })),
+  ];
+  for (const b of items) {
+    const mech = mechanismOf(b);
+    const fed = describeFeeds(b);
+    const why = b.active ? '' : shortReason(b.reason);
+    const title = b.active
+      ? `${b.what} ${b.name} (${b.slot}): fed by ${fed ?? 'an attached program'}.`
+      : `${b.what} ${b.name} (${b.slot}): nothing feeds it — ${explainReason(b.reason)}.`;
     chips.append(
       h(
         'li',
-        { class: `chip ${b.active ? 'on' : 'off'}` },
+        { class: `chip ${b.active ? 'on' : 'off'}${b.group ? ' group' : ''}`, 'data-boundary': b.name, 'data-slot': b.slot },
         h(
           'button',
-          { type: 'button', 'data-action': 'open-probe', 'data-value': b.name, title: `${b.dir.toUpperCase()} boundary ${b.name} (${b.slot}): ${b.active ? `attached via ${b.attach ?? 'unknown'}` : `not attached — ${b.reason ?? 'no program feeds it'}`}. Open its probe source.` },
+          { type: 'button', 'data-action': 'open-probe', 'data-value': b.name, title: `${title} Open its probe source.` },
           h('span', { class: 'dot', 'aria-hidden': 'true' }),
-          h('span', { class: 'visually-hidden' }, b.active ? 'attached: ' : 'skipped: '),
-          label,
-          b.active && b.attach ? h('span', { class: 'muted' }, ` ${b.attach}`) : null,
+          h('span', { class: 'visually-hidden' }, b.active ? 'fed: ' : 'not fed: '),
+          b.group ? `${b.name} (group)` : b.name,
+          b.active && mech ? h('span', { class: 'mech muted' }, ` ${mech}`) : null,
+          b.active ? null : h('span', { class: 'why' }, `: ${why}`),
         ),
       ),
     );
@@ -439,7 +464,7 @@ function renderHealth(): void {
   const drops = sum(hl.drops);
   const topDrop = Object.entries(hl.drops).sort((a, b) => b[1] - a[1])[0];
   setText(tiles.drops, drops ? `${formatCount(drops)}${topDrop ? ` (${topDrop[0]})` : ''}` : '0');
-  const lost = sum(hl.counters, ['sampled', 'slow', 'events']);
+  const lost = sum(hl.counters, NOT_LOSS);
   setText(tiles.lost, formatCount(lost));
   tiles.lost.className = lost > 0 ? 'warn' : '';
   let runs = 0;
@@ -456,10 +481,10 @@ function renderHealth(): void {
   tiles.attached.className = active < hl.boundaries.length ? 'warn' : '';
 
   // Rebuilt only when the attach status changes (a reload), so a focused chip keeps its focus.
-  const sig = JSON.stringify(hl.boundaries);
+  const sig = JSON.stringify([hl.boundaries, hl.groups ?? []]);
   if (chips.dataset.sig !== sig) {
     chips.dataset.sig = sig;
-    renderChips(hl.boundaries);
+    renderChips(hl.boundaries, hl.groups ?? []);
   }
   const progRuns = new Map(hl.progs.map((p) => [`${p.slot}:${p.name}`, p]));
   syncRows(
@@ -497,12 +522,14 @@ function dirName(d: string): string {
   return d === 'rx' ? 'RX' : d === 'tx' ? 'TX' : d === 'irq' ? 'IRQ' : d;
 }
 
-/** The reason cell of a skipped boundary's row: the same element while the reason stays the same. */
+/** The reason cell of a skipped boundary's row (short, the whole reason as its tooltip): the same
+ *  element while the reason stays the same. */
 const skipReasons = new Map<string, HTMLSpanElement>();
-function skipReason(row: string, text: string): HTMLSpanElement {
+function skipReason(row: string, reason: string | undefined): HTMLSpanElement {
+  const text = shortReason(reason);
   let el = skipReasons.get(row);
   if (!el || el.textContent !== text) {
-    el = h('span', { class: 'reason' }, text);
+    el = h('span', { class: 'reason', title: explainReason(reason) }, text);
     skipReasons.set(row, el);
   }
   return el;
@@ -585,7 +612,7 @@ function renderStages(): void {
     // Four cells, the reason spanning the last seven columns (set below): the row is kept across
     // updates like the others instead of being rebuilt.
     const key = `skip:${b.slot}:${b.dir}:${b.name}`;
-    rows.push({ key, class: 'skipped', cells: [b.name, dirName(b.dir), 'not attached', skipReason(key, b.reason ?? 'no program feeds this boundary')] });
+    rows.push({ key, class: 'skipped', cells: [b.name, dirName(b.dir), 'not attached', skipReason(key, b.reason)] });
   }
   timed('table', () => syncRows(stageBody, rows));
   for (const tr of Array.from(stageBody.rows)) {
@@ -614,8 +641,22 @@ function renderIrq(): void {
   const ordered = store.orderedStages();
   const noData = !store.loaded ? 'No data yet.' : undefined;
   const byKind = (k: string) => ordered.filter((s) => s.kind === k && s.count > 0);
+  // IRQ threads: only where device IRQ handlers are threaded by force (PREEMPT_RT, threadirqs).
+  const threaded = store.session?.irq_threads;
+  const thrGroup = store.health?.groups?.find((g) => g.name === 'irq_thread');
+  const thrLatRows = byKind('irq_thread_latency');
+  const thrTimeRows = byKind('irq_thread_time');
+  const thrEmpty =
+    threaded === false ? 'Nothing is threaded here: device IRQ handlers run in hard IRQ context (no PREEMPT_RT, no threadirqs boot option), so there is no IRQ thread wake-up to measure.'
+    : thrGroup && !thrGroup.active ? `Not measured: ${shortReason(thrGroup.reason)}.`
+    : 'No threaded IRQ handler ran yet.';
+  cThrLat.el.title = thrGroup ? (thrGroup.active ? `fed by ${describeFeeds(thrGroup) ?? ''}` : explainReason(thrGroup.reason)) : '';
+  // One card says why there is nothing; the run-time card only shows with data.
+  cThrTime.el.hidden = thrTimeRows.length === 0 && thrLatRows.length === 0;
   const sets: [ReturnType<typeof card>, PerCpuChart, StageSummary[], string][] = [
     [cHard, charts.hardirq, byKind('hardirq'), 'No hard IRQ on the traced lines yet (or the irq probes are not loaded).'],
+    [cThrLat, charts.thrLat, thrLatRows, thrEmpty],
+    [cThrTime, charts.thrTime, thrTimeRows, 'No threaded IRQ handler ran yet.'],
     [cDelay, charts.sdelay, byKind('softirq_delay'), 'No softirq raised yet.'],
     [cSTime, charts.stime, byKind('softirq_time'), 'No softirq ran yet.'],
   ];

@@ -121,7 +121,7 @@ export class Store {
   private sortStages(): StageSummary[] {
     const order = this.boundaryOrder();
     const dirRank: Record<string, number> = { rx: 0, tx: 1, irq: 2 };
-    const KINDS = ['stage', 'cum', 'hardirq', 'softirq_delay', 'softirq_time', 'napi_work'];
+    const KINDS = ['stage', 'cum', 'hardirq', 'irq_thread_latency', 'irq_thread_time', 'softirq_delay', 'softirq_time', 'napi_work'];
     const kindRank = (k: string) => (KINDS.includes(k) ? KINDS.indexOf(k) : KINDS.length);
     const arrival = new Map<string, number>();
     // Series without boundaries (IRQ lines, softirq vectors) keep the order their names first came

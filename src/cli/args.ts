@@ -19,7 +19,12 @@ export interface CommonTarget {
 export type Command =
   | { kind: 'help'; topic?: 'check' | 'trace' | 'replay' }
   | { kind: 'version' }
-  | ({ kind: 'check'; format: Format } & CommonTarget)
+  | ({
+      kind: 'check';
+      format: Format;
+      /** BPF netfilter hooks on (the default); false: --no-netfilter. */
+      netfilter: boolean;
+    } & CommonTarget)
   | ({
       kind: 'trace';
       /** Seconds; 0 = until Ctrl-C. */
@@ -34,6 +39,8 @@ export type Command =
       sampleEvery?: number;
       slowNs?: number;
       bpfStats: boolean;
+      /** BPF netfilter hooks on (the default); false: --no-netfilter. */
+      netfilter: boolean;
     } & CommonTarget)
   | { kind: 'replay'; file: string; format: Format };
 
@@ -47,17 +54,20 @@ export class UsageError extends Error {
 export const USAGE = `nslat — where time goes in the Linux network stack, per layer and per packet
 
 Usage:
-  nslat check  [--host DEST] [--ssh-config FILE] [--format table|json]
+  nslat check  [--host DEST] [--ssh-config FILE] [--no-netfilter] [--format table|json]
   nslat trace  [--host DEST] [--ssh-config FILE] [--duration SECONDS] [--stages rx,tx,irq]
                [--filter EXPR] [--probes DIR] [--load loopback|none] [--out FILE]...
                [--format table|json] [--interval MS] [--sample N] [--slow-ms X]
+               [--bpf-stats] [--no-netfilter]
   nslat replay FILE [--format table|json]
   nslat --help | --version
 
 Commands:
   check    Preflight the target (kernel, BTF, tracefs, clang, bpftool, libbpf, json-c, privilege,
-           working attach types) and print what is missing with the command that installs it.
-           Exit status 0 when tracing can work.
+           working attach types) and print what is missing with the command that installs it;
+           then start the helper, load the rx, tx and irq probes, print which mechanism feeds
+           each boundary (or why nothing does), and unload them. Exit status 0 when tracing
+           can work.
   trace    Build the probes on the target, load them through the root helper, trace, and print
            bcc-style log2 histograms and a per-layer percentile table (RX, TX) plus IRQ.
   replay   Print the same report from a trace saved with --out FILE.jsonl.
@@ -86,6 +96,9 @@ Options:
   --sample N           Send every Nth packet's journey (0 = none).
   --slow-ms X          Also send every packet slower end to end than X ms.
   --bpf-stats          Turn on kernel bpf_stats to report each program's cost per run.
+  --no-netfilter       No BPF netfilter hooks. They feed ip_rcv and ip_local_deliver on kernels
+                       where neither fentry nor kprobes work; a hook sees one network namespace
+                       (the helper's, plus the one a "netns INODE" filter names).
   -h, --help           This help.  -V, --version  The version.
 
 Ctrl-C stops cleanly: the probes are unloaded and what was collected is printed.
@@ -153,13 +166,14 @@ const OPTIONS = {
   sample: { type: 'string' },
   'slow-ms': { type: 'string' },
   'bpf-stats': { type: 'boolean' },
+  'no-netfilter': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'V' },
 } as const;
 
 const ALLOWED: Record<'check' | 'trace' | 'replay', string[]> = {
-  check: ['host', 'ssh-config', 'privilege', 'format', 'help'],
-  trace: ['host', 'ssh-config', 'privilege', 'duration', 'stages', 'filter', 'probes', 'load', 'out', 'format', 'interval', 'sample', 'slow-ms', 'bpf-stats', 'help'],
+  check: ['host', 'ssh-config', 'privilege', 'format', 'no-netfilter', 'help'],
+  trace: ['host', 'ssh-config', 'privilege', 'duration', 'stages', 'filter', 'probes', 'load', 'out', 'format', 'interval', 'sample', 'slow-ms', 'bpf-stats', 'no-netfilter', 'help'],
   replay: ['format', 'help'],
 };
 
@@ -227,7 +241,8 @@ export function parseCli(argv: string[]): Command {
     privilege: oneOf<PrivilegeMode>('privilege', str('privilege'), ['auto', 'root', 'sudo-n', 'sudo-askpass'], 'auto'),
   };
   if (target.sshConfig && !target.host) usage('--ssh-config only applies with --host.', 'Add --host DEST, or drop --ssh-config.');
-  if (cmd === 'check') return { kind: 'check', format, ...target };
+  const netfilter = v['no-netfilter'] !== true;
+  if (cmd === 'check') return { kind: 'check', format, netfilter, ...target };
 
   const durationS = num('duration', str('duration'), 0, 86_400, false) ?? 10;
   let stages: Array<'rx' | 'tx' | 'irq'> = ['rx', 'tx', 'irq'];
@@ -271,5 +286,6 @@ export function parseCli(argv: string[]): Command {
     sampleEvery: num('sample', str('sample'), 0, 1_000_000_000, true),
     slowNs: slowMs === undefined ? undefined : Math.round(slowMs * 1e6),
     bpfStats: v['bpf-stats'] === true,
+    netfilter,
   };
 }

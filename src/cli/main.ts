@@ -8,10 +8,8 @@ import { Aggregator } from '../core/aggregate.ts';
 import { NSLAT_VERSION } from '../core/deploy.ts';
 import { FilterError } from '../core/filter.ts';
 import { LOAD_MAX_MESSAGES, startLoopbackLoad, startRemoteLoopbackLoad, type RunningLoad } from '../core/load.ts';
-import { attachRows, runPreflight, type PreflightRow } from '../core/preflight.ts';
+import { attachRows, feedRows, runPreflight, type PreflightRow, type StageLoad } from '../core/preflight.ts';
 import { Session, SessionError, type EndInfo } from '../core/session.ts';
-import { deploy } from '../core/deploy.ts';
-import { HelperClient } from '../core/helper-client.ts';
 import { formatTable, toJsonDocument } from '../core/report.ts';
 import { parseCli, USAGE, UsageError, type Command } from './args.ts';
 import { openOutputs, readTrace } from './outputs.ts';
@@ -66,29 +64,55 @@ async function runCheck(cmd: CheckCmd): Promise<number> {
     const pre = await runPreflight({ transport, askPass: ask });
     const rows = [...pre.rows];
     let ok = pre.ok;
+    const loads: StageLoad[] = [];
+    let features: Record<string, unknown> | undefined;
     if (pre.ok) {
-      // Attach types are only known from the helper's own start-up probe: build and start it.
+      // Which attach types work is only known from the helper's start-up probe, and what feeds each
+      // boundary only from loading the probes: start a session, load rx, tx and irq as a trace
+      // would, and stop it again (the helper detaches everything).
+      let session: Session | undefined;
       try {
-        const dep = await deploy({ transport, onProgress: (p) => progress.set(p.message) });
-        progress.set('starting the helper to see which attach types work');
-        const proc = await transport.spawnPrivileged([dep.helper, '--workdir', dep.dir, '--interval-ms', '0'], { askPass: ask, mode: cmd.privilege });
-        const client = new HelperClient(proc);
-        try {
-          const hello = await client.waitHello(30_000);
-          const ar = attachRows(hello);
-          rows.push(...ar);
-          ok = ok && ar.every((r) => r.ok);
-        } finally {
-          await client.quit(5_000);
+        session = await Session.start({
+          transport,
+          preflight: pre,
+          privilege: cmd.privilege,
+          askPass: ask,
+          stages: ['rx', 'tx', 'irq'],
+          intervalMs: 0,
+          netfilter: cmd.netfilter,
+          onProgress: (p) => progress.set(p.phase === 'running' ? 'probes loaded' : p.message),
+        });
+        const hello = session.hello;
+        features = { arch: hello.arch ?? null, preempt_rt: hello.preempt_rt ?? null, irq_threads: hello.irq_threads ?? null, netfilter: hello.netfilter ?? null, attach_types: hello.attach_types };
+        const ar = attachRows(hello);
+        rows.push(...ar);
+        ok = ok && ar.every((r) => r.ok || r.required === false);
+        for (const slot of session.stages) {
+          const loaded = session.loaded.get(slot);
+          loads.push(loaded ? { slot, loaded } : { slot, error: session.failedStages.get(slot) ?? 'not loaded' });
         }
       } catch (e) {
         rows.push({ check: 'helper', ok: false, detail: sentence(e) });
         ok = false;
+      } finally {
+        if (session) {
+          progress.set('unloading the probes');
+          const end = await session.stop();
+          if (end.error) {
+            rows.push({ check: 'unload', ok: false, detail: end.error });
+            ok = false;
+          }
+        }
       }
+      const fr = feedRows(loads);
+      rows.push(...fr);
+      ok = ok && fr.every((r) => r.ok || r.required === false);
     }
     progress.clear();
-    if (cmd.format === 'json') out(JSON.stringify({ host: transport.host, ok, rows }, null, 2));
-    else out(`${formatRows(rows)}\n\n${ok ? `${transport.host}: tracing can work.` : `${transport.host}: tracing cannot work yet; apply the fixes above.`}`);
+    if (cmd.format === 'json') {
+      const fed = loads.map((l): Record<string, unknown> => ('loaded' in l ? { slot: l.slot, boundaries: l.loaded.boundaries, groups: l.loaded.groups ?? [], attempts: l.loaded.attempts ?? 1 } : { slot: l.slot, error: l.error }));
+      out(JSON.stringify({ host: transport.host, ok, rows, features: features ?? null, stages: fed }, null, 2));
+    } else out(`${formatRows(rows)}\n\n${ok ? `${transport.host}: tracing can work.` : `${transport.host}: tracing cannot work yet; apply the fixes above.`}`);
     return ok ? 0 : 1;
   } finally {
     progress.clear();
@@ -146,6 +170,7 @@ async function runTrace(cmd: TraceCmd): Promise<number> {
       sampleEvery: cmd.sampleEvery,
       slowNs: cmd.slowNs,
       bpfStats: cmd.bpfStats,
+      netfilter: cmd.netfilter,
       signal: ac.signal,
       onProgress: (p) => progress.set(p.message),
       log: process.env.NSLAT_DEBUG ? (l) => progress.note(l) : undefined,
@@ -167,6 +192,12 @@ async function runTrace(cmd: TraceCmd): Promise<number> {
       }
     });
     s.on('warning', (w) => progress.note(w));
+    // Programs the verifier refused while the rest loaded: where, compiler-style (the warning
+    // itself comes through 'warning').
+    for (const r of s.refusals) {
+      const d = r.diagnostic;
+      progress.note(`${d.file}:${d.line}:${d.column}: warning: ${d.message}`);
+    }
     const ended = new Promise<EndInfo>((r) => s.once('ended', r));
 
     if (cmd.load === 'loopback') {

@@ -23,6 +23,8 @@ import {
   type AttachType,
   type Boundary,
   type Direction,
+  type Feed,
+  type Group,
   type Health,
   type HelloMessage,
   type HelperMessage,
@@ -36,6 +38,7 @@ import {
   type StageSummary,
   type ToPanel,
 } from './protocol.ts';
+import { mechanismOf } from './feeds.ts';
 import { addSparse, emptyBuckets, percentiles, quantile, toSparse } from './hist.ts';
 
 export interface AggregatorOptions {
@@ -83,8 +86,12 @@ export interface StageReport {
   total_over_cpus: boolean;
   /** "packets" for napi_work, "ns" for everything else. */
   unit: Unit;
-  /** Attach type of the program feeding this stage (from `loaded` boundaries/programs). */
+  /** Attach type of the (first) program feeding this stage (from `loaded` boundaries/programs). */
   attach?: AttachType;
+  /** Every attach type feeding the boundary this stage ends at, "+"-joined ("fentry+tp_btf"). */
+  mechanism?: string;
+  /** The programs feeding that boundary (from `loaded`). */
+  feeds?: Feed[];
   /** Why the boundary feeding it is not active, when it is not. */
   skip_reason?: string;
   count: number;
@@ -106,6 +113,29 @@ export interface SkippedBoundary {
   name: string;
   id: number;
   reason?: string;
+}
+
+/** A boundary or named group as the last `loaded` of its slot announced it. */
+export interface FedReport {
+  slot: string;
+  name: string;
+  /** Boundaries only. */
+  dir?: Direction;
+  id?: number;
+  active: boolean;
+  /** "+"-joined attach types of the programs feeding it; absent when nothing does. */
+  mechanism?: string;
+  feeds: Feed[];
+  /** Why nothing feeds it (the helper's reason, complete). */
+  reason?: string;
+}
+
+/** What the helper's hello says about the kernel. */
+export interface KernelFeatures {
+  arch?: string;
+  preempt_rt?: boolean;
+  irq_threads?: boolean;
+  netfilter?: boolean;
 }
 
 export interface ProgramReport {
@@ -144,6 +174,12 @@ export interface Report {
   lost_snapshots: number;
   stages: StageReport[];
   skipped: SkippedBoundary[];
+  /** Every boundary of the loaded objects, fed or not, in slot and boundary order. */
+  boundaries: FedReport[];
+  /** Named groups of the loaded objects that are not boundaries (irq_thread, coalesced). */
+  groups: FedReport[];
+  /** From hello, when one was seen. */
+  features?: KernelFeatures;
   /** Probe counters (ringbuf_drop, map_full, stale, sampled, …), totals and mean rate. */
   counters: Record<string, Rate>;
   /** kfree_skb drop reasons, totals and mean rate. */
@@ -193,6 +229,7 @@ interface SlotInfo {
   object: string;
   programs: ProgramStatus[];
   boundaries: Boundary[];
+  groups: Group[];
   loaded: boolean;
 }
 
@@ -207,7 +244,7 @@ interface ProgTotals {
 
 const DIR_RANK: Record<string, number> = { rx: 0, tx: 1, irq: 2 };
 const PATH_KIND_RANK: Record<string, number> = { stage: 0, cum: 1 };
-const IRQ_KIND_RANK: Record<string, number> = { hardirq: 0, softirq_delay: 1, softirq_time: 2, napi_work: 3 };
+const IRQ_KIND_RANK: Record<string, number> = { hardirq: 0, irq_thread_latency: 1, irq_thread_time: 2, softirq_delay: 3, softirq_time: 4, napi_work: 5 };
 
 export function unitOfKind(kind: string): Unit {
   return kind === 'napi_work' ? 'packets' : 'ns';
@@ -290,13 +327,19 @@ export class Aggregator {
   ingest(msg: HelperMessage, recvMs?: number): void {
     if (this.firstMs === undefined) this.firstMs = recvMs ?? this.now();
     switch (msg.type) {
-      case 'hello':
+      case 'hello': {
         this.hello = msg;
-        this.session = { ...this.session, kernel: msg.kernel, started_ms: msg.wall_ns / 1e6 };
+        const info: SessionInfo = { ...this.session, kernel: msg.kernel, started_ms: msg.wall_ns / 1e6 };
+        if (msg.arch !== undefined) info.arch = msg.arch;
+        if (msg.preempt_rt !== undefined) info.preempt_rt = msg.preempt_rt;
+        if (msg.irq_threads !== undefined) info.irq_threads = msg.irq_threads;
+        if (msg.netfilter !== undefined) info.netfilter = msg.netfilter;
+        this.session = info;
         this.sessionDirty = true;
         break;
+      }
       case 'loaded': {
-        this.slots.set(msg.slot, { object: msg.object, programs: msg.programs, boundaries: msg.boundaries, loaded: true });
+        this.slots.set(msg.slot, { object: msg.object, programs: msg.programs, boundaries: msg.boundaries, groups: msg.groups ?? [], loaded: true });
         for (const b of msg.boundaries) this.boundaries.set(`${b.dir}:${b.name}`, { ...b, slot: msg.slot });
         if (msg.replaced) this.pushReload({ t_ms: this.wallMs(msg.mono_ns, recvMs), slot: msg.slot, ok: true });
         // attach types may have changed for existing stages
@@ -503,8 +546,9 @@ export class Aggregator {
     return list.sort(this.compare);
   }
 
-  /** Attach type (or skip reason) of the program(s) feeding a series, from `loaded`. */
-  private attachOf(s: Series): { attach?: AttachType; skip_reason?: string } {
+  /** Attach type, mechanism and feeds (or skip reason) of the program(s) feeding a series, from
+   *  `loaded`. */
+  private attachOf(s: Series): { attach?: AttachType; mechanism?: string; feeds?: Feed[]; skip_reason?: string } {
     const { from, to } = this.endpoints(s);
     const b =
       (to !== undefined ? this.boundaries.get(`${s.dir}:${to}`) : undefined) ??
@@ -512,15 +556,33 @@ export class Aggregator {
       this.boundaries.get(`${s.dir}:${s.kind}`) ??
       this.boundaries.get(`${s.dir}:${s.name}`);
     if (b) {
-      const out: { attach?: AttachType; skip_reason?: string } = {};
+      const out: { attach?: AttachType; mechanism?: string; feeds?: Feed[]; skip_reason?: string } = {};
       if (b.attach) out.attach = b.attach;
+      const m = mechanismOf(b);
+      if (m) out.mechanism = m;
+      if (b.feeds?.length) out.feeds = b.feeds;
       if (!b.active) out.skip_reason = b.reason ?? 'not attached';
       return out;
     }
     const slot = this.slots.get(s.slot);
     if (slot) {
+      // IRQ series: the named group that feeds the kind (irq_thread_latency → irq_thread), else
+      // the one attach type of the slot's programs.
+      const g = s.dir === 'irq' ? slot.groups.find((x) => s.kind.startsWith(`${x.name}_`)) : undefined;
+      if (g) {
+        const out: { attach?: AttachType; mechanism?: string; feeds?: Feed[]; skip_reason?: string } = {};
+        if (g.attach) out.attach = g.attach;
+        const m = mechanismOf(g);
+        if (m) out.mechanism = m;
+        if (g.feeds.length) out.feeds = g.feeds;
+        if (!g.active) out.skip_reason = g.reason ?? 'not attached';
+        return out;
+      }
       const types = new Set(slot.programs.filter((p) => p.status === 'attached' && p.attach).map((p) => p.attach!));
-      if (types.size === 1) return { attach: [...types][0]! };
+      if (types.size === 1) {
+        const t = [...types][0]!;
+        return { attach: t, mechanism: t };
+      }
     }
     return {};
   }
@@ -580,10 +642,12 @@ export class Aggregator {
   private health(): Health {
     const programs: Health['programs'] = [];
     const boundaries: Health['boundaries'] = [];
+    const groups: NonNullable<Health['groups']> = [];
     for (const [slot, info] of this.slots) {
       if (!info.loaded) continue;
       for (const p of info.programs) programs.push({ ...p, slot });
       for (const b of info.boundaries) boundaries.push({ ...b, slot });
+      for (const g of info.groups) groups.push({ ...g, slot });
     }
     return {
       events_per_s: this.lastEventsPerS,
@@ -592,6 +656,7 @@ export class Aggregator {
       progs: [...this.progs.values()].map((t) => ({ slot: t.slot, name: t.name, ns_per_run: t.runs > 0 ? t.time / t.runs : 0, runs: t.runs })),
       programs,
       boundaries,
+      groups,
     };
   }
 
@@ -691,7 +756,24 @@ export class Aggregator {
     };
     const skipped: SkippedBoundary[] = [];
     const programs: ProgramReport[] = [];
+    const boundaries: FedReport[] = [];
+    const groups: FedReport[] = [];
+    const fed = (slot: string, x: Boundary | Group): FedReport => {
+      const r: FedReport = { slot, name: x.name, active: x.active, feeds: x.feeds ?? [] };
+      if ('dir' in x) {
+        r.dir = x.dir;
+        r.id = x.id;
+      }
+      const m = mechanismOf(x);
+      if (m) r.mechanism = m;
+      if (!x.active) r.reason = x.reason ?? 'not attached';
+      return r;
+    };
     for (const [slot, info] of this.slots) {
+      if (info.loaded) {
+        for (const b of info.boundaries) boundaries.push(fed(slot, b));
+        for (const g of info.groups) groups.push(fed(slot, g));
+      }
       for (const b of info.boundaries) {
         if (!b.active) {
           const sb: SkippedBoundary = { slot, dir: b.dir, name: b.name, id: b.id };
@@ -732,6 +814,8 @@ export class Aggregator {
       lost_snapshots: this.lostSnapshots,
       stages: this.orderedSeries().map((s) => this.stageReport(s)),
       skipped,
+      boundaries: boundaries.sort((a, b) => (DIR_RANK[a.dir ?? ''] ?? 3) - (DIR_RANK[b.dir ?? ''] ?? 3) || (a.id ?? 0) - (b.id ?? 0)),
+      groups,
       counters: rates(this.counters),
       drops: rates(this.drops),
       programs,
@@ -744,6 +828,12 @@ export class Aggregator {
       r.helper_version = this.hello.helper_version;
       r.ncpus = this.hello.ncpus;
       r.started_ms = this.hello.wall_ns / 1e6;
+      const f: KernelFeatures = {};
+      if (this.hello.arch !== undefined) f.arch = this.hello.arch;
+      if (this.hello.preempt_rt !== undefined) f.preempt_rt = this.hello.preempt_rt;
+      if (this.hello.irq_threads !== undefined) f.irq_threads = this.hello.irq_threads;
+      if (this.hello.netfilter !== undefined) f.netfilter = this.hello.netfilter;
+      r.features = f;
     } else if (this.firstMs !== undefined) r.started_ms = this.firstMs;
     if (this.lastSnapshotMs !== undefined) r.ended_ms = this.lastSnapshotMs;
     return r;

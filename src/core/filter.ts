@@ -228,3 +228,11 @@ export async function filterToRodata(spec: FilterSpec, resolver?: FilterResolver
   }
   return r;
 }
+
+/** Network namespaces an rx or tx load names for its netfilter hooks (a hook sees one namespace):
+ *  the netns filter's, unless it is the helper's own (`ownNetns`), where they attach anyway. IRQ
+ *  probes have no netfilter hooks. */
+export function netfilterNamespaces(spec: FilterSpec, dir: 'rx' | 'tx' | 'irq', ownNetns?: number): number[] | undefined {
+  if (spec.netns === undefined || spec.netns === 0 || dir === 'irq' || spec.netns === ownNetns) return undefined;
+  return [spec.netns];
+}

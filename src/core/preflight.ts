@@ -1,10 +1,12 @@
 /**
  * Can nslat trace this target? Checks the kernel, BTF, tracefs, the build tools and libraries, and
  * privilege, and says for each missing piece the exact command that installs it on the target's
- * distribution. Which attach types work is only known once the helper runs (its hello):
- * `attachRows` turns that into rows of the same table.
+ * distribution. Which attach types work is only known once the helper runs (its hello), and which
+ * mechanism feeds each boundary once the probes are loaded: `attachRows` and `feedRows` turn those
+ * into rows of the same table.
  */
-import type { HelloMessage } from './protocol.ts';
+import { describeFeeds, explainReason, refusalsOf } from './feeds.ts';
+import type { HelloMessage, LoadedMessage } from './protocol.ts';
 import type { AskPass, Transport } from './transport/types.ts';
 
 export interface PreflightRow {
@@ -165,18 +167,74 @@ export async function runPreflight(opts: PreflightOptions): Promise<PreflightRes
   return { rows, ok, distro, kernel, needsTracefsMount: mounts.ok && !tracefs, privilege };
 }
 
-/** Rows for the attach types the helper found working (from its hello). */
+/** Rows for what the helper's hello says: which attach types work here (only those: what each
+ *  boundary then got is `feedRows`), netfilter hooks, and the kernel build (arch, PREEMPT_RT,
+ *  threaded IRQs). */
 export function attachRows(hello: HelloMessage): PreflightRow[] {
   const entries = Object.entries(hello.attach_types);
   const works = entries.filter(([, v]) => v).map(([k]) => k);
   const not = entries.filter(([, v]) => !v).map(([k]) => k);
   const tpOk = works.some((k) => ['tracepoint', 'raw_tp', 'tp_btf'].includes(k));
-  return [
+  const rows: PreflightRow[] = [
     {
       check: 'attach types', ok: tpOk,
-      detail: `${works.join(', ') || 'none'} work${not.length ? `; ${not.join(', ')} do not (those stages fall back to tracepoints)` : ''}`,
+      detail: `${works.join(', ') || 'none'} work${not.length ? `; ${not.join(', ')} do not` : ''}`,
       fix: tpOk ? undefined : 'no tracepoint attach works: check that the kernel has CONFIG_BPF_EVENTS and that the helper runs as root',
     },
-    { check: 'helper', ok: true, detail: `nslat-helper ${hello.helper_version}, protocol ${hello.protocol}, ${hello.ncpus} CPUs, kernel ${hello.kernel}` },
   ];
+  const nfWorks = hello.attach_types.netfilter === true;
+  if (hello.netfilter !== undefined || nfWorks) {
+    rows.push({
+      check: 'netfilter', ok: hello.netfilter === true, required: false,
+      detail: hello.netfilter
+        ? 'BPF netfilter hooks on: they feed ip_rcv and ip_local_deliver where fentry and kprobes cannot (one network namespace per hook)'
+        : nfWorks
+          ? 'BPF netfilter hooks work here but are turned off (--no-netfilter)'
+          : 'BPF netfilter hooks do not work on this kernel (they need Linux 6.4 or later)',
+    });
+  }
+  const build: string[] = [];
+  if (hello.arch) build.push(hello.arch);
+  if (hello.preempt_rt !== undefined) build.push(hello.preempt_rt ? 'PREEMPT_RT' : 'not PREEMPT_RT');
+  if (hello.irq_threads !== undefined) {
+    build.push(hello.irq_threads
+      ? `device IRQ handlers threaded by force (${hello.preempt_rt ? 'PREEMPT_RT' : 'threadirqs'}): IRQ thread wake-up latency is measured`
+      : 'device IRQ handlers not threaded (no PREEMPT_RT, no threadirqs): no IRQ thread wake-up latency to measure');
+  }
+  if (build.length) rows.push({ check: 'kernel build', ok: true, detail: build.join('; ') });
+  rows.push({ check: 'helper', ok: true, detail: `nslat-helper ${hello.helper_version}${hello.arch ? ` (${hello.arch})` : ''}, protocol ${hello.protocol}, ${hello.ncpus} CPUs, kernel ${hello.kernel}` });
+  return rows;
+}
+
+/** The outcome of loading one stage in `nslat check`: its `loaded` message or why it failed. */
+export type StageLoad = { slot: string; loaded: LoadedMessage } | { slot: string; error: string };
+
+/**
+ * One row per boundary and named group of the loaded stages: which mechanism feeds it and where
+ * ("netfilter (ipv4/pre_routing, ipv6/pre_routing)"), or why nothing does; one per program the
+ * verifier refused (its group fell back); one per stage that did not load. Informative: a boundary
+ * nothing feeds is measured by nobody, but tracing works.
+ */
+export function feedRows(loads: StageLoad[]): PreflightRow[] {
+  const rows: PreflightRow[] = [];
+  const any = loads.some((l) => 'loaded' in l);
+  for (const l of loads) {
+    if (!('loaded' in l)) {
+      rows.push({ check: `${l.slot} probes`, ok: false, required: !any, detail: `did not load: ${l.error}` });
+      continue;
+    }
+    const m = l.loaded;
+    for (const b of m.boundaries) {
+      const fed = describeFeeds(b);
+      rows.push({ check: `${l.slot} ${b.name}`, ok: b.active, required: false, detail: fed ? `fed by ${fed}` : `nothing feeds it: ${explainReason(b.reason)}` });
+    }
+    for (const g of m.groups ?? []) {
+      const fed = describeFeeds(g);
+      rows.push({ check: `${l.slot} ${g.name} (group)`, ok: g.active, required: false, detail: fed ? `fed by ${fed}` : `nothing feeds it: ${explainReason(g.reason)}` });
+    }
+    for (const r of refusalsOf(m)) {
+      rows.push({ check: `${l.slot} ${r.program}`, ok: false, required: false, detail: `${r.reason ?? 'refused by the verifier'}; ${r.outcome}` });
+    }
+  }
+  return rows;
 }

@@ -452,6 +452,12 @@ export const SessionInfo = z.object({
   kernel: z.string().optional(),
   message: z.string().optional(),
   started_ms: z.number().optional(),
+  /** From the helper's hello: machine architecture, PREEMPT_RT, device IRQ handlers threaded by
+   *  force, BPF netfilter hooks on. */
+  arch: z.string().optional(),
+  preempt_rt: z.boolean().optional(),
+  irq_threads: z.boolean().optional(),
+  netfilter: z.boolean().optional(),
 });
 export type SessionInfo = z.infer<typeof SessionInfo>;
 
@@ -463,6 +469,8 @@ export const Health = z.object({
   progs: z.array(z.object({ slot: z.string(), name: z.string(), ns_per_run: z.number(), runs: z.number() })),
   programs: z.array(ProgramStatus.extend({ slot: z.string() })),
   boundaries: z.array(Boundary.extend({ slot: z.string() })),
+  /** Named groups of the loaded objects that are not boundaries (IRQ thread timing, coalesced). */
+  groups: z.array(Group.extend({ slot: z.string() })).optional(),
 });
 export type Health = z.infer<typeof Health>;
 

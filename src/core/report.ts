@@ -5,9 +5,10 @@
  *  - toJsonDocument: one JSON document, described by the exported zod schema ReportDocument.
  */
 import { z } from 'zod';
-import { AttachType, Direction, HIST_BUCKETS } from './protocol.ts';
+import { AttachType, Direction, Feed, HIST_BUCKETS } from './protocol.ts';
 import { bucketLower, bucketOf, bucketUpper, formatNs, formatValue } from './hist.ts';
-import type { Report, StageReport, Unit } from './aggregate.ts';
+import { shortReason } from './feeds.ts';
+import type { FedReport, Report, StageReport, Unit } from './aggregate.ts';
 
 // ------------------------------------------------------------------ JSON document
 
@@ -20,8 +21,9 @@ export const ReportStage = z.strictObject({
   name: z.string(),
   /** `${dir}:${kind}:${name}` (+ `:cpu${n}`); absent for skipped boundaries. */
   key: z.string().optional(),
-  /** "stage", "cum", "hardirq", "softirq_delay", "softirq_time", "napi_work", a probe author's own,
-   *  or "boundary" for a boundary no program could attach to (see skip_reason). */
+  /** "stage", "cum", "hardirq", "irq_thread_latency", "irq_thread_time", "softirq_delay",
+   *  "softirq_time", "napi_work", a probe author's own, or "boundary" for a boundary no program
+   *  could attach to (see skip_reason). */
   kind: z.string(),
   dir: Direction,
   from: z.string().optional(),
@@ -33,7 +35,13 @@ export const ReportStage = z.strictObject({
   total_over_cpus: z.boolean(),
   /** Unit of sum/mean/percentiles: "ns" for latencies, "packets" for NAPI work per poll. */
   unit: z.enum(['ns', 'packets']),
+  /** Attach type of the first program feeding the boundary the stage ends at. */
   attach: AttachType.nullable(),
+  /** Every attach type feeding it, "+"-joined ("netfilter", "fentry+tp_btf"); null when nothing does. */
+  mechanism: z.string().nullable(),
+  /** The programs feeding it (program, attach type, target, netfilter namespaces). */
+  feeds: z.array(Feed),
+  /** Why nothing feeds it: the helper's reason, complete. */
   skip_reason: z.string().nullable(),
   /** Packets (or events) measured. */
   count: num.min(0),
@@ -51,12 +59,33 @@ export const ReportStage = z.strictObject({
 });
 export type ReportStage = z.infer<typeof ReportStage>;
 
+/** A boundary or named group of a loaded object: what feeds it, or why nothing does. */
+export const ReportFed = z.strictObject({
+  slot: z.string(),
+  name: z.string(),
+  /** Boundaries only (groups have neither). */
+  dir: Direction.optional(),
+  id: z.number().int().optional(),
+  active: z.boolean(),
+  mechanism: z.string().nullable(),
+  feeds: z.array(Feed),
+  reason: z.string().nullable(),
+});
+export type ReportFed = z.infer<typeof ReportFed>;
+
 export const ReportDocument = z.strictObject({
   schema: z.literal(REPORT_SCHEMA),
   host: z.string(),
   kernel: z.string().nullable(),
   helper_version: z.string().nullable(),
   ncpus: z.number().int().nullable(),
+  /** From the helper's hello; null fields when the helper did not say. */
+  features: z.strictObject({
+    arch: z.string().nullable(),
+    preempt_rt: z.boolean().nullable(),
+    irq_threads: z.boolean().nullable(),
+    netfilter: z.boolean().nullable(),
+  }),
   /** ISO 8601 wall-clock time of the start, when known. */
   started: z.string().nullable(),
   duration_s: num.min(0),
@@ -84,6 +113,10 @@ export const ReportDocument = z.strictObject({
       ns_per_run: num.min(0),
     }),
   ),
+  /** Every boundary of the loaded objects (RX, then TX), fed or not. */
+  boundaries: z.array(ReportFed),
+  /** Named groups that are not boundaries (irq_thread, coalesced). */
+  groups: z.array(ReportFed),
   reloads: z.array(z.strictObject({ t_ms: num, slot: z.string(), ok: z.boolean(), message: z.string().optional() })),
   journeys: z.number().int().min(0),
 });
@@ -103,6 +136,8 @@ function stageDoc(s: StageReport): ReportStage {
     total_over_cpus: s.total_over_cpus,
     unit: s.unit,
     attach: s.attach ?? null,
+    mechanism: s.mechanism ?? null,
+    feeds: (s.feeds ?? []).map((f) => ({ ...f })),
     skip_reason: s.skip_reason ?? null,
     count: s.count,
     sum: s.sum,
@@ -130,23 +165,33 @@ export function toJsonDocument(report: Report): ReportDocument {
   for (const row of pathRows(report, ['rx', 'tx'])) {
     if ('skipped' in row) {
       const b = row.skipped;
-      stages.push({ name: b.name, kind: 'boundary', dir: b.dir, total_over_cpus: false, unit: 'ns', attach: null, skip_reason: b.reason ?? 'not attached', count: 0, sum: 0, mean: null, p50: null, p90: null, p99: null, p999: null, max: null, buckets: [] });
+      stages.push({ name: b.name, kind: 'boundary', dir: b.dir, total_over_cpus: false, unit: 'ns', attach: null, mechanism: null, feeds: [], skip_reason: b.reason ?? 'not attached', count: 0, sum: 0, mean: null, p50: null, p90: null, p99: null, p999: null, max: null, buckets: [] });
     } else stages.push(stageDoc(row.stage));
   }
   for (const s of report.stages) if (s.dir !== 'rx' && s.dir !== 'tx') stages.push(stageDoc(s));
   const totals = (m: Record<string, { total: number }>): Record<string, number> => Object.fromEntries(Object.entries(m).map(([k, v]) => [k, v.total]));
+  const fedDoc = (f: FedReport): ReportFed => {
+    const d: ReportFed = { slot: f.slot, name: f.name, active: f.active, mechanism: f.mechanism ?? null, feeds: f.feeds.map((x) => ({ ...x })), reason: f.reason ?? null };
+    if (f.dir !== undefined) d.dir = f.dir;
+    if (f.id !== undefined) d.id = f.id;
+    return d;
+  };
+  const ft = report.features;
   return {
     schema: REPORT_SCHEMA,
     host: report.host,
     kernel: report.kernel ?? null,
     helper_version: report.helper_version ?? null,
     ncpus: report.ncpus ?? null,
+    features: { arch: ft?.arch ?? null, preempt_rt: ft?.preempt_rt ?? null, irq_threads: ft?.irq_threads ?? null, netfilter: ft?.netfilter ?? null },
     started: report.started_ms !== undefined && Number.isFinite(report.started_ms) ? new Date(report.started_ms).toISOString() : null,
     duration_s: report.duration_s,
     snapshots: report.snapshots,
     stages,
     loss: { counters: totals(report.counters), drops: totals(report.drops), lost_snapshots: report.lost_snapshots, series_overflow: report.series_overflow },
     programs: report.programs.map((p) => ({ slot: p.slot, name: p.name, status: p.status, attach: p.attach ?? null, reason: p.reason ?? null, runs: p.runs, ns_per_run: p.ns_per_run })),
+    boundaries: report.boundaries.map(fedDoc),
+    groups: report.groups.map(fedDoc),
     reloads: report.reloads.map((r) => ({ ...r })),
     journeys: report.journeys,
   };
@@ -198,10 +243,11 @@ function cut(s: string, n: number): string {
 }
 
 /** Lays out rows as columns: first column left-aligned (and shortened to fit `width`), the others
- *  right-aligned except those listed in `left`. */
-function layout(header: string[], rows: string[][], width: number, left: number[] = [0]): string[] {
+ *  right-aligned except those listed in `left`. A row of one cell plus `span[i]` (a skipped
+ *  boundary and its reason) prints that text after its first cell, across the other columns. */
+function layout(header: string[], rows: string[][], width: number, left: number[] = [0], span: Array<string | undefined> = []): string[] {
   const ncol = header.length;
-  const w = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const w = header.map((h, i) => Math.max(h.length, ...rows.map((r, j) => (i > 0 && span[j] !== undefined ? 0 : (r[i] ?? '').length))));
   const total = w.reduce((a, b) => a + b, 0) + 2 * (ncol - 1) + 2;
   if (total > width) {
     // shorten the last (free-text) column first, then the name column
@@ -226,12 +272,30 @@ function layout(header: string[], rows: string[][], width: number, left: number[
         return left.includes(i) ? (i === ncol - 1 ? s : s.padEnd(w[i]!)) : s.padStart(w[i]!);
       })
       .join('  ');
-  return [fmt(header), ...rows.map(fmt)];
+  // Spanning text wraps at spaces onto at most three lines under itself.
+  const spanned = (r: string[], text: string): string => {
+    const name = cut(r[0] ?? '', w[0]!).padEnd(w[0]!);
+    const avail = Math.max(10, width - w[0]! - 4);
+    const lines: string[] = [];
+    let cur = '';
+    for (const word of text.split(' ')) {
+      if (cur && cur.length + 1 + word.length > avail) {
+        lines.push(cur);
+        cur = word;
+      } else cur = cur ? `${cur} ${word}` : word;
+    }
+    if (cur) lines.push(cur);
+    const shown = lines.length > 3 ? [...lines.slice(0, 2), cut(lines.slice(2).join(' '), avail)] : lines;
+    return shown.map((l, i) => `  ${i === 0 ? name : ' '.repeat(w[0]!)}  ${cut(l, avail)}`).join('\n');
+  };
+  return [fmt(header), ...rows.map((r, j) => (span[j] !== undefined ? spanned(r, span[j]!) : fmt(r)))];
 }
 
-function attachText(s: { attach?: string; skip_reason?: string }): string {
-  if (s.skip_reason) return `skipped: ${s.skip_reason}`;
-  return s.attach ?? '';
+/** The "fed by" cell: the mechanism(s) feeding the boundary a stage ends at, or why nothing feeds
+ *  it (short; the JSON document has the complete reason). */
+function fedByText(s: { mechanism?: string; attach?: string; skip_reason?: string }): string {
+  if (s.skip_reason) return `skipped: ${shortReason(s.skip_reason)}`;
+  return s.mechanism ?? s.attach ?? '';
 }
 
 function stageLabel(s: StageReport): string {
@@ -281,6 +345,81 @@ export function formatLog2Hist(buckets: readonly number[], unit: Unit | string =
   return out;
 }
 
+const KNOWN_IRQ_KINDS = ['hardirq', 'irq_thread_latency', 'irq_thread_time', 'softirq_delay', 'softirq_time', 'napi_work'];
+
+const cpuLabel = (s: StageReport): string => (s.total_over_cpus ? 'all' : s.cpu !== undefined ? String(s.cpu) : '-');
+
+/** "hardirq 24 virtio0-input.0" (the line number added when the name lacks it). */
+function lineLabel(s: StageReport): string {
+  return s.irq !== undefined && !s.name.includes(String(s.irq)) ? `${s.irq} ${s.name}` : s.name;
+}
+
+/** Two kinds of one series side by side (softirq delay and run time, IRQ thread wake-up and run
+ *  time): one entry per name and CPU, the total over CPUs before the per-CPU ones. */
+interface Pair {
+  a?: StageReport;
+  b?: StageReport;
+  first: StageReport;
+}
+
+function pairs(as: StageReport[], bs: StageReport[], num: (s: StageReport) => number): Pair[] {
+  const byKey = new Map<string, Pair>();
+  for (const [s, isA] of [...as.map((x) => [x, true] as const), ...bs.map((x) => [x, false] as const)]) {
+    const k = `${num(s)}:${s.name}:${cpuLabel(s)}`;
+    const e = byKey.get(k) ?? { first: s };
+    if (isA) e.a = s;
+    else e.b = s;
+    byKey.set(k, e);
+  }
+  return [...byKey.values()].sort(
+    (x, y) =>
+      num(x.first) - num(y.first) ||
+      (x.first.name < y.first.name ? -1 : x.first.name > y.first.name ? 1 : 0) ||
+      (x.first.total_over_cpus === y.first.total_over_cpus ? (x.first.cpu ?? -1) - (y.first.cpu ?? -1) : x.first.total_over_cpus ? -1 : 1),
+  );
+}
+
+/** The paired table; when it does not fit the width, the two halves one after the other.
+ *  `names`: first column, count and p50 headers of the first kind, count and p50 of the second. */
+function pairedTable(entries: Pair[], label: (e: Pair) => string, names: [string, string, string, string, string], width: number, bold: (s: string) => string): string[] {
+  const dash = ['-', '-', '-', '-'];
+  const part = (s?: StageReport): string[] => (s ? [String(s.count), v(s, s.p50), v(s, s.p99), v(s, s.max)] : dash);
+  const [first, countA, p50A, countB, p50B] = names;
+  const lines = layout([first, 'cpu', countA, p50A, 'p99', 'max', countB, p50B, 'p99', 'max'], entries.map((e) => [label(e), cpuLabel(e.first), ...part(e.a), ...part(e.b)]), width);
+  if (lines.every((l) => l.length <= width)) return [bold(lines[0]!), ...lines.slice(1)];
+  const out: string[] = [];
+  for (const [hdr, pick] of [[[first, 'cpu', countA, p50A, 'p99', 'max'], (e: Pair) => part(e.a)], [[first, 'cpu', countB, p50B, 'p99', 'max'], (e: Pair) => part(e.b)]] as const) {
+    const l2 = layout([...hdr], entries.map((e) => [label(e), cpuLabel(e.first), ...pick(e)]), width);
+    out.push(bold(l2[0]!), ...l2.slice(1));
+  }
+  return out;
+}
+
+/** IRQ thread wake-up latency and threaded handler run time, where device IRQs are threaded by
+ *  force; elsewhere one line saying why there is nothing to show. Nothing when IRQs were not traced. */
+function irqThreadSection(report: Report, irq: StageReport[], width: number, bold: (s: string) => string, dim: (s: string) => string): string[] {
+  const lat = irq.filter((s) => s.kind === 'irq_thread_latency');
+  const run = irq.filter((s) => s.kind === 'irq_thread_time');
+  const group = report.groups.find((g) => g.name === 'irq_thread');
+  const irqTraced = group !== undefined || irq.length > 0 || report.programs.some((p) => p.slot === 'irq');
+  const threaded = report.features?.irq_threads;
+  if (!irqTraced || (lat.length === 0 && run.length === 0 && threaded === undefined && !group)) return [];
+  const title = 'IRQ thread wake-up (threaded IRQs): hard IRQ → handler thread runs, per line and CPU';
+  const out = ['', bold(title.length <= width ? title : 'IRQ thread wake-up (threaded IRQs), per line and CPU')];
+  if (lat.length || run.length) {
+    out.push(...pairedTable(pairs(lat, run, (s) => s.irq ?? 9999), (e) => lineLabel(e.first), ['line', 'wakeups', 'wake p50', 'runs', 'run p50'], width, bold));
+    const fed = group?.mechanism ?? lat[0]?.mechanism ?? run[0]?.mechanism;
+    if (fed) out.push(dim(`  fed by ${fed}`));
+  } else if (threaded === false) {
+    out.push(dim(cut('  nothing is threaded here (no PREEMPT_RT, no threadirqs): handlers run in hard IRQ context', width)));
+  } else if (group && !group.active) {
+    out.push(dim(cut(`  not measured: ${shortReason(group.reason)}`, width)));
+  } else {
+    out.push(dim('  no threaded IRQ handler ran during the trace'));
+  }
+  return out;
+}
+
 /** The whole text report (`--format table`). */
 export function formatTable(report: Report, opts: TableOptions = {}): string {
   const color = opts.color === true;
@@ -309,56 +448,30 @@ export function formatTable(report: Report, opts: TableOptions = {}): string {
       });
       if (rows.length === 0) continue;
       out.push('', bold(title));
-      const cells = rows.map((r) => {
-        if ('skipped' in r) return [`(${r.skipped.name})`, '-', '-', '-', '-', '-', `skipped: ${r.skipped.reason ?? 'not attached'}`];
-        const s = r.stage;
-        return [stageLabel(s), String(s.count), v(s, s.p50), v(s, s.p90), v(s, s.p99), v(s, s.max), attachText(s)];
-      });
-      const lines = layout(['stage', 'packets', 'p50', 'p90', 'p99', 'max', 'attach'], cells, width, [0, 6]);
+      // A skipped boundary's row is its name and why nothing feeds it, across the number columns.
+      const cells = rows.map((r) => ('skipped' in r ? [`(${r.skipped.name})`] : [stageLabel(r.stage), String(r.stage.count), v(r.stage, r.stage.p50), v(r.stage, r.stage.p90), v(r.stage, r.stage.p99), v(r.stage, r.stage.max), fedByText(r.stage)]));
+      const span = rows.map((r) => ('skipped' in r ? `skipped: ${shortReason(r.skipped.reason ?? 'not attached')}` : undefined));
+      const lines = layout(['stage', 'packets', 'p50', 'p90', 'p99', 'max', 'fed by'], cells, width, [0, 6], span);
       out.push(bold(lines[0]!));
-      lines.slice(1).forEach((l, i) => out.push('skipped' in rows[i]! ? dim(l) : l));
+      lines.slice(1).forEach((l, i) => out.push('skipped' in rows[i]! ? l.split('\n').map(dim).join('\n') : l));
     }
   }
 
   // IRQ tables
   const irq = report.stages.filter((s) => s.dir === 'irq');
-  const cpuLabel = (s: StageReport): string => (s.total_over_cpus ? 'all' : s.cpu !== undefined ? String(s.cpu) : '-');
   const hard = irq.filter((s) => s.kind === 'hardirq');
   if (hard.length) {
     out.push('', bold('Hard IRQ handler time (per line and CPU)'));
-    const lines = layout(['line', 'cpu', 'count', 'p50', 'p99', 'max', 'attach'], hard.map((s) => [s.irq !== undefined && !s.name.includes(String(s.irq)) ? `${s.irq} ${s.name}` : s.name, cpuLabel(s), String(s.count), v(s, s.p50), v(s, s.p99), v(s, s.max), attachText(s)]), width, [0, 6]);
+    const lines = layout(['line', 'cpu', 'count', 'p50', 'p99', 'max', 'fed by'], hard.map((s) => [lineLabel(s), cpuLabel(s), String(s.count), v(s, s.p50), v(s, s.p99), v(s, s.max), fedByText(s)]), width, [0, 6]);
     out.push(bold(lines[0]!), ...lines.slice(1));
   }
+  out.push(...irqThreadSection(report, irq, width, bold, dim));
   const delay = irq.filter((s) => s.kind === 'softirq_delay');
   const time = irq.filter((s) => s.kind === 'softirq_time');
   if (delay.length || time.length) {
     out.push('', bold('Softirq: raise → run delay and run time (per vector and CPU)'));
-    const keyOf = (s: StageReport): string => `${s.vec ?? ''}:${s.name}:${cpuLabel(s)}`;
-    const byKey = new Map<string, { d?: StageReport; t?: StageReport; first: StageReport }>();
-    for (const s of [...delay, ...time]) {
-      const k = keyOf(s);
-      const e = byKey.get(k) ?? { first: s };
-      if (s.kind === 'softirq_delay') e.d = s;
-      else e.t = s;
-      byKey.set(k, e);
-    }
-    const entries = [...byKey.values()].sort((a, b) => (a.first.vec ?? 99) - (b.first.vec ?? 99) || (a.first.name < b.first.name ? -1 : a.first.name > b.first.name ? 1 : 0) || (a.first.total_over_cpus === b.first.total_over_cpus ? (a.first.cpu ?? -1) - (b.first.cpu ?? -1) : a.first.total_over_cpus ? -1 : 1));
-    const dash = ['-', '-', '-', '-'];
-    const part = (s?: StageReport): string[] => (s ? [String(s.count), v(s, s.p50), v(s, s.p99), v(s, s.max)] : dash);
-    const label = (e: { first: StageReport }): string => (e.first.vec !== undefined ? `${e.first.name} (${e.first.vec})` : e.first.name);
-    const lines = layout(
-      ['vector', 'cpu', 'raises', 'delay p50', 'p99', 'max', 'runs', 'run p50', 'p99', 'max'],
-      entries.map((e) => [label(e), cpuLabel(e.first), ...part(e.d), ...part(e.t)]),
-      width,
-    );
-    if (lines.every((l) => l.length <= width)) out.push(bold(lines[0]!), ...lines.slice(1));
-    else {
-      // too narrow for one table: delay, then run time
-      for (const [hdr, pick] of [[['vector', 'cpu', 'raises', 'delay p50', 'p99', 'max'], (e: (typeof entries)[number]) => part(e.d)], [['vector', 'cpu', 'runs', 'run p50', 'p99', 'max'], (e: (typeof entries)[number]) => part(e.t)]] as const) {
-        const l2 = layout([...hdr], entries.map((e) => [label(e), cpuLabel(e.first), ...pick(e)]), width);
-        out.push(bold(l2[0]!), ...l2.slice(1));
-      }
-    }
+    const label = (e: Pair): string => (e.first.vec !== undefined ? `${e.first.name} (${e.first.vec})` : e.first.name);
+    out.push(...pairedTable(pairs(delay, time, (s) => s.vec ?? 99), label, ['vector', 'raises', 'delay p50', 'runs', 'run p50'], width, bold));
   }
   const napi = irq.filter((s) => s.kind === 'napi_work');
   if (napi.length) {
@@ -374,7 +487,7 @@ export function formatTable(report: Report, opts: TableOptions = {}): string {
     );
     out.push(bold(lines[0]!), ...lines.slice(1));
   }
-  const otherIrq = irq.filter((s) => !['hardirq', 'softirq_delay', 'softirq_time', 'napi_work'].includes(s.kind));
+  const otherIrq = irq.filter((s) => !KNOWN_IRQ_KINDS.includes(s.kind));
   if (otherIrq.length) {
     out.push('', bold('Other IRQ series'));
     const lines = layout(['series', 'cpu', 'count', 'p50', 'p99', 'max'], otherIrq.map((s) => [stageLabel(s), cpuLabel(s), String(s.count), v(s, s.p50), v(s, s.p99), v(s, s.max)]), width);
@@ -410,7 +523,7 @@ export function formatTable(report: Report, opts: TableOptions = {}): string {
     out.push('', bold('Programs') + (stats ? '' : dim('  (runs and ns/run: trace with --bpf-stats)')));
     const lines = layout(
       ['program', 'slot', 'attach', 'runs', 'ns/run', 'status'],
-      report.programs.map((p) => [p.name, p.slot, p.attach ?? '-', stats ? String(p.runs) : '-', p.runs > 0 ? p.ns_per_run.toFixed(0) : '-', p.status === 'attached' ? 'attached' : `${p.status}${p.reason ? `: ${p.reason}` : ''}`]),
+      report.programs.map((p) => [p.name, p.slot, p.attach ?? '-', stats ? String(p.runs) : '-', p.runs > 0 ? p.ns_per_run.toFixed(0) : '-', p.status === 'attached' ? 'attached' : `${p.status}${p.reason ? `: ${shortReason(p.reason)}` : ''}`]),
       width,
       [0, 1, 2, 5],
     );

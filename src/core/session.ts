@@ -6,7 +6,9 @@
  *  - 'message'  every valid helper message (feed them to the Aggregator);
  *  - 'reload'   the result of each reload (ok with the `loaded` message, or diagnostics);
  *  - 'progress' start-up steps (also given to opts.onProgress);
- *  - 'warning'  problems that do not end the session (bad helper lines, a stage that did not load);
+ *  - 'warning'  problems that do not end the session (bad helper lines, a stage that did not load,
+ *               a program the verifier refused while the rest of its object loaded: those are also
+ *               in `refusals`, with a diagnostic on the source line);
  *  - 'ended'    once: {reason: 'stopped'} after stop(), or {reason: 'helper-exited' | 'connection-lost', error}.
  * Nothing a helper or a user sends can throw out of an event handler here.
  */
@@ -16,7 +18,8 @@ import { basename, resolve } from 'node:path';
 import type { Diagnostic } from './diagnostic.ts';
 import { compileProbe } from './build.ts';
 import { deploy, DeployError, type Deployment } from './deploy.ts';
-import { filterToRodata, parseFilter, type FilterResolver } from './filter.ts';
+import { refusalsOf, type Refusal } from './feeds.ts';
+import { filterToRodata, netfilterNamespaces, parseFilter, type FilterResolver } from './filter.ts';
 import { HelperClient, HelperGoneError, HelperRequestError, type HelperExit } from './helper-client.ts';
 import { runPreflight, type PreflightResult } from './preflight.ts';
 import type { Direction, HelloMessage, HelperMessage, LoadedMessage } from './protocol.ts';
@@ -48,6 +51,11 @@ export interface SessionOptions {
   slowNs?: number;
   /** Turn on kernel bpf_stats for per-program cost (has a small cost itself). */
   bpfStats?: boolean;
+  /** BPF netfilter hooks (default on): they feed ip_rcv and ip_local_deliver where neither fentry
+   *  nor kprobes can. false starts the helper with --no-netfilter. */
+  netfilter?: boolean;
+  /** The target's preflight, when the caller already ran it (nslat check): not run again. */
+  preflight?: PreflightResult;
   onProgress?: (p: SessionProgress) => void;
   log?: (line: string) => void;
   /** An already open transport (tests, the extension); otherwise one is created from host/sshConfig. */
@@ -66,6 +74,12 @@ export interface EndInfo {
 export type ReloadResult =
   | { ok: true; slot: string; loaded: LoadedMessage; warnings: Diagnostic[] }
   | { ok: false; slot: string; diagnostics: Diagnostic[]; error: string };
+
+/** A program refused at load while the rest of its object loaded, placed on its source line. */
+export interface LoadRefusal extends Refusal {
+  /** A warning on the line the verifier stopped at (file: the slot's local source). */
+  diagnostic: Diagnostic;
+}
 
 export interface ProbeSource {
   slot: string;
@@ -98,6 +112,10 @@ function validStages(stages: Stage[] | undefined): Stage[] {
 
 export class Session extends EventEmitter<SessionEvents> {
   readonly loaded = new Map<string, LoadedMessage>();
+  /** Stages that did not load at start, with why (the session traces the others). */
+  readonly failedStages = new Map<string, string>();
+  /** Programs the verifier refused at start while the rest of their object loaded. */
+  readonly refusals: LoadRefusal[] = [];
   private readonly sources = new Map<string, ProbeSource>();
   private stopping = false;
   private endedInfo: EndInfo | undefined;
@@ -105,6 +123,7 @@ export class Session extends EventEmitter<SessionEvents> {
   private reloadChain: Promise<unknown> = Promise.resolve();
   private readonly rodata: Record<Stage, Record<string, number>>;
   private readonly data: Record<string, number>;
+  private readonly netns: Record<Stage, number[] | undefined>;
 
   private constructor(
     readonly transport: Transport,
@@ -115,6 +134,7 @@ export class Session extends EventEmitter<SessionEvents> {
     readonly stages: Stage[],
     rodata: Record<Stage, Record<string, number>>,
     data: Record<string, number>,
+    netns: Record<Stage, number[] | undefined>,
     private readonly includes: string,
     private readonly editTag: string,
     private readonly opts: SessionOptions,
@@ -122,6 +142,7 @@ export class Session extends EventEmitter<SessionEvents> {
     super();
     this.rodata = rodata;
     this.data = data;
+    this.netns = netns;
   }
 
   get host(): string {
@@ -157,7 +178,7 @@ export class Session extends EventEmitter<SessionEvents> {
     let editDir: string | undefined;
     try {
       progress({ phase: 'preflight', message: `checking ${transport.host}` });
-      const pre = await runPreflight({ transport, askPass: opts.askPass });
+      const pre = opts.preflight ?? (await runPreflight({ transport, askPass: opts.askPass }));
       if (!pre.ok) {
         const bad = pre.rows.filter((r) => !r.ok && r.required !== false);
         throw new SessionError(`${transport.host} cannot trace yet: ${bad.map((r) => `${r.check}: ${r.detail}${r.fix ? ` (fix: ${r.fix})` : ''}`).join('; ')}`, pre);
@@ -184,6 +205,18 @@ export class Session extends EventEmitter<SessionEvents> {
         rx: await filterToRodata(spec, resolver, 'rx'),
         tx: await filterToRodata(spec, resolver, 'tx'),
         irq: await filterToRodata(spec, resolver, 'irq'),
+      };
+      // A netfilter hook sees one network namespace: with a netns filter the rx/tx hooks are also
+      // attached in that one (unless it is the helper's own).
+      let ownNetns: number | undefined;
+      if (spec.netns !== undefined) {
+        const r = await transport.run(['stat', '-L', '-c', '%i', '/proc/self/ns/net'], { timeoutMs: 10_000 }).catch(() => undefined);
+        if (r && r.exitCode === 0 && /^\d+$/.test(r.stdout.trim())) ownNetns = Number(r.stdout.trim());
+      }
+      const netnsByDir: Record<Stage, number[] | undefined> = {
+        rx: netfilterNamespaces(spec, 'rx', ownNetns),
+        tx: netfilterNamespaces(spec, 'tx', ownNetns),
+        irq: netfilterNamespaces(spec, 'irq', ownNetns),
       };
       const data: Record<string, number> = {};
       if (opts.sampleEvery !== undefined) data.sample_every = Math.max(0, Math.floor(opts.sampleEvery));
@@ -226,6 +259,7 @@ export class Session extends EventEmitter<SessionEvents> {
       progress({ phase: 'helper', message: `starting the helper as root on ${transport.host}` });
       const argv = [dep.helper, '--workdir', dep.dir, '--interval-ms', String(clampInt(opts.intervalMs ?? 1000, 0, 3_600_000))];
       if (opts.bpfStats) argv.push('--bpf-stats');
+      if (opts.netfilter === false) argv.push('--no-netfilter');
       proc = await transport.spawnPrivileged(argv, { askPass: opts.askPass, mode: opts.privilege });
       const client = new HelperClient(proc);
       const early: HelperMessage[] = [];
@@ -233,7 +267,7 @@ export class Session extends EventEmitter<SessionEvents> {
       client.on('message', keep);
       const hello = await client.waitHello(30_000);
 
-      const session = new Session(transport, dep, client, hello, pre, stages, rodataByDir, data, includes, editTag, opts);
+      const session = new Session(transport, dep, client, hello, pre, stages, rodataByDir, data, netnsByDir, includes, editTag, opts);
       for (const s of sources) session.sources.set(s.slot, s);
       let badLines = 0;
       client.on('protocolError', (e) => {
@@ -254,16 +288,22 @@ export class Session extends EventEmitter<SessionEvents> {
       const failDiags: Diagnostic[] = [];
       for (const s of stages) {
         progress({ phase: 'load', message: `loading ${s} probes` });
+        const src = session.sources.get(s)!;
+        const text = readText(src.path);
         try {
-          const g = session.globalsFor(s, readText(session.sources.get(s)!.path));
-          const loaded = await client.request({ cmd: 'load', slot: s, object: objects[s]!, ...g }, 60_000);
+          // Edited probes (--probes) load strictly: a refusal is an error on the author's line.
+          // The built-ins go on without a refused program (its group falls back).
+          const fields = session.loadFields(s, text, !src.builtin);
+          const loaded = await client.request({ cmd: 'load', slot: s, object: objects[s]!, ...fields }, 60_000);
           session.loaded.set(s, loaded);
+          session.noteRefusals(loaded, src.path, text);
           loadedAny = true;
         } catch (e) {
-          const src = session.sources.get(s)!;
-          const diags = session.diagnosticsFor(e, src.path, readText(src.path));
+          const diags = session.diagnosticsFor(e, src.path, text);
           failDiags.push(...diags);
-          failures.push(`${s}: ${(e as Error).message}${diags[0] && diags[0].line ? ` (${diags[0].file}:${diags[0].line})` : ''}`);
+          const why = `${(e as Error).message}${diags[0] && diags[0].line ? ` (${diags[0].file}:${diags[0].line})` : ''}`;
+          session.failedStages.set(s, why);
+          failures.push(`${s}: ${why}`);
         }
       }
       client.off('message', keep);
@@ -275,6 +315,7 @@ export class Session extends EventEmitter<SessionEvents> {
       client.on('message', (m) => session.emit('message', m));
       session.startupMessages = early;
       for (const f of failures) setImmediate(() => session.emit('warning', `stage ${f} did not load; tracing the others`));
+      for (const r of session.refusals) setImmediate(() => session.emit('warning', r.message));
       progress({ phase: 'running', message: `tracing ${stages.filter((s) => session.loaded.has(s)).join(', ')} on ${transport.host}` });
       return session;
     } catch (e) {
@@ -297,12 +338,27 @@ export class Session extends EventEmitter<SessionEvents> {
     return [...this.sources.values()];
   }
 
-  /** Filter constants and mutable globals for a slot, limited to the names its source declares. */
-  private globalsFor(slot: string, sourceText: string | undefined): { rodata: Record<string, number>; data: Record<string, number> } {
+  /** The parts of a slot's load command besides the object: filter constants and mutable globals
+   *  (limited to the names its source declares), the netfilter namespaces, strictness. */
+  private loadFields(slot: string, sourceText: string | undefined, strict: boolean): { rodata: Record<string, number>; data: Record<string, number>; netns?: number[]; strict?: true } {
     const dir: Stage = slot === 'tx' || slot.startsWith('tx') ? 'tx' : slot === 'irq' ? 'irq' : 'rx';
     const names = declaredNames(sourceText ?? '', this.includes);
     const pick = (o: Record<string, number>) => Object.fromEntries(Object.entries(o).filter(([k]) => names.has(k)));
-    return { rodata: pick(this.rodata[dir]), data: pick(this.data) };
+    const out: { rodata: Record<string, number>; data: Record<string, number>; netns?: number[]; strict?: true } = { rodata: pick(this.rodata[dir]), data: pick(this.data) };
+    const ns = this.netns[dir];
+    if (ns?.length) out.netns = ns;
+    if (strict) out.strict = true;
+    return out;
+  }
+
+  /** Records the programs a non-strict load went on without, each with a warning on its line. */
+  private noteRefusals(loaded: LoadedMessage, path: string, text: string | undefined): void {
+    for (const r of refusalsOf(loaded)) {
+      const d = this.verifierDiagnostic(r.log, r.program, path, text);
+      d.severity = 'warning';
+      d.message = `${d.message}; ${r.outcome}; the rest loaded`;
+      this.refusals.push({ ...r, diagnostic: d });
+    }
   }
 
   /**
@@ -333,7 +389,8 @@ export class Session extends EventEmitter<SessionEvents> {
     const built = await compileOnTarget(this.transport, this.deployment, path, tag).catch((e: Error) => ({ ok: false as const, error: e.message, diagnostics: [] as Diagnostic[] }));
     if (!built.ok) return fail(built.error, built.diagnostics);
     try {
-      const loaded = await this.client.request({ cmd: 'load', slot, object: built.object, ...this.globalsFor(slot, text) }, 60_000);
+      // An edited probe loads strictly: the first refusal is an error, and the old object stays.
+      const loaded = await this.client.request({ cmd: 'load', slot, object: built.object, ...this.loadFields(slot, text, true) }, 60_000);
       this.loaded.set(slot, loaded);
       this.sources.set(slot, { slot, path, builtin: false });
       const r: ReloadResult = { ok: true, slot, loaded, warnings: built.warnings };
@@ -348,25 +405,28 @@ export class Session extends EventEmitter<SessionEvents> {
   private diagnosticsFor(e: unknown, path: string, text: string | undefined): Diagnostic[] {
     if (e instanceof HelperRequestError) {
       const m = e.reply;
-      if (m.log && (m.code === 'verifier' || /^;/m.test(m.log))) {
-        return [mapVerifierLog(m.log, {
-          program: m.program,
-          source: text !== undefined ? { path, text } : undefined,
-          fallbackFile: path,
-          mapFile: (f) => {
-            if (basename(f) === basename(path)) return path;
-            // A rejection inside a shared header: point at the local copy of that header.
-            for (const d of ['probes', 'include']) {
-              const local = `${this.deployment.localBpfDir}/${d}/${basename(f)}`;
-              if (existsSync(local)) return local;
-            }
-            return undefined;
-          },
-        })];
-      }
+      if (m.log && (m.code === 'verifier' || /^;/m.test(m.log))) return [this.verifierDiagnostic(m.log, m.program, path, text)];
       return [{ file: path, line: 0, column: 0, severity: 'error', message: `${m.code}: ${m.message}`, source: 'helper' }];
     }
     return [{ file: path, line: 0, column: 0, severity: 'error', message: (e as Error)?.message ?? String(e), source: 'helper' }];
+  }
+
+  /** A verifier log as a diagnostic on the probe's (or a shared header's) local source line. */
+  private verifierDiagnostic(log: string, program: string | undefined, path: string, text: string | undefined): Diagnostic {
+    return mapVerifierLog(log, {
+      program,
+      source: text !== undefined ? { path, text } : undefined,
+      fallbackFile: path,
+      mapFile: (f) => {
+        if (basename(f) === basename(path)) return path;
+        // A rejection inside a shared header: point at the local copy of that header.
+        for (const d of ['probes', 'include']) {
+          const local = `${this.deployment.localBpfDir}/${d}/${basename(f)}`;
+          if (existsSync(local)) return local;
+        }
+        return undefined;
+      },
+    });
   }
 
   /** Changes mutable globals in every loaded slot (sample_every, slow_ns) or the snapshot period. */

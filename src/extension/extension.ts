@@ -115,6 +115,7 @@ class Nslat implements vscode.Disposable {
             intervalMs: settings.snapshotIntervalMs,
             sampleEvery: settings.sampleEvery,
             slowNs: Math.round(settings.slowThresholdMs * 1e6),
+            netfilter: settings.netfilter,
             bpfDir: vscode.Uri.joinPath(this.context.extensionUri, 'bpf').fsPath,
             signal: abort.signal,
             onProgress: (p) => {
@@ -170,6 +171,7 @@ class Nslat implements vscode.Disposable {
     });
     aggregator.setSession({ state: 'running', message: undefined });
     this.status.update(host, 'running', 0);
+    if (session.refusals.length) this.showRefusals(session, label);
     this.lsp.sessionStarted(session, aggregator);
     this.log.info(`tracing ${[...session.loaded.keys()].join(', ')} on ${label} (helper pid ${session.hello.pid}, kernel ${session.hello.kernel}, workdir ${session.hello.workdir})`);
   }
@@ -241,6 +243,21 @@ class Nslat implements vscode.Disposable {
     } else {
       this.log.info(`session on ${label} stopped`);
     }
+  }
+
+  /** Programs the verifier refused while the rest of their object loaded: a warning on the source
+   *  line of each and one message (the session traces without them). */
+  private showRefusals(session: Session, label: string): void {
+    for (const r of session.refusals) this.log.warn(r.message);
+    this.probes.showLoadWarnings(session.refusals.map((r) => ({ slot: r.slot, diagnostic: r.diagnostic })));
+    const first = session.refusals[0]!;
+    const more = session.refusals.length > 1 ? ` (and ${session.refusals.length - 1} more)` : '';
+    void vscode.window
+      .showWarningMessage(`nslat on ${label}: ${first.message}${more}.`, 'Show Problems', 'Show Log')
+      .then((pick) => {
+        if (pick === 'Show Problems') void vscode.commands.executeCommand('workbench.actions.view.problems');
+        else if (pick === 'Show Log') this.log.show();
+      });
   }
 
   private async askPass(prompt: string, label: string): Promise<string | undefined> {

@@ -230,6 +230,14 @@ export class ProbeEditor implements vscode.Disposable {
     return r;
   }
 
+  /** Warnings of a load that went on without some programs (the verifier refused them), on the
+   *  probe sources they come from; the next reload of the slot replaces them. */
+  showLoadWarnings(items: Array<{ slot: string; diagnostic: CoreDiagnostic }>): void {
+    const bySlot = new Map<string, CoreDiagnostic[]>();
+    for (const i of items) bySlot.set(i.slot, [...(bySlot.get(i.slot) ?? []), i.diagnostic]);
+    for (const [slot, diags] of bySlot) this.setDiagnostics(slot, diags, diags[0]?.file);
+  }
+
   private clearSlot(slot: string): void {
     for (const f of this.diagFiles.get(slot) ?? []) {
       this.diagnostics.delete(vscode.Uri.file(f));

@@ -12,6 +12,8 @@ export interface NslatSettings {
   snapshotIntervalMs: number;
   sampleEvery: number;
   slowThresholdMs: number;
+  /** BPF netfilter hooks on (false: the helper runs with --no-netfilter). */
+  netfilter: boolean;
 }
 
 const PRIVILEGE: readonly PrivilegeMode[] = ['auto', 'root', 'sudo-n', 'sudo-askpass'];
@@ -37,5 +39,6 @@ export function readSettings(): NslatSettings {
     snapshotIntervalMs: Math.round(num('snapshotIntervalMs', 1000, 100, 60_000)),
     sampleEvery: Math.round(num('sampleEvery', 1000, 0, 1_000_000_000)),
     slowThresholdMs: num('slowThresholdMs', 1, 0, 60_000),
+    netfilter: c.get<unknown>('netfilter', true) !== false,
   };
 }

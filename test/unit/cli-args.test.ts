@@ -23,7 +23,7 @@ test('defaults and full trace options', () => {
 });
 
 test('check, replay, help and version', () => {
-  assert.deepEqual(parseCli(['check', '--host', 'h']), { kind: 'check', format: 'table', host: 'h', sshConfig: undefined, privilege: 'auto' });
+  assert.deepEqual(parseCli(['check', '--host', 'h']), { kind: 'check', format: 'table', netfilter: true, host: 'h', sshConfig: undefined, privilege: 'auto' });
   assert.deepEqual(parseCli(['replay', 'x.jsonl', '--format', 'json']), { kind: 'replay', file: 'x.jsonl', format: 'json' });
   assert.deepEqual(parseCli(['--help']), { kind: 'help' });
   assert.deepEqual(parseCli(['trace', '-h']), { kind: 'help', topic: 'trace' });
@@ -80,3 +80,19 @@ for (const [argv, re] of bad) {
     });
   });
 }
+
+test('--no-netfilter: for trace and check (netfilter hooks are on by default), not for replay', () => {
+  const on = parseCli(['trace']);
+  const off = parseCli(['trace', '--no-netfilter', '--duration', '3']);
+  assert.ok(on.kind === 'trace' && off.kind === 'trace');
+  if (on.kind !== 'trace' || off.kind !== 'trace') return;
+  assert.equal(on.netfilter, true);
+  assert.equal(off.netfilter, false);
+  assert.equal(off.durationS, 3);
+  const check = parseCli(['check', '--no-netfilter', '--format', 'json']);
+  assert.equal(check.kind === 'check' && check.netfilter, false);
+  assert.throws(() => parseCli(['replay', 'x.jsonl', '--no-netfilter']), (e: unknown) => e instanceof UsageError && /--no-netfilter does not apply to `nslat replay`/.test(e.message));
+  // a boolean flag: no value, and no --netfilter=no spelling
+  assert.throws(() => parseCli(['trace', '--no-netfilter=1']), UsageError);
+  assert.throws(() => parseCli(['trace', '--netfilter']), UsageError);
+});

@@ -164,11 +164,12 @@ test('CSV summary: one row per stage, CRLF, hostile names survive a round trip',
   assert.equal(evil[col('count')], '4');
   const first = rows[1]!;
   const s0 = doc.stages[0]!;
-  assert.deepEqual([first[col('dir')], first[col('kind')], first[col('stage')], first[col('attach')], first[col('count')]], ['rx', 'stage', s0.name, 'tp_btf', String(s0.count)]);
+  assert.deepEqual([first[col('dir')], first[col('kind')], first[col('stage')], first[col('attach')], first[col('mechanism')], first[col('count')]], ['rx', 'stage', s0.name, 'tp_btf', 'tp_btf', String(s0.count)]);
   assert.equal(Number(first[col('p50')]), Math.round(s0.p50! * 1000) / 1000);
   const skipped = rows.find((r) => r[col('kind')] === 'boundary')!;
   assert.equal(skipped[col('p50')], '');
   assert.match(skipped[col('skip_reason')]!, /EPERM/);
+  assert.equal(skipped[col('mechanism')], '');
 
   const dir = tmp();
   try {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FilterError, filterToRodata, parseFilter } from '../../src/core/filter.ts';
+import { FilterError, filterToRodata, netfilterNamespaces, parseFilter } from '../../src/core/filter.ts';
 
 test('parses the documented examples', async () => {
   assert.deepEqual(parseFilter('tcp and port 5201'), { l4: 'tcp', port: 5201 });
@@ -74,4 +74,15 @@ test('never throws anything but FilterError on random input', () => {
       assert.ok((e as Error).message.length > 10);
     }
   }
+});
+
+test('netns filter: rx and tx loads name the namespace for their netfilter hooks, unless it is the helper\'s own', () => {
+  const spec = parseFilter('netns 4026532890 and tcp');
+  assert.deepEqual(netfilterNamespaces(spec, 'rx'), [4026532890]);
+  assert.deepEqual(netfilterNamespaces(spec, 'tx'), [4026532890]);
+  assert.equal(netfilterNamespaces(spec, 'irq'), undefined, 'IRQ probes have no netfilter hooks');
+  assert.equal(netfilterNamespaces(spec, 'rx', 4026532890), undefined, 'the helper hooks its own namespace anyway');
+  assert.deepEqual(netfilterNamespaces(spec, 'rx', 4026531840), [4026532890]);
+  assert.equal(netfilterNamespaces(parseFilter('tcp'), 'rx'), undefined);
+  assert.equal(netfilterNamespaces(parseFilter('netns 0'), 'rx'), undefined, '0 is "no filter"');
 });

@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { attachRows, installCommand, parseOsRelease, runPreflight } from '../../src/core/preflight.ts';
+import { attachRows, feedRows, installCommand, parseOsRelease, runPreflight } from '../../src/core/preflight.ts';
+import type { HelloMessage } from '../../src/core/protocol.ts';
+import { captured, capturedLoaded } from '../fixtures/captured.ts';
 import type { RunOptions, RunResult, Transport } from '../../src/core/transport/types.ts';
 
 test('distribution families from /etc/os-release and their install commands', () => {
@@ -66,4 +68,46 @@ test('attach rows from the helper hello', () => {
   const rows = attachRows({ type: 'hello', protocol: 1, helper_version: '1', kernel: 'k', mono_ns: 0, wall_ns: 0, ncpus: 2, btf: true, bpf_stats: false, attach_types: { tracepoint: true, tp_btf: true, fentry: false, kprobe: false }, workdir: '/w', pid: 1 });
   assert.equal(rows[0]!.ok, true);
   assert.match(rows[0]!.detail, /tracepoint, tp_btf work; fentry, kprobe do not/);
+});
+
+test('attach rows from a real hello: what works, netfilter, the kernel build; no claim of a fallback', () => {
+  const hello = captured('helper-6.18-netfilter').find((m): m is HelloMessage => m.type === 'hello')!;
+  const rows = attachRows(hello);
+  const row = (c: string) => rows.find((r) => r.check === c);
+  assert.equal(row('attach types')!.detail, 'tracepoint, raw_tp, tp_btf, netfilter work; fentry, fexit, kprobe, kretprobe do not');
+  for (const r of rows) assert.doesNotMatch(r.detail, /fall back/);
+  assert.equal(row('netfilter')!.ok, true);
+  assert.match(row('netfilter')!.detail, /^BPF netfilter hooks on: they feed ip_rcv and ip_local_deliver/);
+  assert.match(row('kernel build')!.detail, /^x86_64; not PREEMPT_RT; device IRQ handlers not threaded/);
+  assert.match(row('helper')!.detail, /^nslat-helper 0\.2\.0 \(x86_64\), protocol 1, 2 CPUs/);
+  const off = captured('helper-6.18-no-netfilter').find((m): m is HelloMessage => m.type === 'hello')!;
+  const nf = attachRows(off).find((r) => r.check === 'netfilter')!;
+  assert.deepEqual([nf.ok, nf.required, nf.detail], [false, false, 'BPF netfilter hooks work here but are turned off (--no-netfilter)']);
+  const rt = attachRows({ ...hello, preempt_rt: true, irq_threads: true }).find((r) => r.check === 'kernel build')!;
+  assert.match(rt.detail, /PREEMPT_RT; device IRQ handlers threaded by force \(PREEMPT_RT\): IRQ thread wake-up latency is measured/);
+});
+
+test('feed rows: per boundary and group, the mechanism that fed it or why nothing did', () => {
+  const rows = feedRows(['rx', 'tx', 'irq'].map((slot) => ({ slot, loaded: capturedLoaded('helper-6.18-netfilter', slot) })));
+  const row = (c: string) => rows.find((r) => r.check === c);
+  assert.deepEqual([row('rx ip_rcv')!.ok, row('rx ip_rcv')!.detail], [true, 'fed by netfilter (ipv4/pre_routing, ipv6/pre_routing)']);
+  assert.equal(row('rx ip_local_deliver')!.detail, 'fed by netfilter (ipv4/local_in, ipv6/local_in)');
+  assert.equal(row('rx l4_rcv')!.detail, 'fed by tp_btf (tcp_probe)');
+  assert.match(row('tx ip_output')!.detail, /^nothing feeds it: fentry not permitted on this kernel \(EPERM at load\); kprobes absent on this kernel/);
+  assert.match(row('irq irq_thread (group)')!.detail, /^nothing feeds it: IRQ handlers are not threaded by force on this kernel/);
+  // informative: a boundary nothing feeds does not make the check fail
+  assert.ok(rows.every((r) => r.required === false));
+  assert.equal(rows.filter((r) => r.check.startsWith('rx ')).length, 9 + 1, 'nine rx boundaries and the coalesced group');
+
+  const off = feedRows([{ slot: 'rx', loaded: capturedLoaded('helper-6.18-no-netfilter', 'rx') }]);
+  const ip = off.find((r) => r.check === 'rx ip_rcv')!;
+  assert.equal(ip.ok, false);
+  assert.match(ip.detail, /; netfilter hooks turned off \(--no-netfilter\)$/);
+
+  const refused = feedRows([{ slot: 'rx', loaded: capturedLoaded('helper-6.18-refused', 'rx') }, { slot: 'tx', error: 'open_failed: not a BPF object' }]);
+  assert.equal(refused.find((r) => r.check === 'rx nslat_test (group)')!.detail, 'fed by tp_btf (netif_receive_skb)');
+  assert.equal(refused.find((r) => r.check === 'rx nslat_test__netfilter')!.detail, "rejected by the verifier: R0 invalid mem access 'map_value_or_null'; its group nslat_test fell back to tp_btf (netif_receive_skb)");
+  const tx = refused.find((r) => r.check === 'tx probes')!;
+  assert.deepEqual([tx.ok, tx.required, tx.detail], [false, false, 'did not load: open_failed: not a BPF object']);
+  assert.equal(feedRows([{ slot: 'rx', error: 'x' }])[0]!.required, true, 'nothing loaded at all: tracing cannot work');
 });

@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import { Aggregator } from '../../src/core/aggregate.ts';
 import { fromValues } from '../../src/core/hist.ts';
 import { REPORT_SCHEMA, ReportDocument, formatLog2Hist, formatTable, toJsonDocument } from '../../src/core/report.ts';
+import type { HelperMessage } from '../../src/core/protocol.ts';
+import { captured, threadedIrqStream } from '../fixtures/captured.ts';
 import { makeStream } from '../fixtures/stream.ts';
 
 function fixtureReport() {
@@ -53,13 +55,14 @@ test('formatTable: per-layer percentile table RX then TX, skipped boundaries, IR
   assert.ok(rx < rxCum && rxCum < tx && tx < hard && hard < soft && soft < napi && napi < hist && hist < loss);
 
   const rxTable = text.slice(rx, rxCum).split('\n').filter(Boolean);
-  assert.match(rxTable[1]!, /^ {2}stage +packets +p50 +p90 +p99 +max +attach$/);
+  assert.match(rxTable[1]!, /^ {2}stage +packets +p50 +p90 +p99 +max +fed by$/);
   const names = rxTable.slice(2).map((l) => l.trim().split(/\s{2,}/)[0]);
   assert.deepEqual(names, ['netif_rx → netif_receive_skb', '(ip_rcv)', '(ip_local_deliver)', 'netif_receive_skb → tcp_probe', 'tcp_probe → skb_copy_datagram_iovec']);
   const first = rep.stages[0]!;
   assert.match(rxTable[2]!, new RegExp(`netif_rx → netif_receive_skb +${first.count} +\\d`));
   assert.match(rxTable[3]!, /skipped: kprobe not available and f/);
-  assert.match(formatTable(rep, { width: 200 }), /\(ip_rcv\) .* skipped: kprobe not available and fentry not permitted on this kernel \(EPERM\)\n/);
+  // the table shortens the reason (errno details and "on this kernel" dropped); JSON keeps it whole
+  assert.match(formatTable(rep, { width: 200 }), /\(ip_rcv\) .* skipped: kprobe not available and fentry not permitted\n/);
   assert.match(text, /\(qdisc_dequeue\) .* skipped: no qdisc on this path/);
 
   // IRQ: totals and per CPU
@@ -145,4 +148,109 @@ test('an empty session still renders and validates', () => {
   assert.ok(ReportDocument.safeParse(doc).success);
   assert.deepEqual(doc.stages, []);
   assert.equal(doc.kernel, null);
+});
+
+// ---------------------------------------------------------------- what fed each boundary (real helper output)
+
+function reportOf(messages: HelperMessage[]) {
+  const agg = new Aggregator({ host: 'lab6' });
+  for (const m of messages) agg.ingest(m);
+  return agg.report();
+}
+
+test('table and JSON: which mechanism fed each stage (netfilter for ip_rcv and ip_local_deliver here)', () => {
+  const rep = reportOf(captured('helper-6.18-netfilter'));
+  const text = formatTable(rep, { width: 120, histograms: false });
+  const rx = text.slice(text.indexOf('\nRX per stage\n'), text.indexOf('\nRX cumulative'));
+  assert.match(rx, /\n {2}stage +packets +p50 +p90 +p99 +max +fed by\n/);
+  assert.match(rx, /\n {2}netif_rx → netif_receive_skb +\d+ .* tp_btf\n/);
+  assert.match(rx, /\n {2}netif_receive_skb → ip_rcv +\d+ .* netfilter\n/);
+  assert.match(rx, /\n {2}ip_rcv → ip_local_deliver +\d+ .* netfilter\n/);
+  assert.doesNotMatch(rx, /skipped/);
+  const tx = text.slice(text.indexOf('\nTX per stage\n'), text.indexOf('\nTX cumulative'));
+  // a stage says what fed the boundary it ends at
+  assert.match(tx, /\n {2}sendmsg → net_dev_queue +\d+ .* tp_btf\n/);
+  assert.match(tx, /\n {2}\(ip_output\) +skipped: fentry not permitted; kprobes absent\n/);
+
+  const doc = toJsonDocument(rep);
+  assert.ok(ReportDocument.safeParse(JSON.parse(JSON.stringify(doc))).success);
+  const st = doc.stages.find((s) => s.kind === 'stage' && s.to === 'ip_rcv')!;
+  assert.equal(st.mechanism, 'netfilter');
+  assert.deepEqual(st.feeds.map((f) => [f.program, f.attach, f.target, f.netns]), [
+    ['ip_rcv__netfilter_v4', 'netfilter', 'ipv4/pre_routing', [0]],
+    ['ip_rcv__netfilter_v6', 'netfilter', 'ipv6/pre_routing', [0]],
+  ]);
+  const ipLocal = doc.boundaries.find((b) => b.name === 'ip_local_deliver')!;
+  assert.deepEqual([ipLocal.slot, ipLocal.dir, ipLocal.active, ipLocal.mechanism, ipLocal.reason], ['rx', 'rx', true, 'netfilter', null]);
+  const out = doc.boundaries.find((b) => b.name === 'ip_output')!;
+  assert.equal(out.active, false);
+  assert.equal(out.mechanism, null);
+  assert.match(out.reason!, /^ip_output__fentry_v4: fentry not permitted on this kernel \(EPERM at load\); /);
+  assert.deepEqual(doc.groups.map((g) => [g.slot, g.name, g.active]), [['rx', 'coalesced', false], ['irq', 'irq_thread', false]]);
+  assert.deepEqual(doc.features, { arch: 'x86_64', preempt_rt: false, irq_threads: false, netfilter: true });
+});
+
+test('a boundary nothing feeds: the table says why in short, the JSON document completely', () => {
+  const rep = reportOf(captured('helper-6.18-no-netfilter'));
+  const text = formatTable(rep, { width: 160, histograms: false });
+  assert.match(text, /\n {2}\(ip_rcv\) +skipped: fentry not permitted; kprobes absent; netfilter hooks turned off \(--no-netfilter\)\n/);
+  assert.match(text, /\n {2}\(ip_local_deliver\) +skipped: fentry not permitted; kprobes absent; netfilter hooks turned off \(--no-netfilter\)\n/);
+  // the packets go from netif_receive_skb straight to L4
+  assert.match(text, /\n {2}netif_receive_skb → l4_rcv +\d+ .* tp_btf\n/);
+  // narrow: the reason wraps under itself instead of being cut
+  const narrow = formatTable(rep, { width: 80, histograms: false }).split('\n');
+  const at = narrow.findIndex((l) => l.startsWith('  (ip_rcv)'));
+  assert.ok(at > 0);
+  assert.match(`${narrow[at]} ${narrow[at + 1]!.trim()}`, /skipped: fentry not permitted; kprobes absent; netfilter hooks turned off \(--no-netfilter\)$/);
+  assert.deepEqual(narrow.filter((l) => [...l].length > 80).slice(1), []);
+
+  const doc = toJsonDocument(rep);
+  const ip = doc.stages.find((s) => s.kind === 'boundary' && s.name === 'ip_rcv')!;
+  assert.equal(ip.mechanism, null);
+  assert.deepEqual(ip.feeds, []);
+  assert.match(ip.skip_reason!, /ip_rcv__kprobe_v6: kprobes absent on this kernel \(ENOENT at attach: no kprobe PMU or kprobe_events\); ip_rcv__netfilter_v4: netfilter hooks turned off \(--no-netfilter\)/);
+  assert.equal(doc.features.netfilter, false);
+});
+
+test('IRQ thread wake-up section: per line and CPU, wake-up and run time, between hard IRQ and softirq', () => {
+  const rep = reportOf(threadedIrqStream(true));
+  const text = formatTable(rep, { width: 120, histograms: false });
+  const title = '\nIRQ thread wake-up (threaded IRQs): hard IRQ → handler thread runs, per line and CPU\n';
+  const hard = text.indexOf('\nHard IRQ handler time (per line and CPU)\n');
+  const thr = text.indexOf(title);
+  const soft = text.indexOf('\nSoftirq: raise → run delay');
+  assert.ok(hard >= 0 && hard < thr && thr < soft, text);
+  const lines = text.slice(thr + title.length, soft).split('\n').filter(Boolean);
+  assert.match(lines[0]!, /^ {2}line +cpu +wakeups +wake p50 +p99 +max +runs +run p50 +p99 +max$/);
+  // total over CPUs first: 3 snapshots × (4 + 2) wake-ups and runs
+  assert.match(lines[1]!, /^ {2}irq_thread 24 virtio0-input\.0 +all +18 +[\d.]+ [nuµ]s +[\d.]+ [nuµ]s +[\d.]+ [nuµ]s +18 +[\d.]+ [nuµ]s/);
+  assert.match(lines[2]!, /^ {2}irq_thread 24 virtio0-input\.0 +0 +12 +/);
+  assert.match(lines[3]!, /^ {2}irq_thread 24 virtio0-input\.0 +1 +6 +/);
+  assert.equal(lines[4], '  fed by fentry+fexit');
+  assert.doesNotMatch(text, /Other IRQ series/, 'the new kinds are not "other"');
+  // p50 of CPU 1's wake-ups (20-21 µs) is above CPU 0's (about 11 µs)
+  const p50 = (cpu: number) => rep.stages.find((s) => s.kind === 'irq_thread_latency' && s.cpu === cpu)!.p50;
+  assert.ok(p50(1) > p50(0) && p50(0) > 8_000 && p50(1) < 33_000, `${p50(0)} ${p50(1)}`);
+  // too narrow for one table: wake-up, then run time
+  const narrow = formatTable(rep, { width: 80, histograms: false });
+  assert.match(narrow, /\n {2}line +cpu +wakeups +wake p50 +p99 +max\n/);
+  assert.match(narrow, /\n {2}line +cpu +runs +run p50 +p99 +max\n/);
+  assert.deepEqual(narrow.split('\n').slice(1).filter((l) => [...l].length > 80), []);
+
+  const doc = toJsonDocument(rep);
+  const kinds = doc.stages.filter((s) => s.dir === 'irq').map((s) => s.kind);
+  assert.ok(kinds.indexOf('hardirq') < kinds.indexOf('irq_thread_latency') && kinds.indexOf('irq_thread_time') < kinds.indexOf('softirq_delay'), kinds.join());
+  const lat = doc.stages.find((s) => s.kind === 'irq_thread_latency' && s.total_over_cpus)!;
+  assert.deepEqual([lat.irq, lat.count, lat.unit, lat.mechanism], [24, 18, 'ns', 'fentry+fexit']);
+  assert.deepEqual(doc.features, { arch: 'x86_64', preempt_rt: true, irq_threads: true, netfilter: true });
+});
+
+test('IRQ thread section without data: nothing threaded here, or why it is not measured', () => {
+  const plain = formatTable(reportOf(captured('helper-6.18-netfilter')), { width: 100, histograms: false });
+  assert.match(plain, /\nIRQ thread wake-up \(threaded IRQs\): hard IRQ → handler thread runs, per line and CPU\n {2}nothing is threaded here \(no PREEMPT_RT, no threadirqs\): handlers run in hard IRQ context\n/);
+  const unfed = formatTable(reportOf(threadedIrqStream(false)), { width: 100, histograms: false });
+  assert.match(unfed, /handler thread runs, per line and CPU\n {2}not measured: fentry not permitted; tracepoint sched_switch not found\n/);
+  // no IRQ probes traced: no section at all
+  const rxOnly = captured('helper-6.18-netfilter').filter((m) => !(m.type === 'loaded' && m.slot === 'irq') && m.type !== 'snapshot');
+  assert.doesNotMatch(formatTable(reportOf(rxOnly)), /IRQ thread wake-up/);
 });

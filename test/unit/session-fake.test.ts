@@ -8,6 +8,7 @@ import { hashBpfSources, localBpfDir, NSLAT_VERSION } from '../../src/core/deplo
 import { Session, SessionError, type EndInfo } from '../../src/core/session.ts';
 import { LineSplitter } from '../../src/core/helper-client.ts';
 import { PROTOCOL_VERSION } from '../../src/core/protocol.ts';
+import { capturedLoaded } from '../fixtures/captured.ts';
 import type { ExitInfo, RunOptions, RunResult, TargetProcess, Transport } from '../../src/core/transport/types.ts';
 
 type Script = (cmd: Record<string, unknown>, p: FakeHelper) => void;
@@ -41,6 +42,7 @@ function fakeTarget(script: Script) {
   const dir = `/home/u/.cache/nslat/${NSLAT_VERSION}-${hash}`;
   const helpers: FakeHelper[] = [];
   const runs: string[][] = [];
+  const spawned: string[][] = [];
   const t: Transport = {
     host: 'fake', kind: 'local',
     run: async (argv: string[], _o?: RunOptions): Promise<RunResult> => {
@@ -56,12 +58,13 @@ function fakeTarget(script: Script) {
     spawn: async () => { throw new Error('no'); },
     spawnPrivileged: async (argv: string[]) => {
       assert.equal(argv[0], `${dir}/bpf/build/nslat-helper`);
+      spawned.push(argv);
       const h = new FakeHelper(script);
       helpers.push(h);
       return h;
     },
   };
-  return { t, helpers, runs };
+  return { t, helpers, runs, spawned };
 }
 
 test('hostile helper output becomes warnings; messages still flow; stop quits the helper', async () => {
@@ -137,4 +140,73 @@ test('an interface the target does not have is refused before the helper starts'
   t.run = async (argv, o) => (argv[0] === 'cat' && argv[1]?.startsWith('/sys/class/net/') ? { exitCode: 1, stdout: '', stderr: 'No such file' } : run(argv, o));
   await assert.rejects(Session.start({ transport: t, stages: ['rx'], filter: 'dev nosuch0' }), /no interface named "nosuch0"/);
   assert.equal(helpers.length, 0);
+});
+
+test('--no-netfilter reaches the helper; a netns filter names the namespace in the rx and tx loads; built-ins load non-strict, reloads strict', async () => {
+  const loads: Array<Record<string, unknown>> = [];
+  const { t, spawned } = fakeTarget((cmd, p) => {
+    if (cmd.cmd === 'load') {
+      loads.push(cmd);
+      p.say(loaded(cmd));
+    } else if (cmd.cmd === 'quit') p.die({ code: 0, signal: null, why: 'exited' });
+  });
+  const s = await Session.start({ transport: t, stages: ['rx', 'tx', 'irq'], netfilter: false, filter: 'netns 4026532890 and udp' });
+  assert.ok(spawned[0]!.includes('--no-netfilter'), spawned[0]!.join(' '));
+  const bySlot = new Map(loads.map((l) => [l.slot, l]));
+  assert.deepEqual(bySlot.get('rx')!.netns, [4026532890]);
+  assert.deepEqual(bySlot.get('tx')!.netns, [4026532890]);
+  assert.equal(bySlot.get('irq')!.netns, undefined, 'IRQ probes have no netfilter hooks');
+  assert.equal((bySlot.get('rx')!.rodata as Record<string, number>).filter_netns, 4026532890);
+  for (const l of loads) assert.equal(l.strict, undefined, `built-in ${String(l.slot)} loads non-strict`);
+  // an edited probe (here: the same source, rebuilt) loads strictly, with the same netns
+  const r = await s.reload('rx');
+  assert.equal(r.ok, true, r.ok ? '' : r.error);
+  assert.equal(loads.at(-1)!.strict, true);
+  assert.deepEqual(loads.at(-1)!.netns, [4026532890]);
+  await s.stop();
+
+  // the default: netfilter hooks on, no netns named
+  const d = fakeTarget((cmd, p) => {
+    if (cmd.cmd === 'load') { loads.push(cmd); p.say(loaded(cmd)); } else if (cmd.cmd === 'quit') p.die({ code: 0, signal: null, why: 'exited' });
+  });
+  const n = loads.length;
+  const s2 = await Session.start({ transport: d.t, stages: ['rx'] });
+  assert.ok(!d.spawned[0]!.includes('--no-netfilter'));
+  assert.equal(loads[n]!.netns, undefined);
+  await s2.stop();
+});
+
+test('probes from --probes DIR load strictly', async () => {
+  const loads: Array<Record<string, unknown>> = [];
+  const { t } = fakeTarget((cmd, p) => {
+    if (cmd.cmd === 'load') { loads.push(cmd); p.say(loaded(cmd)); } else if (cmd.cmd === 'quit') p.die({ code: 0, signal: null, why: 'exited' });
+  });
+  const s = await Session.start({ transport: t, stages: ['rx'], probesDir: `${localBpfDir()}/probes` });
+  assert.equal(loads[0]!.strict, true);
+  await s.stop();
+});
+
+test('a program the verifier refused in a built-in load: a warning on its source line; its group fell back', async () => {
+  const refused = capturedLoaded('helper-6.18-refused', 'rx');
+  const { t } = fakeTarget((cmd, p) => {
+    if (cmd.cmd === 'load' && cmd.slot === 'rx') p.say({ ...refused, id: cmd.id, object: cmd.object });
+    else if (cmd.cmd === 'load') p.say(loaded(cmd));
+    else if (cmd.cmd === 'quit') p.die({ code: 0, signal: null, why: 'exited' });
+  });
+  const s = await Session.start({ transport: t, stages: ['rx', 'tx'] });
+  const warnings: string[] = [];
+  s.on('warning', (w) => warnings.push(w));
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual([...s.loaded.keys()], ['rx', 'tx'], 'the stage still loaded');
+  assert.equal(s.refusals.length, 1);
+  const r = s.refusals[0]!;
+  assert.equal(r.message, 'stage rx: program nslat_test__netfilter was refused by the verifier on this kernel; its group nslat_test fell back to tp_btf (netif_receive_skb); the rest loaded');
+  assert.deepEqual(warnings, [r.message]);
+  const d = r.diagnostic;
+  assert.equal(d.severity, 'warning');
+  assert.equal(d.source, 'verifier');
+  assert.equal(d.file, `${localBpfDir()}/probes/rx.bpf.c`);
+  assert.equal(d.line, 601, 'the line of the unchecked dereference in the log');
+  assert.match(d.message, /^verifier rejected program nslat_test__netfilter: R0 invalid mem access 'map_value_or_null' \(at: \*v \+= 1;\); its group nslat_test fell back to tp_btf \(netif_receive_skb\); the rest loaded$/);
+  await s.stop();
 });

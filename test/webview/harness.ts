@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { Aggregator } from '../../src/core/aggregate.ts';
-import { type FromPanel, type PanelState, parseHelperMessage, type ToPanel } from '../../src/core/protocol.ts';
+import { type FromPanel, type HelperMessage, type PanelState, parseHelperMessage, type ToPanel } from '../../src/core/protocol.ts';
 import { makeNonce, panelCsp, panelHtml } from '../../src/extension/panelHtml.ts';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -232,6 +232,14 @@ export function recordedPanel(split = 0.6): { state: PanelState; delta: Extract<
   const state = agg.panelState();
   lines.slice(cut).forEach(feed);
   return { state, delta: agg.panelDelta() };
+}
+
+/** The panel state of a list of helper messages (e.g. test/fixtures/captured.ts) through the real
+ *  Aggregator. */
+export function panelOf(messages: HelperMessage[], host = 'this machine'): PanelState {
+  const agg = new Aggregator({ host, now: () => Date.UTC(2026, 11, 1, 12, 0, 0) });
+  for (const m of messages) agg.ingest(m);
+  return agg.panelState();
 }
 
 export function fixtureState(): PanelState {

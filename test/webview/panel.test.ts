@@ -9,6 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { PanelState, type StageSummary, type ToPanel } from '../../src/core/protocol.ts';
 import { makePanelState, nextDelta } from './fixture.ts';
+import { captured, threadedIrqStream } from '../fixtures/captured.ts';
 import { panelCsp, panelHtml } from '../../src/extension/panelHtml.ts';
 import {
   buildWebview,
@@ -17,6 +18,7 @@ import {
   cspViolations,
   fixtureState,
   launch,
+  panelOf,
   type PanelServer,
   pixelsNear,
   readyPosted,
@@ -351,6 +353,60 @@ describe('panel in headless Chromium', () => {
     const renders = ((await page.evaluate('window.nslatPanel.stats.renders')) as number) - before;
     assert.ok(renders >= 1 && renders <= 2, `20 deltas rendered ${renders} times`);
     assert.equal((await page.evaluate('window.nslatPanel.store.series.length')) as number, state.series.length + 20);
+    await clean(page, problems);
+  });
+
+  test('what fed each boundary: its mechanism on the chip, or why nothing did; IRQ threads on the IRQ tab', async () => {
+    const { page, problems } = await open();
+    // Real helper output of a kernel where netfilter hooks feed ip_rcv and ip_local_deliver.
+    await send(page, { type: 'snapshot', state: panelOf(captured('helper-6.18-netfilter')) });
+    await rendered(page);
+    const chip = (name: string, slot = 'rx') => page.locator(`#attach-chips li[data-slot="${slot}"][data-boundary="${name}"]`);
+    assert.equal(await chip('ip_rcv').getAttribute('class'), 'chip on');
+    assert.equal((await chip('ip_rcv').textContent())?.trim(), 'fed: ip_rcv netfilter');
+    assert.equal(await chip('ip_rcv').locator('.mech').textContent(), ' netfilter');
+    assert.equal(await chip('ip_rcv').locator('button').getAttribute('title'), 'RX boundary ip_rcv (rx): fed by netfilter (ipv4/pre_routing, ipv6/pre_routing). Open its probe source.');
+    assert.equal(await chip('ip_local_deliver').locator('.mech').textContent(), ' netfilter');
+    assert.equal(await chip('netif_rx').locator('.mech').textContent(), ' tp_btf');
+    assert.equal(await chip('sendmsg', 'tx').locator('.mech').textContent(), ' tp_btf+tracepoint');
+    // nothing feeds ip_output here: the chip says why, in short; the tooltip completely
+    assert.equal(await chip('ip_output', 'tx').getAttribute('class'), 'chip off');
+    assert.equal(await chip('ip_output', 'tx').locator('.why').textContent(), ': fentry not permitted; kprobes absent');
+    assert.match((await chip('ip_output', 'tx').locator('button').getAttribute('title')) ?? '', /nothing feeds it — fentry not permitted on this kernel \(EPERM at load\); kprobes absent on this kernel \(ENOENT/);
+    // named groups get chips too
+    assert.equal(await chip('irq_thread', 'irq').getAttribute('class'), 'chip off group');
+    assert.equal(await text(page, '#health-attached'), '16 / 17');
+    // counters of work done (started, finished, NAPI polls…) are not losses
+    assert.equal(await text(page, '#health-lost'), '0');
+
+    // IRQ tab on this kernel: nothing is threaded, and the card says so.
+    await page.getByRole('tab', { name: 'IRQ & softirq' }).click();
+    await rendered(page);
+    assert.match((await text(page, '#irq-thread-latency .empty')) ?? '', /^Nothing is threaded here: device IRQ handlers run in hard IRQ context/);
+    assert.equal(await page.locator('#irq-thread-time').isHidden(), true, 'one card says why, not two');
+
+    // The same kernel with --no-netfilter: ip_rcv is fed by nothing, and the chip says why.
+    await send(page, { type: 'snapshot', state: panelOf(captured('helper-6.18-no-netfilter')) });
+    await rendered(page);
+    assert.equal(await chip('ip_rcv').getAttribute('class'), 'chip off');
+    assert.equal(await chip('ip_rcv').locator('.why').textContent(), ': fentry not permitted; kprobes absent; netfilter hooks turned off (--no-netfilter)');
+    assert.equal(await text(page, '#health-attached'), '14 / 17');
+
+    // A threaded-IRQ kernel: wake-up latency and thread run time per line and CPU, drawn.
+    await send(page, { type: 'snapshot', state: panelOf(threadedIrqStream(true)) });
+    await rendered(page);
+    assert.equal(await page.locator('#irq-thread-latency .empty').isHidden(), true);
+    assert.equal(await page.locator('#irq-thread-time').isHidden(), false);
+    for (const id of ['irq-thread-latency-canvas', 'irq-thread-time-canvas']) {
+      const ink = await canvasInk(page, id);
+      assert.ok(ink.ink > 1000, `${id} drawn: ${JSON.stringify(ink)}`);
+    }
+    assert.match((await text(page, '#irq-table')) ?? '', /irq_thread 24 virtio0-input\.0IRQ thread wake-up/);
+    assert.equal(await page.locator('#irq-thread-latency').getAttribute('title'), 'fed by fentry+fexit (irq_thread_fn, irq_forced_thread_fn)');
+    // threaded, but nothing could feed the group: why
+    await send(page, { type: 'snapshot', state: panelOf(threadedIrqStream(false)) });
+    await rendered(page);
+    assert.equal(await text(page, '#irq-thread-latency .empty'), 'Not measured: fentry not permitted; tracepoint sched_switch not found.');
     await clean(page, problems);
   });
 });

@@ -2,7 +2,8 @@
  * Per-stage summary as CSV (RFC 4180: CRLF line ends, a header row, fields containing a comma,
  * double quote, CR or LF enclosed in double quotes with inner quotes doubled).
  *
- * Columns: dir, kind, stage, from, to, cpu, irq, vec, total_over_cpus, unit, attach, skip_reason,
+ * Columns: dir, kind, stage, from, to, cpu, irq, vec, total_over_cpus, unit, attach, mechanism
+ * (every attach type feeding the stage's boundary, "+"-joined), skip_reason,
  * count, sum, mean, p50, p90, p99, p999, max. Latency values are ns (unit "ns"); NAPI work is in
  * packets (unit "packets"). Percentiles are empty for stages without data. Skipped boundaries are
  * rows of kind "boundary" with their skip reason, as in the JSON document.
@@ -23,6 +24,7 @@ export const CSV_COLUMNS = [
   'total_over_cpus',
   'unit',
   'attach',
+  'mechanism',
   'skip_reason',
   'count',
   'sum',
@@ -59,6 +61,7 @@ export function toCsv(report: Report): string {
       total_over_cpus: s.total_over_cpus,
       unit: s.unit,
       attach: s.attach,
+      mechanism: s.mechanism,
       skip_reason: s.skip_reason,
       count: s.count,
       sum: s.sum,

@@ -29,6 +29,9 @@ export const TBF_MEAN: [number, number] = [0.8, 1.5];
  *  upper bound on the mean is taken over the others. */
 export const OUTLIER_FACTOR = 8;
 export const OUTLIER_SHARE = 0.05;
+/** A NET_RX raise → run delay this long is a raise whose run was missed, not a delay (even under
+ *  TCG the slowest real ones here are a few ms). */
+export const STALE_SOFTIRQ_NS = 100e6;
 
 /** Receive-side boundaries that must see packets in every scenario where they are active. */
 const IP_LAYER = /^ip_rcv$|^ip_local_deliver$/;
@@ -475,6 +478,18 @@ function checkIrq(a: Analysis): void {
     g.check(n > 0, `${kind} NET_RX has no counts`);
   }
   g.check(count((h) => h.kind === 'napi_work') > 0, 'napi_work has no counts');
+  // Raise → run stays paired where softirqs run (interrupt exit, ksoftirqd, or on PREEMPT_RT the
+  // IRQ thread's local_bh_enable): every NET_RX run that had a raise measured it, and no delay is
+  // a raise timestamp left over from long ago (those show as seconds).
+  const delay = t.list({ slot: 'irq', kind: 'softirq_delay' }).filter((h) => h.name === 'NET_RX' && h.cpu === undefined);
+  const runs = t.list({ slot: 'irq', kind: 'softirq_time' }).filter((h) => h.name === 'NET_RX' && h.cpu === undefined);
+  const nd = delay.reduce((s, h) => s + h.count, 0);
+  const nr = runs.reduce((s, h) => s + h.count, 0);
+  for (const h of delay) {
+    g.note(`NET_RX raise → run: n=${h.count} p50 ${formatNs(p(h, 0.5))} p99 ${formatNs(p(h, 0.99))}; runs ${nr}`);
+    g.check(p(h, 0.99) < STALE_SOFTIRQ_NS, `NET_RX raise → run p99 ${formatNs(p(h, 0.99))}: a stale raise timestamp (≥ ${formatNs(STALE_SOFTIRQ_NS)})`);
+  }
+  g.check(nd <= nr && nd >= nr * 0.5, `NET_RX: ${nd} raise → run delays for ${nr} runs (each run follows at most one measured raise; most runs had one)`);
   if (a.facts.kind !== 'guest') return;
   const hard = t.list({ slot: 'irq', kind: 'hardirq' }).filter((h) => h.count > 0);
   for (const h of hard) g.note(`  ${h.name}: n=${h.count} p50 ${formatNs(p(h, 0.5))} mean ${formatNs(mean(h))}`);
