@@ -11,6 +11,13 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 mapfile -t pkgs < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' scripts/apt-packages.txt)
+# Foreign-architecture libraries (pkg:arm64) for the cross-built aarch64 helper: only on x86_64,
+# where dpkg must know the architecture before apt can find them.
+if [ "$(uname -m)" = x86_64 ] && command -v dpkg >/dev/null; then
+  dpkg --print-foreign-architectures | grep -qx arm64 || $SUDO dpkg --add-architecture arm64
+else
+  mapfile -t pkgs < <(printf '%s\n' "${pkgs[@]}" | grep -v -e ':arm64$' -e 'aarch64' -e 'arm64-cross')
+fi
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
