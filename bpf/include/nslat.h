@@ -132,6 +132,14 @@ enum nslat_counter {
 };
 #define NSLAT_MAX_COUNTERS	32
 
+/* The counters that mean nslat lost data (a measurement it should have made
+ * and did not): everything else above counts activity. The core's protocol
+ * module holds the same set (checked by a test); lost snapshots are counted
+ * by the core itself. */
+#define NSLAT_CNT_LOSS_MASK	((1u << NSLAT_CNT_RINGBUF_DROP) | (1u << NSLAT_CNT_MAP_FULL) | \
+				 (1u << NSLAT_CNT_STALE) | (1u << NSLAT_CNT_IRQ_OUT_OF_RANGE) | \
+				 (1u << NSLAT_CNT_UDP_UNPAIRED) | (1u << NSLAT_CNT_EVICTED))
+
 /* kfree_skb reasons: index = enum skb_drop_reason; subsystem reasons (upper
  * bits set) and anything out of range land in the last slot ("OTHER"). */
 #define NSLAT_MAX_DROPS		512
