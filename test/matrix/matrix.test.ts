@@ -73,7 +73,7 @@ const GROUP_TITLES: Record<Group, string> = {
   attach: 'every boundary says what fed it or why nothing did',
   verify: 'every alternative of rx, tx and irq passes this kernel\'s verifier (kprobe variants everywhere)',
   traffic: 'every active boundary carries packets where it applies; the flows moved their data',
-  consistency: 'per scenario, the stage medians add up to the end-to-end median',
+  consistency: 'per scenario, the stage means (or medians, where populations mix) add up to the end-to-end one',
   delay: 'the known qdisc delay lands in the qdisc stage and in no earlier one',
   irq: 'IRQ, softirq and NAPI histograms fill (virtio input lines in guests)',
   leaks: 'no program outlives the helper (quit, SIGKILL)',
