@@ -198,3 +198,36 @@ export async function iperf3(port: number, seconds: number): Promise<number> {
   if (!bps) throw new Error(`iperf3 failed: ${j.error ?? r.stderr}`);
   return bps;
 }
+
+// ------------------------------------------------------------------ start-up timing
+
+export type TimedStart = {
+  session: import('../src/core/session.ts').Session;
+  /** Session.start() resolved, ms after the call. */
+  start_ms: number;
+  /** The first snapshot message, ms after the call (NaN: none within 15 s). */
+  first_snapshot_ms: number;
+  /** When each progress phase was first reported, ms after the call. */
+  phases: Record<string, number>;
+};
+
+/** Session.start with every stage and a 100 ms interval, timed to its first snapshot (the
+ *  start-up method of the benches); the caller stops the session. */
+export async function timedStart(opts: { host?: string; sshConfig?: string }): Promise<TimedStart> {
+  const { Session } = await import('../src/core/session.ts');
+  const phases: Record<string, number> = {};
+  const t0 = now();
+  const session = await Session.start({
+    ...opts, stages: ['rx', 'tx', 'irq'], intervalMs: 100,
+    onProgress: (p) => { if (!(p.phase in phases)) phases[p.phase] = now() - t0; },
+  });
+  const start_ms = now() - t0;
+  let first_snapshot_ms = start_ms;
+  if (!session.startupMessages.some((m) => m.type === 'snapshot')) {
+    first_snapshot_ms = await new Promise<number>((resolve) => {
+      const to = setTimeout(() => resolve(NaN), 15_000);
+      session.on('message', (m) => { if (m.type === 'snapshot') { clearTimeout(to); resolve(now() - t0); } });
+    });
+  }
+  return { session, start_ms, first_snapshot_ms, phases };
+}

@@ -26,7 +26,7 @@ import { parseArgs } from 'node:util';
 import type { LoadedMessage } from '../src/core/protocol.ts';
 import {
   bpfStatsValue, iperf3, killAllChildrenSync, loRxPackets, mean, median, now, progIdsOfPid, progStats, quantile, RawHelper,
-  setBpfStats, sleep, sockperfPP, sockperfServer, sockperfTP, spawnTracked, stopChild, type ProgRun,
+  setBpfStats, sleep, sockperfPP, sockperfServer, sockperfTP, spawnTracked, stopChild, timedStart, type ProgRun,
 } from './lib.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -495,26 +495,11 @@ async function ablation() {
 type StartRun = { start_ms: number; first_snapshot_ms: number; phases: Record<string, number>; reload_ms: number[]; load_to_loaded_ms: number[]; reload_errors: string[] };
 
 async function startAndReload(reps: number, opts: { host?: string; sshConfig?: string }, label: string): Promise<StartRun[]> {
-  const { Session } = await import('../src/core/session.ts');
   const out: StartRun[] = [];
   for (let i = 0; i < reps; i++) {
     log(`part 3: ${label} start ${i + 1}/${reps}`);
-    const phases: Record<string, number> = {};
-    let firstSnap = NaN;
-    const t0 = now();
-    const s = await Session.start({
-      ...opts, stages: ['rx', 'tx', 'irq'], intervalMs: 100,
-      onProgress: (p) => { if (!(p.phase in phases)) phases[p.phase] = now() - t0; },
-    });
-    const tStart = now() - t0;
+    const { session: s, start_ms: tStart, first_snapshot_ms: firstSnap, phases } = await timedStart(opts);
     try {
-      if (s.startupMessages.some((m) => m.type === 'snapshot')) firstSnap = tStart;
-      else {
-        firstSnap = await new Promise<number>((resolve) => {
-          const to = setTimeout(() => resolve(NaN), 15_000);
-          s.on('message', (m) => { if (m.type === 'snapshot') { clearTimeout(to); resolve(now() - t0); } });
-        });
-      }
       [...s.loaded.values()].forEach((l) => attachedProgs([l]).forEach((p) => ourProgIds.add(p.id)));
       // time load→loaded inside each reload
       const loadTimes: number[] = [];
@@ -561,7 +546,7 @@ async function reloadPart() {
     sshError = (e as Error).message.slice(0, 500);
     log(`part 3: SSH failed: ${sshError}`);
   }
-  // A start that copied bpf/ (fresh or changed tree: deploy + build) is "cold"; the others reuse it.
+  // A start that copied the shipped files (a fresh work directory) is "cold"; the others reuse it.
   const sum = (rs: StartRun[]) => {
     const w = rs.filter((r) => !('copy' in r.phases));
     return {
@@ -575,7 +560,7 @@ async function reloadPart() {
     local, ssh, ssh_error: sshError,
     local_summary: sum(local),
     local_cold: local.find((r) => 'copy' in r.phases),
-    // the first SSH start deploys and builds bpf/ in a fresh user's home: reported apart
+    // the first SSH start copies the shipped files into a fresh user's home: reported apart
     ssh_cold_start_ms: ssh[0]?.start_ms, ssh_cold_first_snapshot_ms: ssh[0]?.first_snapshot_ms,
     ssh_summary: ssh.length ? sum(ssh) : undefined,
   };
@@ -674,11 +659,11 @@ function markdown(R: Results): string {
     L.push(`| 3 | reload rx, local: Session.reload() call → resolved (compile + load + attach; median of ${l.reloads}, p95) | **${fmt(l.reload_ms, 0)} ms** (p95 ${fmt(l.reload_p95_ms, 0)}) | ≤ 1.5 s | ${verdict(l.reload_ms <= 1500)} |`);
     L.push(`| 3 | … of which \`load\` command → \`loaded\` (make-before-break in the helper) | ${fmt(l.load_to_loaded_ms, 0)} ms | – | – |`);
     const lw = RL.local.filter((r) => !('copy' in r.phases)).length;
-    L.push(`| 3 | start-up local, warm (deploy reused; median of ${lw}): Session.start → resolved / → first snapshot (100 ms interval) | ${fmt(l.start_ms, 0)} / ${fmt(l.first_snapshot_ms, 0)} ms${RL.local_cold ? `; cold (bpf/ changed: copy + build): ${fmt(RL.local_cold.start_ms, 0)} / ${fmt(RL.local_cold.first_snapshot_ms, 0)} ms` : ''} | – | – |`);
+    L.push(`| 3 | start-up local, warm (deploy reused; median of ${lw}): Session.start → resolved / → first snapshot (100 ms interval) | ${fmt(l.start_ms, 0)} / ${fmt(l.first_snapshot_ms, 0)} ms${RL.local_cold ? `; cold (fresh work directory: copy): ${fmt(RL.local_cold.start_ms, 0)} / ${fmt(RL.local_cold.first_snapshot_ms, 0)} ms` : ''} | – | – |`);
     if (RL.ssh_summary) {
       const s = RL.ssh_summary;
       L.push(`| 3 | reload rx over SSH to 127.0.0.1 (median of ${s.reloads}, p95) | **${fmt(s.reload_ms, 0)} ms** (p95 ${fmt(s.reload_p95_ms, 0)}); load→loaded ${fmt(s.load_to_loaded_ms, 0)} ms | ≤ 1.5 s | ${verdict(s.reload_ms <= 1500)} |`);
-      L.push(`| 3 | start-up over SSH: cold (deploy + build in a fresh home) / warm (median of ${RL.ssh.filter((r) => !('copy' in r.phases)).length}) → first snapshot | ${fmt(RL.ssh_cold_first_snapshot_ms ?? NaN, 0)} / ${fmt(s.first_snapshot_ms, 0)} ms (Session.start resolved: ${fmt(RL.ssh_cold_start_ms ?? NaN, 0)} / ${fmt(s.start_ms, 0)} ms) | – | – |`);
+      L.push(`| 3 | start-up over SSH: cold (copy into a fresh home) / warm (median of ${RL.ssh.filter((r) => !('copy' in r.phases)).length}) → first snapshot | ${fmt(RL.ssh_cold_first_snapshot_ms ?? NaN, 0)} / ${fmt(s.first_snapshot_ms, 0)} ms (Session.start resolved: ${fmt(RL.ssh_cold_start_ms ?? NaN, 0)} / ${fmt(s.start_ms, 0)} ms) | – | – |`);
     } else L.push(`| 3 | over SSH | failed: ${RL.ssh_error ?? '?'} | – | n/a |`);
   }
   const PN = R.panel;

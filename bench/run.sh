@@ -1,5 +1,5 @@
 #!/bin/bash
-# nslat benchmarks (issue 5): `npm run bench [-- --quick] [-- --only probe,e2e,reload,panel]`.
+# nslat benchmarks: `npm run bench [-- --quick] [-- --only probe,e2e,reload,panel]`.
 # Run on purpose, as root; bounded in time (about 10 minutes on 2 cores). Not part of the tests.
 # Builds bpf/ first, then runs bench/main.ts, which prints the results table and writes
 # bench/results/<date>-<host>.md and .json.

@@ -107,7 +107,8 @@ const tiles = {
 const tile = (label: string, dd: HTMLElement, hint: string) => h('div', { class: 'tile', title: hint }, h('dt', {}, label), dd);
 const chips = h('ul', { class: 'chips', id: 'attach-chips', 'aria-label': 'What feeds each boundary' });
 const progBody = h('tbody');
-const counterBody = h('tbody');
+const lossBody = h('tbody');
+const activityBody = h('tbody');
 const dropBody = h('tbody');
 const healthSection = h(
   'section',
@@ -118,7 +119,7 @@ const healthSection = h(
     { class: 'tiles' },
     tile('events/s', tiles.events, 'Events the probes handled per second'),
     tile('drops', tiles.drops, 'Packets freed by kfree_skb (by drop reason)'),
-    tile('lost', tiles.lost, 'Events nslat itself lost: ring buffer full, map full, stale packet entries'),
+    tile('lost', tiles.lost, 'Measurements nslat itself lost (ring buffer full, map full, stale or evicted entries, unattributed UDP reads, IRQ lines out of range, missing snapshots), as a share of what they apply to'),
     tile('ns per probe run', tiles.probe, 'Mean BPF program run time (kernel bpf_stats)'),
     tile('boundaries fed', tiles.attached, 'Boundaries fed by an attached program (the chips below say by which mechanism, or why not)'),
   ),
@@ -126,10 +127,11 @@ const healthSection = h(
   h(
     'details',
     { class: 'health-details' },
-    h('summary', {}, 'Programs, counters and drop reasons'),
+    h('summary', {}, 'Programs, loss, activity and drop reasons'),
     h('div', { class: 'detail-grid' },
       h('table', {}, h('caption', {}, 'Probe programs'), h('thead', {}, h('tr', {}, ...['program', 'slot', 'status', 'attach', 'ns/run', 'runs'].map((c) => h('th', { scope: 'col' }, c)))), progBody),
-      h('table', {}, h('caption', {}, 'Counters'), h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'counter'), h('th', { scope: 'col' }, 'total'))), counterBody),
+      h('table', { id: 'loss-table' }, h('caption', {}, 'Loss (what nslat failed to measure)'), h('thead', {}, h('tr', {}, ...['loss', 'total', 'share'].map((c) => h('th', { scope: 'col' }, c)))), lossBody),
+      h('table', { id: 'activity-table' }, h('caption', {}, 'Activity (work the probes counted)'), h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'counter'), h('th', { scope: 'col' }, 'total'))), activityBody),
       h('table', {}, h('caption', {}, 'Drop reasons'), h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'reason'), h('th', { scope: 'col' }, 'packets'))), dropBody),
     ),
   ),
@@ -405,13 +407,9 @@ function renderBanner(): void {
   app.classList.toggle('no-data', !store.loaded);
 }
 
-/** Probe counters that count work, not events nslat lost (enum nslat_counter in nslat.h); every
- *  other counter, a probe author's own too, adds to the "lost" tile. */
-const NOT_LOSS = ['sampled', 'slow', 'events', 'started', 'finished', 'dropped', 'filtered', 'sendmsg', 'napi_polls', 'napi_budget_full', 'coalesced'];
-
-function sum(o: Record<string, number> | undefined, skip: string[] = []): number {
+function sum(o: Record<string, number> | undefined): number {
   let n = 0;
-  for (const [k, v] of Object.entries(o ?? {})) if (!skip.includes(k)) n += v;
+  for (const v of Object.values(o ?? {})) n += v;
   return n;
 }
 
@@ -457,16 +455,20 @@ function renderHealth(): void {
     for (const dd of Object.values(tiles)) setText(dd, '–');
     clear(chips);
     delete chips.dataset.sig;
-    for (const b of [progBody, counterBody, dropBody]) clear(b);
+    for (const b of [progBody, lossBody, activityBody, dropBody]) clear(b);
     return;
   }
   setText(tiles.events, formatCount(Math.round(hl.events_per_s)));
   const drops = sum(hl.drops);
   const topDrop = Object.entries(hl.drops).sort((a, b) => b[1] - a[1])[0];
   setText(tiles.drops, drops ? `${formatCount(drops)}${topDrop ? ` (${topDrop[0]})` : ''}` : '0');
-  const lost = sum(hl.counters, NOT_LOSS);
-  setText(tiles.lost, formatCount(lost));
+  // The loss figures and their shares come from the host (protocol.ts lossFigures): the tile shows
+  // the total and the worst share; the tooltip every loss.
+  const lost = hl.loss.reduce((a, l) => a + l.total, 0);
+  const worstLoss = hl.loss.filter((l) => l.total > 0).sort((a, b) => (b.share ?? Infinity) - (a.share ?? Infinity))[0];
+  setText(tiles.lost, worstLoss ? `${formatCount(lost)} (${worstLoss.label})` : '0');
   tiles.lost.className = lost > 0 ? 'warn' : '';
+  tiles.lost.title = hl.loss.map((l) => `${l.name}: ${formatCount(l.total)}, ${l.label}`).join('\n');
   let runs = 0;
   let ns = 0;
   let worst: { name: string; ns_per_run: number } | undefined;
@@ -498,7 +500,8 @@ function renderHealth(): void {
       };
     }),
   );
-  syncRows(counterBody, Object.entries(hl.counters).map(([k, v]) => ({ key: k, cells: [k, formatCount(v)] })));
+  syncRows(lossBody, hl.loss.map((l) => ({ key: l.name, class: l.total > 0 ? 'failed' : '', cells: [l.name, formatCount(l.total), l.label] })));
+  syncRows(activityBody, Object.entries(hl.activity).map(([k, v]) => ({ key: k, cells: [k, formatCount(v)] })));
   const dropRows = Object.entries(hl.drops).sort((a, b) => b[1] - a[1]).map(([k, v]) => ({ key: k, cells: [k, formatCount(v)] }));
   syncRows(dropBody, dropRows.length ? dropRows : [{ key: '-', cells: ['none', '0'] }]);
 }

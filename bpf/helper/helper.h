@@ -34,6 +34,8 @@ void emit(json_object *o);
 void emit_error(const char *id, const char *code, const char *slot, const char *program,
 		const char *log, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 void emit_log(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A log message that answers command `id` (the reply to a good `set`). */
+void emit_reply_log(const char *id, const char *level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 uint64_t mono_ns(void);
 uint64_t wall_ns(void);
 
@@ -172,6 +174,9 @@ int obj_detach(struct loaded_obj *lo);	/* detach everything; returns what is sti
 int obj_attached(const struct loaded_obj *lo);
 json_object *obj_loaded_msg(const struct loaded_obj *lo, const char *id, bool replaced, uint64_t t);
 int obj_set_data(struct loaded_obj *lo, const char *name, long long v); /* 1 set, 0 absent, <0 err */
+__u32 obj_data_size(struct loaded_obj *lo, const char *name);	/* 0: no such data variable */
+bool int_fits(long long v, __u32 sz);
+
 /* `verify`: put the programs of one alternative (or the plan's choice when
  * alt is ALT_NONE) through the verifier without attaching anything. */
 json_object *obj_verify(const struct kernel *k, const char *id, const char *path,

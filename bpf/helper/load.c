@@ -24,6 +24,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
 #include <bpf/bpf.h>
 #include "helper.h"
 
@@ -247,6 +250,14 @@ static bool int_size(__u32 sz)
 	return sz == 1 || sz == 2 || sz == 4 || sz == 8;
 }
 
+/* v is representable in a variable of sz bytes (signed or unsigned). */
+bool int_fits(long long v, __u32 sz)
+{
+	if (sz >= 8)
+		return true;
+	return v >= -(1LL << (8 * sz - 1)) && v <= (long long)((1ULL << (8 * sz)) - 1);
+}
+
 static void put_int(void *p, __u32 sz, long long v)
 {
 	switch (sz) {
@@ -303,8 +314,14 @@ static int set_vars(struct bpf_object *obj, json_object *vals, bool ro, char *ba
 		__u32 sz;
 		void *p = var_image(obj, ro ? ro_secs : rw_secs, key, &sz);
 
-		if (p) {
+		if (p && int_fits(json_object_get_int64(val), sz)) {
 			put_int(p, sz, json_object_get_int64(val));
+		} else if (p) {
+			size_t l = strlen(bad);
+
+			snprintf(bad + l, nbad - l, "%s%s (%lld does not fit in %u bytes)", nunknown ? ", " : "",
+				 key, (long long)json_object_get_int64(val), sz);
+			nunknown++;
 		} else {
 			size_t l = strlen(bad);
 
@@ -313,6 +330,18 @@ static int set_vars(struct bpf_object *obj, json_object *vals, bool ro, char *ba
 		}
 	}
 	return nunknown;
+}
+
+/* Size of data variable `name` (0: the object has none). */
+__u32 obj_data_size(struct loaded_obj *lo, const char *name)
+{
+	__u32 off, sz;
+
+	for (int i = 0; rw_secs[i]; i++)
+		if (datasec_map(lo->obj, rw_secs[i]) && find_var(lo->obj, rw_secs[i], name, &off, &sz) &&
+		    int_size(sz))
+			return sz;
+	return 0;
 }
 
 /* After load, .data and .bss are mmapped (libbpf maps them for writing):
@@ -914,6 +943,128 @@ void obj_activate(struct loaded_obj *lo, struct loaded_obj *prev)
 
 /* Opens the object (again, for every attempt after the first) with the
  * caller's globals set. */
+/* The source line a program starts on, from the object's BTF line info, as
+ * the verifier annotates lines ("; <text> @ <file>:<line>"), so a refusal
+ * that has no verifier log still points at its line. Empty when unknown. */
+static void prog_source_line(const char *path, const struct prog_ent *pe, char *out, size_t n)
+{
+	struct btf *btf = btf__parse_elf(path, NULL);
+	const __u8 *raw = NULL;
+	__u32 size = 0;
+	Elf *elf = NULL;
+	int fd = -1;
+
+	out[0] = 0;
+	if (!btf || elf_version(EV_CURRENT) == EV_NONE || (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 ||
+	    !(elf = elf_begin(fd, ELF_C_READ, NULL)))
+		goto out;
+	{
+		Elf_Scn *scn = NULL;
+		size_t shstrndx;
+
+		if (elf_getshdrstrndx(elf, &shstrndx))
+			goto out;
+		while ((scn = elf_nextscn(elf, scn))) {
+			GElf_Shdr sh;
+			const char *nm;
+			Elf_Data *d;
+
+			if (!gelf_getshdr(scn, &sh) || !(nm = elf_strptr(elf, shstrndx, sh.sh_name)) ||
+			    strcmp(nm, ".BTF.ext"))
+				continue;
+			d = elf_getdata(scn, NULL);
+			if (d && d->d_buf) {
+				raw = d->d_buf;
+				size = d->d_size;
+			}
+			break;
+		}
+	}
+	{
+		/* struct btf_ext_header: magic, version, flags, hdr_len, then
+		 * func_info off/len and line_info off/len (from after the header) */
+		__u32 hdr_len, li_off, li_len, rec, pos, end;
+
+		if (!raw || size < 32)
+			goto out;
+		memcpy(&hdr_len, raw + 4, 4);
+		memcpy(&li_off, raw + 16, 4);
+		memcpy(&li_len, raw + 20, 4);
+		if (hdr_len > size || li_off > size - hdr_len || li_len > size - hdr_len - li_off || li_len < 4)
+			goto out;
+		pos = hdr_len + li_off;
+		end = pos + li_len;
+		memcpy(&rec, raw + pos, 4);
+		pos += 4;
+		if (rec < 16)
+			goto out;
+		while (pos + 8 <= end) {
+			__u32 sec_off, num;
+			const char *sec;
+
+			memcpy(&sec_off, raw + pos, 4);
+			memcpy(&num, raw + pos + 4, 4);
+			pos += 8;
+			if (num > (end - pos) / rec)
+				goto out;
+			sec = btf__name_by_offset(btf, sec_off);
+			for (__u32 i = 0; sec && !strcmp(sec, pe->section) && i < num; i++) {
+				__u32 file_off, line_off, line_col;
+				const char *file, *text;
+
+				memcpy(&file_off, raw + pos + i * rec + 4, 4);
+				memcpy(&line_off, raw + pos + i * rec + 8, 4);
+				memcpy(&line_col, raw + pos + i * rec + 12, 4);
+				file = btf__name_by_offset(btf, file_off);
+				text = btf__name_by_offset(btf, line_off);
+				if (file && text && strstr(text, pe->name)) {
+					const char *base = strrchr(file, '/');
+
+					snprintf(out, n, "; %.300s @ %s:%u", text, base ? base + 1 : file, line_col >> 10);
+					goto out;
+				}
+			}
+			pos += num * rec;
+		}
+	}
+out:
+	if (elf)
+		elf_end(elf);
+	if (fd >= 0)
+		close(fd);
+	btf__free(btf);
+}
+
+/* An edited probe (strict load) that adds a program whose attach point
+ * this kernel lacks is refused: it would never run. Programs the slot's
+ * running object has too (built-ins skipped here) and alternatives keep
+ * the usual treatment. */
+static bool strict_attach_points(struct loaded_obj *lo, const struct load_req *r)
+{
+	for (int i = 0; i < lo->nprogs; i++) {
+		struct prog_ent *pe = &lo->progs[i];
+		bool known = false;
+		char line[1024];
+
+		if (!pe->unavailable || pe->alt != ALT_NONE)
+			continue;
+		for (int j = 0; r->share && j < r->share->nprogs && !known; j++)
+			known = !strcmp(r->share->progs[j].name, pe->name);
+		if (known)
+			continue;
+		prog_source_line(r->path, pe, line, sizeof(line));
+		if (line[0]) {	/* the line, then what is wrong with it, as a verifier log ends */
+			size_t l = strlen(line);
+
+			snprintf(line + l, sizeof(line) - l, "\ncannot attach: %s", pe->reason);
+		}
+		emit_error(r->id, "attach_failed", r->slot, pe->name, line[0] ? line : NULL,
+			   "program %s (%s) cannot attach here: %s", pe->name, pe->section, pe->reason);
+		return false;
+	}
+	return true;
+}
+
 static bool open_attempt(struct loaded_obj *lo, const struct load_req *r, char *vlog)
 {
 	char bad[1024];
@@ -936,12 +1087,12 @@ static bool open_attempt(struct loaded_obj *lo, const struct load_req *r, char *
 	}
 	if (set_vars(lo->obj, r->rodata, true, bad, sizeof(bad))) {
 		emit_error(r->id, "bad_command", r->slot, NULL, NULL,
-			   "unknown rodata variable(s) in %s: %s", r->path, bad);
+			   "unknown or out-of-range rodata variable(s) in %s: %s", r->path, bad);
 		return false;
 	}
 	if (set_vars(lo->obj, r->data, false, bad, sizeof(bad))) {
 		emit_error(r->id, "bad_command", r->slot, NULL, NULL,
-			   "unknown data variable(s) in %s: %s", r->path, bad);
+			   "unknown or out-of-range data variable(s) in %s: %s", r->path, bad);
 		return false;
 	}
 	share_maps(lo, r);
@@ -967,6 +1118,8 @@ struct loaded_obj *obj_load(const struct kernel *k, const struct load_req *r)
 		int err;
 
 		if (!open_attempt(lo, r, vlog))
+			goto fail;
+		if (r->strict && !attempt && !strict_attach_points(lo, r))
 			goto fail;
 		max_attempts = lo->nprogs + 2;
 		lo->attempts = attempt + 1;

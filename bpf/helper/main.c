@@ -142,6 +142,51 @@ static bool valid_varname(const char *s)
 	return true;
 }
 
+/* json-c saturates integers that overflow 64 bits (and keeps those between
+ * 2^63 and 2^64 unsigned): neither is a value a variable could take. */
+static bool int_in_range(json_object *v)
+{
+	int64_t x = json_object_get_int64(v);
+
+	return x != INT64_MAX && x != INT64_MIN;
+}
+
+/* The fields each command may carry; anything else is refused, so a typo
+ * ("intervall_ms") is an error rather than silently ignored. */
+static const struct {
+	const char *cmd;
+	const char *fields[9];
+} cmd_fields[] = {
+	{ "load", { "cmd", "id", "slot", "object", "rodata", "data", "netns", "strict" } },
+	{ "unload", { "cmd", "id", "slot" } },
+	{ "set", { "cmd", "id", "interval_ms", "data" } },
+	{ "snapshot", { "cmd", "id" } },
+	{ "verify", { "cmd", "id", "object", "alternative", "rodata" } },
+	{ "quit", { "cmd", "id" } },
+};
+
+/* -1: not a command; 0: an unknown field (reported); 1: good. */
+static int check_fields(const char *id, const char *c, json_object *cmd)
+{
+	for (size_t i = 0; i < sizeof(cmd_fields) / sizeof(cmd_fields[0]); i++) {
+		if (strcmp(cmd_fields[i].cmd, c))
+			continue;
+		json_object_object_foreach(cmd, k, v) {
+			bool known = false;
+
+			(void)v;
+			for (int f = 0; cmd_fields[i].fields[f] && !known; f++)
+				known = !strcmp(k, cmd_fields[i].fields[f]);
+			if (!known) {
+				emit_error(id, "bad_command", NULL, NULL, NULL, "%s: unknown field '%.64s'", c, k);
+				return 0;
+			}
+		}
+		return 1;
+	}
+	return -1;
+}
+
 /* An optional record of integers; returns false (and reports) when bad. */
 static bool check_intmap(const char *id, json_object *cmd, const char *field, json_object **out)
 {
@@ -161,6 +206,11 @@ static bool check_intmap(const char *id, json_object *cmd, const char *field, js
 		}
 		if (!json_object_is_type(v, json_type_int)) {
 			emit_error(id, "bad_command", NULL, NULL, NULL, "'%s.%s' must be an integer", field, k);
+			return false;
+		}
+		if (!int_in_range(v)) {
+			emit_error(id, "bad_command", NULL, NULL, NULL,
+				   "'%s.%s' is out of range (a 64-bit signed integer)", field, k);
 			return false;
 		}
 	}
@@ -406,53 +456,97 @@ static void cmd_unload(const char *id, json_object *cmd)
 	}
 }
 
+/* The slots that hold an object with data variable `k`, set to v; their
+ * names are appended to `where`. Returns how many, -1 after an error. */
+static int set_var(const char *id, const char *k, long long v, char *where, size_t wsz)
+{
+	int found = 0;
+
+	for (int i = 0; i < MAX_SLOTS; i++) {
+		size_t l = strlen(where);
+		int r;
+
+		if (!slots[i] || !slots[i]->cur || slots[i]->dead || slots[i]->gone)
+			continue;
+		r = obj_set_data(slots[i]->cur, k, v);
+		if (r < 0) {
+			emit_error(id, "internal", slots[i]->name, NULL, NULL, "set: writing %s: %s", k, strerror(-r));
+			return -1;
+		}
+		if (r > 0) {
+			snprintf(where + l, wsz - l, "%s%s", found ? ", " : "", slots[i]->name);
+			found++;
+		}
+	}
+	return found;
+}
+
+/* A good `set` is answered by a log message carrying its id
+ * ("set sample_every on rx, tx"); a bad one by an error, and then nothing
+ * of it is applied. */
 static void cmd_set(const char *id, json_object *cmd)
 {
 	json_object *iv, *data;
+	char reply[1024] = "", unknown[1024] = "";
+	int64_t v = -1;
 
 	if (json_object_object_get_ex(cmd, "interval_ms", &iv) && !json_object_is_type(iv, json_type_null)) {
-		int64_t v;
-
 		if (!json_object_is_type(iv, json_type_int) ||
 		    (v = json_object_get_int64(iv)) < 0 || v > 3600000) {
 			emit_error(id, "bad_command", NULL, NULL, NULL,
 				   "set: 'interval_ms' must be an integer in 0..3600000");
 			return;
 		}
-		if (!check_intmap(id, cmd, "data", &data))
-			return;
-		interval_ms = (unsigned)v;
-		arm_timer();
-	} else if (!check_intmap(id, cmd, "data", &data)) {
-		return;
 	}
+	if (!check_intmap(id, cmd, "data", &data))
+		return;
 	if (data) {
-		char unknown[1024] = "";
-
-		json_object_object_foreach(data, k, v) {
-			int found = 0;
+		/* all or nothing: every variable must exist in a loaded slot */
+		json_object_object_foreach(data, k, val) {
+			bool any = false;
 
 			for (int i = 0; i < MAX_SLOTS; i++) {
-				int r;
+				__u32 sz;
 
-				if (!slots[i] || !slots[i]->cur)
+				if (!slots[i] || !slots[i]->cur || slots[i]->dead || slots[i]->gone ||
+				    !(sz = obj_data_size(slots[i]->cur, k)))
 					continue;
-				r = obj_set_data(slots[i]->cur, k, json_object_get_int64(v));
-				if (r < 0)
-					emit_error(id, "internal", slots[i]->name, NULL, NULL,
-						   "set: writing %s: %s", k, strerror(-r));
-				found += r > 0;
+				if (!int_fits(json_object_get_int64(val), sz)) {
+					emit_error(id, "bad_command", slots[i]->name, NULL, NULL,
+						   "set: %lld does not fit in %s (%u bytes)",
+						   (long long)json_object_get_int64(val), k, sz);
+					return;
+				}
+				any = true;
 			}
-			if (!found) {
+			if (!any) {
 				size_t l = strlen(unknown);
 
 				snprintf(unknown + l, sizeof(unknown) - l, "%s%s", l ? ", " : "", k);
 			}
 		}
-		if (unknown[0])
+		if (unknown[0]) {
 			emit_error(id, "bad_command", NULL, NULL, NULL,
 				   "set: no loaded slot has data variable(s): %s", unknown);
+			return;
+		}
 	}
+	if (v >= 0) {
+		interval_ms = (unsigned)v;
+		arm_timer();
+		snprintf(reply, sizeof(reply), "set interval_ms to %lld", (long long)v);
+	}
+	if (data) {
+		json_object_object_foreach(data, k, val) {
+			char where[512] = "";
+			size_t l = strlen(reply);
+
+			if (set_var(id, k, json_object_get_int64(val), where, sizeof(where)) < 0)
+				return;
+			snprintf(reply + l, sizeof(reply) - l, "%sset %s on %s", l ? "; " : "", k, where);
+		}
+	}
+	emit_reply_log(id, "info", "%s", reply[0] ? reply : "set: nothing to change");
 }
 
 static void free_dead_slots(void)
@@ -468,20 +562,29 @@ static void free_dead_slots(void)
 static bool quit_requested;
 static const char *quit_reason = "quit";
 
-static void handle_line(char *line)
+static void handle_line(char *line, size_t n)
 {
 	json_tokener *tok;
 	json_object *cmd;
 	const char *c, *id;
-	size_t n = strlen(line);
 	json_object *idv;
 
 	while (n && (line[n - 1] == '\r' || line[n - 1] == ' ' || line[n - 1] == '\t'))
 		line[--n] = 0;
 	if (!n)
 		return;
+	if (memchr(line, 0, n)) {
+		emit_error(NULL, "bad_json", NULL, NULL, NULL, "command line holds a NUL byte");
+		return;
+	}
 	tok = json_tokener_new();
 	cmd = json_tokener_parse_ex(tok, line, (int)n);
+	if (!cmd && json_tokener_get_error(tok) == json_tokener_success &&
+	    (size_t)json_tokener_get_parse_end(tok) == n) {	/* the line is `null` */
+		emit_error(NULL, "bad_command", NULL, NULL, NULL, "a command must be a JSON object");
+		json_tokener_free(tok);
+		return;
+	}
 	if (!cmd || json_tokener_get_error(tok) != json_tokener_success ||
 	    (size_t)json_tokener_get_parse_end(tok) != n) {
 		const char *why = json_tokener_get_error(tok) != json_tokener_success ?
@@ -508,14 +611,16 @@ static void handle_line(char *line)
 		emit_error(id, "bad_command", NULL, NULL, NULL, "missing string field 'cmd'");
 		goto out;
 	}
-	if (strcmp(c, "load") && strcmp(c, "unload") && strcmp(c, "set") && strcmp(c, "snapshot") &&
-	    strcmp(c, "verify") && strcmp(c, "quit")) {
-		emit_error(id, "unknown_command", NULL, NULL, NULL, "unknown command '%.64s'", c);
+	if (!id || !id[0] || strlen(id) > 64) {
+		emit_error(NULL, "bad_command", NULL, NULL, NULL,
+			   "%.64s: 'id' must be a string of 1..64 characters", c);
 		goto out;
 	}
-	if (!id || !id[0] || strlen(id) > 64) {
-		emit_error(id && strlen(id) <= 64 && id[0] ? id : NULL, "bad_command", NULL, NULL, NULL,
-			   "%s: 'id' must be a string of 1..64 characters", c);
+	switch (check_fields(id, c, cmd)) {
+	case -1:
+		emit_error(id, "unknown_command", NULL, NULL, NULL, "unknown command '%.64s'", c);
+		goto out;
+	case 0:
 		goto out;
 	}
 	if (!strcmp(c, "load"))
@@ -557,7 +662,7 @@ static bool read_stdin(void)
 		if (ch == '\n') {
 			if (!discarding) {
 				linebuf[linelen] = 0;
-				handle_line(linebuf);
+				handle_line(linebuf, linelen);
 			}
 			discarding = false;
 			linelen = 0;

@@ -49,19 +49,36 @@ void emit_error(const char *id, const char *code, const char *slot, const char *
 	emit(o);
 }
 
-void emit_log(const char *level, const char *fmt, ...)
+static void vemit_log(const char *id, const char *level, const char *fmt, va_list ap)
 {
 	json_object *o = json_object_new_object();
 	char msg[2048];
-	va_list ap;
 
-	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
 	json_object_object_add(o, "type", json_object_new_string("log"));
 	json_object_object_add(o, "level", json_object_new_string(level));
 	json_object_object_add(o, "message", json_object_new_string(msg));
+	if (id)
+		json_object_object_add(o, "id", json_object_new_string(id));
 	emit(o);
+}
+
+void emit_log(const char *level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vemit_log(NULL, level, fmt, ap);
+	va_end(ap);
+}
+
+void emit_reply_log(const char *id, const char *level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vemit_log(id, level, fmt, ap);
+	va_end(ap);
 }
 
 static uint64_t clock_ns(clockid_t c)

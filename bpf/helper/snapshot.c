@@ -242,7 +242,8 @@ static void collect_hists(struct loaded_obj *lo, struct acc *a)
 		return;
 	int ncpus = lo->k->ncpus;
 
-	vals = malloc(stride * ncpus);
+	/* zeroed: valgrind only knows the kernel fills one CPU's value per lookup */
+	vals = calloc(ncpus, stride);
 	if (!vals)
 		return;
 	for (__u32 idx = 0; idx < lo->hist_entries; idx++) {

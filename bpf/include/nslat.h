@@ -128,6 +128,7 @@ enum nslat_counter {
 	NSLAT_CNT_UDP_UNPAIRED,		/* UDP reads whose datagram was not known (rx, not guessed) */
 	NSLAT_CNT_EVICTED,		/* live per-packet state overwritten by a packet hashing to its slot */
 	NSLAT_CNT_COALESCED,		/* TCP segments merged into an earlier skb (their data is read with it) */
+	NSLAT_CNT_UDP_QUEUE_RACE,	/* UDP queue walks given up: the queue changed under them (rx, not guessed) */
 	__NSLAT_CNT_MAX,
 };
 #define NSLAT_MAX_COUNTERS	32
@@ -138,7 +139,8 @@ enum nslat_counter {
  * by the core itself. */
 #define NSLAT_CNT_LOSS_MASK	((1u << NSLAT_CNT_RINGBUF_DROP) | (1u << NSLAT_CNT_MAP_FULL) | \
 				 (1u << NSLAT_CNT_STALE) | (1u << NSLAT_CNT_IRQ_OUT_OF_RANGE) | \
-				 (1u << NSLAT_CNT_UDP_UNPAIRED) | (1u << NSLAT_CNT_EVICTED))
+				 (1u << NSLAT_CNT_UDP_UNPAIRED) | (1u << NSLAT_CNT_EVICTED) | \
+				 (1u << NSLAT_CNT_UDP_QUEUE_RACE))
 
 /* kfree_skb reasons: index = enum skb_drop_reason; subsystem reasons (upper
  * bits set) and anything out of range land in the last slot ("OTHER"). */

@@ -350,13 +350,40 @@ int BPF_KPROBE(coalesced__kprobe, struct sk_buff *skb)
  * lock) and then call sk_data_ready once per datagram after the whole batch
  * is queued: one sk_data_ready may see several new datagrams and the next
  * none. The walk therefore goes back from the tail (at most ENQ_WALK) to the
- * newest skb already past sock_enqueue. */
+ * newest skb already past sock_enqueue.
+ *
+ * UDP calls sk_data_ready after dropping the queue lock, so a reader on
+ * another CPU may unlink and free any skb of the walk, and its memory may
+ * hold another packet by the time it is read. TCP holds the socket lock,
+ * which readers need too. What a racing read can do is bounded by checking
+ * each step before it counts:
+ *   - the list still links back: cand->next is the skb (or the queue head)
+ *     the walk came from (an unlinked skb has next == NULL);
+ *   - the candidate's own headers say it is a UDP datagram to this socket's
+ *     port;
+ *   - its per-packet state (keyed by the skb) is live, started before now
+ *     and not past sock_enqueue.
+ * A step that fails ends the walk and is counted (udp_queue_race): nothing
+ * is guessed, the datagrams behind it miss this boundary only. */
 #define ENQ_WALK 8
+
+/* The candidate is a UDP datagram for local port `lport` (host order). */
+static __always_inline bool udp_for_port(struct sk_buff *skb, __u16 lport)
+{
+	struct nslat_pkt f = {};
+
+	nslat_skb_flow_hdrs(skb, &f);
+	return f.l4 == IPPROTO_UDP && f.dport == lport;
+}
 
 SEC("tp_btf/sk_data_ready")
 int BPF_PROG(sock_enqueue__tp, const struct sock *sk)
 {
+	const void *qhead = &sk->sk_receive_queue;
 	struct sk_buff *skb = sk->sk_receive_queue.prev;
+	const void *from = qhead;	/* what skb->next must be */
+	bool udp = sk->sk_protocol == IPPROTO_UDP;
+	__u16 lport = sk->__sk_common.skc_num;
 	struct nslat_pkt *st;
 	__u64 now;
 	int i;
@@ -364,21 +391,29 @@ int BPF_PROG(sock_enqueue__tp, const struct sock *sk)
 	if (!inet_sock(sk))
 		return 0;
 	for (i = 0; i < ENQ_WALK; i++) {
-		if (!skb || (void *)skb == (void *)&sk->sk_receive_queue)
+		if (!skb || (void *)skb == qhead)
 			break;
+		if (udp && (const void *)skb->next != from) {
+			nslat_cnt(NSLAT_CNT_UDP_QUEUE_RACE);
+			break;
+		}
 		st = nslat_lookup(NSLAT_KEY(skb));
 		if (st) {
 			if (st->last >= NSLAT_RX_SOCK_ENQUEUE)	/* seen before (or done) */
 				break;
-			if (nslat_pass(NSLAT_KEY(skb), NSLAT_RX_SOCK_ENQUEUE, &now) &&
-			    sk->sk_protocol == IPPROTO_UDP) {
+			if (udp && (!udp_for_port(skb, lport) || st->t0 > bpf_ktime_get_ns())) {
+				nslat_cnt(NSLAT_CNT_UDP_QUEUE_RACE);
+				break;
+			}
+			if (nslat_pass(NSLAT_KEY(skb), NSLAT_RX_SOCK_ENQUEUE, &now) && udp) {
 				nslat_skb_flow_hdrs(skb, st);	/* gone when the read is seen */
 				st->l4 = IPPROTO_UDP;	/* consume_skb leaves it to the read */
 			}
 		}
 		/* TCP calls sk_data_ready once per queued segment: the tail only */
-		if (sk->sk_protocol != IPPROTO_UDP)
+		if (!udp)
 			break;
+		from = skb;
 		skb = skb->prev;
 	}
 	return 0;

@@ -24,6 +24,8 @@ export type Command =
       format: Format;
       /** BPF netfilter hooks on (the default); false: --no-netfilter. */
       netfilter: boolean;
+      /** Also check that DIR/<stage>.bpf.c compile (where clang is) and load. */
+      probesDir?: string;
     } & CommonTarget)
   | ({
       kind: 'trace';
@@ -54,7 +56,7 @@ export class UsageError extends Error {
 export const USAGE = `nslat — where time goes in the Linux network stack, per layer and per packet
 
 Usage:
-  nslat check  [--host DEST] [--ssh-config FILE] [--no-netfilter] [--format table|json]
+  nslat check  [--host DEST] [--ssh-config FILE] [--probes DIR] [--no-netfilter] [--format table|json]
   nslat trace  [--host DEST] [--ssh-config FILE] [--duration SECONDS] [--stages rx,tx,irq]
                [--filter EXPR] [--probes DIR] [--load loopback|none] [--out FILE]...
                [--format table|json] [--interval MS] [--sample N] [--slow-ms X]
@@ -63,12 +65,13 @@ Usage:
   nslat --help | --version
 
 Commands:
-  check    Preflight the target (kernel, BTF, tracefs, clang, bpftool, libbpf, json-c, privilege,
-           working attach types) and print what is missing with the command that installs it;
-           then start the helper, load the rx, tx and irq probes, print which mechanism feeds
-           each boundary (or why nothing does), and unload them. Exit status 0 when tracing
-           can work.
-  trace    Build the probes on the target, load them through the root helper, trace, and print
+  check    Preflight the target (kernel and architecture, BTF, tracefs, privilege, free space;
+           it needs no compiler or libraries) and print what is missing and how to fix it; then
+           start the helper, load the rx, tx and irq probes, print which mechanism feeds each
+           boundary (or why nothing does), and unload them. With --probes DIR, also check clang
+           and vmlinux.h where those probes compile. Exit status 0 when tracing can work.
+  trace    Copy the shipped helper and probes to the target (nothing is built there), load them
+           through the root helper, trace, and print
            bcc-style log2 histograms and a per-layer percentile table (RX, TX) plus IRQ.
   replay   Print the same report from a trace saved with --out FILE.jsonl.
 
@@ -83,7 +86,8 @@ Options:
   --filter EXPR        Load-time filter, terms joined by "and": tcp | udp, port N, sport N,
                        dport N, dev NAME, ifindex N, netns INODE, pid N, cgroup PATH|ID.
                        Example: --filter "tcp and port 5201".
-  --probes DIR         Trace with DIR/<stage>.bpf.c instead of the built-in probes.
+  --probes DIR         Trace with DIR/<stage>.bpf.c instead of the built-in probes, compiled
+                       with clang on this machine (else on the target) against the target's BTF.
   --load MODE          loopback: run a built-in TCP+UDP ping-pong on 127.0.0.1 and ::1 for the
                        trace's duration (bounded in time and count); none (default).
   --out FILE           Save the session; the extension picks the format, repeat for several:
@@ -172,7 +176,7 @@ const OPTIONS = {
 } as const;
 
 const ALLOWED: Record<'check' | 'trace' | 'replay', string[]> = {
-  check: ['host', 'ssh-config', 'privilege', 'format', 'no-netfilter', 'help'],
+  check: ['host', 'ssh-config', 'privilege', 'format', 'no-netfilter', 'probes', 'help'],
   trace: ['host', 'ssh-config', 'privilege', 'duration', 'stages', 'filter', 'probes', 'load', 'out', 'format', 'interval', 'sample', 'slow-ms', 'bpf-stats', 'no-netfilter', 'help'],
   replay: ['format', 'help'],
 };
@@ -242,7 +246,10 @@ export function parseCli(argv: string[]): Command {
   };
   if (target.sshConfig && !target.host) usage('--ssh-config only applies with --host.', 'Add --host DEST, or drop --ssh-config.');
   const netfilter = v['no-netfilter'] !== true;
-  if (cmd === 'check') return { kind: 'check', format, netfilter, ...target };
+  if (cmd === 'check') {
+    const probesDir = nonEmptyPath('probes', str('probes'));
+    return { kind: 'check', format, netfilter, ...(probesDir ? { probesDir } : {}), ...target };
+  }
 
   const durationS = num('duration', str('duration'), 0, 86_400, false) ?? 10;
   let stages: Array<'rx' | 'tx' | 'irq'> = ['rx', 'tx', 'irq'];

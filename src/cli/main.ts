@@ -5,10 +5,11 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { Aggregator } from '../core/aggregate.ts';
-import { NSLAT_VERSION } from '../core/deploy.ts';
+import { localBpfDir, NSLAT_VERSION, type Deployment } from '../core/deploy.ts';
 import { FilterError } from '../core/filter.ts';
 import { LOAD_MAX_MESSAGES, startLoopbackLoad, startRemoteLoopbackLoad, type RunningLoad } from '../core/load.ts';
-import { attachRows, feedRows, runPreflight, type PreflightRow, type StageLoad } from '../core/preflight.ts';
+import { EditCompiler } from '../core/build.ts';
+import { attachRows, compilerRows, feedRows, runPreflight, type PreflightRow, type StageLoad } from '../core/preflight.ts';
 import { Session, SessionError, type EndInfo } from '../core/session.ts';
 import { formatTable, toJsonDocument } from '../core/report.ts';
 import { parseCli, USAGE, UsageError, type Command } from './args.ts';
@@ -51,6 +52,12 @@ function formatRows(rows: PreflightRow[]): string {
   return lines.join('\n');
 }
 
+/** clang and vmlinux.h rows for --probes, before anything is copied to the target. */
+async function probeCompilerRows(transport: import('../core/transport/types.ts').Transport, machine?: string): Promise<PreflightRow[]> {
+  const dep = { dir: '', localBpfDir: localBpfDir(), arch: machine ?? '' } as Deployment;
+  return compilerRows(new EditCompiler(transport, dep), transport.host);
+}
+
 async function runCheck(cmd: CheckCmd): Promise<number> {
   if (cmd.sshConfig && !existsSync(cmd.sshConfig)) {
     throw new CliError(`--ssh-config ${cmd.sshConfig} does not exist.`, 'Give the path of an ssh_config file.', 2);
@@ -64,9 +71,16 @@ async function runCheck(cmd: CheckCmd): Promise<number> {
     const pre = await runPreflight({ transport, askPass: ask });
     const rows = [...pre.rows];
     let ok = pre.ok;
+    if (cmd.probesDir && pre.ok) {
+      // Compilers matter only for edited probes, and only where those compile.
+      progress.set('checking where the probes compile');
+      const cr = await probeCompilerRows(transport, pre.machine);
+      rows.push(...cr);
+      ok = ok && cr.every((r) => r.ok || r.required === false);
+    }
     const loads: StageLoad[] = [];
     let features: Record<string, unknown> | undefined;
-    if (pre.ok) {
+    if (ok) {
       // Which attach types work is only known from the helper's start-up probe, and what feeds each
       // boundary only from loading the probes: start a session, load rx, tx and irq as a trace
       // would, and stop it again (the helper detaches everything).
@@ -80,6 +94,7 @@ async function runCheck(cmd: CheckCmd): Promise<number> {
           stages: ['rx', 'tx', 'irq'],
           intervalMs: 0,
           netfilter: cmd.netfilter,
+          probesDir: cmd.probesDir,
           onProgress: (p) => progress.set(p.phase === 'running' ? 'probes loaded' : p.message),
         });
         const hello = session.hello;

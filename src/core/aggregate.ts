@@ -20,6 +20,8 @@
  */
 import {
   HIST_BUCKETS,
+  activityCounters,
+  lossFigures,
   type AttachType,
   type Boundary,
   type Direction,
@@ -30,10 +32,12 @@ import {
   type HelperMessage,
   type IntervalPoint,
   type JourneyMessage,
+  type LossFigure,
   type PanelState,
   type ProgramStatus,
   type ReloadMark,
   type SessionInfo,
+  type SlotCounters,
   type SnapshotMessage,
   type StageSummary,
   type ToPanel,
@@ -158,6 +162,13 @@ export interface Rate {
   per_s: number;
 }
 
+/** A loss (protocol.ts lossFigures) with its mean rate and its share in each slot. */
+export interface LossReport extends LossFigure {
+  per_s: number;
+  /** Per slot that reported it (lost snapshots: none). */
+  slots: Record<string, { total: number; of: number }>;
+}
+
 export interface Report {
   host: string;
   kernel?: string;
@@ -180,8 +191,11 @@ export interface Report {
   groups: FedReport[];
   /** From hello, when one was seen. */
   features?: KernelFeatures;
-  /** Probe counters (ringbuf_drop, map_full, stale, sampled, …), totals and mean rate. */
-  counters: Record<string, Rate>;
+  /** What nslat lost: every loss counter (protocol.ts LOSS_COUNTERS), then lost snapshots, each
+   *  as a share of what it applies to. */
+  loss: LossReport[];
+  /** Every other probe counter (started, finished, sampled, filtered, …), totals and mean rate. */
+  activity: Record<string, Rate>;
   /** kfree_skb drop reasons, totals and mean rate. */
   drops: Record<string, Rate>;
   programs: ProgramReport[];
@@ -279,7 +293,12 @@ export class Aggregator {
   private journeyTotal = 0;
   private reloads: ReloadMark[] = [];
   private reloadTotal = 0;
-  private readonly counters = new Map<string, number>();
+  /** slot → counter → total */
+  private readonly slotCounters = new Map<string, Map<string, number>>();
+  /** slot → hard IRQs measured (hardirq histogram counts) */
+  private readonly slotHardIrqs = new Map<string, number>();
+  /** slot → the kind of object, from its `loaded` boundaries or its histograms */
+  private readonly slotKinds = new Map<string, SlotCounters['kind']>();
   private readonly drops = new Map<string, number>();
   private readonly progs = new Map<string, ProgTotals>();
   private snapshots = 0;
@@ -340,6 +359,7 @@ export class Aggregator {
       }
       case 'loaded': {
         this.slots.set(msg.slot, { object: msg.object, programs: msg.programs, boundaries: msg.boundaries, groups: msg.groups ?? [], loaded: true });
+        this.slotKinds.set(msg.slot, msg.boundaries.length > 0 ? 'packets' : 'irq');
         for (const b of msg.boundaries) this.boundaries.set(`${b.dir}:${b.name}`, { ...b, slot: msg.slot });
         if (msg.replaced) this.pushReload({ t_ms: this.wallMs(msg.mono_ns, recvMs), slot: msg.slot, ok: true });
         // attach types may have changed for existing stages
@@ -404,6 +424,8 @@ export class Aggregator {
     for (const slot of msg.slots) {
       for (const h of slot.hists) {
         const base = `${h.dir}:${h.kind}:${h.name}`;
+        if (!this.slotKinds.has(slot.slot)) this.slotKinds.set(slot.slot, h.dir === 'irq' ? 'irq' : 'packets');
+        if (h.kind === 'hardirq' && Number.isFinite(h.count) && h.count > 0) this.slotHardIrqs.set(slot.slot, (this.slotHardIrqs.get(slot.slot) ?? 0) + h.count);
         const targets: Array<[string, boolean]> = h.cpu === undefined ? [[base, false]] : [[`${base}:cpu${h.cpu}`, false], [base, true]];
         const count = Number.isFinite(h.count) && h.count > 0 ? h.count : 0;
         const sum = Number.isFinite(h.sum) && h.sum > 0 ? h.sum : 0;
@@ -438,7 +460,12 @@ export class Aggregator {
         }
       }
       // zero counters are kept too, so reports say "ringbuf_drop 0" rather than nothing
-      for (const [k, v] of Object.entries(slot.counters)) if (Number.isFinite(v) && v >= 0) this.counters.set(k, (this.counters.get(k) ?? 0) + v);
+      let counters = this.slotCounters.get(slot.slot);
+      if (!counters) {
+        counters = new Map();
+        this.slotCounters.set(slot.slot, counters);
+      }
+      for (const [k, v] of Object.entries(slot.counters)) if (Number.isFinite(v) && v >= 0) counters.set(k, (counters.get(k) ?? 0) + v);
       for (const [k, v] of Object.entries(slot.drops)) if (Number.isFinite(v) && v >= 0) this.drops.set(k, (this.drops.get(k) ?? 0) + v);
       for (const p of slot.progs) {
         const key = `${slot.slot}:${p.name}`;
@@ -639,6 +666,17 @@ export class Aggregator {
     return { t_ms: iv.t_ms, stages, events_per_s: iv.dur_ms > 0 ? iv.events / (iv.dur_ms / 1000) : 0 };
   }
 
+  /** Counter totals per slot, with each slot's kind (a slot seen only through counters holds
+   *  packets unless it is named irq). */
+  private counterSlots(): Array<SlotCounters & { slot: string }> {
+    return [...this.slotCounters].map(([slot, c]) => ({
+      slot,
+      kind: this.slotKinds.get(slot) ?? (slot === 'irq' ? 'irq' : 'packets'),
+      counters: Object.fromEntries(c),
+      hard_irqs: this.slotHardIrqs.get(slot) ?? 0,
+    }));
+  }
+
   private health(): Health {
     const programs: Health['programs'] = [];
     const boundaries: Health['boundaries'] = [];
@@ -651,7 +689,8 @@ export class Aggregator {
     }
     return {
       events_per_s: this.lastEventsPerS,
-      counters: Object.fromEntries(this.counters),
+      loss: lossFigures(this.counterSlots(), this.snapshots, this.lostSnapshots),
+      activity: activityCounters(this.counterSlots()),
       drops: Object.fromEntries(this.drops),
       progs: [...this.progs.values()].map((t) => ({ slot: t.slot, name: t.name, ns_per_run: t.runs > 0 ? t.time / t.runs : 0, runs: t.runs })),
       programs,
@@ -747,11 +786,24 @@ export class Aggregator {
     return this.series.size;
   }
 
+  private lossReport(duration_s: number): LossReport[] {
+    const slots = this.counterSlots();
+    return lossFigures(slots, this.snapshots, this.lostSnapshots).map((f) => {
+      const by: LossReport['slots'] = {};
+      for (const s of slots) {
+        if (!(f.name in s.counters)) continue;
+        const [one] = lossFigures([s], 0, 0).filter((x) => x.name === f.name);
+        by[s.slot] = { total: one!.total, of: one!.of };
+      }
+      return { ...f, per_s: duration_s > 0 ? f.total / duration_s : 0, slots: by };
+    });
+  }
+
   report(): Report {
     const duration_s = this.coveredNs / 1e9;
-    const rates = (m: Map<string, number>): Record<string, Rate> => {
+    const rates = (m: Map<string, number> | Record<string, number>): Record<string, Rate> => {
       const out: Record<string, Rate> = {};
-      for (const [k, v] of [...m.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1))) out[k] = { total: v, per_s: duration_s > 0 ? v / duration_s : 0 };
+      for (const [k, v] of [...(m instanceof Map ? m.entries() : Object.entries(m))].sort((a, b) => (a[0] < b[0] ? -1 : 1))) out[k] = { total: v, per_s: duration_s > 0 ? v / duration_s : 0 };
       return out;
     };
     const skipped: SkippedBoundary[] = [];
@@ -816,7 +868,8 @@ export class Aggregator {
       skipped,
       boundaries: boundaries.sort((a, b) => (DIR_RANK[a.dir ?? ''] ?? 3) - (DIR_RANK[b.dir ?? ''] ?? 3) || (a.id ?? 0) - (b.id ?? 0)),
       groups,
-      counters: rates(this.counters),
+      loss: this.lossReport(duration_s),
+      activity: rates(activityCounters(this.counterSlots())),
       drops: rates(this.drops),
       programs,
       reloads: this.reloads.slice(),

@@ -1,74 +1,52 @@
 /**
- * Puts nslat's bpf/ tree on the target and builds it there as the unprivileged user.
+ * Puts what nslat ships for the target's architecture on the target: the static helper and the
+ * built-in CO-RE objects (bpf/build/ship/<arch>/, made once at package time). Nothing is built there.
  *
- * The work directory is `~/.cache/nslat/<version>-<hash of the bpf sources>/`: a new nslat or an
- * edited built-in probe gets a fresh directory, and an unchanged one is reused without copying
- * (when its build stamp matches and the helper is there). Only sources are copied, never local
- * build output (vmlinux.h is the target's own, made there from its BTF).
+ * The work directory is `~/.cache/nslat/<version>-<hash of the shipped files>/`. An existing one is
+ * reused when the sha256 of each file on the target matches what would be copied; otherwise the
+ * files go to a private `.part-` directory that is renamed into place, so two sessions starting at
+ * once never load from a half-written one.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, copyFileSync, mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join, relative, resolve } from 'node:path';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Transport } from './transport/types.ts';
+import { runBatch, type Transport } from './transport/types.ts';
 import pkg from '../../package.json' with { type: 'json' };
 
 export const NSLAT_VERSION: string = pkg.version;
 
+export const HELPER_NAME = 'nslat-helper';
+
 export interface Deployment {
   /** Work directory on the target (absolute); the helper's --workdir. */
   dir: string;
-  /** The bpf/ tree inside it. */
-  bpfDir: string;
   helper: string;
   /** Built-in objects by slot name (rx, tx, irq). */
   objects: Record<string, string>;
   hash: string;
-  /** True when an existing build was reused. */
+  /** The target's architecture, as the shipped directory names it (x86_64, aarch64). */
+  arch: string;
+  /** True when an existing work directory was reused. */
   reused: boolean;
-  /** The local bpf/ directory the sources came from. */
+  /** The local bpf/ directory: probe sources and headers (edited probes compile against them). */
   localBpfDir: string;
-  /** Extra `make` variables for builds on this target (e.g. BPFTOOL=/usr/sbin/bpftool). */
-  makeVars: string[];
+  /** The local directory the shipped files came from (bpf/build/ship/<arch>). */
+  shipDir: string;
 }
 
-export type DeployPhase = 'hash' | 'copy' | 'build' | 'reuse' | 'done';
+export type DeployPhase = 'hash' | 'copy' | 'reuse' | 'done';
 export interface DeployProgress { phase: DeployPhase; message: string }
 
-/** Files under bpf/ that are build output, never copied or hashed. */
-function isBuildOutput(rel: string): boolean {
-  const parts = rel.split('/');
-  const base = parts[parts.length - 1]!;
-  return parts[0] === 'build' || parts[0] === '.output' || parts.includes('node_modules')
-    || base.endsWith('.o') || base === 'nslat-helper' || base === 'vmlinux.h' || base.startsWith('.');
+/** `uname -m` as the shipped directories name it: aarch64 and arm64 are one, x86_64 and amd64 too. */
+export function normalizeArch(machine: string): string {
+  const m = machine.trim().toLowerCase();
+  if (m === 'arm64' || m === 'aarch64') return 'aarch64';
+  if (m === 'amd64' || m === 'x86_64' || m === 'x64') return 'x86_64';
+  return m;
 }
 
-function listSources(root: string): string[] {
-  const out: string[] = [];
-  const walk = (dir: string) => {
-    for (const e of readdirSync(dir, { withFileTypes: true })) {
-      const abs = join(dir, e.name);
-      const rel = relative(root, abs);
-      if (isBuildOutput(rel)) continue;
-      if (e.isDirectory()) walk(abs);
-      else if (e.isFile()) out.push(rel);
-    }
-  };
-  walk(root);
-  return out.sort();
-}
-
-/** sha256 over the sorted relative paths and contents of the bpf sources (first 16 hex digits). */
-export function hashBpfSources(root: string): string {
-  const h = createHash('sha256');
-  for (const rel of listSources(root)) {
-    h.update(rel).update('\0').update(readFileSync(join(root, rel))).update('\0');
-  }
-  return h.digest('hex').slice(0, 16);
-}
-
-/** The repository (or installed package) root: the nearest directory up with bpf/Makefile or bpf/. */
+/** The repository (or installed package) root: the nearest directory up with package.json and bpf/. */
 export function findPackageRoot(from = dirname(fileURLToPath(import.meta.url))): string {
   let dir = resolve(from);
   for (;;) {
@@ -85,24 +63,44 @@ export function localBpfDir(): string {
   return join(findPackageRoot(), 'bpf');
 }
 
-/** A clean copy of the sources in a temporary directory (caller removes it). */
-function stageSources(root: string): string {
-  const tmp = mkdtempSync(join(tmpdir(), 'nslat-bpf-'));
-  for (const rel of listSources(root)) {
-    const dst = join(tmp, rel);
-    mkdirSync(dirname(dst), { recursive: true });
-    copyFileSync(join(root, rel), dst);
+/** Architectures with a shipped helper under `shipRoot` (bpf/build/ship), sorted. */
+export function shippedArchs(shipRoot: string): string[] {
+  try {
+    return readdirSync(shipRoot, { withFileTypes: true })
+      .filter((e) => e.isDirectory() && existsSync(join(shipRoot, e.name, HELPER_NAME)))
+      .map((e) => e.name)
+      .sort();
+  } catch {
+    return [];
   }
-  return tmp;
+}
+
+/** The files of one shipped architecture directory, sorted: the helper and the `.bpf.o` objects. */
+export function shippedFiles(dir: string): string[] {
+  return readdirSync(dir).filter((f) => f === HELPER_NAME || f.endsWith('.bpf.o')).filter((f) => statSync(join(dir, f)).isFile()).sort();
+}
+
+/** sha256 of each shipped file, by name. */
+export function fileHashes(dir: string): Record<string, string> {
+  return Object.fromEntries(shippedFiles(dir).map((f) => [f, createHash('sha256').update(readFileSync(join(dir, f))).digest('hex')]));
+}
+
+/** One hash over the names and contents of the shipped files (first 16 hex digits). */
+export function hashShipped(dir: string, sums: Record<string, string> = fileHashes(dir)): string {
+  const h = createHash('sha256');
+  for (const [f, sum] of Object.entries(sums)) h.update(f).update('\0').update(sum).update('\0');
+  return h.digest('hex').slice(0, 16);
 }
 
 export interface DeployOptions {
   transport: Transport;
-  /** Local bpf/ directory (default: this package's). */
+  /** Local bpf/ directory (default: this package's); the shipped files are in its build/ship/. */
   bpfDir?: string;
+  /** The target's `uname -m`, when the caller knows it already (preflight). */
+  machine?: string;
   slots?: string[];
   onProgress?: (p: DeployProgress) => void;
-  /** Rebuild even when the stamp matches. */
+  /** Copy even when the files on the target match. */
   force?: boolean;
   signal?: AbortSignal;
 }
@@ -114,101 +112,95 @@ export class DeployError extends Error {
   }
 }
 
-const STAMP = '.nslat-built';
+/** Refusal for a target whose architecture nslat ships no helper for. */
+export function foreignArchMessage(host: string, machine: string, shipped: string[]): string {
+  return `${host} is ${machine}, and nslat ships its helper and probes for ${shipped.length ? shipped.join(' and ') : 'no architecture (bpf/build/ship is empty: run make -C bpf ship)'} only: it cannot trace this machine`;
+}
 
-/**
- * Tools outside the unprivileged user's PATH: Debian puts bpftool in /usr/sbin, which a normal
- * user's PATH (e.g. over SSH) lacks; point make at it instead of failing.
- */
-async function findMakeVars(t: Transport, signal?: AbortSignal): Promise<string[]> {
-  const works = async (argv: string[]) => {
-    try {
-      return (await t.run(argv, { timeoutMs: 20_000, signal })).exitCode === 0;
-    } catch {
-      return false;
-    }
-  };
-  if (await works(['bpftool', 'version'])) return [];
-  for (const p of ['/usr/sbin/bpftool', '/sbin/bpftool', '/usr/local/sbin/bpftool']) {
-    if (await works([p, 'version'])) return [`BPFTOOL=${p}`];
-  }
-  return [];
+/** Where the shipped files for `machine` are, or the refusal that names what is shipped. */
+export function shipDirFor(bpfDir: string, machine: string, host: string): string {
+  const root = join(bpfDir, 'build', 'ship');
+  const arch = normalizeArch(machine);
+  const dir = join(root, arch);
+  if (!existsSync(join(dir, HELPER_NAME))) throw new DeployError(foreignArchMessage(host, machine.trim() || 'of an unknown architecture', shippedArchs(root)));
+  return dir;
 }
 
 export async function deploy(opts: DeployOptions): Promise<Deployment> {
   const t = opts.transport;
   const progress = opts.onProgress ?? (() => {});
   const local = opts.bpfDir ? resolve(opts.bpfDir) : localBpfDir();
-  if (!existsSync(join(local, 'Makefile')) || !statSync(local).isDirectory()) {
-    throw new DeployError(`${local} is not nslat's bpf/ directory (no Makefile there)`);
-  }
-  progress({ phase: 'hash', message: 'hashing probe sources' });
-  const hash = hashBpfSources(local);
-  const home = (await t.home()).replace(/\/+$/, '');
-  const dir = `${home}/.cache/nslat/${NSLAT_VERSION}-${hash}`;
-  const bpfDir = `${dir}/bpf`;
-  const helper = `${bpfDir}/build/nslat-helper`;
-  const slots = opts.slots ?? ['rx', 'tx', 'irq'];
-  const objects = Object.fromEntries(slots.map((s) => [s, `${bpfDir}/build/${s}.bpf.o`]));
-  const makeVars = await findMakeVars(t, opts.signal);
-  const base = { dir, bpfDir, helper, objects, hash, localBpfDir: local, makeVars };
-
   const run = (argv: string[], timeoutMs = 20_000) => t.run(argv, { timeoutMs, signal: opts.signal });
-  const isBuilt = async (d: string) => {
-    const stamp = await run(['cat', `${d}/${STAMP}`]);
-    const have = await run(['test', '-x', `${d}/bpf/build/nslat-helper`]);
-    return stamp.exitCode === 0 && stamp.stdout.trim() === hash && have.exitCode === 0;
+
+  let machine = opts.machine;
+  if (!machine) {
+    const u = await run(['uname', '-m']);
+    if (u.exitCode !== 0) throw new DeployError(`cannot tell the architecture of ${t.host} (uname -m: ${u.stderr.trim() || `exit ${u.exitCode}`})`);
+    machine = u.stdout.trim();
+  }
+  const ship = shipDirFor(local, machine, t.host);
+  const arch = normalizeArch(machine);
+  progress({ phase: 'hash', message: `hashing the shipped ${arch} files` });
+  const sums = fileHashes(ship);
+  const names = Object.keys(sums);
+  const hash = hashShipped(ship, sums);
+  const home = (await t.home()).replace(/\/+$/, '');
+  const root = `${home}/.cache/nslat`;
+  const dir = `${root}/${NSLAT_VERSION}-${hash}`;
+  const slots = opts.slots ?? ['rx', 'tx', 'irq'];
+  for (const s of slots) if (!sums[`${s}.bpf.o`]) throw new DeployError(`nslat ships no ${s}.bpf.o for ${arch} (${ship})`);
+  const base = { dir, helper: `${dir}/${HELPER_NAME}`, objects: Object.fromEntries(slots.map((s) => [s, `${dir}/${s}.bpf.o`])), hash, arch, localBpfDir: local, shipDir: ship };
+
+  /** Every shipped file is in d with the right content (sha256sum, from coreutils or busybox). */
+  const matches = (r: { exitCode: number; stdout: string } | undefined) => {
+    if (!r || r.exitCode !== 0) return false;
+    const got = new Map(r.stdout.trim().split('\n').map((l) => {
+      const m = /^([0-9a-f]{64})\s+\*?(.+)$/.exec(l.trim());
+      return m ? [m[2]!.slice(m[2]!.lastIndexOf('/') + 1), m[1]!] as const : ['', ''] as const;
+    }));
+    return names.every((n) => got.get(n) === sums[n]);
   };
-  if (!opts.force && (await isBuilt(dir))) {
-    progress({ phase: 'reuse', message: `reusing the build in ${dir}` });
-    await run(['touch', '-c', '--', dir]).catch(() => undefined); // recently used: pruning keeps it
-    return { ...base, reused: true };
+  const sha = (d: string) => ['sha256sum', '--', ...names.map((n) => `${d}/${n}`)];
+  const intact = async (d: string) => matches(await run(sha(d)).catch(() => undefined));
+  // The reuse check and its mark as recently used (pruning keeps it) in one round trip; touching
+  // a directory that fails the check does no harm, it is replaced.
+  if (!opts.force) {
+    const [, sumsThere] = await runBatch(t, [['touch', '-c', '--', dir], sha(dir)], { timeoutMs: 20_000, signal: opts.signal }).catch(() => []);
+    if (matches(sumsThere)) {
+      progress({ phase: 'reuse', message: `reusing ${dir}` });
+      return { ...base, reused: true };
+    }
   }
 
-  // Build in a private directory next to the final one and rename it into place, so two sessions
-  // starting at once never build in, or load from, a half-written tree.
+  // Copy into a private directory next to the final one and rename it into place.
   const part = `${dir}.part-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
   const cleanup = () => run(['rm', '-rf', '--', part]).catch(() => undefined);
   try {
-    progress({ phase: 'copy', message: `copying bpf/ to ${t.host === 'local' ? '' : `${t.host}:`}${dir}` });
-    const staged = stageSources(local);
-    try {
-      const mk = await run(['mkdir', '-p', part]);
-      if (mk.exitCode !== 0) throw new DeployError(`cannot create ${part} on ${t.host}: ${mk.stderr.trim()}`);
-      await t.putDir(staged, `${part}/bpf`);
-    } finally {
-      rmSync(staged, { recursive: true, force: true });
-    }
-
-    progress({ phase: 'build', message: `building probes and helper on ${t.host} (make -C ${bpfDir})` });
-    const r = await t.run(['make', '-s', '-C', `${part}/bpf`, ...makeVars], { timeoutMs: 600_000, signal: opts.signal, env: { LC_ALL: 'C' } });
-    if (r.exitCode !== 0) {
-      const out = `${r.stderr}\n${r.stdout}`.trim().split(part).join(dir);
-      const tail = out.split('\n').slice(-8).join('\n');
-      throw new DeployError(`building the probes and helper on ${t.host} failed (make -C ${bpfDir}):\n${tail}`, out);
-    }
-    if ((await run(['test', '-x', `${part}/bpf/build/nslat-helper`])).exitCode !== 0) throw new DeployError(`make finished but ${helper} is missing`);
-    await t.putFile(`${part}/${STAMP}`, `${hash}\n`);
-
+    progress({ phase: 'copy', message: `copying the ${arch} helper and probes to ${t.host === 'local' ? '' : `${t.host}:`}${dir}` });
+    await t.putDir(ship, part);
+    // A package format may drop the mode bits (a .vsix is a zip): the helper must be executable.
+    const [x, sumsPart] = await runBatch(t, [['chmod', '0755', '--', `${part}/${HELPER_NAME}`], sha(part)], { timeoutMs: 20_000, signal: opts.signal });
+    if (x!.exitCode !== 0) throw new DeployError(`cannot make ${part}/${HELPER_NAME} executable on ${t.host}: ${x!.stderr.trim()}`);
+    if (!matches(sumsPart)) throw new DeployError(`the files copied to ${part} on ${t.host} do not match what nslat ships`);
     // mv -T fails when `dir` exists and is not empty: someone else finished first (reuse theirs),
-    // or a broken earlier attempt is in the way (replace it; it has no valid stamp, so nothing runs from it).
+    // or a damaged earlier copy is in the way (replace it; nothing loads from a copy that fails the check).
     for (let attempt = 0; attempt < 2; attempt++) {
       const mv = await run(['mv', '-T', '--', part, dir]);
       if (mv.exitCode === 0) break;
-      if (await isBuilt(dir)) {
+      if (await intact(dir)) {
         await cleanup();
-        progress({ phase: 'reuse', message: `reusing the build in ${dir} (finished by another session)` });
+        progress({ phase: 'reuse', message: `reusing ${dir} (copied by another session)` });
         return { ...base, reused: true };
       }
-      if (attempt === 1) throw new DeployError(`cannot move the build into ${dir} on ${t.host}: ${mv.stderr.trim()}`);
+      if (attempt === 1) throw new DeployError(`cannot move the files into ${dir} on ${t.host}: ${mv.stderr.trim()}`);
       await run(['rm', '-rf', '--', dir]);
     }
   } catch (e) {
     await cleanup();
     throw e;
   }
-  progress({ phase: 'done', message: `built in ${dir}` });
-  await pruneWorkDirs(t, `${home}/.cache/nslat`, dir, opts.signal).catch(() => undefined);
+  progress({ phase: 'done', message: `copied to ${dir}` });
+  await pruneWorkDirs(t, root, dir, opts.signal).catch(() => undefined);
   return { ...base, reused: false };
 }
 
@@ -223,9 +215,9 @@ export const PRUNE_AGE_S = 7 * 24 * 3600;
 export const PRUNE_PART_AGE_S = 24 * 3600;
 
 /**
- * Which work directories a fresh build may remove: besides the current one, the PRUNE_KEEP most
- * recently used builds always stay (a session of another nslat version may be running from one),
- * older ones stay until unused for PRUNE_AGE_S; an abandoned `.part-` build dir goes after
+ * Which work directories a fresh deploy may remove: besides the current one, the PRUNE_KEEP most
+ * recently used always stay (a session of another nslat version may be running from one), older
+ * ones stay until unused for PRUNE_AGE_S; an abandoned `.part-` directory goes after
  * PRUNE_PART_AGE_S. Anything not named like nslat's own directories is left alone.
  */
 export function prunable(entries: WorkDirEntry[], current: string, now: number): string[] {

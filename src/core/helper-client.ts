@@ -137,7 +137,7 @@ export type CommandBody = WithoutId<HelperCommand>;
 const REPLY: Record<HelperCommand['cmd'], HelperMessage['type']> = {
   load: 'loaded',
   unload: 'unloaded',
-  set: 'log', // the helper does not answer a good `set`; use send() for it (errors carry its id)
+  set: 'log', // a good `set` is answered by an info log carrying its id ("set sample_every on rx")
   snapshot: 'snapshot',
   verify: 'verified',
   quit: 'bye',
@@ -159,6 +159,11 @@ export class HelperClient extends EventEmitter<HelperClientEvents> {
   ) {
     super();
     proc.onLine((line) => this.handleLine(line));
+    // Transports that split lines with LineSplitter skip an oversized line and say so here.
+    const withOversize = proc as TargetProcess & { onOversize?: (cb: (bytes: number, head: string) => void) => void };
+    withOversize.onOversize?.((bytes, head) =>
+      this.emit('protocolError', new ProtocolError('too_long', `helper message of ${bytes}+ bytes (over ${MAX_MESSAGE_BYTES}) skipped: ${head.slice(0, 120)}`)),
+    );
     proc.onStderr((text) => {
       this.stderrTail = (this.stderrTail + text).slice(-4000);
       this.emit('stderr', text);
@@ -184,14 +189,14 @@ export class HelperClient extends EventEmitter<HelperClientEvents> {
     }
     const msg = r.value;
     try {
-      this.dispatch(msg);
+      this.dispatch(msg, msg.type === 'log' ? replyIdOf(line) : undefined);
     } catch (e) {
       // A listener threw: report it as a protocol-level problem rather than crash the reader.
       this.emit('protocolError', new ProtocolError('invalid', `while handling a ${msg.type} message: ${(e as Error).message}`));
     }
   }
 
-  private dispatch(msg: HelperMessage): void {
+  private dispatch(msg: HelperMessage, logId?: string): void {
     switch (msg.type) {
       case 'hello': {
         const bad = checkHello(msg);
@@ -207,7 +212,7 @@ export class HelperClient extends EventEmitter<HelperClientEvents> {
         break;
     }
     this.emit('message', msg);
-    const id = 'id' in msg ? msg.id : undefined;
+    const id = 'id' in msg && typeof msg.id === 'string' ? msg.id : logId;
     const waiter = id !== undefined ? this.pending.get(id) : undefined;
     if (waiter && (msg.type === waiter.expect || msg.type === 'error')) {
       this.pending.delete(id!);
@@ -274,7 +279,8 @@ export class HelperClient extends EventEmitter<HelperClientEvents> {
   }
 
   /**
-   * Sends a command and resolves with its reply (`loaded`, `unloaded`, `snapshot`, `bye`).
+   * Sends a command and resolves with its reply (`loaded`, `unloaded`, `snapshot`, `verified`, `bye`,
+   * and for `set` the info `log` that says what was set).
    * Rejects with HelperRequestError on an `error` reply, HelperGoneError on timeout or exit.
    */
   request(body: Extract<CommandBody, { cmd: 'load' }>, timeoutMs?: number): Promise<LoadedMessage>;
@@ -321,6 +327,19 @@ export class HelperClient extends EventEmitter<HelperClientEvents> {
     try { this.proc.kill('SIGKILL'); } catch { /* ignore */ }
     if (await within(exited, 2_000)) return this.exited!;
     return { code: null, signal: 'SIGKILL', why: 'the helper did not exit after quit, stdin close and SIGKILL' };
+  }
+}
+
+/**
+ * The id a `log` line carries when it answers a command (the reply to `set`). Read from the line
+ * itself, so the reply is matched whether or not the log schema keeps the field.
+ */
+function replyIdOf(line: string): string | undefined {
+  try {
+    const v = (JSON.parse(line) as { id?: unknown }).id;
+    return typeof v === 'string' ? v : undefined;
+  } catch {
+    return undefined;
   }
 }
 

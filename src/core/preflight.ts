@@ -1,13 +1,19 @@
 /**
- * Can nslat trace this target? Checks the kernel, BTF, tracefs, the build tools and libraries, and
- * privilege, and says for each missing piece the exact command that installs it on the target's
- * distribution. Which attach types work is only known once the helper runs (its hello), and which
- * mechanism feeds each boundary once the probes are loaded: `attachRows` and `feedRows` turn those
- * into rows of the same table.
+ * Can nslat trace this target? A target needs no compiler, headers or libraries (nslat ships a
+ * static helper and CO-RE probes), so this checks only what still matters there: the kernel and its
+ * architecture (is a helper shipped for it), BTF, tracefs, privilege and free space in the work
+ * directory. Compilers are checked only for edited probes, where they compile (`compilerRows`).
+ * Which attach types work is only known once the helper runs (its hello), and which mechanism feeds
+ * each boundary once the probes are loaded: `attachRows` and `feedRows` turn those into rows of the
+ * same table.
  */
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { EditCompiler } from './build.ts';
+import { localBpfDir, normalizeArch, shippedArchs, shippedFiles } from './deploy.ts';
 import { describeFeeds, explainReason, refusalsOf } from './feeds.ts';
 import type { HelloMessage, LoadedMessage } from './protocol.ts';
-import type { AskPass, Transport } from './transport/types.ts';
+import { runBatch, type AskPass, type Transport } from './transport/types.ts';
 
 export interface PreflightRow {
   check: string;
@@ -23,6 +29,8 @@ export interface PreflightResult {
   ok: boolean;
   distro: Distro;
   kernel?: string;
+  /** `uname -m` of the target. */
+  machine?: string;
   /** tracefs is not mounted: the helper (root) mounts it at start. */
   needsTracefsMount: boolean;
   privilege: 'root' | 'sudo-n' | 'sudo-password' | 'none';
@@ -34,16 +42,17 @@ export interface Distro {
   family: 'debian' | 'ubuntu' | 'fedora' | 'rhel' | 'suse' | 'arch' | 'alpine' | 'unknown';
 }
 
-type Pkg = 'clang' | 'llvm' | 'bpftool' | 'libbpf' | 'libelf' | 'zlib' | 'jsonc' | 'make' | 'pkgconfig' | 'cc';
+/** What compiling an edited probe needs, on the machine that compiles it. */
+type Pkg = 'clang' | 'llvm' | 'bpftool' | 'libbpf';
 
 const PACKAGES: Record<Exclude<Distro['family'], 'unknown'>, { cmd: string[]; names: Record<Pkg, string> }> = {
-  debian: { cmd: ['sudo', 'apt-get', 'install', '-y'], names: { clang: 'clang', llvm: 'llvm', bpftool: 'bpftool', libbpf: 'libbpf-dev', libelf: 'libelf-dev', zlib: 'zlib1g-dev', jsonc: 'libjson-c-dev', make: 'make', pkgconfig: 'pkg-config', cc: 'gcc' } },
-  ubuntu: { cmd: ['sudo', 'apt-get', 'install', '-y'], names: { clang: 'clang', llvm: 'llvm', bpftool: 'linux-tools-common linux-tools-$KREL', libbpf: 'libbpf-dev', libelf: 'libelf-dev', zlib: 'zlib1g-dev', jsonc: 'libjson-c-dev', make: 'make', pkgconfig: 'pkg-config', cc: 'gcc' } },
-  fedora: { cmd: ['sudo', 'dnf', 'install', '-y'], names: { clang: 'clang', llvm: 'llvm', bpftool: 'bpftool', libbpf: 'libbpf-devel', libelf: 'elfutils-libelf-devel', zlib: 'zlib-devel', jsonc: 'json-c-devel', make: 'make', pkgconfig: 'pkgconf-pkg-config', cc: 'gcc' } },
-  rhel: { cmd: ['sudo', 'dnf', 'install', '-y'], names: { clang: 'clang', llvm: 'llvm', bpftool: 'bpftool', libbpf: 'libbpf-devel', libelf: 'elfutils-libelf-devel', zlib: 'zlib-devel', jsonc: 'json-c-devel', make: 'make', pkgconfig: 'pkgconf-pkg-config', cc: 'gcc' } },
-  suse: { cmd: ['sudo', 'zypper', 'install', '-y'], names: { clang: 'clang', llvm: 'llvm', bpftool: 'bpftool', libbpf: 'libbpf-devel', libelf: 'libelf-devel', zlib: 'zlib-devel', jsonc: 'libjson-c-devel', make: 'make', pkgconfig: 'pkg-config', cc: 'gcc' } },
-  arch: { cmd: ['sudo', 'pacman', '-S', '--needed'], names: { clang: 'clang', llvm: 'llvm', bpftool: 'bpf', libbpf: 'libbpf', libelf: 'libelf', zlib: 'zlib', jsonc: 'json-c', make: 'make', pkgconfig: 'pkgconf', cc: 'gcc' } },
-  alpine: { cmd: ['sudo', 'apk', 'add'], names: { clang: 'clang', llvm: 'llvm', bpftool: 'bpftool', libbpf: 'libbpf-dev', libelf: 'elfutils-dev', zlib: 'zlib-dev', jsonc: 'json-c-dev', make: 'make', pkgconfig: 'pkgconf', cc: 'gcc musl-dev' } },
+  debian: { cmd: ['sudo', 'apt-get', 'install', '-y'], names: { clang: 'clang', llvm: 'llvm', bpftool: 'bpftool', libbpf: 'libbpf-dev' } },
+  ubuntu: { cmd: ['sudo', 'apt-get', 'install', '-y'], names: { clang: 'clang', llvm: 'llvm', bpftool: 'linux-tools-common linux-tools-$KREL', libbpf: 'libbpf-dev' } },
+  fedora: { cmd: ['sudo', 'dnf', 'install', '-y'], names: { clang: 'clang', llvm: 'llvm', bpftool: 'bpftool', libbpf: 'libbpf-devel' } },
+  rhel: { cmd: ['sudo', 'dnf', 'install', '-y'], names: { clang: 'clang', llvm: 'llvm', bpftool: 'bpftool', libbpf: 'libbpf-devel' } },
+  suse: { cmd: ['sudo', 'zypper', 'install', '-y'], names: { clang: 'clang', llvm: 'llvm', bpftool: 'bpftool', libbpf: 'libbpf-devel' } },
+  arch: { cmd: ['sudo', 'pacman', '-S', '--needed'], names: { clang: 'clang', llvm: 'llvm', bpftool: 'bpf', libbpf: 'libbpf' } },
+  alpine: { cmd: ['sudo', 'apk', 'add'], names: { clang: 'clang', llvm: 'llvm', bpftool: 'bpftool', libbpf: 'libbpf-dev' } },
 };
 
 /** Parses /etc/os-release text into a distribution family. */
@@ -79,47 +88,68 @@ export interface PreflightOptions {
   transport: Transport;
   /** Whether a password prompt is available (then "sudo needs a password" is not fatal). */
   askPass?: AskPass;
+  /** Local bpf/ directory whose build/ship/ holds the shipped architectures (default: this package's). */
+  bpfDir?: string;
   timeoutMs?: number;
 }
 
-async function tryRun(t: Transport, argv: string[], timeoutMs: number): Promise<{ ok: boolean; out: string; err: string }> {
-  try {
-    const r = await t.run(argv, { timeoutMs, env: { LC_ALL: 'C' } });
-    return { ok: r.exitCode === 0, out: r.stdout.trim(), err: r.stderr.trim() };
-  } catch (e) {
-    return { ok: false, out: '', err: (e as Error).message };
-  }
+type Ran = { ok: boolean; out: string; err: string };
+const firstLine = (s: string) => (s.split('\n')[0] ?? '').trim();
+
+/** Free space the work directory needs: the shipped files twice (a copy is renamed into place), plus room. */
+export const MIN_FREE_KB = 16 * 1024;
+
+/** Parses `df -Pk` output: available KiB and the mount point of the last line. */
+export function parseDfPk(text: string): { availKb: number; mount: string } | undefined {
+  const line = text.trim().split('\n').filter(Boolean).pop() ?? '';
+  const f = line.trim().split(/\s+/);
+  if (f.length < 6 || !/^\d+$/.test(f[3]!)) return undefined;
+  return { availKb: Number(f[3]), mount: f.slice(5).join(' ') };
 }
 
-const firstLine = (s: string) => (s.split('\n')[0] ?? '').trim();
+function shippedSizeKb(dir: string): number {
+  try {
+    return Math.ceil(shippedFiles(dir).reduce((n, f) => n + statSync(join(dir, f)).size, 0) / 1024);
+  } catch {
+    return 0;
+  }
+}
 
 export async function runPreflight(opts: PreflightOptions): Promise<PreflightResult> {
   const t = opts.transport;
   const to = opts.timeoutMs ?? 20_000;
-  const [uname, osr, btf, mounts, clang, llc, bpftoolA, bpftoolB, libbpf, jsonc, libelf, make, pkgconf, cc, uid, sudo] = await Promise.all([
-    tryRun(t, ['uname', '-r'], to),
-    tryRun(t, ['cat', '/etc/os-release'], to),
-    tryRun(t, ['test', '-r', '/sys/kernel/btf/vmlinux'], to),
-    tryRun(t, ['cat', '/proc/mounts'], to),
-    tryRun(t, ['clang', '--version'], to),
-    tryRun(t, ['llvm-strip', '--version'], to),
-    tryRun(t, ['bpftool', 'version'], to),
-    tryRun(t, ['/usr/sbin/bpftool', 'version'], to),
-    tryRun(t, ['pkg-config', '--modversion', 'libbpf'], to),
-    tryRun(t, ['pkg-config', '--modversion', 'json-c'], to),
-    tryRun(t, ['pkg-config', '--modversion', 'libelf'], to),
-    tryRun(t, ['make', '--version'], to),
-    tryRun(t, ['pkg-config', '--version'], to),
-    tryRun(t, ['cc', '--version'], to),
-    tryRun(t, ['id', '-u'], to),
-    tryRun(t, ['sudo', '-n', 'true'], to),
-  ]);
+  const home = await t.home().catch(() => undefined);
+  // One round trip over SSH (runBatch): these are all quick, and a start-up waits for them.
+  // The work directory (~/.cache/nslat/...) may not exist yet: df the home it goes into.
+  const commands = [
+    ['uname', '-r', '-m'],
+    ['cat', '/etc/os-release'],
+    ['test', '-r', '/sys/kernel/btf/vmlinux'],
+    ['cat', '/proc/mounts'],
+    ['id', '-u'],
+    ['sudo', '-n', 'true'],
+    ...(home ? [['df', '-Pk', '--', home]] : []),
+  ];
+  const ran: Ran[] = (await runBatch(t, commands, { timeoutMs: to, env: { LC_ALL: 'C' } }).catch((e: Error) => commands.map(() => ({ exitCode: 127, stdout: '', stderr: e.message }))))
+    .map((r) => ({ ok: r.exitCode === 0, out: r.stdout.trim(), err: r.stderr.trim() }));
+  const [uname, osr, btf, mounts, uid, sudo] = ran as [Ran, Ran, Ran, Ran, Ran, Ran];
+  const df: Ran = ran[6] ?? { ok: false, out: '', err: 'the home directory is unknown' };
   const distro = osr.ok ? parseOsRelease(osr.out) : { id: 'unknown', name: 'unknown distribution', family: 'unknown' as const };
-  const kernel = uname.ok ? uname.out : undefined;
-  const fix = (...p: Pkg[]) => installCommand(distro, p, kernel);
+  const [kernel, machine] = uname.ok ? uname.out.split(/\s+/) : [];
   const rows: PreflightRow[] = [];
 
   rows.push({ check: 'kernel', ok: uname.ok, detail: uname.ok ? `${kernel} (${distro.name})` : `uname failed: ${uname.err}` });
+  const shipRoot = join(opts.bpfDir ?? safeBpfDir(), 'build', 'ship');
+  const shipped = shippedArchs(shipRoot);
+  const arch = machine ? normalizeArch(machine) : undefined;
+  const archOk = !!arch && shipped.includes(arch);
+  rows.push({
+    check: 'architecture', ok: archOk,
+    detail: !machine ? 'unknown (uname -m failed)'
+      : archOk ? `${machine}: nslat ships its helper and probes for it`
+        : `${machine}: nslat ships its helper and probes for ${shipped.length ? shipped.join(' and ') : 'no architecture'} only`,
+    fix: archOk || !machine ? undefined : shipped.length ? `trace an ${shipped.join(' or ')} machine` : 'build what nslat ships: make -C bpf ship',
+  });
   rows.push({
     check: 'BTF', ok: btf.ok,
     detail: btf.ok ? '/sys/kernel/btf/vmlinux' : '/sys/kernel/btf/vmlinux is missing: CO-RE probes need a kernel built with CONFIG_DEBUG_INFO_BTF=y',
@@ -132,16 +162,6 @@ export async function runPreflight(opts: PreflightOptions): Promise<PreflightRes
     detail: tracefs ? `mounted at ${tracefsAt}` : 'not mounted: nslat mounts it at /sys/kernel/tracing as root when the helper starts (tracepoint attach needs it)',
     fix: tracefs ? undefined : 'sudo mount -t tracefs nodev /sys/kernel/tracing',
   });
-  rows.push({ check: 'clang', ok: clang.ok, detail: clang.ok ? firstLine(clang.out) : 'clang not found (compiles the probes)', fix: clang.ok ? undefined : fix('clang', 'llvm') });
-  rows.push({ check: 'llvm', ok: llc.ok, required: false, detail: llc.ok ? firstLine(llc.out.replace(/^.*\n/, '')) || 'llvm-strip present' : 'llvm-strip not found (optional)', fix: llc.ok ? undefined : fix('llvm') });
-  const bpftool = bpftoolA.ok ? bpftoolA : bpftoolB;
-  rows.push({ check: 'bpftool', ok: bpftool.ok, detail: bpftool.ok ? firstLine(bpftool.out) : 'bpftool not found (generates vmlinux.h and skeletons)', fix: bpftool.ok ? undefined : fix('bpftool') });
-  rows.push({ check: 'libbpf', ok: libbpf.ok, detail: libbpf.ok ? `libbpf ${libbpf.out}` : 'libbpf development files not found (pkg-config libbpf)', fix: libbpf.ok ? undefined : fix('libbpf', 'libelf', 'zlib', 'pkgconfig') });
-  rows.push({ check: 'libelf', ok: libelf.ok, detail: libelf.ok ? `libelf ${libelf.out}` : 'libelf development files not found (pkg-config libelf)', fix: libelf.ok ? undefined : fix('libelf', 'zlib') });
-  rows.push({ check: 'json-c', ok: jsonc.ok, detail: jsonc.ok ? `json-c ${jsonc.out}` : 'json-c development files not found (pkg-config json-c)', fix: jsonc.ok ? undefined : fix('jsonc') });
-  rows.push({ check: 'make', ok: make.ok, detail: make.ok ? firstLine(make.out) : 'make not found', fix: make.ok ? undefined : fix('make') });
-  rows.push({ check: 'pkg-config', ok: pkgconf.ok, detail: pkgconf.ok ? `pkg-config ${pkgconf.out}` : 'pkg-config not found', fix: pkgconf.ok ? undefined : fix('pkgconfig') });
-  rows.push({ check: 'C compiler', ok: cc.ok, detail: cc.ok ? firstLine(cc.out) : 'cc not found (builds the helper)', fix: cc.ok ? undefined : fix('cc') });
 
   let privilege: PreflightResult['privilege'];
   if (uid.ok && uid.out === '0') privilege = 'root';
@@ -163,8 +183,51 @@ export async function runPreflight(opts: PreflightOptions): Promise<PreflightRes
       : 'run as root, or give this user sudo rights (the helper is the only part that runs as root)',
   });
 
+  const space = df.ok ? parseDfPk(df.out) : undefined;
+  const needKb = Math.max(MIN_FREE_KB, 2 * shippedSizeKb(join(shipRoot, arch ?? '')));
+  const workDir = home ? `${home.replace(/\/+$/, '')}/.cache/nslat` : '~/.cache/nslat';
+  rows.push(space
+    ? {
+        check: 'free space', ok: space.availKb >= needKb,
+        detail: `${formatKb(space.availKb)} free on ${space.mount} for ${workDir} (needs ${formatKb(needKb)})`,
+        fix: space.availKb >= needKb ? undefined : `free some space on ${space.mount}`,
+      }
+    : { check: 'free space', ok: true, required: false, detail: `unknown: df -Pk failed (${firstLine(df.err) || 'no output'})` });
+
   const ok = rows.every((r) => r.ok || r.required === false);
-  return { rows, ok, distro, kernel, needsTracefsMount: mounts.ok && !tracefs, privilege };
+  return { rows, ok, distro, kernel, machine, needsTracefsMount: mounts.ok && !tracefs, privilege };
+}
+
+function safeBpfDir(): string {
+  try {
+    return localBpfDir();
+  } catch {
+    return '/nonexistent';
+  }
+}
+
+function formatKb(kb: number): string {
+  return kb >= 1024 * 1024 ? `${(kb / 1024 / 1024).toFixed(1)} GiB` : kb >= 1024 ? `${Math.round(kb / 1024)} MiB` : `${kb} KiB`;
+}
+
+/**
+ * Rows for compiling edited probes, checked where the compile happens: clang (this machine first,
+ * else the target), and vmlinux.h from the target's BTF (made with bpftool on this machine, cached
+ * by the kernel's build id). Only asked for when a probe was edited or --probes given.
+ */
+export async function compilerRows(c: Pick<EditCompiler, 'place' | 'vmlinux'>, host?: string): Promise<PreflightRow[]> {
+  const place = await c.place();
+  const rows: PreflightRow[] = [];
+  if (place.where === 'none') {
+    rows.push({ check: 'clang', ok: false, detail: place.message, fix: 'Debian/Ubuntu: sudo apt-get install -y clang llvm libbpf-dev' });
+    return rows;
+  }
+  rows.push({ check: 'clang', ok: true, detail: `${place.version} (${place.where === 'local' ? 'on this machine' : `on ${host ?? 'the target'}`}: edited probes compile there)` });
+  const vm = await c.vmlinux();
+  rows.push('error' in vm
+    ? { check: 'vmlinux.h', ok: false, detail: vm.error, fix: 'Debian: sudo apt-get install -y bpftool (Ubuntu: linux-tools-common)' }
+    : { check: 'vmlinux.h', ok: true, detail: `for kernel ${vm.identity.release} (build id ${vm.identity.buildId.slice(0, 12)}), from its BTF` });
+  return rows;
 }
 
 /** Rows for what the helper's hello says: which attach types work here (only those: what each

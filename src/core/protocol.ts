@@ -363,6 +363,123 @@ export const HelperMessage = z.discriminatedUnion('type', [
 ]);
 export type HelperMessage = z.infer<typeof HelperMessage>;
 
+// ---------------------------------------------------------------- loss and activity
+
+/** The probe counters (enum nslat_counter in nslat.h, lower-case, without NSLAT_CNT_) that mean
+ *  nslat lost data: a measurement it should have made and did not. The same set as
+ *  NSLAT_CNT_LOSS_MASK in nslat.h (a unit test compares the two). Every other counter, one a newer
+ *  probe object or a probe author adds included, counts activity. */
+export const LOSS_COUNTERS = ['ringbuf_drop', 'map_full', 'stale', 'irq_out_of_range', 'udp_unpaired', 'evicted', 'udp_queue_race'] as const;
+export type LossCounter = (typeof LOSS_COUNTERS)[number];
+/** Snapshots missing from the helper's sequence (gaps in `seq`): lost by the core, counted by it. */
+export const LOST_SNAPSHOTS = 'lost_snapshots';
+
+/** What each loss means, for tables, tooltips and hovers. */
+export const LOSS_MEANING: Record<LossCounter | typeof LOST_SNAPSHOTS, string> = {
+  ringbuf_drop: 'journeys not sent: the ring buffer was full',
+  map_full: 'packets not measured: their state could not be stored',
+  stale: 'packet entries older than 5 s discarded unfinished',
+  irq_out_of_range: 'hard IRQs not measured: IRQ line above 255',
+  udp_unpaired: 'UDP reads not attributed to a datagram',
+  evicted: 'packets not finished: their entry was taken by another packet',
+  udp_queue_race: 'UDP queue walks given up (the queue changed under them): the datagrams behind miss sock_enqueue',
+  lost_snapshots: 'snapshots missing from the helper\'s sequence',
+};
+
+export function isLossCounter(name: string): name is LossCounter {
+  return (LOSS_COUNTERS as readonly string[]).includes(name);
+}
+
+/** What a loss is a share of: packets that passed the entry boundary (rx/tx objects), hard IRQs
+ *  (IRQ objects: measured ones plus those out of range), or snapshots (received plus lost). */
+export const LossBase = z.enum(['started_packets', 'hard_irqs', 'snapshots']);
+export type LossBase = z.infer<typeof LossBase>;
+export const LOSS_BASE_LABEL: Record<LossBase, string> = { started_packets: 'started packets', hard_irqs: 'hard IRQs', snapshots: 'snapshots' };
+
+export function lossBaseOf(name: string): LossBase {
+  if (name === LOST_SNAPSHOTS) return 'snapshots';
+  return name === 'irq_out_of_range' ? 'hard_irqs' : 'started_packets';
+}
+
+/** One loss, with the count it is a share of. */
+export const LossFigure = z.object({
+  name: z.string(),
+  total: z.number().min(0),
+  /** How many packets, IRQs or snapshots it applies to (see base). */
+  of: z.number().min(0),
+  base: LossBase,
+  /** total / of; null when of is 0. */
+  share: z.number().min(0).nullable(),
+  /** The share as shown everywhere (formatLossShare): "0.02 % of 1.2 M started packets". */
+  label: z.string(),
+});
+export type LossFigure = z.infer<typeof LossFigure>;
+
+/** One slot's counter totals, and what kind of object it holds. */
+export interface SlotCounters {
+  /** "packets": an rx/tx object (boundaries); "irq": an IRQ object. */
+  kind: 'packets' | 'irq';
+  counters: Readonly<Record<string, number>>;
+  /** Hard IRQs measured (the hardirq histograms' counts), for IRQ objects. */
+  hard_irqs?: number;
+}
+
+/** Loss figures, in LOSS_COUNTERS order then lost snapshots, from per-slot counter totals. A loss
+ *  counts in every slot that reports it; its base counts only in the slots it applies to
+ *  (started packets of packet objects, hard IRQs of IRQ objects). */
+export function lossFigures(slots: readonly SlotCounters[], snapshots: number, lostSnapshots: number): LossFigure[] {
+  const figure = (name: string, total: number, of: number): LossFigure => {
+    const base = lossBaseOf(name);
+    return { name, total, of, base, share: of > 0 ? total / of : null, label: formatLossShare({ total, of, base }) };
+  };
+  const out = LOSS_COUNTERS.map((name) => {
+    const base = lossBaseOf(name);
+    let total = 0;
+    let of = 0;
+    for (const s of slots) {
+      const n = s.counters[name] ?? 0;
+      total += n;
+      if (base === 'hard_irqs' && s.kind === 'irq') of += (s.hard_irqs ?? 0) + n;
+      else if (base === 'started_packets' && s.kind === 'packets') of += s.counters.started ?? 0;
+    }
+    return figure(name, total, of);
+  });
+  out.push(figure(LOST_SNAPSHOTS, lostSnapshots, snapshots + lostSnapshots));
+  return out;
+}
+
+/** Counter totals by name that are not losses (LOSS_COUNTERS), over all slots. */
+export function activityCounters(slots: readonly SlotCounters[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const s of slots) for (const [k, v] of Object.entries(s.counters)) if (!isLossCounter(k)) out[k] = (out[k] ?? 0) + v;
+  return Object.fromEntries(Object.entries(out).sort((a, b) => (a[0] < b[0] ? -1 : 1)));
+}
+
+/** "0.02 % of 1.2 M started packets"; "of 0 hard IRQs" when there is nothing to be a share of. */
+export function formatLossShare(f: Pick<LossFigure, 'total' | 'of' | 'base'>): string {
+  const of = `${formatCountShort(f.of)} ${LOSS_BASE_LABEL[f.base]}`;
+  return f.of > 0 ? `${formatPercent(f.total / f.of)} of ${of}` : `of ${of}`;
+}
+
+/** A share as a percentage: "0 %", "<0.01 %", "0.02 %", "12.5 %". */
+export function formatPercent(share: number): string {
+  const p = 100 * share;
+  if (!(p > 0)) return '0 %';
+  if (p < 0.01) return '<0.01 %';
+  if (p < 10) return `${p.toFixed(2).replace(/\.?0+$/, '')} %`;
+  return `${p.toFixed(1).replace(/\.0$/, '')} %`;
+}
+
+/** 1234567 → "1.2 M", 12345 → "12.3 k", 999 → "999". */
+export function formatCountShort(n: number): string {
+  const a = Math.abs(n);
+  const f = (v: number, u: string): string => `${(v >= 100 ? v.toFixed(0) : v.toFixed(1).replace(/\.0$/, ''))} ${u}`;
+  if (a < 1_000) return String(Math.round(n));
+  if (a < 1_000_000) return f(n / 1_000, 'k');
+  if (a < 1_000_000_000) return f(n / 1_000_000, 'M');
+  return f(n / 1_000_000_000, 'G');
+}
+
 // ---------------------------------------------------------------- parsing
 
 export class ProtocolError extends Error {
@@ -463,7 +580,10 @@ export type SessionInfo = z.infer<typeof SessionInfo>;
 
 export const Health = z.object({
   events_per_s: z.number(),
-  counters: z.record(z.string(), z.number()),
+  /** What nslat lost (lossFigures): every loss counter and lost snapshots, each with its base. */
+  loss: z.array(LossFigure),
+  /** Every other probe counter (activity: started, finished, sampled, filtered, …), totals. */
+  activity: z.record(z.string(), z.number()),
   drops: z.record(z.string(), z.number()),
   /** per program: mean ns per run over the session, runs */
   progs: z.array(z.object({ slot: z.string(), name: z.string(), ns_per_run: z.number(), runs: z.number() })),

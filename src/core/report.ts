@@ -1,18 +1,19 @@
 /**
  * Report renderers for the CLI (`nslat trace` / `nslat replay` --format table|json).
  *  - formatTable: bcc-style log2 histograms, a per-layer percentile table (RX, then TX), IRQ tables,
- *    loss counters, per-program cost.
+ *    what nslat lost (each loss as a share of what it applies to), activity counters, kernel drop
+ *    reasons, per-program cost.
  *  - toJsonDocument: one JSON document, described by the exported zod schema ReportDocument.
  */
 import { z } from 'zod';
-import { AttachType, Direction, Feed, HIST_BUCKETS } from './protocol.ts';
+import { AttachType, Direction, Feed, HIST_BUCKETS, LOSS_BASE_LABEL, LOSS_MEANING, LossBase, formatLossShare } from './protocol.ts';
 import { bucketLower, bucketOf, bucketUpper, formatNs, formatValue } from './hist.ts';
 import { shortReason } from './feeds.ts';
 import type { FedReport, Report, StageReport, Unit } from './aggregate.ts';
 
 // ------------------------------------------------------------------ JSON document
 
-export const REPORT_SCHEMA = 'nslat.report/v1';
+export const REPORT_SCHEMA = 'nslat.report/v2';
 
 const num = z.number().finite();
 const nullableNum = num.nullable();
@@ -73,6 +74,16 @@ export const ReportFed = z.strictObject({
 });
 export type ReportFed = z.infer<typeof ReportFed>;
 
+/** One loss: how many, of how many packets, IRQs or snapshots (base), and the share. */
+export const ReportLoss = z.strictObject({
+  total: num.min(0),
+  of: num.min(0),
+  base: LossBase,
+  /** total / of; null when of is 0. */
+  share: num.min(0).nullable(),
+});
+export type ReportLoss = z.infer<typeof ReportLoss>;
+
 export const ReportDocument = z.strictObject({
   schema: z.literal(REPORT_SCHEMA),
   host: z.string(),
@@ -92,16 +103,22 @@ export const ReportDocument = z.strictObject({
   snapshots: z.number().int().min(0),
   /** RX stages in boundary order, then TX, then IRQ (per vector/line total, then per CPU). */
   stages: z.array(ReportStage),
+  /** What nslat lost: measurements it should have made and did not. */
   loss: z.strictObject({
-    /** Probe counters as totals (ringbuf_drop, map_full, stale, …). */
-    counters: z.record(z.string(), num.min(0)),
-    /** kfree_skb drop reasons as totals. */
-    drops: z.record(z.string(), num.min(0)),
-    /** Snapshots missing from the helper's sequence. */
-    lost_snapshots: z.number().int().min(0),
+    /** Every loss counter (protocol.ts LOSS_COUNTERS: ringbuf_drop, map_full, stale,
+     *  irq_out_of_range, udp_unpaired, evicted, udp_queue_race), as a share of the started packets (rx/tx) or
+     *  hard IRQs (irq) it applies to. */
+    counters: z.record(z.string(), ReportLoss),
+    /** Snapshots missing from the helper's sequence, of received + missing. */
+    lost_snapshots: ReportLoss,
     /** Histogram values dropped because too many distinct series appeared. */
     series_overflow: num.min(0),
   }),
+  /** Every other probe counter, as totals: work the probes did (started, finished, sampled,
+   *  filtered, sendmsg, napi_polls, coalesced, …). */
+  activity: z.record(z.string(), num.min(0)),
+  /** Packets the kernel freed with kfree_skb, by drop reason, as totals (not nslat's loss). */
+  drops: z.record(z.string(), num.min(0)),
   programs: z.array(
     z.strictObject({
       slot: z.string(),
@@ -121,6 +138,10 @@ export const ReportDocument = z.strictObject({
   journeys: z.number().int().min(0),
 });
 export type ReportDocument = z.infer<typeof ReportDocument>;
+
+function lossDoc(l: ReportLoss): ReportLoss {
+  return { total: l.total, of: l.of, base: l.base, share: l.of > 0 ? l.total / l.of : null };
+}
 
 function finiteOrNull(v: number, has: boolean): number | null {
   return has && Number.isFinite(v) ? v : null;
@@ -188,7 +209,13 @@ export function toJsonDocument(report: Report): ReportDocument {
     duration_s: report.duration_s,
     snapshots: report.snapshots,
     stages,
-    loss: { counters: totals(report.counters), drops: totals(report.drops), lost_snapshots: report.lost_snapshots, series_overflow: report.series_overflow },
+    loss: {
+      counters: Object.fromEntries(report.loss.filter((l) => l.name !== 'lost_snapshots').map((l) => [l.name, lossDoc(l)])),
+      lost_snapshots: lossDoc(report.loss.find((l) => l.name === 'lost_snapshots') ?? { total: report.lost_snapshots, of: report.snapshots + report.lost_snapshots, base: 'snapshots', share: null }),
+      series_overflow: report.series_overflow,
+    },
+    activity: totals(report.activity),
+    drops: totals(report.drops),
     programs: report.programs.map((p) => ({ slot: p.slot, name: p.name, status: p.status, attach: p.attach ?? null, reason: p.reason ?? null, runs: p.runs, ns_per_run: p.ns_per_run })),
     boundaries: report.boundaries.map(fedDoc),
     groups: report.groups.map(fedDoc),
@@ -420,6 +447,13 @@ function irqThreadSection(report: Report, irq: StageReport[], width: number, bol
   return out;
 }
 
+/** What each loss base counts, for the line under the Loss table. */
+const BASE_EXPLAINED: Record<LossBase, string> = {
+  started_packets: 'passed an rx/tx entry boundary',
+  hard_irqs: 'seen by the irq probes',
+  snapshots: 'received + missing',
+};
+
 /** The whole text report (`--format table`). */
 export function formatTable(report: Report, opts: TableOptions = {}): string {
   const color = opts.color === true;
@@ -505,16 +539,30 @@ export function formatTable(report: Report, opts: TableOptions = {}): string {
     }
   }
 
-  // loss
-  out.push('', bold('Loss'));
-  const lossLines: string[] = [];
+  // loss: what nslat itself failed to measure, each as a share of what it applies to
   const red = (n: number, s: string): string => (n > 0 ? paint(color, '31', s) : s);
-  for (const [k, r] of Object.entries(report.counters)) lossLines.push(`  ${k.padEnd(24)} ${red(r.total, String(r.total).padStart(10))}  ${r.per_s.toFixed(2)}/s`);
-  if (Object.keys(report.drops).length) lossLines.push('  kfree_skb drop reasons:');
-  for (const [k, r] of Object.entries(report.drops)) lossLines.push(`    ${k.padEnd(22)} ${red(r.total, String(r.total).padStart(10))}  ${r.per_s.toFixed(2)}/s`);
-  lossLines.push(`  ${'lost snapshots'.padEnd(24)} ${red(report.lost_snapshots, String(report.lost_snapshots).padStart(10))}`);
-  if (report.series_overflow) lossLines.push(`  ${'series overflow'.padEnd(24)} ${red(report.series_overflow, String(report.series_overflow).padStart(10))}  (too many distinct series; values dropped)`);
-  out.push(...lossLines);
+  const lostTotal = report.loss.reduce((a, l) => a + l.total, 0) + report.series_overflow;
+  out.push('', bold('Loss') + dim(`  (measurements nslat lost: ${lostTotal === 0 ? 'none' : lostTotal})`));
+  const lossRows = report.loss.map((l) => [l.name.replace(/_/g, ' '), String(l.total), formatLossShare(l), LOSS_MEANING[l.name as keyof typeof LOSS_MEANING] ?? '']);
+  if (report.series_overflow) lossRows.push(['series overflow', String(report.series_overflow), 'histogram values', 'too many distinct series; values dropped']);
+  const lossLines = layout(['loss', 'total', 'share', 'meaning'], lossRows, width, [0, 2, 3]);
+  out.push(dim(lossLines[0]!));
+  lossLines.slice(1).forEach((l, i) => out.push(red(Number(lossRows[i]![1]), l)));
+  const bases = [...new Set(report.loss.filter((l) => l.of > 0).map((l) => l.base))];
+  if (bases.length) out.push(dim(cut(`  shares of: ${bases.map((b) => `${LOSS_BASE_LABEL[b]} = ${BASE_EXPLAINED[b]}`).join('; ')}`, width)));
+
+  // activity: what the probes did (not losses)
+  const act = Object.entries(report.activity);
+  if (act.length) {
+    out.push('', bold('Activity') + dim('  (work the probes counted; not losses)'));
+    const lines = layout(['counter', 'total', 'per s'], act.map(([k, r]) => [k, String(r.total), r.per_s.toFixed(2)]), width);
+    out.push(dim(lines[0]!), ...lines.slice(1));
+  }
+  if (Object.keys(report.drops).length) {
+    out.push('', bold('Kernel drops') + dim(cut('  (packets the kernel freed with kfree_skb, by reason; not lost by nslat)', width - 12)));
+    const lines = layout(['reason', 'packets', 'per s'], Object.entries(report.drops).map(([k, r]) => [k, String(r.total), r.per_s.toFixed(2)]), width);
+    out.push(dim(lines[0]!), ...lines.slice(1));
+  }
 
   // programs
   if (report.programs.length) {

@@ -1,6 +1,7 @@
 /**
- * A tracing session on one target: preflight, deploy and build (unprivileged), start the helper as
- * root, load one slot per stage, stream its messages, reload edited probes, stop.
+ * A tracing session on one target: preflight, deploy the shipped helper and probes (a copy, checked
+ * by hash), start the helper as root, load one slot per stage, stream its messages, reload edited
+ * probes (compiled where clang is, against the target's BTF), stop.
  *
  * Events:
  *  - 'message'  every valid helper message (feed them to the Aggregator);
@@ -16,12 +17,12 @@ import { EventEmitter } from 'node:events';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import type { Diagnostic } from './diagnostic.ts';
-import { compileProbe } from './build.ts';
+import { EditCompiler, type CompilePlace } from './build.ts';
 import { deploy, DeployError, type Deployment } from './deploy.ts';
 import { refusalsOf, type Refusal } from './feeds.ts';
 import { filterToRodata, netfilterNamespaces, parseFilter, type FilterResolver } from './filter.ts';
 import { HelperClient, HelperGoneError, HelperRequestError, type HelperExit } from './helper-client.ts';
-import { runPreflight, type PreflightResult } from './preflight.ts';
+import { compilerRows, runPreflight, type PreflightResult } from './preflight.ts';
 import type { Direction, HelloMessage, HelperMessage, LoadedMessage } from './protocol.ts';
 import type { AskPass, PrivilegeMode, Transport } from './transport/types.ts';
 import { mapVerifierLog } from './verifier.ts';
@@ -30,7 +31,8 @@ export type Stage = Direction;
 export const ALL_STAGES: Stage[] = ['rx', 'tx', 'irq'];
 
 export interface SessionProgress {
-  phase: 'connect' | 'preflight' | 'tracefs' | 'copy' | 'build' | 'reuse' | 'compile' | 'helper' | 'load' | 'running' | 'stop';
+  /** deploy: the shipped files are checked on the target; then copy (a fresh copy) or reuse. */
+  phase: 'connect' | 'preflight' | 'tracefs' | 'deploy' | 'copy' | 'reuse' | 'compile' | 'helper' | 'load' | 'running' | 'stop';
   message: string;
 }
 
@@ -60,8 +62,12 @@ export interface SessionOptions {
   log?: (line: string) => void;
   /** An already open transport (tests, the extension); otherwise one is created from host/sshConfig. */
   transport?: Transport;
-  /** Local bpf/ directory (default: this package's). */
+  /** Local bpf/ directory (default: this package's): probe sources, headers, build/ship/<arch>/. */
   bpfDir?: string;
+  /** Local cache of target kernels' BTF and vmlinux.h (default ~/.cache/nslat). */
+  cacheDir?: string;
+  /** The clang edited probes compile with, on this machine or the target (default: clang). */
+  clang?: string;
   signal?: AbortSignal;
 }
 
@@ -73,7 +79,12 @@ export interface EndInfo {
 
 export type ReloadResult =
   | { ok: true; slot: string; loaded: LoadedMessage; warnings: Diagnostic[] }
-  | { ok: false; slot: string; diagnostics: Diagnostic[]; error: string };
+  | {
+      ok: false; slot: string; diagnostics: Diagnostic[]; error: string;
+      /** No machine has clang, and an earlier reload of this session said so already: show this
+       *  one quietly (its diagnostic), not as another notice. */
+      alreadySaid?: true;
+    };
 
 /** A program refused at load while the rest of its object loaded, placed on its source line. */
 export interface LoadRefusal extends Refusal {
@@ -120,6 +131,7 @@ export class Session extends EventEmitter<SessionEvents> {
   private stopping = false;
   private endedInfo: EndInfo | undefined;
   private reloadSeq = 0;
+  private noCompilerSaid = false;
   private reloadChain: Promise<unknown> = Promise.resolve();
   private readonly rodata: Record<Stage, Record<string, number>>;
   private readonly data: Record<string, number>;
@@ -138,6 +150,7 @@ export class Session extends EventEmitter<SessionEvents> {
     private readonly includes: string,
     private readonly editTag: string,
     private readonly opts: SessionOptions,
+    private readonly compiler: EditCompiler,
   ) {
     super();
     this.rodata = rodata;
@@ -186,10 +199,12 @@ export class Session extends EventEmitter<SessionEvents> {
       const dep = await deploy({
         transport,
         bpfDir: opts.bpfDir,
+        machine: pre.machine,
         slots: stages,
         signal: opts.signal,
-        onProgress: (p) => progress({ phase: p.phase === 'reuse' ? 'reuse' : p.phase === 'copy' ? 'copy' : 'build', message: p.message }),
+        onProgress: (p) => progress({ phase: p.phase === 'hash' ? 'deploy' : p.phase === 'done' ? 'copy' : p.phase, message: p.message }),
       });
+      const compiler = new EditCompiler(transport, dep, { cacheDir: opts.cacheDir, clang: opts.clang });
 
       const resolver: FilterResolver = {
         ifindexOf: async (dev) => {
@@ -237,10 +252,17 @@ export class Session extends EventEmitter<SessionEvents> {
       editDir = `${dep.dir}/edit/${editTag}`;
       const objects: Record<string, string> = {};
       const sources: ProbeSource[] = [];
+      if (probesDir) {
+        // Only edited probes need a compiler: checked here, where the compile happens.
+        const rows = await compilerRows(compiler, transport.host);
+        const bad = rows.filter((r) => !r.ok);
+        if (bad.length) throw new SessionError(`--probes ${probesDir} cannot be compiled: ${bad.map((r) => `${r.check}: ${r.detail}${r.fix ? ` (fix: ${r.fix})` : ''}`).join('; ')}`, { ...pre, rows: [...pre.rows, ...rows], ok: false });
+      }
       for (const s of stages) {
         if (probesDir) {
-          progress({ phase: 'compile', message: `compiling ${probesDir}/${s}.bpf.c` });
-          const r = await compileOnTarget(transport, dep, `${probesDir}/${s}.bpf.c`, `${editTag}/start`);
+          const where = await compiler.place();
+          progress({ phase: 'compile', message: `compiling ${probesDir}/${s}.bpf.c ${where.where === 'target' ? `on ${transport.host}` : 'on this machine'} against the kernel of ${transport.host}` });
+          const r = await compiler.compile(`${probesDir}/${s}.bpf.c`, `${editTag}/start`);
           if (!r.ok) throw new SessionError(r.error, undefined, r.diagnostics);
           objects[s] = r.object;
           sources.push({ slot: s, path: `${probesDir}/${s}.bpf.c`, builtin: false });
@@ -260,14 +282,16 @@ export class Session extends EventEmitter<SessionEvents> {
       const argv = [dep.helper, '--workdir', dep.dir, '--interval-ms', String(clampInt(opts.intervalMs ?? 1000, 0, 3_600_000))];
       if (opts.bpfStats) argv.push('--bpf-stats');
       if (opts.netfilter === false) argv.push('--no-netfilter');
-      proc = await transport.spawnPrivileged(argv, { askPass: opts.askPass, mode: opts.privilege });
+      // Preflight has just found root or a working sudo -n: start at once, without asking again.
+      const known = pre.privilege === 'root' || pre.privilege === 'sudo-n' ? pre.privilege : undefined;
+      proc = await transport.spawnPrivileged(argv, { askPass: opts.askPass, mode: opts.privilege, known });
       const client = new HelperClient(proc);
       const early: HelperMessage[] = [];
       const keep = (m: HelperMessage) => early.push(m);
       client.on('message', keep);
       const hello = await client.waitHello(30_000);
 
-      const session = new Session(transport, dep, client, hello, pre, stages, rodataByDir, data, netnsByDir, includes, editTag, opts);
+      const session = new Session(transport, dep, client, hello, pre, stages, rodataByDir, data, netnsByDir, includes, editTag, opts, compiler);
       for (const s of sources) session.sources.set(s.slot, s);
       let badLines = 0;
       client.on('protocolError', (e) => {
@@ -306,6 +330,10 @@ export class Session extends EventEmitter<SessionEvents> {
           failures.push(`${s}: ${why}`);
         }
       }
+      // The first figures now, not one snapshot interval later (unless periodic snapshots are off).
+      if (loadedAny && (opts.intervalMs ?? 1000) > 0 && !early.some((m) => m.type === 'snapshot')) {
+        await client.request({ cmd: 'snapshot' }, 2_000).catch(() => undefined);
+      }
       client.off('message', keep);
       if (!loadedAny) {
         await client.quit().catch(() => undefined);
@@ -332,6 +360,17 @@ export class Session extends EventEmitter<SessionEvents> {
 
   /** Messages received while starting (hello, loaded): feed them to an aggregator first. */
   startupMessages: HelperMessage[] = [];
+
+  /** Where this session's edited probes compile: this machine, the target, or nowhere (why). */
+  compilePlace(): Promise<CompilePlace> {
+    return this.compiler.place();
+  }
+
+  /** -I directories on the target for a compile there (nslat's headers, the target's vmlinux.h),
+   *  put in place on first use. */
+  targetIncludeDirs(): Promise<string[]> {
+    return this.compiler.targetIncludeDirs();
+  }
 
   /** The local source file of each loaded slot. */
   probeSources(): ProbeSource[] {
@@ -373,8 +412,8 @@ export class Session extends EventEmitter<SessionEvents> {
   }
 
   private async doReload(slot: string, sourcePath?: string): Promise<ReloadResult> {
-    const fail = (error: string, diagnostics: Diagnostic[] = []): ReloadResult => {
-      const r: ReloadResult = { ok: false, slot, diagnostics, error };
+    const fail = (error: string, diagnostics: Diagnostic[] = [], alreadySaid = false): ReloadResult => {
+      const r: ReloadResult = { ok: false, slot, diagnostics, error, ...(alreadySaid ? { alreadySaid: true as const } : {}) };
       this.emit('reload', r);
       return r;
     };
@@ -386,8 +425,13 @@ export class Session extends EventEmitter<SessionEvents> {
     const text = readText(path);
     if (text === undefined) return fail(`cannot read ${path}`, [{ file: path, line: 0, column: 0, severity: 'error', message: `cannot read ${path}`, source: 'helper' }]);
     const tag = `${this.editTag}/r${++this.reloadSeq}`;
-    const built = await compileOnTarget(this.transport, this.deployment, path, tag).catch((e: Error) => ({ ok: false as const, error: e.message, diagnostics: [] as Diagnostic[] }));
-    if (!built.ok) return fail(built.error, built.diagnostics);
+    const built = await this.compiler.compile(path, tag).catch((e: Error) => ({ ok: false as const, error: e.message, diagnostics: [] as Diagnostic[] }));
+    if (!built.ok) {
+      const noCompiler = 'noCompiler' in built && built.noCompiler === true;
+      const said = noCompiler && this.noCompilerSaid;
+      if (noCompiler) this.noCompilerSaid = true;
+      return fail(built.error, built.diagnostics, said);
+    }
     try {
       // An edited probe loads strictly: the first refusal is an error, and the old object stays.
       const loaded = await this.client.request({ cmd: 'load', slot, object: built.object, ...this.loadFields(slot, text, true) }, 60_000);
@@ -519,38 +563,6 @@ function readText(path: string): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** Puts a local probe source on the target and compiles it there; maps diagnostics back. */
-async function compileOnTarget(t: Transport, dep: Deployment, localPath: string, tag: string) {
-  const text = readText(localPath);
-  if (text === undefined) {
-    return { ok: false as const, error: `cannot read ${localPath}`, diagnostics: [] as Diagnostic[] };
-  }
-  const name = basename(localPath);
-  if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]*\.c$/.test(name)) {
-    return { ok: false as const, error: `${name}: probe file names must be letters, digits, "_.-" and end in .c`, diagnostics: [] as Diagnostic[] };
-  }
-  const dir = `${dep.dir}/edit/${tag}`;
-  const remoteSrc = `${dir}/${name}`;
-  const remoteObj = `${dir}/${name.replace(/\.c$/, '')}.o`;
-  const mk = await t.run(['mkdir', '-p', dir], { timeoutMs: 20_000 });
-  if (mk.exitCode !== 0) return { ok: false as const, error: `cannot create ${dir} on ${t.host}: ${mk.stderr.trim()}`, diagnostics: [] as Diagnostic[] };
-  await t.putFile(remoteSrc, text);
-  const localInclude = `${dep.localBpfDir}/`;
-  const r = await compileProbe({
-    transport: t,
-    remoteBpfDir: dep.bpfDir,
-    remoteSrc,
-    remoteObj,
-    makeVars: dep.makeVars,
-    mapFile: (f) => {
-      if (f === remoteSrc || f === name) return localPath;
-      if (f.startsWith(`${dep.bpfDir}/`)) return localInclude + f.slice(dep.bpfDir.length + 1);
-      return undefined;
-    },
-  });
-  return r;
 }
 
 export { HelperGoneError };

@@ -33,7 +33,7 @@ import type { Aggregator } from '../core/aggregate.ts';
 import type { Session } from '../core/session.ts';
 import { TransportError } from '../core/transport/errors.ts';
 import { StageStatsNotification, TargetNotification, TargetRunRequest, type StageStatsParams, type TargetParams, type TargetRunResult } from '../server/protocol.ts';
-import { checkTargetRun, stageStatsFrom, stoppedStats, targetParams } from './lspSync.ts';
+import { checkTargetRun, serverCompileDirs, stageStatsFrom, stoppedStats, targetParams } from './lspSync.ts';
 
 /** Probe sources and the headers beside them, by path pattern (their language id is plain "c"). */
 export const PROBE_DOCUMENT_SELECTOR = [
@@ -46,7 +46,7 @@ export const PROBE_DOCUMENT_SELECTOR = [
 export const STATS_INTERVAL_MS = 1000;
 
 /** What of a Session the language server bridge uses. */
-export type BridgedSession = Pick<Session, 'transport' | 'hello' | 'deployment' | 'startupMessages' | 'ended'>;
+export type BridgedSession = Pick<Session, 'transport' | 'hello' | 'startupMessages' | 'ended'> & Partial<Pick<Session, 'compilePlace' | 'targetIncludeDirs'>>;
 
 /** JSON-RPC error code for a refused `nslat/targetRun` (the server logs the message). */
 const REFUSED = -32001;
@@ -118,13 +118,22 @@ export class ProbeLanguageClient implements vscode.Disposable {
       kind: session.transport.kind,
       hello: session.hello,
       messages: session.startupMessages,
-      remoteBpfDir: session.deployment?.bpfDir,
     });
     this.lastStats = undefined;
     this.lastStatsAt = -Infinity;
     this.send('target', this.target);
     this.log.info(`language server: target ${this.target.host}${this.target.remote ? ' (remote: reads its kernel through the session)' : ''}, attach types ${Object.entries(this.target.attachTypes ?? {}).filter(([, ok]) => ok).map(([t]) => t).join(', ') || 'none'}`);
     this.statsChanged(aggregator);
+    // Without clang here, edited probes compile on the target: so does the server, with the same
+    // headers and the target's vmlinux.h put there.
+    if (session.compilePlace && session.targetIncludeDirs) {
+      const site = { kind: session.transport.kind, compilePlace: session.compilePlace.bind(session), targetIncludeDirs: session.targetIncludeDirs.bind(session) };
+      void serverCompileDirs(site).then((dirs) => {
+        if (!dirs || this.session?.session !== session || !this.target) return;
+        this.target = { ...this.target, compileOnTarget: { includeDirs: dirs } };
+        this.send('target', this.target);
+      }).catch((e: Error) => this.log.warn(`language server: no compile on ${host}: ${e.message}`));
+    }
   }
 
   /** The session's data changed: send its figures soon, at most once a second. */

@@ -5,6 +5,7 @@
  */
 import { basename } from 'node:path';
 import type { Report } from '../core/aggregate.ts';
+import type { CompilePlace } from '../core/build.ts';
 import type { HelperMessage, HelloMessage } from '../core/protocol.ts';
 import type { StageStatsParams, TargetParams, TargetRunParams } from '../server/protocol.ts';
 
@@ -31,8 +32,25 @@ export interface TargetInfo {
   hello: Pick<HelloMessage, 'attach_types'>;
   /** The helper's messages so far (start-up log lines carry the attach reasons). */
   messages?: readonly HelperMessage[];
-  /** The deployed bpf/ tree on the target (Deployment.bpfDir): the server compiles there when remote. */
-  remoteBpfDir?: string;
+  /** -I directories on the target (Session.targetIncludeDirs): set when edited probes compile
+   *  there (this machine has no clang), so the server compiles there too. */
+  targetIncludeDirs?: string[];
+}
+
+/** What of a session decides where the language server compiles. */
+export interface CompileSite {
+  kind: 'local' | 'ssh';
+  compilePlace(): Promise<CompilePlace>;
+  targetIncludeDirs(): Promise<string[]>;
+}
+
+/** The -I directories on the target when the server should compile there: exactly when the
+ *  session's edited probes do (this machine has no clang, the target has); otherwise undefined and
+ *  the server compiles on this machine, as the session does. */
+export async function serverCompileDirs(s: CompileSite): Promise<string[] | undefined> {
+  if (s.kind !== 'ssh') return undefined;
+  const place = await s.compilePlace();
+  return place.where === 'target' ? s.targetIncludeDirs() : undefined;
 }
 
 /** The `nslat/target` notification for a session that just started. */
@@ -41,11 +59,8 @@ export function targetParams(t: TargetInfo): TargetParams {
   const p: TargetParams = { host: t.host || 'local', remote, attachTypes: { ...t.hello.attach_types } };
   const reasons = attachReasonsFrom(t.hello.attach_types, t.messages ?? []);
   if (Object.keys(reasons).length) p.attachReasons = reasons;
-  if (remote && t.remoteBpfDir) {
-    const d = t.remoteBpfDir.replace(/\/+$/, '');
-    // As bpf/Makefile's `probe` target: include/, probes/ and build/ (the target's vmlinux.h).
-    p.compileOnTarget = { includeDirs: [`${d}/include`, `${d}/probes`, `${d}/build`] };
-  }
+  // As bpf/Makefile's `probe` target: include/, probes/, then the target's vmlinux.h.
+  if (remote && t.targetIncludeDirs?.length) p.compileOnTarget = { includeDirs: [...t.targetIncludeDirs] };
   return p;
 }
 

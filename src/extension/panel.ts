@@ -28,7 +28,7 @@ export function emptyPanelState(message = 'No session: run "nslat: Start Stack T
     series: [],
     journeys: [],
     reloads: [],
-    health: { events_per_s: 0, counters: {}, drops: {}, progs: [], programs: [], boundaries: [] },
+    health: { events_per_s: 0, loss: [], activity: {}, drops: {}, progs: [], programs: [], boundaries: [] },
   };
 }
 

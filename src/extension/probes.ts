@@ -186,12 +186,12 @@ export class ProbeEditor implements vscode.Disposable {
   private async doReload(a: ActiveSession, slot: string, path: string | undefined): Promise<ReloadResult | undefined> {
     const name = path ? basename(path) : slot;
     this.log.info(`reload ${slot} from ${path ?? 'its current source'} on ${a.hostLabel}`);
-    a.aggregator.setSession({ state: 'reloading', message: `rebuilding ${name} on ${a.hostLabel}` });
+    a.aggregator.setSession({ state: 'reloading', message: `recompiling ${name} for ${a.hostLabel}` });
     const t0 = Date.now();
     let r: ReloadResult;
     try {
       r = await vscode.window.withProgress(
-        { location: vscode.ProgressLocation.Window, title: `nslat: rebuilding ${name}` },
+        { location: vscode.ProgressLocation.Window, title: `nslat: recompiling ${name}` },
         () => a.session.reload(slot, path),
       );
     } catch (e) {
@@ -220,7 +220,8 @@ export class ProbeEditor implements vscode.Disposable {
         state: ended ? 'stopped' : 'running',
         message: `Reload of ${name} failed at ${at}; the previous probes keep running. ${firstLine(r.diagnostics[0]?.message ?? r.error)}`,
       });
-      void vscode.window
+      // "No clang anywhere" is said once a session; later saves only update the diagnostic.
+      if (!r.alreadySaid) void vscode.window
         .showErrorMessage(`nslat: ${name} was not reloaded; the previous probes keep running. ${firstLine(r.diagnostics[0]?.message ?? r.error)}`, 'Show Problems', 'Show Panel')
         .then((pick) => {
           if (pick === 'Show Problems') void vscode.commands.executeCommand('workbench.actions.view.problems');

@@ -1,7 +1,9 @@
 /**
- * nslat's stage catalogue (docs: /work/shared/ARCHITECTURE.md "Stages"): which kernel tracepoints and
- * functions mark which boundary a packet passes, and which points must not read the skb.
+ * nslat's stage catalogue: which kernel tracepoints and functions mark which boundary a packet
+ * passes, which points must not read the skb, and what each probe counter (enum nslat_counter)
+ * means: a loss or activity, by the protocol's one definition (LOSS_COUNTERS).
  */
+import { LOSS_BASE_LABEL, LOSS_MEANING, isLossCounter, lossBaseOf } from '../core/protocol.ts';
 
 export interface StageInfo {
   dir: 'rx' | 'tx' | 'irq';
@@ -51,4 +53,22 @@ export const SKB_GONE_TRACEPOINTS = new Set(['net_dev_xmit']);
 /** Kernel functions that free an skb: their fexit/kretprobe must not read it. */
 export function isSkbFreeingFunction(name: string): boolean {
   return /^(?:__)?(?:kfree_skb\w*|consume_skb\w*|dev_kfree_skb\w*|dev_consume_skb\w*|napi_consume_skb|napi_skb_free_stolen_head|__napi_kfree_skb|skb_release_\w+|kfree_skbmem|skb_free_head|sk_skb_reason_drop|skb_attempt_defer_free|kfree_skb_list\w*)$/.test(name);
+}
+
+/** What a counter of enum nslat_counter (NSLAT_CNT_STALE, or its reported name "stale") means, as
+ *  hover Markdown: a loss (what nslat lost, shown as a share of what it applies to) or activity
+ *  (work the probes did). A counter nslat does not know yet is activity. */
+export function counterHover(word: string): string | undefined {
+  const m = /^NSLAT_CNT_([A-Z0-9_]+)$/.exec(word);
+  if (!m || m[1]!.startsWith('_')) return undefined;
+  const name = m[1]!.toLowerCase();
+  if (isLossCounter(name)) {
+    const base = LOSS_BASE_LABEL[lossBaseOf(name)];
+    return [
+      `**${word}** — nslat loss counter \`${name}\``,
+      `${LOSS_MEANING[name]}.`,
+      `Counted as data nslat lost: the panel's LOST tile and the CLI's Loss section show it as a share of ${base}.`,
+    ].join('\n\n');
+  }
+  return [`**${word}** — nslat activity counter \`${name}\``, 'Work the probes counted, not a loss: listed under Activity in the panel and the CLI.'].join('\n\n');
 }

@@ -1,12 +1,14 @@
 /**
- * Compile diagnostics: the probe's unsaved text goes to clang on stdin (`-x c -`), compiled as the
- * Makefile compiles it (-g -O2 -target bpf, CO-RE against the target's vmlinux.h) to /dev/null, and
+ * Compile diagnostics: the probe's unsaved text goes to clang on stdin (`-x c -`), compiled as a
+ * reload compiles it (bpf/Makefile's flags, CO-RE against the target's vmlinux.h) to /dev/null, and
  * clang's `file:line:col: error: msg` lines come back as ranges on the document. `<stdin>` is the
  * document; problems inside headers land on the document's #include line that pulled them in.
  *
- * The same backend runs clang on this machine or on the target (TargetAccess), so a machine without
- * clang can still get diagnostics from the target's clang once a session runs.
+ * The same backend runs clang on this machine or on the target (TargetAccess): where a session's
+ * edited probes compile (this machine when it has clang, else the target), so does the server.
  */
+import { bpfCflags, targetArchDefine } from '../core/build.ts';
+import { lintProbeSource } from '../core/probe-lint.ts';
 import type { TargetAccess } from './kernelInfo.ts';
 
 export interface ClangDiag {
@@ -29,10 +31,7 @@ export interface CompileBackend {
   compile(text: string, docDir: string): Promise<CompileOutcome>;
 }
 
-const ARCH: Record<string, string> = { x86_64: 'x86', aarch64: 'arm64', arm64: 'arm64', s390x: 's390', ppc64le: 'powerpc', riscv64: 'riscv', armv7l: 'arm', loongarch64: 'loongarch' };
-export function targetArchDefine(machine: string): string {
-  return `-D__TARGET_ARCH_${ARCH[machine] ?? 'x86'}`;
-}
+export { targetArchDefine };
 
 export interface ClangBackendOptions {
   access: TargetAccess;
@@ -53,7 +52,8 @@ export class ClangBackend implements CompileBackend {
     const clang = this.o.clang ?? 'clang';
     const inc = await this.o.includeDirs(docDir);
     const argv = [
-      clang, '-g', '-O2', '-target', 'bpf', targetArchDefine(await this.o.machine()),
+      // The flags a reload compiles with (bpf/Makefile's), so both report the same problems.
+      clang, ...bpfCflags(await this.o.machine()),
       '-fno-color-diagnostics', '-fno-caret-diagnostics', '-fdiagnostics-print-source-range-info', '-ferror-limit=50',
       // The document's directory is on this machine: a remote clang must not look there (a path
       // that happens to exist on the target would give it the wrong headers).
@@ -65,12 +65,24 @@ export class ClangBackend implements CompileBackend {
       return { ok: false, unavailable: `${clang} was not found ${this.o.access.local ? 'on this machine' : `on ${this.o.access.name}`}` };
     }
     const diagnostics = parseClangDiagnostics(r.stderr, text);
+    // What compiles is linted too: the errors a reload refuses before load (same line, same text).
+    if (r.exitCode === 0) diagnostics.push(...lintDiagnostics(text));
     if (r.exitCode !== 0 && !diagnostics.some((d) => d.severity === 'error')) {
       const tail = r.stderr.trim().split('\n').slice(-4).join('\n') || `clang exited with status ${r.exitCode}`;
       diagnostics.push({ line: 0, character: 0, endLine: 0, endCharacter: 0, severity: 'error', message: `compile failed: ${tail}` });
     }
     return { ok: true, diagnostics, exitCode: r.exitCode };
   }
+}
+
+/** The probe lint's errors (core/probe-lint.ts) as ranges on the document. */
+export function lintDiagnostics(text: string): ClangDiag[] {
+  const lines = text.split('\n');
+  return lintProbeSource(text, '<stdin>').map((d) => {
+    const line = Math.max(0, d.line - 1);
+    const character = Math.max(0, d.column - 1);
+    return { line, character, endLine: line, endCharacter: tokenEnd(lines[line] ?? '', character), severity: d.severity, message: d.message };
+  });
 }
 
 const DIAG = /^(.+?):(\d+):(\d+):((?:\{\d+:\d+-\d+:\d+\})*):? (fatal error|error|warning|note): (.*)$/;

@@ -15,7 +15,7 @@ import {
 } from 'vscode-languageserver';
 import type { TextDocument } from 'vscode-languageserver-textdocument';
 import type { FuncInfo, KernelBtf, Param as BtfParam } from './btf.ts';
-import { isSkbFreeingFunction, SKB_GONE_TRACEPOINTS, stagesFor } from './catalogue.ts';
+import { counterHover, isSkbFreeingFunction, SKB_GONE_TRACEPOINTS, stagesFor } from './catalogue.ts';
 import type { AttachKind, Capabilities, Capability, KernelIdentity } from './kernelInfo.ts';
 import { findSkbReaders, parseSection, progArgsContextAt, ProbeSource, secContextAt, SECTION_PREFIXES, type AttachPoint, type SecSite, type SkbReaders } from './probeSource.ts';
 import type { StageStatsParams } from './protocol.ts';
@@ -368,6 +368,8 @@ export async function hover(
   const w = wordAt(doc.getText(), offset);
   if (!w || src.bare.slice(w.start, w.end) !== w.word) return undefined; // not in comments or strings
   const range = rangeOf(doc, w.start, w.end);
+  const counter = counterHover(w.word);
+  if (counter) return { contents: { kind: MarkupKind.Markdown, value: counter }, range };
   const programsUsing = (entry: string) => src.sites.filter((s) => s.program && src.enumRefs(s.program).includes(entry)).map((s) => s.program!.name);
   if (/^NSLAT_(?:RX|TX|IRQ)_[A-Z0-9_]+$/.test(w.word)) {
     const users = programsUsing(w.word);

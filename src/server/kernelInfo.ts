@@ -8,26 +8,17 @@
  * protocol.ts `nslat/targetRun`). Parsed BTF and vmlinux.h are cached on disk by kernel build id.
  */
 import { execa } from 'execa';
-import { createHash } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile, stat } from 'node:fs/promises';
-import { homedir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import type { RunResult } from '../core/transport/types.ts';
+import { buildIdFromNotes, kernelIdentity, localCacheDir, targetBtfFile, targetVmlinux, writeAtomic, type KernelIdentity, type MachineAccess } from '../core/build.ts';
 import { parseKernelBtf, type KernelBtf } from './btf.ts';
 
 /** Bump when the cached KernelBtf layout changes. */
 const CACHE_FORMAT = 1;
 
-export interface TargetAccess {
-  /** "local" or the host name, for messages. */
-  readonly name: string;
-  readonly local: boolean;
-  /** Run a fixed program with arguments on the target as the unprivileged user. */
-  run(argv: string[], opts?: { input?: string; timeoutMs?: number }): Promise<RunResult>;
-  /** Read a (possibly binary) file on the target. */
-  readFile(file: string): Promise<Buffer>;
-}
+/** How the server reaches the target (the same shape the session's compiles use). */
+export type TargetAccess = MachineAccess;
 
 /** This machine. */
 export function localAccess(): TargetAccess {
@@ -78,15 +69,7 @@ export interface Capability {
 }
 export type Capabilities = Record<AttachKind, Capability>;
 
-export interface KernelIdentity {
-  release: string;
-  /** uname -m of the target (x86_64, aarch64, ...), for -D__TARGET_ARCH_*. */
-  machine: string;
-  /** GNU build id of the kernel (from /sys/kernel/notes), else a hash of its BTF. */
-  buildId: string;
-  /** Cache key: release + build id, safe as a directory name. */
-  key: string;
-}
+export type { KernelIdentity };
 
 /** The target-kernel knowledge the server uses. A remote target implements the same interface. */
 export interface KernelInfo {
@@ -111,46 +94,14 @@ export interface KernelInfoOptions {
   bpftool?: string;
 }
 
+/** The local cache sessions use too (kernels/<release>-<build id>/), so a kernel's BTF is fetched once. */
 export function defaultCacheDir(): string {
-  if (process.env.NSLAT_LSP_CACHE_DIR) return process.env.NSLAT_LSP_CACHE_DIR;
-  const base = process.env.XDG_CACHE_HOME || path.join(homedir(), '.cache');
-  return path.join(base, 'nslat', 'lsp');
+  return process.env.NSLAT_LSP_CACHE_DIR || localCacheDir();
 }
 
 const TRACEFS = ['/sys/kernel/tracing', '/sys/kernel/debug/tracing'];
 
-/** Parses ELF notes (as in /sys/kernel/notes) for the NT_GNU_BUILD_ID descriptor. */
-export function buildIdFromNotes(buf: Buffer): string | undefined {
-  let p = 0;
-  const align = (n: number) => (n + 3) & ~3;
-  while (p + 12 <= buf.length) {
-    const namesz = buf.readUInt32LE(p);
-    const descsz = buf.readUInt32LE(p + 4);
-    const type = buf.readUInt32LE(p + 8);
-    const name = buf.toString('latin1', p + 12, p + 12 + Math.max(0, namesz - 1));
-    const desc = p + 12 + align(namesz);
-    if (desc + descsz > buf.length) return undefined;
-    if (type === 3 && name === 'GNU' && descsz > 0) return buf.subarray(desc, desc + descsz).toString('hex');
-    p = desc + align(descsz);
-  }
-  return undefined;
-}
-
-async function writeAtomic(file: string, data: string | Buffer): Promise<void> {
-  await mkdir(path.dirname(file), { recursive: true });
-  const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
-  await writeFile(tmp, data);
-  await rename(tmp, file);
-}
-
-async function exists(file: string): Promise<boolean> {
-  try {
-    await stat(file);
-    return true;
-  } catch {
-    return false;
-  }
-}
+export { buildIdFromNotes };
 
 /** Reads the kernel config (/proc/config.gz, else /boot/config-<release>) as a map of CONFIG_ values. */
 async function kernelConfig(access: TargetAccess, release: string): Promise<Map<string, string> | undefined> {
@@ -197,22 +148,7 @@ export class TargetKernelInfo implements KernelInfo {
   }
 
   identity(): Promise<KernelIdentity> {
-    this.idP ??= (async () => {
-      const u = await this.access.run(['uname', '-r', '-m']);
-      const [release = 'unknown', machine = 'x86_64'] = u.exitCode === 0 ? u.stdout.trim().split(/\s+/) : [];
-      let buildId: string | undefined;
-      try {
-        buildId = buildIdFromNotes(await this.access.readFile('/sys/kernel/notes'));
-      } catch {
-        /* no notes: hash the BTF instead */
-      }
-      if (!buildId) {
-        const r = await this.access.run(['sha256sum', '/sys/kernel/btf/vmlinux']);
-        buildId = r.exitCode === 0 ? `btf-${r.stdout.slice(0, 40)}` : `release-${createHash('sha256').update(release).digest('hex').slice(0, 16)}`;
-      }
-      const key = `${release}-${buildId.slice(0, 24)}`.replace(/[^A-Za-z0-9._-]/g, '_');
-      return { release, machine, buildId, key };
-    })();
+    this.idP ??= kernelIdentity(this.access);
     return this.idP;
   }
 
@@ -257,8 +193,7 @@ export class TargetKernelInfo implements KernelInfo {
       } catch {
         /* not cached yet */
       }
-      const blob = await this.access.readFile('/sys/kernel/btf/vmlinux');
-      if (!this.access.local) await writeAtomic(path.join(dir, 'vmlinux.btf'), blob);
+      const blob = await readFile(await targetBtfFile(this.access, dir));
       const btf = parseKernelBtf(blob);
       await writeAtomic(cached, JSON.stringify({ format: CACHE_FORMAT, btf })).catch(() => undefined);
       return btf;
@@ -339,27 +274,10 @@ export class TargetKernelInfo implements KernelInfo {
   }
 
   vmlinuxDir(): Promise<{ dir?: string; error?: string }> {
+    // The same header, made the same way, as a session's edited probes compile against.
     this.vmP ??= (async () => {
-      const dir = path.join(await this.kernelDir(), 'include');
-      const header = path.join(dir, 'vmlinux.h');
-      if (await exists(header)) return { dir };
-      // This machine's bpftool can dump any BTF file; the target's bpftool is the fallback.
-      let source = '/sys/kernel/btf/vmlinux';
-      if (!this.access.local) {
-        await this.btf();
-        source = path.join(await this.kernelDir(), 'vmlinux.btf');
-      }
-      const local = await localAccess().run([this.bpftool, 'btf', 'dump', 'file', source, 'format', 'c'], { timeoutMs: 60_000 }).catch(() => undefined);
-      let text = local && local.exitCode === 0 ? local.stdout : undefined;
-      let why = local ? local.stderr.trim() : `${this.bpftool} not found`;
-      if (!text && !this.access.local) {
-        const r = await this.access.run(['bpftool', 'btf', 'dump', 'file', '/sys/kernel/btf/vmlinux', 'format', 'c'], { timeoutMs: 120_000 });
-        if (r.exitCode === 0) text = r.stdout;
-        else why = r.stderr.trim();
-      }
-      if (!text) return { error: `cannot make vmlinux.h for ${this.target}: ${why || 'bpftool failed'} (install bpftool)` };
-      await writeAtomic(header, text);
-      return { dir };
+      const r = await targetVmlinux(this.access, { cacheDir: this.cacheDir, bpftool: this.bpftool, identity: await this.identity() });
+      return 'error' in r ? { error: r.error } : { dir: r.dir };
     })();
     this.vmP.then((r) => {
       if (r.error) this.vmP = undefined;

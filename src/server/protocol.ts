@@ -32,7 +32,7 @@
  * feature probe). Send { host: "local", remote: false } to go back to this machine.
  *   { host: string, remote: boolean, attachTypes?: Record<string, boolean>,
  *     attachReasons?: Record<string, string>,          // e.g. { fentry: "fentry: EPERM on load" }
- *     compileOnTarget?: { includeDirs: string[] } }   // compile with the target's clang instead
+ *     compileOnTarget?: { includeDirs: string[] } }   // compile with the target's clang when this machine has none
  *
  * ## Server → extension
  *
@@ -51,9 +51,9 @@
  *     progs: state.health.progs });                    // on each panel update; { stages: [], progs: [] } at stop
  *
  * ## initializationOptions (LanguageClientOptions.initializationOptions)
- *   { cacheDir?: string,         // default $NSLAT_LSP_CACHE_DIR, else ${XDG_CACHE_HOME:-~/.cache}/nslat/lsp
+ *   { cacheDir?: string,         // default $NSLAT_LSP_CACHE_DIR, else ${XDG_CACHE_HOME:-~/.cache}/nslat (shared with sessions)
  *                                //   (kernels/<release>-<build id>/{btf.json,include/vmlinux.h})
- *     includeDirs?: string[],    // default: <bpf>/include, the target's vmlinux.h, <bpf>/build, <bpf>/probes
+ *     includeDirs?: string[],    // default: <bpf>/include, the target's vmlinux.h, <bpf>/probes
  *                                //   where <bpf> is the workspace's bpf/, else the bpf/ beside the server
  *                                //   (dist/../bpf: editable copies in .nslat/probes/ use nslat's headers)
  *     clang?: string,            // default "clang"

@@ -1,5 +1,5 @@
 /**
- * nslat's probe language server (issue 6). Started by the extension through vscode-languageclient
+ * nslat's probe language server. Started by the extension through vscode-languageclient
  * (stdio or node IPC) for `*.bpf.c` and probe headers. Features (see features.ts):
  *  - diagnostics while typing (debounced) and on save: clang -target bpf against the target's
  *    vmlinux.h, plus nslat's checks (attach point missing on the target, skb read after free);
@@ -146,8 +146,9 @@ function makeLocalCompiler(k: KernelInfo): CompileBackend {
       vmlinuxError = vm.error;
       const bpf = workspaceBpfDir(docDir);
       const user = options.includeDirs ?? (bpf ? [path.join(bpf, 'include')] : []);
-      // bpf/probes last: an editable copy elsewhere still finds "nslat.bpf.h".
-      const after = options.includeDirs ? [] : bpf ? [path.join(bpf, 'build'), path.join(bpf, 'probes')] : [];
+      // bpf/probes last: an editable copy elsewhere still finds "nslat.bpf.h". Never bpf/build: its
+      // vmlinux.h is this machine's kernel, not necessarily the target's.
+      const after = options.includeDirs ? [] : bpf ? [path.join(bpf, 'probes')] : [];
       return [...user, ...(vm.dir ? [vm.dir] : []), ...after];
     },
   });
@@ -253,7 +254,7 @@ async function compileDiagnostics(doc: TextDocument, docPath: string): Promise<D
   let outcome = await limited(() => compiler.compile(text, dir));
   if (!outcome.ok && targetCompiler) outcome = await limited(() => targetCompiler!.compile(text, dir));
   if (!outcome.ok) {
-    const msg = `${outcome.unavailable}: install clang (Debian/Ubuntu: apt-get install clang) for compile diagnostics while you type (reloads during a session still compile on the target).`;
+    const msg = `${outcome.unavailable}: install clang (Debian/Ubuntu: apt-get install clang) for compile diagnostics while you type (a session whose target has clang compiles there).`;
     if (!clangMissingShown) {
       clangMissingShown = true;
       void connection.window.showInformationMessage(`nslat: ${msg}`);

@@ -5,7 +5,7 @@
  * code-server runs in its own process group and is always ended by that group.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync, createWriteStream } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync, createWriteStream } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -96,10 +96,17 @@ export interface CodeServer {
   stop(): Promise<void>;
 }
 
-/** Packages the extension (vsce, bundled: no node_modules) into the run folder. */
+/** Packages the extension (vsce, bundled: no node_modules) into the run folder. With
+ *  NSLAT_E2E_VSIX=<file>, installs that .vsix, packed beforehand, instead. */
 export async function packageExtension(d: RunDirs): Promise<string> {
   const { execa } = await import('execa');
   const out = join(d.root, 'nslat.vsix');
+  const given = process.env.NSLAT_E2E_VSIX;
+  if (given) {
+    if (!existsSync(given)) throw new Error(`NSLAT_E2E_VSIX names ${given}, which does not exist`);
+    copyFileSync(given, out);
+    return out;
+  }
   const r = await execa('npx', ['--no-install', 'vsce', 'package', '--no-dependencies', '--out', out], { cwd: REPO, reject: false, stdin: 'ignore', all: true });
   if (r.exitCode !== 0 || !existsSync(out)) throw new Error(`vsce package failed (${r.exitCode}):\n${r.all}`);
   return out;

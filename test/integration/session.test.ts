@@ -2,7 +2,7 @@
  * The real helper on this kernel through the TS Session: start locally with the loopback load,
  * see snapshots, reload a good edited probe, a probe with a syntax error, a probe the verifier
  * rejects (diagnostics on the right lines, old probes keep counting), stop, and no BPF program
- * of ours left per bpftool. Needs root and the bpf build tools (scripts/setup.sh).
+ * of ours left per bpftool. Needs root, what `make -C bpf` ships, and clang here (edited probes).
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';

@@ -293,6 +293,19 @@ describe('probe language server (LSP over stdio)', { timeout: 120_000 }, () => {
     await c.conn.sendNotification('nslat/stageStats', { running: false, stages: [], progs: [] });
   });
 
+  it('hovers a counter as loss or activity, from the protocol\'s one definition', async () => {
+    const text = `${CLEAN}\nstatic __always_inline void count_both(void)\n{\n\tnslat_cnt(NSLAT_CNT_MAP_FULL);\n\tnslat_cnt(NSLAT_CNT_STARTED);\n}\n`;
+    const uri = await c.open(file('hover-counter.bpf.c'), text);
+    const loss = posIn(text, 'NSLAT_CNT_MAP_FULL', 4);
+    const lmd = ((await c.hover(uri, loss.line, loss.character))?.contents as { value: string }).value;
+    assert.match(lmd, /loss counter `map_full`/);
+    assert.match(lmd, /share of started packets/);
+    const act = posIn(text, 'NSLAT_CNT_STARTED', 4);
+    const amd = ((await c.hover(uri, act.line, act.character))?.contents as { value: string }).value;
+    assert.match(amd, /activity counter `started`/);
+    assert.doesNotMatch(amd, /loss counter/);
+  });
+
   it('warns where an skb is read after net_dev_xmit, and not for the pointer value', async () => {
     const uri = await c.open(file('xmit.bpf.c'), XMIT_DEREF);
     const diags = (await c.settled(uri)).filter((d) => d.code === 'skb-use-after-free');

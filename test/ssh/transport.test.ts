@@ -91,6 +91,26 @@ test('run: hostile arguments arrive intact as one argument each; nothing is exec
   assert.equal(input.stdout, 'line one\nline two\n');
 });
 
+test('runAll: several commands in one round trip, each with its own stdout, stderr and status; hostile arguments intact', { skip }, async () => {
+  const t = transport('bare'); // a PATH with base tools only: a missing program is exit 127
+  const args = hostile(fx.dir);
+  const n0 = logs.length;
+  const res = await t.runAll([
+    ['printf', '%s\\0', ...args],
+    ['sh', '-c', 'echo out; echo "err $X" >&2; exit 5'],
+    ['nslat-no-such-program'],
+    ['printenv', 'X'],
+  ], { env: { X: "a b'$(id)" } });
+  assert.deepEqual(res[0]!.stdout.split('\0').slice(0, -1), args);
+  assert.deepEqual(res[1], { exitCode: 5, stdout: 'out\n', stderr: "err a b'$(id)" });
+  assert.equal(res[2]!.exitCode, 127);
+  assert.deepEqual(res[3], { exitCode: 0, stdout: "a b'$(id)\n", stderr: '' });
+  assert.equal(existsSync(path.join(fx.dir, 'pwned')), false, 'no argument was run as a command');
+  // One remote command line for the four (after the connection's first, which also tells HOME).
+  assert.equal(logs.slice(n0).filter((l) => /commands in one/.test(l)).length, 1, logs.slice(n0).join('\n'));
+  assert.equal(await t.home(), `/home/${fx.users.bare}`);
+});
+
 test('one authenticated connection is shared (ControlMaster) and closed by close()', { skip }, async () => {
   const t = transport();
   await t.run(['true']);
@@ -131,6 +151,12 @@ test('putDir/putFile: hostile file names and a hostile target path round-trip; t
     const content = Buffer.from('binary\0with "quotes" and $(x)\n');
     await t.putFile("~/deep/er/f 'name'", content);
     assert.deepEqual(await readFile(path.join(home, "deep/er/f 'name'")), content);
+    // getFile is byte for byte: every byte value, and the kernel's BTF (binary, several MiB).
+    const all = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+    await t.putFile('~/bytes', all);
+    assert.deepEqual(await t.getFile('~/bytes'), all);
+    if (existsSync('/sys/kernel/btf/vmlinux')) assert.deepEqual(await t.getFile('/sys/kernel/btf/vmlinux'), await readFile('/sys/kernel/btf/vmlinux'));
+    await assert.rejects(t.getFile('~/no such file'), /reading .*no such file on .* failed/);
     await t.putFile('/tmp/../tmp/nslat-ssh-abs-file', 'abs');
     assert.equal(await readFile('/tmp/nslat-ssh-abs-file', 'utf8'), 'abs');
     await rm('/tmp/nslat-ssh-abs-file', { force: true });

@@ -4,8 +4,8 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Aggregator } from '../../src/core/aggregate.ts';
 import { countOf, fromValues, quantile } from '../../src/core/hist.ts';
-import { HelperMessage, PanelState, ToPanel, parseHelperMessage, type HistDelta, type SnapshotMessage } from '../../src/core/protocol.ts';
-import { T0_MONO, T0_WALL, histOf, loadedMessage, lognormal, makeStream, rng } from '../fixtures/stream.ts';
+import { HelperMessage, LOSS_COUNTERS, PanelState, ToPanel, parseHelperMessage, type HistDelta, type LoadedMessage, type SnapshotMessage } from '../../src/core/protocol.ts';
+import { RX_BOUNDARIES, SLOTS, T0_MONO, T0_WALL, histOf, loadedMessage, lognormal, makeStream, rng } from '../fixtures/stream.ts';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/helper-stream.jsonl', import.meta.url));
 
@@ -73,43 +73,72 @@ test('replaying the fixture: totals, stage order, attach types, skipped boundari
 
   // order: RX stage rows in boundary order, RX cum, TX, then IRQ (total before per-CPU)
   const keys = rep.stages.map((s) => s.key);
-  assert.deepEqual(keys.slice(0, 3), ['rx:stage:netif_rx→netif_receive_skb', 'rx:stage:netif_receive_skb→tcp_probe', 'rx:stage:tcp_probe→skb_copy_datagram_iovec']);
-  assert.deepEqual(keys.slice(3, 6), ['rx:cum:→netif_receive_skb', 'rx:cum:→tcp_probe', 'rx:cum:→skb_copy_datagram_iovec']);
-  assert.equal(keys[6], 'tx:stage:tcp_sendmsg→net_dev_queue');
+  // (the recorded loopback paths: TCP passes l4_rcv, UDP goes from ip_local_deliver to the socket)
+  assert.deepEqual(keys.slice(0, 7), [
+    'rx:stage:netif_rx→netif_receive_skb',
+    'rx:stage:netif_receive_skb→ip_rcv',
+    'rx:stage:ip_rcv→ip_local_deliver',
+    'rx:stage:ip_local_deliver→l4_rcv',
+    'rx:stage:ip_local_deliver→sock_enqueue',
+    'rx:stage:l4_rcv→sock_enqueue',
+    'rx:stage:sock_enqueue→app_read',
+  ]);
+  assert.deepEqual(keys.slice(7, 13), ['rx:cum:netif_receive_skb', 'rx:cum:ip_rcv', 'rx:cum:ip_local_deliver', 'rx:cum:l4_rcv', 'rx:cum:sock_enqueue', 'rx:cum:app_read']);
+  assert.equal(keys[13], 'tx:stage:sendmsg→net_dev_queue');
   const dirs = rep.stages.map((s) => s.dir);
   assert.deepEqual(dirs, [...dirs].sort((a, b) => ['rx', 'tx', 'irq'].indexOf(a) - ['rx', 'tx', 'irq'].indexOf(b)));
-  const hard = rep.stages.filter((s) => s.kind === 'hardirq');
-  assert.deepEqual(hard.map((s) => [s.total_over_cpus, s.cpu]), [[true, undefined], [false, 0], [false, 1]]);
-  assert.equal(hard[0]!.count, hard[1]!.count + hard[2]!.count);
+  const timer = rep.stages.filter((s) => s.kind === 'softirq_delay' && s.name === 'TIMER');
+  assert.deepEqual(timer.map((s) => [s.total_over_cpus, s.cpu]), [[true, undefined], [false, 0], [false, 1]]);
+  assert.equal(timer[0]!.count, timer[1]!.count + timer[2]!.count);
+  assert.ok(rep.stages.some((s) => s.kind === 'hardirq' && s.total_over_cpus && s.count > 0), 'hard IRQs recorded');
   const irqKinds = [...new Set(rep.stages.filter((s) => s.dir === 'irq').map((s) => s.kind))];
   assert.deepEqual(irqKinds, ['hardirq', 'softirq_delay', 'softirq_time', 'napi_work']);
   assert.equal(rep.stages.find((s) => s.kind === 'napi_work')!.unit, 'packets');
-  assert.equal(rep.stages[0]!.from_id, 0);
-  assert.equal(rep.stages[0]!.to_id, 1);
+  assert.equal(rep.stages[0]!.from_id, RX_BOUNDARIES.indexOf('netif_rx'));
+  assert.equal(rep.stages[0]!.to_id, RX_BOUNDARIES.indexOf('netif_receive_skb'));
 
   // attach types from loaded; IRQ ones from the slot's programs
-  assert.ok(rep.stages.every((s) => s.attach === 'tp_btf'), 'every stage is fed by tp_btf programs');
-  assert.deepEqual(rep.skipped.map((b) => `${b.dir}:${b.name}`), ['rx:ip_rcv', 'rx:ip_local_deliver', 'tx:qdisc_dequeue']);
-  assert.match(rep.skipped[0]!.reason!, /EPERM/);
+  // (recorded where fentry is refused and kprobes are absent: ip_rcv and ip_local_deliver are fed
+  // by netfilter hooks, everything else by tp_btf; ip_output has only fentry/kprobe alternatives)
+  const byKey = new Map(rep.stages.map((s) => [s.key, s]));
+  assert.equal(byKey.get('rx:stage:netif_receive_skb→ip_rcv')!.mechanism, 'netfilter');
+  assert.equal(byKey.get('rx:stage:netif_rx→netif_receive_skb')!.attach, 'tp_btf');
+  assert.ok(rep.stages.every((s) => s.attach === 'tp_btf' || s.attach === 'netfilter'), 'every stage is fed by tp_btf or netfilter programs');
+  const unfed = msgs.filter((m): m is LoadedMessage => m.type === 'loaded' && !m.replaced).flatMap((m) => m.boundaries.filter((b) => !b.active).map((b) => `${b.dir}:${b.name}`));
+  assert.ok(unfed.includes('tx:ip_output'));
+  assert.deepEqual(rep.skipped.map((b) => `${b.dir}:${b.name}`), unfed);
+  assert.match(rep.skipped.find((b) => b.name === 'ip_output')!.reason!, /EPERM/);
 
   // loss and bookkeeping
   assert.equal(rep.snapshots, 30);
   assert.equal(rep.lost_snapshots, 1);
   assert.equal(rep.duration_s, 30);
-  assert.equal(rep.counters.ringbuf_drop!.total, 6);
-  assert.equal(rep.counters.ringbuf_drop!.per_s, 0.2);
+  const loss = new Map(rep.loss.map((l) => [l.name, l]));
+  assert.deepEqual([...loss.keys()], [...LOSS_COUNTERS, 'lost_snapshots']);
+  const started = (slot: string) => msgs.reduce((a, m) => a + (m.type === 'snapshot' ? (m.slots.find((x) => x.slot === slot)?.counters.started ?? 0) : 0), 0);
+  assert.deepEqual([loss.get('ringbuf_drop')!.total, loss.get('ringbuf_drop')!.per_s], [6, 0.2]);
+  assert.deepEqual([loss.get('ringbuf_drop')!.of, loss.get('ringbuf_drop')!.base], [started('rx') + started('tx'), 'started_packets']);
+  assert.deepEqual(loss.get('ringbuf_drop')!.slots.rx, { total: 3, of: started('rx') });
+  const hardIrqs = rep.stages.filter((s) => s.kind === 'hardirq' && s.total_over_cpus).reduce((a, s) => a + s.count, 0);
+  assert.deepEqual([loss.get('irq_out_of_range')!.of, loss.get('irq_out_of_range')!.base], [hardIrqs, 'hard_irqs']);
+  assert.deepEqual([loss.get('lost_snapshots')!.total, loss.get('lost_snapshots')!.of], [1, 31]);
+  for (const name of ['map_full', 'stale', 'udp_unpaired', 'evicted']) assert.equal(loss.get(name)!.total, 0, `${name}: nothing lost on the recorded loopback`);
+  // activity is every other counter, apart from the losses
+  assert.equal(rep.activity.started!.total, started('rx') + started('tx'));
+  for (const k of Object.keys(rep.activity)) assert.ok(!loss.has(k), `${k} is activity, not loss`);
+  assert.ok(['finished', 'sampled', 'filtered', 'sendmsg', 'napi_polls'].every((k) => k in rep.activity));
   const noSocket = msgs.reduce((a, m) => a + (m.type === 'snapshot' ? (m.slots[0]!.drops.NO_SOCKET ?? 0) : 0), 0);
   assert.equal(rep.drops.NO_SOCKET!.total, noSocket);
-  assert.equal(rep.kernel, '6.12.48+deb13-amd64');
+  assert.equal(rep.kernel, (msgs[0] as Extract<HelperMessage, { type: 'hello' }>).kernel);
   assert.equal(rep.ncpus, 2);
   assert.equal(rep.journeys, 60);
   assert.deepEqual(rep.reloads, [{ t_ms: (T0_WALL + 12.2e9) / 1e6, slot: 'rx', ok: true }]);
 
   // per-program ns/run over the session, across the reload (ids change, slot+name stays)
   const p = rep.programs.find((x) => x.name === 'handle_netif_rx')!;
-  assert.equal(p.prog_id, 110);
+  assert.equal(p.prog_id, 1100);
   assert.ok(p.runs > 0 && p.ns_per_run >= 60 && p.ns_per_run <= 100, `ns/run ${p.ns_per_run}`);
-  assert.equal(rep.programs.find((x) => x.name === 'handle_ip_rcv')!.status, 'skipped');
+  assert.equal(rep.programs.find((x) => x.name === 'ip_rcv__fentry_v4')!.status, 'skipped');
 });
 
 test('merged deltas give the same histogram and quantiles as all the samples at once', () => {
@@ -291,7 +320,7 @@ test('panelDelta: only what changed, and it validates against the protocol', () 
   assert.deepEqual(Object.keys(d.points[0]!.stages), ['rx:stage:netif_rx→netif_receive_skb']);
   assert.deepEqual(d.reloads, [{ t_ms: 1_000_000, slot: 'rx', ok: false, message: 'rx.bpf.c:88: R1 invalid mem access' }]);
   assert.ok(d.health, 'health changed with the snapshot');
-  assert.equal(d.health!.counters.ringbuf_drop, 0);
+  assert.equal(d.health!.loss.find((l) => l.name === 'ringbuf_drop')!.total, 0);
   assert.equal(d.session, undefined);
 
   agg.setSession({ state: 'stopped', message: 'helper exited' });
@@ -304,8 +333,10 @@ test('health lists programs and boundaries of loaded slots with ns/run', () => {
   const agg = new Aggregator();
   feed(agg, makeStream({ snapshots: 2 }));
   const h = agg.panelState().health;
-  assert.equal(h.programs.filter((p) => p.slot === 'rx').length, 6);
-  assert.equal(h.boundaries.filter((b) => !b.active).length, 3);
+  assert.equal(h.programs.filter((p) => p.slot === 'rx').length, loadedMessage('rx', 'x', false, 0).programs.length);
+  const unfed = [...SLOTS].flatMap((slot) => loadedMessage(slot, 'x', false, 0).boundaries.filter((b) => !b.active).map((b) => b.name));
+  assert.ok(unfed.includes('ip_output'));
+  assert.deepEqual(h.boundaries.filter((b) => !b.active).map((b) => b.name), unfed);
   assert.ok(h.progs.every((p) => p.runs > 0 && p.ns_per_run > 0));
   assert.ok(h.events_per_s > 0);
   agg.ingest({ type: 'unloaded', id: 'u', slot: 'tx' });
@@ -344,7 +375,8 @@ test('hostile input: the schema rejects negative/NaN counts; hand-built bad valu
   assert.equal(s.count, 0);
   assert.equal(s.sum, 0);
   for (const v of [s.p50, s.p90, s.p99, s.max, s.mean]) assert.ok(Number.isFinite(v));
-  assert.deepEqual(agg.report().counters, { ok: { total: 2, per_s: 2 } });
+  assert.deepEqual(agg.report().activity, { ok: { total: 2, per_s: 2 } });
+  assert.equal(agg.report().loss.find((l) => l.name === 'ringbuf_drop')!.total, 0);
 
   // huge counts
   const big = new Aggregator();

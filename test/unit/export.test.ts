@@ -32,6 +32,7 @@ function hostileStream(): HelperMessage[] {
   if (snap.type !== 'snapshot') throw new Error('unreachable');
   snap.slots[0]!.hists.push({ kind: 'stage', dir: 'rx', name: 'evil "quoted", with\\backslash\nand newline\r\nand CRLF', buckets: [[10, 3], [31, 1]], count: 4, sum: 3 * 600 + 4e9 });
   snap.slots[0]!.counters['weird"counter'] = 1;
+  snap.slots[0]!.counters.ringbuf_drop = 5;
   snap.slots[0]!.drops['NO\\SOCKET\n'] = 2;
   return msgs;
 }
@@ -75,7 +76,7 @@ test('readTrace accepts a bare helper stream (the shared fixture)', async () => 
   assert.equal(r.messages, makeStream().length);
   const rep = r.aggregator.report();
   assert.equal(rep.snapshots, 30);
-  assert.equal(rep.kernel, '6.12.48+deb13-amd64');
+  assert.equal(rep.kernel, (makeStream()[0] as Extract<HelperMessage, { type: 'hello' }>).kernel);
 });
 
 test('readTrace reports bad lines with their numbers, keeps going, and notices a truncated end', async () => {
@@ -112,7 +113,7 @@ test('readTrace reports bad lines with their numbers, keeps going, and notices a
     assert.equal(byLine.size, 6);
     assert.equal(r.errorCount, 6);
     assert.equal(r.messages, msgs.length - 1, 'every valid message but the cut one');
-    assert.equal(r.aggregator.report().kernel, '6.12.48+deb13-amd64');
+    assert.equal(r.aggregator.report().kernel, (makeStream()[0] as Extract<HelperMessage, { type: 'hello' }>).kernel);
 
     // a complete file whose last line is bad but newline-terminated is not "truncated"
     writeFileSync(path, `${lines.slice(0, 3).join('\n')}\n`);
@@ -156,7 +157,7 @@ test('CSV summary: one row per stage, CRLF, hostile names survive a round trip',
   assert.ok(csv.startsWith(`${CSV_COLUMNS.join(',')}\r\n`));
   const rows = parseCsv(csv);
   const doc = toJsonDocument(rep);
-  assert.equal(rows.length, doc.stages.length + 1);
+  assert.equal(rows.length, doc.stages.length + rep.loss.length + 1);
   assert.ok(rows.every((r) => r.length === CSV_COLUMNS.length), 'every row has every column');
   const col = (name: (typeof CSV_COLUMNS)[number]): number => CSV_COLUMNS.indexOf(name);
   const evil = rows.find((r) => r[col('stage')]!.startsWith('evil'))!;
@@ -170,6 +171,14 @@ test('CSV summary: one row per stage, CRLF, hostile names survive a round trip',
   assert.equal(skipped[col('p50')], '');
   assert.match(skipped[col('skip_reason')]!, /EPERM/);
   assert.equal(skipped[col('mechanism')], '');
+  assert.equal(first[col('loss_base')], '', 'a stage row has no loss columns');
+  // the losses follow the stages, each with what it is a share of
+  const loss = rows.filter((r) => r[col('kind')] === 'loss');
+  assert.deepEqual(loss.map((r) => r[col('stage')]), rep.loss.map((l) => l.name));
+  for (const [r, l] of loss.map((r, i) => [r, rep.loss[i]!] as const)) {
+    assert.deepEqual([r[col('count')], r[col('loss_of')], r[col('loss_base')]], [String(l.total), String(l.of), l.base]);
+    assert.equal(r[col('loss_share')], l.share === null ? '' : String(l.share));
+  }
 
   const dir = tmp();
   try {
@@ -311,11 +320,21 @@ test('OpenMetrics: histograms are cumulative, +Inf equals _count, counters are _
   const evil = samples.find((s) => s.name === 'nslat_stage_latency_seconds_count' && s.labels.stage?.startsWith('evil'))!;
   assert.equal(evil.labels.stage, 'evil "quoted", with\\backslash\nand newline\r\nand CRLF');
   assert.equal(evil.value, 4);
-  assert.ok(samples.some((s) => s.name === 'nslat_probe_events_total' && s.labels.counter === 'weird"counter'));
+  assert.ok(samples.some((s) => s.name === 'nslat_activity_total' && s.labels.counter === 'weird"counter'), 'an unknown counter is activity');
   assert.ok(samples.some((s) => s.name === 'nslat_skb_drops_total' && s.labels.reason === 'NO\\SOCKET\n' && s.value === 2));
   // per-CPU IRQ series carry cpu and their numbers
   assert.ok(samples.some((s) => s.name === 'nslat_stage_latency_seconds_count' && s.labels.kind === 'softirq_delay' && s.labels.cpu === '1' && s.labels.vec === '3'));
-  assert.ok(samples.some((s) => s.name === 'nslat_lost_snapshots_total'));
+  // loss: every loss with what it is a share of; activity apart
+  const lost = (loss: string) => samples.find((s) => s.name === 'nslat_lost_total' && s.labels.loss === loss)?.value;
+  const base = (loss: string) => samples.find((s) => s.name === 'nslat_loss_base_total' && s.labels.loss === loss);
+  assert.equal(lost('ringbuf_drop'), 5);
+  assert.equal(lost('lost_snapshots'), 0);
+  assert.deepEqual([base('ringbuf_drop')!.labels.base, base('ringbuf_drop')!.value], ['started_packets', rep.activity.started!.total]);
+  assert.deepEqual([base('lost_snapshots')!.labels.base, base('lost_snapshots')!.value], ['snapshots', 2]);
+  assert.equal(base('irq_out_of_range')!.labels.base, 'hard_irqs');
+  assert.equal(lost('started'), undefined, 'started is activity');
+  assert.ok(samples.some((s) => s.name === 'nslat_activity_total' && s.labels.counter === 'started'));
+  assert.ok(!samples.some((s) => s.name === 'nslat_activity_total' && s.labels.counter === 'ringbuf_drop'));
   assert.ok(samples.some((s) => s.name === 'nslat_prog_run_seconds_total' && s.labels.prog === 'handle_netif_rx'));
 });
 
@@ -353,9 +372,9 @@ test('seed trace: one line per packet per stage with the real delay and the cumu
     assert.ok(Number(m[5]) < 1e9, 'a delay, not an absolute time');
     const wall = (T0_WALL + (j.mono_ns + j.marks[k + 1]!.t_ns - T0_MONO)) / 1e6;
     assert.equal(m[1], isoMicros(wall));
-    assert.match(m[7]!, /^(tcp|udp) ipv4 sport=\d+ dport=\d+ len=\d+ ifindex=1 cpu=[01] (sampled|slow)/);
+    assert.match(m[7]!, /^(tcp|udp) ipv[46] sport=\d+ dport=\d+ len=\d+ ifindex=1 cpu=[01] (sampled|slow)/);
   });
-  assert.match(mine[mine.length - 1]!, / end=read$/);
+  assert.match(mine[mine.length - 1]!, new RegExp(` end=${j.end}$`));
   assert.doesNotMatch(mine[0]!, /end=/);
   assert.equal(isoMicros(Date.UTC(2026, 10, 25, 18) + 1.5004), '2026-11-25T18:00:00.001500Z');
 });

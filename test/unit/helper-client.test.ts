@@ -163,3 +163,52 @@ test('a hello that never comes times out with the helper stderr in the message',
   p.stderr('nslat-helper: cannot open /sys/kernel/btf/vmlinux\n');
   await assert.rejects(c.waitHello(30), /said nothing for 30 ms.*btf/);
 });
+
+test('set resolves with the log that carries its id; other logs do not answer it; a refused set rejects', async () => {
+  const p = new FakeProc();
+  const c = new HelperClient(p);
+  p.onWrite = (line) => {
+    const cmd = JSON.parse(line);
+    if (cmd.cmd !== 'set') return;
+    // log lines that answer nothing, or another command, come first
+    p.feed('{"type":"log","level":"info","message":"unrelated"}\n');
+    p.feed(`${JSON.stringify({ type: 'log', level: 'info', message: 'other', id: `${cmd.id}x` })}\n`);
+    if (cmd.data?.nope !== undefined) {
+      setImmediate(() => p.feed(`${JSON.stringify({ type: 'error', id: cmd.id, code: 'bad_command', message: 'set: no loaded slot has data variable(s): nope' })}\n`));
+    } else {
+      setImmediate(() => p.feed(`${JSON.stringify({ type: 'log', level: 'info', message: 'set sample_every on rx', id: cmd.id })}\n`));
+    }
+  };
+  const r = await c.request({ cmd: 'set', data: { sample_every: 5 } }, 1000);
+  assert.equal(r.type, 'log');
+  assert.equal(r.type === 'log' ? r.message : '', 'set sample_every on rx');
+  await assert.rejects(c.request({ cmd: 'set', data: { nope: 1 } }, 1000), (e: unknown) => e instanceof HelperRequestError && e.reply.code === 'bad_command');
+});
+
+test('the child transport splits stdout with LineSplitter: chunks, CRLF, split UTF-8, an oversized line skipped and reported', async () => {
+  const { spawn } = await import('node:child_process');
+  const { ChildTargetProcess } = await import('../../src/core/transport/process.ts');
+  // A child that writes its lines in awkward pieces, one of them over MAX_MESSAGE_BYTES.
+  const script = `
+    const w = (s) => new Promise((r) => process.stdout.write(s, r));
+    const euro = Buffer.from('€');
+    (async () => {
+      await w('{"type":"log","level":"info",');
+      await w('"message":"a"}\\r\\n{"type":"log","level":"info","message":"');
+      await w(euro.subarray(0, 1)); await w(euro.subarray(1));
+      await w('"}\\n');
+      await w('x'.repeat(${MAX_MESSAGE_BYTES} + 10) + '\\n');
+      await w('{"type":"log","level":"info","message":"after"}\\n{"type":"log","level":"info","message":"no newline"}');
+    })();`;
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const proc = new ChildTargetProcess(child, (code) => `exited ${code}`);
+  const c = new HelperClient(proc);
+  const logs: string[] = [];
+  const errors: ProtocolError[] = [];
+  c.on('log', (l) => logs.push(l.message));
+  c.on('protocolError', (e) => errors.push(e));
+  await proc.exited;
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(logs, ['a', '€', 'after', 'no newline']);
+  assert.deepEqual(errors.map((e) => e.kind), ['too_long']);
+});

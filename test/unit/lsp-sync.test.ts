@@ -9,6 +9,7 @@ import {
   attachReasonsFrom,
   checkTargetRun,
   normalizeClangMessage,
+  serverCompileDirs,
   stageStatsFrom,
   stoppedStats,
   targetParams,
@@ -16,6 +17,7 @@ import {
   withoutServerDuplicates,
 } from '../../src/extension/lspSync.ts';
 import { StageStatsParams, TargetParams } from '../../src/server/protocol.ts';
+import type { CompilePlace } from '../../src/core/build.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const log = (message: string): HelperMessage => ({ type: 'log', level: 'info', message });
@@ -73,15 +75,16 @@ test('attachReasonsFrom: the helper\'s start-up lines by attach type, for failed
 
 test('targetParams: local and remote sessions, valid against the server\'s schema', () => {
   const hello = { attach_types: { tracepoint: true, tp_btf: true, fentry: false } };
-  const local = targetParams({ host: 'local', kind: 'local', hello, messages: [log('fentry not permitted on this kernel (EPERM at load)')], remoteBpfDir: '/root/.cache/nslat/x/bpf' });
+  const local = targetParams({ host: 'local', kind: 'local', hello, messages: [log('fentry not permitted on this kernel (EPERM at load)')], targetIncludeDirs: ['/root/.cache/nslat/x/src/include'] });
   assert.deepEqual(local, { host: 'local', remote: false, attachTypes: hello.attach_types, attachReasons: { fentry: 'fentry not permitted on this kernel (EPERM at load)' } });
   assert.ok(TargetParams.safeParse(local).success);
-  const remote = targetParams({ host: 'me@box', kind: 'ssh', hello, remoteBpfDir: '/home/me/.cache/nslat/abc/bpf/' });
+  const dirs = ['/home/me/.cache/nslat/abc/src/include', '/home/me/.cache/nslat/abc/src/probes', '/home/me/.cache/nslat/abc/src/build'];
+  const remote = targetParams({ host: 'me@box', kind: 'ssh', hello, targetIncludeDirs: dirs });
   assert.deepEqual(remote, {
     host: 'me@box',
     remote: true,
     attachTypes: hello.attach_types,
-    compileOnTarget: { includeDirs: ['/home/me/.cache/nslat/abc/bpf/include', '/home/me/.cache/nslat/abc/bpf/probes', '/home/me/.cache/nslat/abc/bpf/build'] },
+    compileOnTarget: { includeDirs: dirs },
   });
   assert.ok(TargetParams.safeParse(remote).success);
   assert.equal(targetParams({ host: 'me@box', kind: 'ssh', hello }).compileOnTarget, undefined);
@@ -133,4 +136,22 @@ test('checkTargetRun: argument arrays for the listed programs, bounded input and
   ]) {
     assert.ok('error' in checkTargetRun(bad), JSON.stringify(bad));
   }
+});
+
+test('serverCompileDirs: the server compiles on the target exactly when the session\'s edited probes do', async () => {
+  const dirs = ['/home/me/.cache/nslat/abc/src/include', '/home/me/.cache/nslat/abc/src/probes', '/home/me/.cache/nslat/abc/src/build'];
+  let asked = 0;
+  const site = (kind: 'local' | 'ssh', place: CompilePlace) => ({ kind, compilePlace: async () => place, targetIncludeDirs: async () => (asked++, dirs) });
+  const here: CompilePlace = { where: 'local', clang: 'clang', version: 'clang 19' };
+  const there: CompilePlace = { where: 'target', clang: 'clang', version: 'clang 16' };
+  const none: CompilePlace = { where: 'none', message: 'edited probes need clang, and neither this machine nor box has it' };
+  assert.equal(await serverCompileDirs(site('ssh', here)), undefined, 'clang here: both compile here');
+  assert.equal(await serverCompileDirs(site('ssh', none)), undefined);
+  assert.equal(await serverCompileDirs(site('local', there)), undefined, 'this machine is the target');
+  assert.equal(asked, 0, 'nothing is put on the target unless it compiles there');
+  const got = await serverCompileDirs(site('ssh', there));
+  assert.deepEqual(got, dirs);
+  // ... and the notification then tells the server to compile there, with those directories.
+  const p = targetParams({ host: 'me@box', kind: 'ssh', hello: { attach_types: { tp_btf: true } }, targetIncludeDirs: got });
+  assert.deepEqual(p.compileOnTarget, { includeDirs: dirs });
 });

@@ -23,7 +23,7 @@ function emptyPanelStateForTest(): PanelState {
     series: [],
     journeys: [],
     reloads: [],
-    health: { events_per_s: 0, counters: {}, drops: {}, progs: [], programs: [], boundaries: [] },
+    health: { events_per_s: 0, loss: [], activity: {}, drops: {}, progs: [], programs: [], boundaries: [] },
   };
 }
 

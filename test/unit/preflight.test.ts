@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { attachRows, feedRows, installCommand, parseOsRelease, runPreflight } from '../../src/core/preflight.ts';
+import { attachRows, compilerRows, feedRows, installCommand, parseDfPk, parseOsRelease, runPreflight } from '../../src/core/preflight.ts';
 import type { HelloMessage } from '../../src/core/protocol.ts';
 import { captured, capturedLoaded } from '../fixtures/captured.ts';
 import type { RunOptions, RunResult, Transport } from '../../src/core/transport/types.ts';
@@ -8,60 +8,90 @@ import type { RunOptions, RunResult, Transport } from '../../src/core/transport/
 test('distribution families from /etc/os-release and their install commands', () => {
   const deb = parseOsRelease('PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nNAME="Debian GNU/Linux"\nID=debian\n');
   assert.equal(deb.family, 'debian');
-  assert.equal(installCommand(deb, ['clang', 'llvm', 'jsonc']), 'sudo apt-get install -y clang llvm libjson-c-dev');
+  assert.equal(installCommand(deb, ['clang', 'llvm', 'libbpf']), 'sudo apt-get install -y clang llvm libbpf-dev');
   const ubu = parseOsRelease('NAME="Ubuntu"\nID=ubuntu\nID_LIKE=debian\n');
   assert.equal(installCommand(ubu, ['bpftool'], '6.8.0-45-generic'), 'sudo apt-get install -y linux-tools-common linux-tools-6.8.0-45-generic');
   const fed = parseOsRelease('ID=fedora\nVERSION_ID=40\n');
-  assert.equal(installCommand(fed, ['libbpf', 'jsonc']), 'sudo dnf install -y libbpf-devel json-c-devel');
+  assert.equal(installCommand(fed, ['libbpf', 'clang']), 'sudo dnf install -y libbpf-devel clang');
   assert.equal(parseOsRelease('ID="rocky"\nID_LIKE="rhel centos fedora"\n').family, 'rhel');
   assert.equal(parseOsRelease('ID=opensuse-tumbleweed\nID_LIKE="opensuse suse"\n').family, 'suse');
   assert.equal(parseOsRelease('ID=arch\n').family, 'arch');
   assert.equal(parseOsRelease('ID=alpine\n').family, 'alpine');
   assert.equal(parseOsRelease('garbage\n\0').family, 'unknown');
-  assert.match(installCommand(parseOsRelease(''), ['make']), /package manager/);
+  assert.match(installCommand(parseOsRelease(''), ['clang']), /package manager/);
 });
 
-/** A target where some programs are missing and sudo wants a password. */
-function target(missing: string[], uid = '1000', sudoErr = 'sudo: a password is required'): Transport {
-  return {
+/** A target (Ubuntu, 6.8) where sudo wants a password, with a `uname -m` and a `df -Pk` answer. */
+function target(o: { uid?: string; sudoErr?: string; machine?: string; availKb?: number; noBtf?: boolean } = {}) {
+  const calls: string[][] = [];
+  const t: Transport = {
     host: 'box', kind: 'ssh',
     run: async (argv: string[], _o?: RunOptions): Promise<RunResult> => {
+      calls.push(argv);
       const [p, ...a] = argv;
-      const name = p!.split('/').pop()!;
-      if (missing.includes(name) || (name === 'pkg-config' && missing.includes(a[1] ?? ''))) return { exitCode: 127, stdout: '', stderr: `${name}: not found` };
-      if (name === 'cat' && a[0] === '/etc/os-release') return { exitCode: 0, stdout: 'ID=ubuntu\nID_LIKE=debian\nPRETTY_NAME="Ubuntu 24.04"\n', stderr: '' };
-      if (name === 'cat' && a[0] === '/proc/mounts') return { exitCode: 0, stdout: 'sysfs /sys sysfs rw 0 0\n', stderr: '' };
-      if (name === 'uname') return { exitCode: 0, stdout: '6.8.0-45-generic\n', stderr: '' };
-      if (name === 'id') return { exitCode: 0, stdout: `${uid}\n`, stderr: '' };
-      if (name === 'sudo') return { exitCode: 1, stdout: '', stderr: sudoErr };
-      return { exitCode: 0, stdout: `${name} 1.0\n`, stderr: '' };
+      const ok = (stdout: string) => ({ exitCode: 0, stdout, stderr: '' });
+      if (p === 'cat' && a[0] === '/etc/os-release') return ok('ID=ubuntu\nID_LIKE=debian\nPRETTY_NAME="Ubuntu 24.04"\n');
+      if (p === 'cat' && a[0] === '/proc/mounts') return ok('sysfs /sys sysfs rw 0 0\n');
+      if (p === 'uname') return ok(`6.8.0-45-generic ${o.machine ?? 'x86_64'}\n`);
+      if (p === 'id') return ok(`${o.uid ?? '1000'}\n`);
+      if (p === 'test') return o.noBtf ? { exitCode: 1, stdout: '', stderr: '' } : ok('');
+      if (p === 'sudo') return { exitCode: 1, stdout: '', stderr: o.sudoErr ?? 'sudo: a password is required' };
+      if (p === 'df') return ok(`Filesystem 1024-blocks Used Available Capacity Mounted on\n/dev/vda1 10000000 5000000 ${o.availKb ?? 4000000} 50% /home\n`);
+      return { exitCode: 127, stdout: '', stderr: `${p}: not found` };
     },
-    putDir: async () => {}, putFile: async () => {}, home: async () => '/home/u', close: async () => {},
+    putDir: async () => {}, putFile: async () => {}, getFile: async () => Buffer.alloc(0), home: async () => '/home/u', close: async () => {},
     spawn: async () => { throw new Error('no'); }, spawnPrivileged: async () => { throw new Error('no'); },
   };
+  return { t, calls };
 }
 
-test('missing tools give rows with the exact install command for that distribution', async () => {
-  const r = await runPreflight({ transport: target(['clang', 'bpftool', 'json-c']) });
-  assert.equal(r.ok, false);
+const BUILD_TOOLS = /^(?:.*\/)?(?:make|clang(?:-\d+)?|cc|gcc|bpftool|pkg-config|llvm-strip|llvm-\w+)$/;
+
+test('preflight checks the kernel, its architecture, BTF, tracefs, privilege and free space, and runs no build tool', async () => {
+  const { t, calls } = target();
+  const r = await runPreflight({ transport: t, askPass: async () => 'x' });
+  assert.deepEqual(r.rows.map((x) => x.check), ['kernel', 'architecture', 'BTF', 'tracefs', 'privilege', 'free space']);
+  assert.equal(r.ok, true, JSON.stringify(r.rows));
+  assert.equal(r.machine, 'x86_64');
+  assert.equal(r.privilege, 'sudo-password');
   const row = (c: string) => r.rows.find((x) => x.check === c)!;
-  assert.equal(row('clang').ok, false);
-  assert.equal(row('clang').fix, 'sudo apt-get install -y clang llvm');
-  assert.equal(row('bpftool').fix, 'sudo apt-get install -y linux-tools-common linux-tools-6.8.0-45-generic');
-  assert.equal(row('json-c').fix, 'sudo apt-get install -y libjson-c-dev');
-  assert.equal(row('privilege').ok, false);
-  assert.match(row('privilege').detail, /needs a password/);
+  assert.match(row('architecture').detail, /^x86_64: nslat ships its helper and probes for it/);
+  assert.match(row('free space').detail, /^3\.8 GiB free on \/home for \/home\/u\/\.cache\/nslat/);
   assert.equal(row('tracefs').ok, true); // informative: nslat mounts it
   assert.equal(r.needsTracefsMount, true);
+  assert.ok(!calls.some((c) => BUILD_TOOLS.test(c[0]!)), JSON.stringify(calls));
+  assert.deepEqual(calls.find((c) => c[0] === 'df'), ['df', '-Pk', '--', '/home/u']);
 });
 
-test('sudo with a password is fine when a prompt is available; everything present → ok', async () => {
-  const r = await runPreflight({ transport: target([]), askPass: async () => 'x' });
-  assert.equal(r.ok, true);
-  assert.equal(r.privilege, 'sudo-password');
-  const root = await runPreflight({ transport: target([], '0') });
+test('what fails: a foreign architecture, no BTF, no usable sudo, a full disk', async () => {
+  const r = await runPreflight({ transport: target({ machine: 'riscv64', noBtf: true, sudoErr: 'sudo: not in sudoers', availKb: 100 }).t });
+  assert.equal(r.ok, false);
+  const row = (c: string) => r.rows.find((x) => x.check === c)!;
+  assert.equal(row('architecture').ok, false);
+  assert.match(row('architecture').detail, /^riscv64: nslat ships its helper and probes for (aarch64 and )?x86_64 only/);
+  assert.equal(row('BTF').ok, false);
+  assert.match(row('BTF').fix!, /CONFIG_DEBUG_INFO_BTF=y/);
+  assert.equal(row('privilege').ok, false);
+  assert.equal(row('free space').ok, false);
+  assert.match(row('free space').detail, /^100 KiB free on \/home/);
+  const pw = await runPreflight({ transport: target().t });
+  assert.equal(pw.rows.find((x) => x.check === 'privilege')!.ok, false, 'a password is needed and none can be asked for');
+  const root = await runPreflight({ transport: target({ uid: '0' }).t });
   assert.equal(root.privilege, 'root');
   assert.equal(root.ok, true);
+});
+
+test('compiler rows: where edited probes compile, or the package to install', async () => {
+  const none = await compilerRows({ place: async () => ({ where: 'none', message: 'edited probes need clang, and neither this machine nor box has it' }), vmlinux: async () => ({ error: 'x' }) });
+  assert.deepEqual(none.map((r) => [r.check, r.ok]), [['clang', false]]);
+  assert.match(none[0]!.fix!, /apt-get install -y clang/);
+  const there = await compilerRows({
+    place: async () => ({ where: 'target', clang: 'clang', version: 'Debian clang version 19' }),
+    vmlinux: async () => ({ dir: '/c', identity: { release: '6.8.0', machine: 'x86_64', buildId: 'abcdef0123456789', key: 'k' } }),
+  }, 'box');
+  assert.deepEqual(there.map((r) => [r.check, r.ok]), [['clang', true], ['vmlinux.h', true]]);
+  assert.match(there[0]!.detail, /on box: edited probes compile there/);
+  assert.match(there[1]!.detail, /kernel 6\.8\.0 \(build id abcdef012345\)/);
 });
 
 test('attach rows from the helper hello', () => {
@@ -110,4 +140,9 @@ test('feed rows: per boundary and group, the mechanism that fed it or why nothin
   const tx = refused.find((r) => r.check === 'tx probes')!;
   assert.deepEqual([tx.ok, tx.required, tx.detail], [false, false, 'did not load: open_failed: not a BPF object']);
   assert.equal(feedRows([{ slot: 'rx', error: 'x' }])[0]!.required, true, 'nothing loaded at all: tracing cannot work');
+});
+
+test('df -Pk output parses, long device names and mount points with spaces included', () => {
+  assert.deepEqual(parseDfPk('Filesystem 1024-blocks Used Available Capacity Mounted on\n/dev/mapper/vg-a--very--long--name 100 50 42 55% /mnt/my disk\n'), { availKb: 42, mount: '/mnt/my disk' });
+  assert.equal(parseDfPk('garbage'), undefined);
 });

@@ -3,9 +3,10 @@ import assert from 'node:assert/strict';
 import { Aggregator } from '../../src/core/aggregate.ts';
 import { fromValues } from '../../src/core/hist.ts';
 import { REPORT_SCHEMA, ReportDocument, formatLog2Hist, formatTable, toJsonDocument } from '../../src/core/report.ts';
-import type { HelperMessage } from '../../src/core/protocol.ts';
+import { LOSS_COUNTERS, formatPercent, type HelperMessage } from '../../src/core/protocol.ts';
 import { captured, threadedIrqStream } from '../fixtures/captured.ts';
 import { makeStream } from '../fixtures/stream.ts';
+import { recorded } from '../fixtures/recorded.ts';
 
 function fixtureReport() {
   const agg = new Aggregator({ host: 'lab1' });
@@ -43,7 +44,7 @@ test('formatTable: per-layer percentile table RX then TX, skipped boundaries, IR
     assert.ok(i >= 0, `missing ${JSON.stringify(s)}`);
     return i;
   };
-  assert.ok(at('nslat on lab1 — kernel 6.12.48+deb13-amd64 — 30.0 s — 30 snapshots (1 lost)') === 0);
+  assert.ok(at(`nslat on lab1 — kernel ${rep.kernel} — 30.0 s — 30 snapshots (1 lost)`) === 0);
   const rx = at('\nRX per stage\n');
   const rxCum = at('\nRX cumulative');
   const tx = at('\nTX per stage\n');
@@ -51,36 +52,63 @@ test('formatTable: per-layer percentile table RX then TX, skipped boundaries, IR
   const soft = at('\nSoftirq: raise → run delay and run time (per vector and CPU)\n');
   const napi = at('\nNAPI poll work vs budget (64 packets per poll)\n');
   const hist = at('\nHistograms (log2)\n');
-  const loss = at('\nLoss\n');
-  assert.ok(rx < rxCum && rxCum < tx && tx < hard && hard < soft && soft < napi && napi < hist && hist < loss);
+  const loss = at(`\nLoss  (measurements nslat lost: ${rep.loss.reduce((a, l) => a + l.total, 0)})\n`);
+  const activity = at('\nActivity  (work the probes counted; not losses)\n');
+  const drops = at('\nKernel drops');
+  assert.ok(rx < rxCum && rxCum < tx && tx < hard && hard < soft && soft < napi && napi < hist && hist < loss && loss < activity && activity < drops);
 
   const rxTable = text.slice(rx, rxCum).split('\n').filter(Boolean);
   assert.match(rxTable[1]!, /^ {2}stage +packets +p50 +p90 +p99 +max +fed by$/);
   const names = rxTable.slice(2).map((l) => l.trim().split(/\s{2,}/)[0]);
-  assert.deepEqual(names, ['netif_rx → netif_receive_skb', '(ip_rcv)', '(ip_local_deliver)', 'netif_receive_skb → tcp_probe', 'tcp_probe → skb_copy_datagram_iovec']);
+  assert.deepEqual(names, [
+    'netif_rx → netif_receive_skb',
+    'netif_receive_skb → ip_rcv',
+    'ip_rcv → ip_local_deliver',
+    'ip_local_deliver → l4_rcv',
+    'ip_local_deliver → sock_enqueue',
+    'l4_rcv → sock_enqueue',
+    'sock_enqueue → app_read',
+  ]);
   const first = rep.stages[0]!;
-  assert.match(rxTable[2]!, new RegExp(`netif_rx → netif_receive_skb +${first.count} +\\d`));
-  assert.match(rxTable[3]!, /skipped: kprobe not available and f/);
-  // the table shortens the reason (errno details and "on this kernel" dropped); JSON keeps it whole
-  assert.match(formatTable(rep, { width: 200 }), /\(ip_rcv\) .* skipped: kprobe not available and fentry not permitted\n/);
-  assert.match(text, /\(qdisc_dequeue\) .* skipped: no qdisc on this path/);
+  assert.match(rxTable[2]!, new RegExp(`netif_rx → netif_receive_skb +${first.count} +\\d.* tp_btf$`));
+  assert.match(rxTable[3]!, /netif_receive_skb → ip_rcv .* netfilter$/);
+  // a boundary nothing feeds sits in boundary order with its reason, shortened (errno details and
+  // "on this kernel" dropped); JSON keeps it whole
+  const txTable = text.slice(tx).split('\n').filter(Boolean);
+  assert.match(txTable[2]!, /^ {2}\(ip_output\) +skipped: fentry not permitted; kprobes absent$/);
+  assert.match(txTable[3]!, /^ {2}sendmsg → net_dev_queue /);
 
   // IRQ: totals and per CPU
-  assert.match(text, /hardirq 24 virtio0-input\.0 +all +\d+/);
-  assert.match(text, /hardirq 24 virtio0-input\.0 +1 +\d+/);
+  const line = rep.stages.find((s) => s.kind === 'hardirq' && !s.total_over_cpus)!; // as recorded
+  assert.match(text, new RegExp(`\\n {2}${line.name} +all +${rep.stages.find((s) => s.key === line.key.replace(/:cpu\d+$/, ''))!.count} `));
+  assert.match(text, new RegExp(`\\n {2}${line.name} +${line.cpu} +${line.count} `));
   assert.match(text, /NET_RX \(3\) +0 +\d+ +[\d.]+ [nu]s/);
-  assert.match(text, /napi virtio0 +all +\d+ .* \d+\.\d%/);
+  assert.match(text, /napi_work +all +\d+ .* \d+\.\d%/);
 
   // histograms are bcc-style and per stage (not per CPU)
   assert.match(text, /rx netif_rx → netif_receive_skb: \d+ packets, p50 .* p99 /);
   assert.match(text, / +nsecs +: count +distribution\n +\d+ -> \d+ +: \d+ +\|[* ]{40}\|/);
   assert.doesNotMatch(text, /hardirq 24 virtio0-input\.0 \[hardirq\]: /, 'per-CPU series get no separate histogram');
 
-  // loss counters
-  assert.match(text.slice(loss), /ringbuf_drop +6 +0\.20\/s/);
-  assert.match(text.slice(loss), /NO_SOCKET +\d+/);
-  assert.match(text.slice(loss), /lost snapshots +1/);
-  assert.match(text, /\nReloads\n {2}2026-11-25T18:00:12\.200Z {2}rx {2}ok/);
+  // loss: every loss counter and lost snapshots, each as a share of what it applies to; activity
+  // and kernel drops apart
+  const lossText = text.slice(loss, activity);
+  const started = rep.activity.started!.total;
+  const hardIrqs = rep.loss.find((l) => l.name === 'irq_out_of_range')!.of;
+  assert.equal(hardIrqs, rep.stages.filter((s) => s.kind === 'hardirq' && s.total_over_cpus).reduce((a, s) => a + s.count, 0));
+  assert.ok(started > 10_000 && started < 100_000, `started ${started}`);
+  const k = `${(started / 1000).toFixed(1).replace(/\.0$/, '')} k`;
+  assert.match(lossText, new RegExp(`\\n {2}ringbuf drop +6 +${formatPercent(6 / started).replace('.', '\\.')} of ${k.replace('.', '\\.')} started packets +journeys not sent`));
+  assert.match(lossText, new RegExp(`\\n {2}irq out of range +0 +0 % of ${hardIrqs} hard IRQs`));
+  assert.match(lossText, /\n {2}lost snapshots +1 +3\.23 % of 31 snapshots/);
+  for (const name of ['map full', 'stale', 'udp unpaired', 'evicted']) assert.match(lossText, new RegExp(`\\n {2}${name} +0 +0 % of ${k.replace('.', '\\.')} started packets`));
+  assert.doesNotMatch(lossText, /\n {2}(?:started|finished|sampled|filtered|sendmsg|napi_polls|NO_SOCKET) /, 'activity rows are not in the Loss table');
+  const activityText = text.slice(activity, drops);
+  assert.match(activityText, new RegExp(`\\n {2}started +${started} +${(started / 30).toFixed(2).replace('.', '\\.')}\\n`));
+  for (const k of ['finished', 'sampled', 'filtered', 'sendmsg', 'napi_polls', 'coalesced']) assert.match(activityText, new RegExp(`\\n {2}${k} +\\d+`));
+  assert.doesNotMatch(activityText, /ringbuf_drop|map_full|stale|evicted|udp_unpaired/);
+  assert.match(text.slice(drops), /\n {2}NO_SOCKET +\d+/);
+  assert.ok(text.includes(`\nReloads\n  ${new Date(rep.started_ms! + 12_200).toISOString()}  rx  ok`), 'the reload 12.2 s in');
   assert.match(text, /handle_netif_rx +rx +tp_btf +\d+ +\d+ +attached/);
   assert.doesNotMatch(text, /--bpf-stats/);
 
@@ -89,6 +117,27 @@ test('formatTable: per-layer percentile table RX then TX, skipped boundaries, IR
   const t2 = formatTable(noStats, { width: 120 });
   assert.match(t2, /\nPrograms {2}\(runs and ns\/run: trace with --bpf-stats\)\n/);
   assert.match(t2, /handle_netif_rx +rx +tp_btf +- +- +attached/);
+});
+
+test('a clean loopback session from the real helper: Loss reads none and every loss 0 %, activity apart', () => {
+  const agg = new Aggregator({ host: 'lab1' });
+  for (const m of recorded()) agg.ingest(m);
+  const rep = agg.report();
+  const text = formatTable(rep, { width: 140 });
+  const loss = text.indexOf('\nLoss  (measurements nslat lost: none)\n');
+  const activity = text.indexOf('\nActivity  (work the probes counted; not losses)\n');
+  assert.ok(loss > 0 && activity > loss, 'a Loss section reading none, then Activity');
+  const lossRows = text.slice(loss, activity).split('\n').filter((l) => /^ {2}[a-z]/.test(l) && !l.startsWith('  loss ') && !l.startsWith('  shares of'));
+  assert.deepEqual(lossRows.map((l) => l.trim().split(/\s{2,}/)[0]), [...LOSS_COUNTERS, 'lost_snapshots'].map((n) => n.replace(/_/g, ' ')));
+  for (const l of lossRows) assert.match(l, /^ {2}[a-z ]+? +0 +0 % of [\d.]+(?: [kM])? (started packets|hard IRQs|snapshots) /, l);
+  const started = rep.activity.started!.total;
+  assert.ok(started > 0);
+  assert.match(text.slice(activity), new RegExp(`\\n {2}started +${started} `));
+  const doc = toJsonDocument(rep);
+  assert.deepEqual(Object.values(doc.loss.counters).map((l) => l.total), LOSS_COUNTERS.map(() => 0));
+  assert.equal(doc.loss.counters.ringbuf_drop!.of, started);
+  assert.deepEqual(doc.loss.lost_snapshots, { total: 0, of: rep.snapshots, base: 'snapshots', share: 0 });
+  assert.equal(doc.activity.started, started);
 });
 
 test('formatTable respects the width and colours only on request', () => {
@@ -111,11 +160,14 @@ test('toJsonDocument: one document that validates against the exported schema', 
   assert.ok(r.success, JSON.stringify(r.error?.issues.slice(0, 3)));
   assert.equal(doc.schema, REPORT_SCHEMA);
   assert.equal(doc.host, 'lab1');
-  assert.equal(doc.started, '2026-11-25T18:00:00.000Z');
+  assert.equal(doc.started, new Date(rep.started_ms!).toISOString());
 
   const rx = doc.stages.filter((s) => s.dir === 'rx' && (s.kind === 'stage' || s.kind === 'boundary'));
-  assert.deepEqual(rx.map((s) => s.name), ['netif_rx→netif_receive_skb', 'ip_rcv', 'ip_local_deliver', 'netif_receive_skb→tcp_probe', 'tcp_probe→skb_copy_datagram_iovec']);
-  const skipped = rx[1]!;
+  assert.deepEqual(rx.map((s) => s.name).slice(0, 3), ['netif_rx→netif_receive_skb', 'netif_receive_skb→ip_rcv', 'ip_rcv→ip_local_deliver']);
+  const tx = doc.stages.filter((s) => s.dir === 'tx' && (s.kind === 'stage' || s.kind === 'boundary'));
+  assert.deepEqual(tx.slice(0, 2).map((s) => s.name), ['ip_output', 'sendmsg→net_dev_queue'], 'a boundary nothing feeds, in boundary order');
+  assert.ok(tx.slice(1).every((s) => s.kind === 'boundary' || s.name.includes('→')));
+  const skipped = tx[0]!;
   assert.equal(skipped.attach, null);
   assert.match(skipped.skip_reason!, /EPERM/);
   assert.equal(skipped.count, 0);
@@ -129,9 +181,15 @@ test('toJsonDocument: one document that validates against the exported schema', 
   assert.deepEqual(dirs, [...dirs].sort((a, b) => ['rx', 'tx', 'irq'].indexOf(a) - ['rx', 'tx', 'irq'].indexOf(b)));
   assert.ok(doc.stages.some((s) => s.dir === 'irq' && s.cpu === 1 && s.kind === 'softirq_delay'));
   assert.equal(doc.stages.find((s) => s.kind === 'napi_work')!.unit, 'packets');
-  assert.equal(doc.loss.counters.ringbuf_drop, 6);
-  assert.equal(doc.loss.lost_snapshots, 1);
-  assert.ok(doc.loss.drops.NO_SOCKET! > 0);
+  // loss: the loss counters only, each with what it is a share of; activity and drops apart
+  assert.deepEqual(Object.keys(doc.loss.counters), [...LOSS_COUNTERS]);
+  const started = doc.activity.started!;
+  assert.deepEqual(doc.loss.counters.ringbuf_drop, { total: 6, of: started, base: 'started_packets', share: 6 / started });
+  assert.equal(doc.loss.counters.irq_out_of_range!.base, 'hard_irqs');
+  assert.deepEqual(doc.loss.lost_snapshots, { total: 1, of: 31, base: 'snapshots', share: 1 / 31 });
+  assert.ok(!('started' in doc.loss.counters) && !('ringbuf_drop' in doc.activity));
+  assert.ok(doc.activity.finished! > 0 && doc.activity.sampled! > 0);
+  assert.ok(doc.drops.NO_SOCKET! > 0);
 
   // the schema is strict: it catches drift
   assert.equal(ReportDocument.safeParse({ ...round, extra: 1 }).success, false);

@@ -4,12 +4,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { hashBpfSources, localBpfDir, NSLAT_VERSION } from '../../src/core/deploy.ts';
+import { fileHashes, hashShipped, localBpfDir, NSLAT_VERSION } from '../../src/core/deploy.ts';
 import { Session, SessionError, type EndInfo } from '../../src/core/session.ts';
 import { LineSplitter } from '../../src/core/helper-client.ts';
 import { PROTOCOL_VERSION } from '../../src/core/protocol.ts';
 import { capturedLoaded } from '../fixtures/captured.ts';
-import type { ExitInfo, RunOptions, RunResult, TargetProcess, Transport } from '../../src/core/transport/types.ts';
+import type { ExitInfo, RunOptions, RunResult, SpawnPrivilegedOptions, TargetProcess, Transport } from '../../src/core/transport/types.ts';
 
 type Script = (cmd: Record<string, unknown>, p: FakeHelper) => void;
 
@@ -38,33 +38,40 @@ class FakeHelper implements TargetProcess {
 const loaded = (cmd: Record<string, unknown>) => ({ type: 'loaded', id: cmd.id, slot: cmd.slot, object: cmd.object, replaced: false, mono_ns: 2e9, programs: [{ name: 'handle_x', section: 'tp_btf/x', status: 'attached', attach: 'tp_btf', prog_id: 5 }], boundaries: [] });
 
 function fakeTarget(script: Script) {
-  const hash = hashBpfSources(localBpfDir());
+  const ship = `${localBpfDir()}/build/ship/x86_64`;
+  const hash = hashShipped(ship);
+  const sums = fileHashes(ship);
   const dir = `/home/u/.cache/nslat/${NSLAT_VERSION}-${hash}`;
   const helpers: FakeHelper[] = [];
   const runs: string[][] = [];
   const spawned: string[][] = [];
+  const privileges: SpawnPrivilegedOptions[] = [];
   const t: Transport = {
     host: 'fake', kind: 'local',
     run: async (argv: string[], _o?: RunOptions): Promise<RunResult> => {
       runs.push(argv);
       const ok = (stdout = '') => ({ exitCode: 0, stdout, stderr: '' });
-      if (argv[0] === 'cat' && argv[1] === `${dir}/.nslat-built`) return ok(`${hash}\n`);
+      // The shipped files are there already, with the right content.
+      if (argv[0] === 'sha256sum') return ok(argv.slice(2).map((f) => `${sums[f.slice(f.lastIndexOf('/') + 1)] ?? '0'.repeat(64)}  ${f}`).join('\n'));
+      if (argv[0] === 'uname') return ok(argv.includes('-m') && !argv.includes('-r') ? 'x86_64\n' : '6.18.0 x86_64\n');
       if (argv[0] === 'cat' && argv[1] === '/proc/mounts') return ok('tracefs /sys/kernel/tracing tracefs rw 0 0\n');
       if (argv[0] === 'cat' && argv[1] === '/etc/os-release') return ok('ID=debian\n');
       if (argv[0] === 'id') return ok('0\n');
       return ok('1.0\n');
     },
-    putDir: async () => {}, putFile: async () => {}, home: async () => '/home/u', close: async () => {},
+    putDir: async () => {}, putFile: async () => {}, getFile: async () => Buffer.alloc(0), home: async () => '/home/u', close: async () => {},
     spawn: async () => { throw new Error('no'); },
-    spawnPrivileged: async (argv: string[]) => {
-      assert.equal(argv[0], `${dir}/bpf/build/nslat-helper`);
+    spawnPrivileged: async (argv: string[], o?: SpawnPrivilegedOptions) => {
+      assert.equal(argv[0], `${dir}/nslat-helper`);
       spawned.push(argv);
-      const h = new FakeHelper(script);
+      privileges.push(o ?? {});
+      // Like the real helper, it answers the snapshot a start-up asks for once the probes are loaded.
+      const h = new FakeHelper((cmd, p) => (cmd.cmd === 'snapshot' ? p.say({ type: 'snapshot', id: cmd.id, seq: 0, mono_ns: 3e9, interval_ns: 1e9, slots: [] }) : script(cmd, p)));
       helpers.push(h);
       return h;
     },
   };
-  return { t, helpers, runs, spawned };
+  return { t, helpers, runs, spawned, privileges };
 }
 
 test('hostile helper output becomes warnings; messages still flow; stop quits the helper', async () => {
@@ -209,4 +216,57 @@ test('a program the verifier refused in a built-in load: a warning on its source
   assert.equal(d.line, 601, 'the line of the unchecked dereference in the log');
   assert.match(d.message, /^verifier rejected program nslat_test__netfilter: R0 invalid mem access 'map_value_or_null' \(at: \*v \+= 1;\); its group nslat_test fell back to tp_btf \(netif_receive_skb\); the rest loaded$/);
   await s.stop();
+});
+
+test('no clang on any machine: a reload fails naming the package, and a session says so once', async () => {
+  const { t } = fakeTarget((cmd, p) => {
+    if (cmd.cmd === 'load') p.say(loaded(cmd));
+    else if (cmd.cmd === 'quit') p.die({ code: 0, signal: null, why: 'exited' });
+  });
+  const s = await Session.start({ transport: t, stages: ['rx'], clang: '/nonexistent/nslat-clang' });
+  try {
+    const src = `${localBpfDir()}/probes/rx.bpf.c`;
+    const first = await s.reload('rx', src);
+    assert.equal(first.ok, false);
+    assert.ok(!first.ok && first.alreadySaid === undefined);
+    assert.match(!first.ok ? first.error : '', /^edited probes need clang, and this machine does not have it: install clang \(Debian\/Ubuntu: apt-get install clang\)/);
+    const again = await s.reload('rx', src);
+    assert.ok(!again.ok && again.alreadySaid === true, JSON.stringify(again));
+    assert.equal(s.loaded.get('rx')?.object, `${s.deployment.dir}/rx.bpf.o`, 'the built-in probes keep running');
+  } finally {
+    await s.stop();
+  }
+});
+
+test('start-up: the helper starts with the privilege preflight found, and the first snapshot is asked for once loaded', async () => {
+  const cmds: string[] = [];
+  const { t, privileges } = fakeTarget((cmd, p) => {
+    cmds.push(String(cmd.cmd));
+    if (cmd.cmd === 'load') p.say(loaded(cmd));
+    else if (cmd.cmd === 'quit') p.die({ code: 0, signal: null, why: 'exited' });
+  });
+  const s = await Session.start({ transport: t, stages: ['rx', 'tx'], intervalMs: 1000 });
+  assert.deepEqual(privileges.map((o) => o.known), ['root'], 'preflight found root: no second probe');
+  assert.deepEqual(cmds, ['load', 'load']);
+  assert.ok(s.startupMessages.some((m) => m.type === 'snapshot' && m.id), 'the snapshot asked for is among the start-up messages');
+  await s.stop();
+  // Periodic snapshots off (nslat check): none asked for.
+  cmds.length = 0;
+  const c = await Session.start({ transport: t, stages: ['rx'], intervalMs: 0 });
+  assert.deepEqual(cmds, ['load']);
+  assert.ok(!c.startupMessages.some((m) => m.type === 'snapshot'));
+  await c.stop();
+});
+
+test('a target of a foreign architecture: the session refuses before copying anything, naming what is shipped', async () => {
+  const { t, spawned } = fakeTarget(() => {});
+  const puts: string[] = [];
+  const foreign: Transport = {
+    ...t,
+    run: async (argv, o) => (argv[0] === 'uname' ? { exitCode: 0, stdout: '6.18.0 riscv64\n', stderr: '' } : t.run(argv, o)),
+    putDir: async (_local, remote) => { puts.push(remote); },
+  };
+  await assert.rejects(Session.start({ transport: foreign, stages: ['rx'] }), (e: unknown) => e instanceof SessionError && /architecture: riscv64: nslat ships its helper and probes for (aarch64 and )?x86_64 only/.test(e.message));
+  assert.deepEqual(puts, []);
+  assert.deepEqual(spawned, []);
 });

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { declaredNames } from '../../src/core/session.ts';
-import { hashBpfSources } from '../../src/core/deploy.ts';
+import { hashShipped } from '../../src/core/deploy.ts';
 import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,19 +11,18 @@ test('declaredNames finds globals in code, not in comments', () => {
   assert.deepEqual([...declaredNames(src)].sort(), ['filter_lport', 'sample_every']);
 });
 
-test('the bpf source hash ignores build output and changes with any source', () => {
+test('the shipped-files hash covers the helper and the objects only, and changes with any of them', () => {
   const d = mkdtempSync(join(tmpdir(), 'nslat-hash-'));
   try {
-    mkdirSync(join(d, 'probes'));
-    mkdirSync(join(d, 'build'));
-    writeFileSync(join(d, 'Makefile'), 'all:\n');
-    writeFileSync(join(d, 'probes', 'rx.bpf.c'), 'int x;\n');
-    const h1 = hashBpfSources(d);
-    writeFileSync(join(d, 'build', 'rx.bpf.o'), 'binary');
-    writeFileSync(join(d, 'probes', 'rx.bpf.o'), 'binary');
-    assert.equal(hashBpfSources(d), h1);
-    writeFileSync(join(d, 'probes', 'rx.bpf.c'), 'int y;\n');
-    assert.notEqual(hashBpfSources(d), h1);
+    mkdirSync(join(d, 'sub'));
+    writeFileSync(join(d, 'nslat-helper'), 'elf');
+    writeFileSync(join(d, 'rx.bpf.o'), 'binary');
+    const h1 = hashShipped(d);
+    writeFileSync(join(d, 'notes.txt'), 'not shipped');
+    writeFileSync(join(d, 'sub', 'x.bpf.o'), 'not shipped');
+    assert.equal(hashShipped(d), h1);
+    writeFileSync(join(d, 'rx.bpf.o'), 'binary2');
+    assert.notEqual(hashShipped(d), h1);
   } finally {
     rmSync(d, { recursive: true, force: true });
   }

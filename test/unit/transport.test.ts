@@ -11,7 +11,9 @@ import { execa } from 'execa';
 import { createTransport, parseDestination, shJoin, shQuote, TransportError, LocalTransport } from '../../src/core/transport/index.ts';
 import { ChildTargetProcess } from '../../src/core/transport/process.ts';
 import { spawnPrivileged, type PrivilegeTarget } from '../../src/core/transport/privilege.ts';
-import { missingFromStderr } from '../../src/core/transport/ssh.ts';
+import { batchScript, missingFromStderr, parseBatchOutput } from '../../src/core/transport/ssh.ts';
+import { spawnPrivilegedKnown } from '../../src/core/transport/local.ts';
+import { runBatch, type Transport } from '../../src/core/transport/types.ts';
 import { childEnv } from '../../src/core/transport/env.ts';
 
 export const HOSTILE = [
@@ -179,6 +181,10 @@ test('local putDir/putFile: hostile names round-trip, the target is replaced, da
     assert.deepEqual(await readdir(dest), ['sub dir'], 'old contents are replaced');
     await t.putFile(path.join(root, 'deep', "f 'x'"), Buffer.from([0, 1, 2, 255]));
     assert.deepEqual([...(await readFile(path.join(root, 'deep', "f 'x'")))], [0, 1, 2, 255]);
+    const all = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+    await t.putFile(path.join(root, 'bytes'), all);
+    assert.deepEqual(await t.getFile(path.join(root, 'bytes')), all, 'getFile reads back every byte value');
+    await assert.rejects(t.getFile(path.join(root, 'missing')), /reading .*missing on this machine failed/);
     for (const bad of ['/', '~', '/tmp', os.homedir(), '/usr/../etc/x', 'relative']) {
       await assert.rejects(t.putDir(src, bad), TransportError, `refuse ${bad}`);
     }
@@ -335,4 +341,59 @@ test('ChildTargetProcess: a spawn failure is reported once with a reason', async
   const p = new ChildTargetProcess(child, (_c, _s, _t, e) => `failed: ${e?.code}`);
   const info = await p.exited;
   assert.equal(info.why, 'failed: ENOENT');
+});
+
+test('batchScript through a real /bin/sh: each command\'s stdout, stderr and exit status apart, hostile output included', async () => {
+  const commands = [
+    ['sh', '-c', 'echo out; echo err >&2; exit 3'],
+    ['printf', '%s', HOSTILE.join('|')],
+    ['nslat-no-such-program-here'],
+    ['sh', '-c', 'printf "no newline at the end"'],
+    ['true'],
+  ];
+  const r = await execa('/bin/sh', ['-c', batchScript(commands.map((c) => shJoin(c)))], { reject: false, stripFinalNewline: false });
+  const res = parseBatchOutput(String(r.stdout), commands.length);
+  assert.deepEqual(res[0], { exitCode: 3, stdout: 'out\n', stderr: 'err' });
+  assert.deepEqual(res[1], { exitCode: 0, stdout: HOSTILE.join('|'), stderr: '' });
+  assert.equal(res[2]!.exitCode, 127);
+  assert.match(res[2]!.stderr, /nslat-no-such-program-here: .*not found/);
+  assert.deepEqual(res[3], { exitCode: 0, stdout: 'no newline at the end', stderr: '' });
+  assert.deepEqual(res[4], { exitCode: 0, stdout: '', stderr: '' });
+  // A shell that stopped half-way: the commands it never ran say so.
+  const cut = parseBatchOutput(String(r.stdout).slice(0, String(r.stdout).indexOf('\x1e2 o')), commands.length);
+  assert.deepEqual(cut.map((x) => x.exitCode), [3, 0, 127, 127, 127]);
+  assert.match(cut[4]!.stderr, /did not run/);
+});
+
+test('runBatch: a transport without runAll runs each command through run(), a failure as exit 127', async () => {
+  const calls: string[][] = [];
+  const t = {
+    run: async (argv: string[]) => {
+      calls.push(argv);
+      if (argv[0] === 'boom') throw new TransportError('missing_tool', '`boom` is not installed');
+      return { exitCode: 0, stdout: argv.join(' '), stderr: '' };
+    },
+  } as unknown as Transport;
+  const res = await runBatch(t, [['a', '1'], ['boom'], ['b']]);
+  assert.deepEqual(calls, [['a', '1'], ['boom'], ['b']]);
+  assert.deepEqual(res.map((r) => [r.exitCode, r.stdout]), [[0, 'a 1'], [127, ''], [0, 'b']]);
+  assert.match(res[1]!.stderr, /not installed/);
+});
+
+test('spawnPrivilegedKnown: what preflight found starts the command at once; otherwise the usual probe', async () => {
+  const events: string[] = [];
+  const target: PrivilegeTarget = {
+    where: 'box',
+    identity: async () => (events.push('identity'), { uid: 1000, user: 'u' }),
+    run: async (a) => (events.push(`run ${a.join(' ')}`), { exitCode: 0, stdout: '', stderr: '' }),
+    spawn: async (a) => (events.push(`spawn ${a.join(' ')}`), {} as ChildTargetProcess),
+  };
+  await spawnPrivilegedKnown(target, ['/w/nslat-helper', '--workdir', '/w'], { known: 'root' });
+  assert.deepEqual(events.splice(0), ['spawn /w/nslat-helper --workdir /w']);
+  await spawnPrivilegedKnown(target, ['/w/nslat-helper'], { known: 'sudo-n' });
+  assert.deepEqual(events.splice(0), ['spawn sudo -n -- /w/nslat-helper']);
+  // No finding, or a mode the caller chose: asked as before (identity, then sudo -n true).
+  await spawnPrivilegedKnown(target, ['/w/nslat-helper'], {});
+  assert.deepEqual(events.splice(0), ['identity', 'run sudo -n true', 'spawn sudo -n -- /w/nslat-helper']);
+  await assert.rejects(spawnPrivilegedKnown(target, ['/w/nslat-helper'], { mode: 'root', known: 'sudo-n' }), (e: unknown) => e instanceof TransportError && e.code === 'not_root');
 });

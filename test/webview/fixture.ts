@@ -1,11 +1,16 @@
-// A realistic PanelState for the panel tests and the render benchmark, generated deterministically:
-// loopback TCP through the tracepoint-only boundaries this kernel has (fentry EPERM, no kprobes),
-// IRQ/softirq per CPU and vector, sampled journeys, one good and one failed reload.
+// A PanelState for the panel tests and the render benchmark, generated deterministically from the
+// stream recorded from the real helper (test/fixtures/helper-recorded.jsonl): its series (stages,
+// cumulative times, IRQ/softirq per CPU and vector, NAPI work) with their recorded medians and
+// rates, its boundaries, groups and programs as `loaded` announced them, its counters (loss and
+// activity, through the protocol's one definition), its journeys; stretched to 120 intervals with a
+// burst, a slower socket→application path after a good reload and a failed one.
 //
 //   node --import tsx test/webview/fixture.ts   rewrites test/fixtures/panel-state.json
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { HIST_BUCKETS, type IntervalPoint, type JourneyMessage, PanelState, type StageSummary, type ToPanel } from '../../src/core/protocol.ts';
+import { quantile } from '../../src/core/hist.ts';
+import { HIST_BUCKETS, type IntervalPoint, type JourneyMessage, type LoadedMessage, PanelState, type SnapshotMessage, type StageSummary, type ToPanel, activityCounters, lossFigures } from '../../src/core/protocol.ts';
+import { recorded } from '../fixtures/recorded.ts';
 
 type Delta = Extract<ToPanel, { type: 'delta' }>;
 
@@ -77,33 +82,37 @@ interface StageDef {
 
 const stage = (dir: 'rx' | 'tx', from: string, to: string, rate: number, median: number, sigma = 0.45, tail = 0.02): StageDef => ({ kind: 'stage', dir, name: `${from}→${to}`, from, to, rate, median, sigma, tail });
 
+const REC = recorded();
+const SNAPS = REC.filter((m): m is SnapshotMessage => m.type === 'snapshot');
+const LOADED = REC.filter((m): m is LoadedMessage => m.type === 'loaded');
+const REC_SECONDS = Math.max(1e-3, SNAPS.slice(1).reduce((a, m) => a + m.interval_ns, 0) / 1e9);
+
+/** The recorded series, each with its median and its rate per second (×4, so the charts are busy). */
+function recordedDefs(): StageDef[] {
+  const by = new Map<string, { def: Omit<StageDef, 'rate' | 'median'>; b: number[]; sum: number; n: number }>();
+  for (const m of SNAPS) for (const sl of m.slots) for (const h of sl.hists) {
+    if (h.count === 0) continue;
+    const def: Omit<StageDef, 'rate' | 'median'> = { kind: h.kind, dir: h.dir, name: h.name, sigma: h.kind === 'napi_work' ? 0.4 : 0.5, tail: h.dir === 'irq' ? 0.01 : 0.02 };
+    if (h.from !== undefined) def.from = h.from;
+    if (h.to !== undefined) def.to = h.to;
+    if (h.cpu !== undefined) def.cpu = h.cpu;
+    if (h.irq !== undefined) def.irq = h.irq;
+    if (h.vec !== undefined) def.vec = h.vec;
+    const key = stageKey(def);
+    const e = by.get(key) ?? { def, b: new Array<number>(HIST_BUCKETS).fill(0), sum: 0, n: 0 };
+    for (const [i, n] of h.buckets) e.b[i]! += n;
+    e.sum += h.sum;
+    e.n += h.count;
+    by.set(key, e);
+  }
+  const rank = { rx: 0, tx: 1, irq: 2 };
+  return [...by.values()].sort((a, b) => rank[a.def.dir] - rank[b.def.dir]).map((e) => ({ ...e.def, rate: Math.max(5, Math.round((4 * e.n) / REC_SECONDS)), median: Math.max(1, quantile(e.b, 0.5, e.sum)) }));
+}
+
 function defs(extraRx: number): StageDef[] {
-  const d: StageDef[] = [
-    stage('rx', 'netif_rx', 'netif_receive_skb', 4200, 1_400),
-    stage('rx', 'netif_receive_skb', 'tcp_probe', 4100, 3_100),
-    stage('rx', 'tcp_probe', 'skb_copy_datagram_iovec', 3900, 21_000, 0.7, 0.04),
-    stage('rx', 'skb_copy_datagram_iovec', 'consume_skb', 3900, 700, 0.35),
-    { kind: 'cum', dir: 'rx', name: 'skb_copy_datagram_iovec', to: 'skb_copy_datagram_iovec', rate: 3900, median: 27_000, sigma: 0.6, tail: 0.04 },
-    stage('tx', 'tcp_sendmsg_locked', 'net_dev_queue', 4000, 3_900),
-    stage('tx', 'net_dev_queue', 'net_dev_start_xmit', 4000, 900, 0.3),
-    stage('tx', 'net_dev_start_xmit', 'net_dev_xmit', 4000, 1_700),
-    stage('tx', 'net_dev_xmit', 'consume_skb', 3800, 5_500, 0.6),
-    { kind: 'cum', dir: 'tx', name: 'net_dev_xmit', to: 'net_dev_xmit', rate: 4000, median: 7_000, sigma: 0.5, tail: 0.02 },
-  ];
+  const d = recordedDefs();
   // Stages a probe author added in C: they come with their own names.
   for (let i = 0; i < extraRx; i++) d.push(stage('rx', `my_hook_${i}`, `my_hook_${i + 1}`, 2000, 400 * (i + 1)));
-  for (const cpu of [0, 1]) {
-    d.push({ kind: 'hardirq', dir: 'irq', name: 'hardirq 24 virtio0-input.0', irq: 24, cpu, rate: cpu ? 300 : 900, median: 2_600, sigma: 0.5, tail: 0.01 });
-    d.push({ kind: 'hardirq', dir: 'irq', name: 'hardirq 25 virtio0-output.0', irq: 25, cpu, rate: 200, median: 1_300, sigma: 0.4, tail: 0.01 });
-  }
-  d.push({ kind: 'hardirq', dir: 'irq', name: 'hardirq 11 LOC timer', irq: 11, cpu: 0, rate: 250, median: 4_200, sigma: 0.5, tail: 0.01 });
-  for (const [vec, name, dm, rm] of [[3, 'NET_RX', 4_500, 9_000], [2, 'NET_TX', 3_000, 2_000], [1, 'TIMER', 9_000, 3_000]] as const) {
-    for (const cpu of [0, 1]) {
-      d.push({ kind: 'softirq_delay', dir: 'irq', name, vec, cpu, rate: 800, median: dm * (cpu ? 1.4 : 1), sigma: 0.6, tail: 0.03 });
-      d.push({ kind: 'softirq_time', dir: 'irq', name, vec, cpu, rate: 800, median: rm, sigma: 0.5, tail: 0.02 });
-    }
-  }
-  for (const cpu of [0, 1]) d.push({ kind: 'napi_work', dir: 'irq', name: 'napi_work', cpu, rate: 600, median: 6, sigma: 0.6, tail: 0 });
   return d;
 }
 
@@ -149,6 +158,9 @@ export interface FixtureOptions {
   seed?: number;
 }
 
+/** The stage that gets slower after the reload at interval 70. */
+export const SLOWER_STAGE = 'sock_enqueue→app_read';
+
 interface Gen {
   defs: StageDef[];
   totals: Map<string, number[]>;
@@ -164,7 +176,7 @@ function point(g: Gen): IntervalPoint {
   for (const def of g.defs) {
     // A burst of load around interval 40, a slower TCP receive path after the reload at 70.
     const burst = phase >= 38 && phase < 46 ? 3 : 1;
-    const slower = def.name === 'netif_receive_skb→tcp_probe' && phase >= 70 ? 1.8 : 1;
+    const slower = def.name === SLOWER_STAGE && phase >= 70 ? 1.8 : 1;
     const n = Math.max(0, Math.round(def.rate * (0.85 + 0.3 * g.r()) * (def.kind === 'napi_work' ? 1 : burst > 1 ? 1.6 : 1)));
     const b = buckets(n, def.median * slower * (burst > 1 && def.dir !== 'irq' ? 2.2 : 1), def.sigma, def.tail * burst, g.r);
     const count = b.reduce((a, c) => a + c, 0);
@@ -179,34 +191,13 @@ function point(g: Gen): IntervalPoint {
   return p;
 }
 
+const JOURNEYS = REC.filter((m): m is JourneyMessage => m.type === 'journey');
+
+/** The k-th recorded journey (cycled), one in seven made slow, placed on the fixture's clock. */
 function journey(r: () => number, k: number): JourneyMessage {
-  const rx = k % 3 !== 2;
-  const slow = k % 7 === 3;
-  const names = rx ? ['netif_rx', 'netif_receive_skb', 'tcp_probe', 'skb_copy_datagram_iovec', 'consume_skb'] : ['tcp_sendmsg_locked', 'net_dev_queue', 'net_dev_start_xmit', 'net_dev_xmit', 'consume_skb'];
-  const med = rx ? [0, 1_400, 3_100, 21_000, 700] : [0, 3_900, 900, 1_700, 5_500];
-  let t = 0;
-  const marks = names.map((boundary, i) => {
-    t += Math.round(med[i]! * (0.5 + r()) * (slow && i === 3 ? 14 : 1));
-    return { boundary, t_ns: i === 0 ? 0 : t };
-  });
-  const total = marks.at(-1)!.t_ns;
-  return {
-    type: 'journey',
-    slot: rx ? 'rx' : 'tx',
-    dir: rx ? 'rx' : 'tx',
-    reason: slow ? 'slow' : 'sampled',
-    mono_ns: 5_000_000_000_000 + k * 1_250_000_000 + Math.round(r() * 1e6),
-    total_ns: total,
-    marks,
-    ifindex: 1,
-    l4: 6,
-    family: 'ipv4',
-    sport: rx ? 5201 : 40000 + k,
-    dport: rx ? 40000 + k : 5201,
-    len: 1448 - (k % 5) * 200,
-    cpu: k % 2,
-    end: rx ? (k % 11 === 5 ? 'drop:TCP_OLD_DATA' : 'read') : 'consume',
-  };
+  const src = JOURNEYS[k % JOURNEYS.length]!;
+  const f = k % 7 === 3 ? 14 : 1;
+  return { ...structuredClone(src), reason: f > 1 ? 'slow' : src.reason, mono_ns: 5_000_000_000_000 + k * 1_250_000_000 + Math.round(r() * 1e6), total_ns: src.total_ns * f, marks: src.marks.map((m) => ({ ...m, t_ns: m.t_ns * f })) };
 }
 
 export function makePanelState(o: FixtureOptions = {}): PanelState {
@@ -217,23 +208,17 @@ export function makePanelState(o: FixtureOptions = {}): PanelState {
   for (let i = 0; i < intervals; i++) series.push(point(g));
   const stages = g.defs.map((d) => summary(d, g.totals.get(stageKey(d))!));
   const journeys = Array.from({ length: o.journeys ?? 40 }, (_, k) => journey(g.r, k));
-  const progs = [
-    ['rx', 'handle_netif_rx', 118],
-    ['rx', 'handle_netif_receive_skb', 142],
-    ['rx', 'handle_tcp_probe', 205],
-    ['rx', 'handle_skb_copy_datagram_iovec', 131],
-    ['rx', 'handle_consume_skb', 96],
-    ['tx', 'handle_net_dev_queue', 121],
-    ['tx', 'handle_net_dev_xmit', 88],
-    ['irq', 'handle_irq_handler_entry', 64],
-    ['irq', 'handle_softirq_entry', 59],
-  ] as const;
-  const b = (id: number, name: string, dir: 'rx' | 'tx', slot: string, active: boolean, attach?: 'tracepoint' | 'tp_btf' | 'raw_tp', reason?: string) => ({
-    id, name, dir, slot, active, ...(attach ? { attach } : {}), ...(reason ? { reason } : {}),
+  // Counter totals per slot over the session: the recorded ones scaled to its length.
+  const scale = intervals / REC_SECONDS;
+  const slots = LOADED.map((l) => {
+    const counters: Record<string, number> = {};
+    for (const m of SNAPS) for (const [k, v] of Object.entries(m.slots.find((x) => x.slot === l.slot)?.counters ?? {})) counters[k] = (counters[k] ?? 0) + Math.round(v * scale);
+    const hard_irqs = stages.filter((x) => x.kind === 'hardirq' && x.dir === 'irq').reduce((a, x) => a + x.count, 0);
+    return { kind: l.boundaries.length ? ('packets' as const) : ('irq' as const), counters, hard_irqs: l.boundaries.length ? 0 : hard_irqs };
   });
-  const noFentry = 'fentry not permitted on this kernel (EPERM); kprobes unavailable';
+  const progRuns = SNAPS.at(-1)!.slots.flatMap((sl) => sl.progs.map((p, i) => ({ slot: sl.slot, name: p.name, ns_per_run: 60 + ((i * 37) % 90), runs: Math.round(p.run_cnt * scale) + 1000 })));
   const state: PanelState = {
-    session: { host: 'this machine', state: 'running', kernel: '6.1.0-nslat', started_ms: T0_MS - 5_000, message: 'Tracing loopback TCP (iperf3 -c 127.0.0.1)' },
+    session: { host: 'this machine', state: 'running', kernel: (REC[0] as Extract<(typeof REC)[number], { type: 'hello' }>).kernel, started_ms: T0_MS - 5_000, message: 'Tracing loopback TCP and UDP' },
     stages,
     series,
     journeys,
@@ -243,28 +228,13 @@ export function makePanelState(o: FixtureOptions = {}): PanelState {
     ] : [],
     health: {
       events_per_s: series.at(-1)?.events_per_s ?? 0,
-      counters: { sampled: 812, ringbuf_drop: 0, map_full: 0, stale: 3 },
+      loss: lossFigures(slots, intervals, 0),
+      activity: activityCounters(slots),
       drops: { NOT_SPECIFIED: 12, TCP_OLD_DATA: 2 },
-      progs: progs.map(([slot, name, ns], i) => ({ slot, name, ns_per_run: ns, runs: 480_000 - i * 9_000 })),
-      programs: [
-        ...progs.map(([slot, name], i) => ({ slot, name, section: `tp_btf/${name.replace('handle_', '')}`, status: 'attached' as const, attach: 'tp_btf' as const, prog_id: 300 + i })),
-        { slot: 'rx', name: 'ip_rcv__fentry', section: 'fentry/ip_rcv', status: 'skipped' as const, reason: noFentry },
-        { slot: 'rx', name: 'ip_local_deliver__fentry', section: 'fentry/ip_local_deliver', status: 'skipped' as const, reason: noFentry },
-      ],
-      boundaries: [
-        b(0, 'netif_rx', 'rx', 'rx', true, 'tracepoint'),
-        b(1, 'netif_receive_skb', 'rx', 'rx', true, 'tp_btf'),
-        b(2, 'ip_rcv', 'rx', 'rx', false, undefined, noFentry),
-        b(3, 'ip_local_deliver', 'rx', 'rx', false, undefined, noFentry),
-        b(4, 'tcp_probe', 'rx', 'rx', true, 'tp_btf'),
-        b(5, 'skb_copy_datagram_iovec', 'rx', 'rx', true, 'tp_btf'),
-        b(6, 'consume_skb', 'rx', 'rx', true, 'tp_btf'),
-        b(10, 'tcp_sendmsg_locked', 'tx', 'tx', true, 'tp_btf'),
-        b(11, 'net_dev_queue', 'tx', 'tx', true, 'tp_btf'),
-        b(12, 'net_dev_start_xmit', 'tx', 'tx', true, 'tp_btf'),
-        b(13, 'net_dev_xmit', 'tx', 'tx', true, 'tp_btf'),
-        b(14, 'consume_skb', 'tx', 'tx', true, 'tp_btf'),
-      ],
+      progs: progRuns,
+      programs: LOADED.flatMap((l) => l.programs.map((p) => ({ ...p, slot: l.slot }))),
+      boundaries: LOADED.flatMap((l) => l.boundaries.map((b) => ({ ...b, slot: l.slot }))),
+      groups: LOADED.flatMap((l) => (l.groups ?? []).map((x) => ({ ...x, slot: l.slot }))),
     },
   };
   gens.set(state, g);

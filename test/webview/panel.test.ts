@@ -9,7 +9,9 @@ import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { PanelState, type StageSummary, type ToPanel } from '../../src/core/protocol.ts';
 import { makePanelState, nextDelta } from './fixture.ts';
+import { shortReason } from '../../src/core/feeds.ts';
 import { captured, threadedIrqStream } from '../fixtures/captured.ts';
+import { recorded } from '../fixtures/recorded.ts';
 import { panelCsp, panelHtml } from '../../src/extension/panelHtml.ts';
 import {
   buildWebview,
@@ -133,8 +135,26 @@ describe('panel in headless Chromium', () => {
     assert.ok(rows >= state.stages.filter((s) => s.dir !== 'irq').length);
     const skipped = state.health.boundaries.filter((b) => !b.active);
     assert.ok(skipped.length > 0);
-    for (const b of skipped) assert.match((await text(page, `#stage-table tr[data-key="skip:${b.slot}:${b.dir}:${b.name}"]`)) ?? '', new RegExp(`${b.name}.*${(b.reason ?? '').slice(0, 20).replace(/[()]/g, '.')}`));
-    assert.match((await text(page, '#attach-chips')) ?? '', /ip_rcv: kprobe not available/);
+    for (const b of skipped) assert.ok(((await text(page, `#stage-table tr[data-key="skip:${b.slot}:${b.dir}:${b.name}"]`)) ?? '').includes(`${b.name}${b.dir.toUpperCase()}not attached${shortReason(b.reason)}`), b.name);
+    // (recorded where fentry is refused and kprobes are absent: ip_output has no other alternative)
+    assert.match((await text(page, '#attach-chips')) ?? '', /ip_output: fentry not permitted; kprobes absent/);
+
+    // Loss apart from activity: the LOST tile is what nslat lost with its worst share, the loss
+    // table every loss with what it is a share of, the activity table the rest.
+    const ringbuf = state.health.loss.find((l) => l.name === 'ringbuf_drop')!;
+    assert.ok(ringbuf.total > 0 && ringbuf.of > 0, 'the stream carries a ring-buffer loss');
+    const lostTotal = state.health.loss.reduce((a, l) => a + l.total, 0);
+    assert.match((await text(page, '#health-lost')) ?? '', new RegExp(`^${lostTotal} \\([<\\d.]+ % of [\\d.]+(?: [kMG])? (started packets|snapshots)\\)$`));
+    assert.equal(await page.locator('#health-lost').getAttribute('class'), 'warn');
+    // the row shows the loss as a share: "0.15 % of 10.4 k started packets", the figures the host sent
+    const share = /^([\d.]+) % of ([\d.]+) ([kM]) started packets$/.exec(ringbuf.label);
+    assert.ok(share, `the share reads "${ringbuf.label}"`);
+    assert.ok(Math.abs(Number(share[1]) - (100 * ringbuf.total) / ringbuf.of) < 0.01, `${ringbuf.label}: ${ringbuf.total} of ${ringbuf.of}`);
+    assert.ok(Math.abs(Number(share[2]) * (share[3] === 'k' ? 1e3 : 1e6) - ringbuf.of) <= 0.05 * ringbuf.of, `${ringbuf.label}: of ${ringbuf.of}`);
+    assert.equal(await text(page, '#loss-table tr[data-key="ringbuf_drop"]'), `ringbuf_drop${ringbuf.total}${ringbuf.label}`);
+    assert.equal(await page.locator('#loss-table tr[data-key="ringbuf_drop"]').getAttribute('class'), 'failed');
+    const actKeys = await page.locator('#activity-table tbody tr').evaluateAll((trs) => trs.map((t) => t.getAttribute('data-key')));
+    assert.ok(actKeys.includes('started') && actKeys.includes('finished') && !actKeys.includes('ringbuf_drop'), actKeys.join());
 
     // A delta updates the numbers: the stage's row and the health row.
     const target = state.stages.find((s) => s.kind === 'stage' && s.dir === 'rx')!;
@@ -298,7 +318,9 @@ describe('panel in headless Chromium', () => {
         p50: JSON.stringify(pts(ds[1]).map((q) => q.y)) === JSON.stringify(want(key, 1)),
       };
     })()`)) as Record<string, unknown>;
-    assert.deepEqual(check, { n: 1800, first: false, lines: 12, xOk: true, p99: true, p50: true }, 'lines follow the sliding history point for point');
+    // compare mode: p99 and p50 of every RX stage (the recorded ones and the two added)
+    const rxStages = state.stages.filter((s) => s.dir === 'rx' && s.kind === 'stage').length;
+    assert.deepEqual(check, { n: 1800, first: false, lines: 2 * rxStages, xOk: true, p99: true, p50: true }, 'lines follow the sliding history point for point');
 
     // The heatmap shifted its kept columns and computed only the new ones: the same pixels as drawn from scratch.
     const pixels = () => page.evaluate(`(() => { const c = document.getElementById('heatmap-canvas'); const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let h = 0; for (let i = 0; i < d.length; i++) h = (h * 31 + d[i]) | 0; return h; })()`);
@@ -353,6 +375,29 @@ describe('panel in headless Chromium', () => {
     const renders = ((await page.evaluate('window.nslatPanel.stats.renders')) as number) - before;
     assert.ok(renders >= 1 && renders <= 2, `20 deltas rendered ${renders} times`);
     assert.equal((await page.evaluate('window.nslatPanel.store.series.length')) as number, state.series.length + 20);
+    await clean(page, problems);
+  });
+
+  test('a clean session from the real helper: the LOST tile reads 0, the activity is listed apart', async () => {
+    const { page, problems } = await open();
+    // The stream recorded from the real helper on loopback traffic: nothing lost, much done.
+    const state = panelOf(recorded());
+    assert.deepEqual(state.health.loss.filter((l) => l.total > 0), [], 'the recording lost nothing');
+    await send(page, { type: 'snapshot', state });
+    await rendered(page);
+    assert.equal(await text(page, '#health-lost'), '0');
+    assert.equal(await page.locator('#health-lost').getAttribute('class'), '', 'no warning colour');
+    // every loss is listed, each at 0 % of what it applies to
+    const lossRows = await page.locator('#loss-table tbody tr').evaluateAll((trs) => trs.map((t) => [...t.querySelectorAll('td, th')].map((c) => c.textContent)));
+    assert.deepEqual(lossRows.map((r) => r[0]), state.health.loss.map((l) => l.name));
+    const ringbuf = lossRows.find((r) => r[0] === 'ringbuf_drop')!;
+    assert.equal(ringbuf[1], '0');
+    assert.match(ringbuf[2]!, /^0 % of [\d.]+(?: [kM])? started packets$/);
+    assert.equal(await page.locator('#loss-table tr.failed').count(), 0);
+    // the work the probes did is in the activity table, with its counts
+    const activity = new Map(await page.locator('#activity-table tbody tr').evaluateAll((trs) => trs.map((t) => [t.getAttribute('data-key'), t.querySelectorAll('td, th')[1]?.textContent] as [string, string])));
+    for (const k of ['started', 'finished']) assert.ok(/[1-9]/.test(activity.get(k) ?? ''), `activity ${k}: ${activity.get(k)}`);
+    for (const l of state.health.loss) assert.ok(!activity.has(l.name), `${l.name} is not activity`);
     await clean(page, problems);
   });
 

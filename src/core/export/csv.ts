@@ -7,6 +7,11 @@
  * count, sum, mean, p50, p90, p99, p999, max. Latency values are ns (unit "ns"); NAPI work is in
  * packets (unit "packets"). Percentiles are empty for stages without data. Skipped boundaries are
  * rows of kind "boundary" with their skip reason, as in the JSON document.
+ *
+ * Then one row of kind "loss" per loss of the report (the protocol's loss counters, then
+ * lost_snapshots), in the columns stage (its name), count (how many were lost), loss_of (how many
+ * it is a share of), loss_base (started_packets, hard_irqs or snapshots) and loss_share
+ * (count / loss_of; empty when loss_of is 0). Stage rows leave the loss columns empty.
  */
 import { writeFileSync } from 'node:fs';
 import type { Report } from '../aggregate.ts';
@@ -34,7 +39,12 @@ export const CSV_COLUMNS = [
   'p99',
   'p999',
   'max',
+  'loss_of',
+  'loss_base',
+  'loss_share',
 ] as const;
+
+type CsvRecord = Partial<Record<(typeof CSV_COLUMNS)[number], string | number | boolean | null | undefined>>;
 
 /** One RFC 4180 field. */
 export function csvField(v: string | number | boolean | null | undefined): string {
@@ -49,7 +59,7 @@ export function toCsv(report: Report): string {
   const doc = toJsonDocument(report);
   const rows: string[] = [CSV_COLUMNS.join(',')];
   for (const s of doc.stages) {
-    const rec: Record<(typeof CSV_COLUMNS)[number], string | number | boolean | null | undefined> = {
+    const rec: CsvRecord = {
       dir: s.dir,
       kind: s.kind,
       stage: s.name,
@@ -72,6 +82,11 @@ export function toCsv(report: Report): string {
       p999: s.p999,
       max: s.max,
     };
+    rows.push(CSV_COLUMNS.map((c) => csvField(rec[c])).join(','));
+  }
+  for (const l of report.loss) {
+    // shares can be tiny (1 in 10 M): written in full, not rounded like the other fields
+    const rec: CsvRecord = { kind: 'loss', stage: l.name, count: l.total, loss_of: l.of, loss_base: l.base, loss_share: l.share === null ? null : String(l.share) };
     rows.push(CSV_COLUMNS.map((c) => csvField(rec[c])).join(','));
   }
   return `${rows.join('\r\n')}\r\n`;

@@ -9,15 +9,18 @@
  *    Per-CPU IRQ series are exported without their over-CPU totals (sum them in PromQL), so no
  *    sample is counted twice.
  *  - nslat_napi_poll_packets (histogram): packets per NAPI poll, per CPU.
- *  - nslat_probe_events (counter): probe counters (ringbuf_drop, map_full, stale, sampled, …).
+ *  - nslat_lost (counter): what nslat lost, by loss (the protocol's loss counters and
+ *    lost_snapshots); nslat_loss_base (counter): what each is a share of (started packets, hard
+ *    IRQs, snapshots), so nslat_lost / nslat_loss_base is the share lost.
+ *  - nslat_activity (counter): the other probe counters (started, finished, sampled, …).
  *  - nslat_skb_drops (counter): kfree_skb drops by reason.
- *  - nslat_lost_snapshots (counter), nslat_prog_runs / nslat_prog_run_seconds (counters).
+ *  - nslat_prog_runs / nslat_prog_run_seconds (counters).
  *
  * Buckets: log2 bucket i holds integer values 2^(i-1) … 2^i − 1 (bucket 0: 0), so its cumulative
  * `le` bound is exactly (2^i − 1) ns; the open-ended last bucket only appears in le="+Inf".
  */
 import { writeFileSync } from 'node:fs';
-import { HIST_BUCKETS } from '../protocol.ts';
+import { HIST_BUCKETS, LOSS_COUNTERS, LOST_SNAPSHOTS } from '../protocol.ts';
 import type { Report, StageReport } from '../aggregate.ts';
 
 export const OPENMETRICS_CONTENT_TYPE = 'application/openmetrics-text; version=1.0.0; charset=utf-8';
@@ -120,16 +123,25 @@ export function toOpenMetrics(report: Report, opts: OpenMetricsOptions = {}): st
     for (const [labels, v] of samples) lines.push(`${name}_total${labelText(labels)} ${num(v)}`);
   };
   counter(
-    'nslat_probe_events',
-    'Probe counters (ringbuf_drop, map_full, stale, sampled, ...).',
-    Object.entries(report.counters).map(([k, r]) => [[['host', host], ['counter', k]], r.total]),
+    'nslat_lost',
+    `Measurements nslat lost, by loss (${[...LOSS_COUNTERS, LOST_SNAPSHOTS].join(', ')}).`,
+    report.loss.map((l) => [[['host', host], ['loss', l.name]], l.total]),
+  );
+  counter(
+    'nslat_loss_base',
+    'What each loss is a share of (base: started_packets, hard_irqs, snapshots): nslat_lost / nslat_loss_base is the share lost.',
+    report.loss.map((l) => [[['host', host], ['loss', l.name], ['base', l.base]], l.of]),
+  );
+  counter(
+    'nslat_activity',
+    'Probe counters that count work, not loss (started, finished, sampled, filtered, ...).',
+    Object.entries(report.activity).map(([k, r]) => [[['host', host], ['counter', k]], r.total]),
   );
   counter(
     'nslat_skb_drops',
     'Packets freed by kfree_skb, by drop reason.',
     Object.entries(report.drops).map(([k, r]) => [[['host', host], ['reason', k]], r.total]),
   );
-  counter('nslat_lost_snapshots', 'Helper snapshots missing from the sequence.', [[[['host', host]], report.lost_snapshots]]);
   const progs = report.programs.filter((p) => p.runs > 0);
   counter('nslat_prog_runs', 'BPF program runs (kernel bpf_stats).', progs.map((p) => [[['host', host], ['slot', p.slot], ['prog', p.name]], p.runs]));
   counter('nslat_prog_run_seconds', 'Time spent in BPF programs (kernel bpf_stats).', progs.map((p) => [[['host', host], ['slot', p.slot], ['prog', p.name]], p.run_time_ns / 1e9]), 'seconds');

@@ -1,5 +1,5 @@
 /** This machine as a target: commands run directly through execa with argument arrays. */
-import { cp, mkdir, rm, writeFile, rename, stat } from 'node:fs/promises';
+import { cp, mkdir, readFile, rm, writeFile, rename, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
@@ -8,7 +8,7 @@ import { TransportError, missingTool } from './errors.ts';
 import { ChildTargetProcess } from './process.ts';
 import { commandName, spawnPrivileged, type PrivilegeTarget } from './privilege.ts';
 import { checkEnvName, checkRemotePath } from './quote.ts';
-import type { AskPass, PrivilegeMode, RunOptions, RunResult, TargetProcess, Transport, TransportLog } from './types.ts';
+import type { RunOptions, RunResult, SpawnPrivilegedOptions, TargetProcess, Transport, TransportLog } from './types.ts';
 
 const WHERE = 'this machine';
 
@@ -20,6 +20,22 @@ export function checkReplaceableDir(dir: string, home: string): void {
   if (norm === '/' || norm === h || norm.split('/').filter(Boolean).length < 2 || h.startsWith(`${norm}/`)) {
     throw new TransportError('bad_argument', `refusing to replace ${JSON.stringify(dir)}: give a dedicated work directory such as ~/.cache/nslat/<version>`);
   }
+}
+
+/** spawnPrivileged, taking what a preflight just found (`known`) as it is: already root starts
+ *  the command directly, a working `sudo -n` starts it through sudo -n, with no probe first. */
+export function spawnPrivilegedKnown(t: PrivilegeTarget, argv: string[], opts: SpawnPrivilegedOptions = {}): Promise<ChildTargetProcess> {
+  const known = (opts.mode ?? 'auto') === 'auto' && argv.length > 0 ? opts.known : undefined;
+  const name = commandName(argv);
+  if (known === 'root') {
+    t.log?.(`privilege on ${t.where}: root (preflight), starting ${name} directly`);
+    return t.spawn(argv, name);
+  }
+  if (known === 'sudo-n') {
+    t.log?.(`privilege on ${t.where}: sudo -n (preflight) ${name}`);
+    return t.spawn(['sudo', '-n', '--', ...argv], name);
+  }
+  return spawnPrivileged(t, argv, opts);
 }
 
 export class LocalTransport implements Transport {
@@ -99,6 +115,16 @@ export class LocalTransport implements Transport {
     await writeFile(dest, content);
   }
 
+  async getFile(remotePath: string): Promise<Buffer> {
+    const src = await this.resolve(remotePath, 'file');
+    this.log?.(`local: read ${src}`);
+    try {
+      return await readFile(src);
+    } catch (e) {
+      throw new TransportError('command_failed', `reading ${src} on ${WHERE} failed: ${(e as Error).message}`);
+    }
+  }
+
   private identity(): Promise<{ uid: number; user: string }> {
     if (!this.idCache) this.idCache = { uid: process.getuid?.() ?? -1, user: os.userInfo().username };
     return Promise.resolve(this.idCache);
@@ -132,7 +158,7 @@ export class LocalTransport implements Transport {
     });
   }
 
-  spawnPrivileged(argv: string[], opts?: { askPass?: AskPass; mode?: PrivilegeMode }): Promise<TargetProcess> {
+  spawnPrivileged(argv: string[], opts?: SpawnPrivilegedOptions): Promise<TargetProcess> {
     const target: PrivilegeTarget = {
       where: WHERE,
       log: this.log,
@@ -140,7 +166,7 @@ export class LocalTransport implements Transport {
       run: (a) => this.run(a),
       spawn: (a, name) => this.spawnChild(a, name),
     };
-    return spawnPrivileged(target, argv, opts);
+    return spawnPrivilegedKnown(target, argv, opts);
   }
 
   /** Starts argv as the current user (no privilege change), with the same line-oriented stdio. */

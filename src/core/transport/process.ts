@@ -1,17 +1,18 @@
 /**
  * A long-running child (the helper, locally or through ssh) as a TargetProcess: stdout split into
- * lines, stderr as text, one exit report with a one-sentence reason. Output that arrives before a
- * listener is registered is queued, so nothing is lost between `await spawnPrivileged()` and `onLine`.
+ * lines by LineSplitter (a line over MAX_MESSAGE_BYTES is skipped and reported through
+ * onOversize), stderr as text, one exit report with a one-sentence reason. Output that arrives
+ * before a listener is registered is queued, so nothing is lost between `await spawnPrivileged()`
+ * and `onLine`.
  */
 import { StringDecoder } from 'node:string_decoder';
 import type { ChildProcess } from 'node:child_process';
+import { LineSplitter } from '../helper-client.ts';
 import type { ExitInfo, TargetProcess } from './types.ts';
 
 /** Builds the `why` sentence from how the local child ended and the tail of its stderr. */
 export type DescribeExit = (code: number | null, signal: string | null, stderrTail: string, spawnError?: NodeJS.ErrnoException) => string;
 
-/** Longest stdout line kept before it is passed on as is (the protocol layer then rejects it). */
-const MAX_LINE_CHARS = 32 * 1024 * 1024;
 /** After the child exits, how long to wait for its pipes to drain before reporting the exit. */
 const DRAIN_MS = 250;
 
@@ -21,9 +22,14 @@ export class ChildTargetProcess implements TargetProcess {
   private errCbs: Array<(text: string) => void> = [];
   private exitCbs: Array<(info: ExitInfo) => void> = [];
   private pendingLines: string[] = [];
+  private oversizeCbs: Array<(bytes: number, head: string) => void> = [];
+  private pendingOversize: Array<[number, string]> = [];
   private pendingErr: string[] = [];
   private exitInfo: ExitInfo | undefined;
-  private outBuf = '';
+  private readonly splitter = new LineSplitter(
+    (line) => this.emitLine(line),
+    (bytes, head) => this.emitOversize(bytes, head),
+  );
   private stderrTail = '';
   private resolveExit!: (info: ExitInfo) => void;
   /** Sees stderr first; returns what listeners get (used while sudo asks for its password). */
@@ -36,10 +42,9 @@ export class ChildTargetProcess implements TargetProcess {
     private readonly describe: DescribeExit,
   ) {
     this.exited = new Promise((r) => (this.resolveExit = r));
-    const outDec = new StringDecoder('utf8');
     const errDec = new StringDecoder('utf8');
-    child.stdout?.on('data', (b: Buffer) => this.onOut(outDec.write(b)));
-    child.stdout?.on('end', () => this.onOut(outDec.end()));
+    child.stdout?.on('data', (b: Buffer) => this.splitter.push(b));
+    child.stdout?.on('end', () => this.splitter.end());
     child.stderr?.on('data', (b: Buffer) => this.onErr(errDec.write(b)));
     child.stdin?.on('error', () => {
       /* EPIPE after the child died: the exit report says why */
@@ -55,7 +60,7 @@ export class ChildTargetProcess implements TargetProcess {
         if (done) return;
         done = true;
         this.onErr(errDec.end());
-        this.flushPartialLine();
+        this.splitter.end();
         this.finish(code, signal, undefined);
       };
       const t = setTimeout(go, DRAIN_MS);
@@ -103,6 +108,14 @@ export class ChildTargetProcess implements TargetProcess {
     for (const l of q) this.emitLine(l);
   }
 
+  /** A stdout line longer than MAX_MESSAGE_BYTES: its size and first 200 bytes (the line itself is skipped). */
+  onOversize(cb: (bytes: number, head: string) => void): void {
+    this.oversizeCbs.push(cb);
+    const q = this.pendingOversize;
+    this.pendingOversize = [];
+    for (const [n, h] of q) cb(n, h);
+  }
+
   onStderr(cb: (text: string) => void): void {
     this.errCbs.push(cb);
     const q = this.pendingErr;
@@ -122,36 +135,20 @@ export class ChildTargetProcess implements TargetProcess {
     return this.scrub(this.stderrTail);
   }
 
-  private onOut(text: string): void {
-    if (!text) return;
-    this.outBuf += text;
-    let nl: number;
-    while ((nl = this.outBuf.indexOf('\n')) >= 0) {
-      const line = this.outBuf.slice(0, nl);
-      this.outBuf = this.outBuf.slice(nl + 1);
-      this.emitLine(line.endsWith('\r') ? line.slice(0, -1) : line);
-    }
-    if (this.outBuf.length > MAX_LINE_CHARS) {
-      const line = this.outBuf;
-      this.outBuf = '';
-      this.emitLine(line);
-    }
-  }
-
-  private flushPartialLine(): void {
-    if (this.outBuf) {
-      const line = this.outBuf;
-      this.outBuf = '';
-      this.emitLine(line);
-    }
-  }
-
   private emitLine(line: string): void {
     if (this.lineCbs.length === 0) {
       this.pendingLines.push(line);
       return;
     }
     for (const cb of this.lineCbs) cb(line);
+  }
+
+  private emitOversize(bytes: number, head: string): void {
+    if (this.oversizeCbs.length === 0) {
+      this.pendingOversize.push([bytes, head]);
+      return;
+    }
+    for (const cb of this.oversizeCbs) cb(bytes, head);
   }
 
   private onErr(text: string): void {

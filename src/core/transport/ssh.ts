@@ -16,11 +16,11 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { childEnv } from './env.ts';
 import { TransportError, missingTool } from './errors.ts';
-import { checkReplaceableDir } from './local.ts';
+import { checkReplaceableDir, spawnPrivilegedKnown } from './local.ts';
 import { ChildTargetProcess, lastLine } from './process.ts';
-import { commandName, spawnPrivileged, type PrivilegeTarget } from './privilege.ts';
+import { commandName, type PrivilegeTarget } from './privilege.ts';
 import { checkEnvName, checkRemotePath, parseDestination, shJoin, shQuote, type SshDestination } from './quote.ts';
-import type { AskPass, PrivilegeMode, RunOptions, RunResult, TargetProcess, Transport, TransportLog, TransportOptions } from './types.ts';
+import type { AskPass, BatchOptions, RunOptions, RunResult, SpawnPrivilegedOptions, TargetProcess, Transport, TransportLog, TransportOptions } from './types.ts';
 
 /** Idle time the shared connection outlives its last user. */
 const CONTROL_PERSIST_S = 60;
@@ -64,6 +64,40 @@ export function missingFromStderr(stderr: string): string | undefined {
   if (m) return m[1];
   const m2 = stderr.match(/(?:^|\n)[^\n]*?(?:exec: )?([A-Za-z0-9_.+\/-]+): No such file or directory\s*(?:\n|$)/);
   return m2 ? m2[1] : undefined;
+}
+
+/** A POSIX sh script that runs command lines (each already quoted word by word) one after
+ *  another: each one's stdout goes straight out between markers, its stderr is captured apart, and
+ *  `e=$(cmd 2>&1 >&3)` keeps the command's exit status in `$?`. */
+export function batchScript(lines: string[]): string {
+  return ['exec 3>&1', ...lines.map((cmd, i) => [
+    `printf '\\036%s o\\n' ${i}`,
+    `e=$( { ${cmd}; } 2>&1 >&3 3>&- ); r=$?`,
+    `printf '\\036%s r %s\\n' ${i} "$r"`,
+    `printf '\\036%s e\\n%s\\n' ${i} "$e"`,
+  ].join('\n'))].join('\n');
+}
+
+/** Splits what batchScript printed into one result per command; a command
+ *  whose markers are missing (the shell died) gets exit 127 and says so. */
+export function parseBatchOutput(out: string, n: number): RunResult[] {
+  const results: RunResult[] = [];
+  let at = 0;
+  for (let i = 0; i < n; i++) {
+    const o = out.indexOf(`\x1e${i} o\n`, at);
+    const rm = o < 0 ? -1 : out.indexOf(`\x1e${i} r `, o);
+    const em = rm < 0 ? -1 : out.indexOf(`\x1e${i} e\n`, rm);
+    if (o < 0 || rm < 0 || em < 0) {
+      results.push({ exitCode: 127, stdout: '', stderr: 'the command did not run (the remote shell stopped before it)' });
+      continue;
+    }
+    const code = Number(/^(\d+)/.exec(out.slice(rm + `\x1e${i} r `.length))?.[1] ?? 127);
+    const next = out.indexOf(`\x1e${i + 1} o\n`, em);
+    const stderr = out.slice(em + `\x1e${i} e\n`.length, next < 0 ? undefined : next).replace(/\n$/, '');
+    results.push({ exitCode: code, stdout: out.slice(o + `\x1e${i} o\n`.length, rm), stderr });
+    at = next < 0 ? out.length : next;
+  }
+  return results;
 }
 
 function tmpBase(): string {
@@ -151,8 +185,11 @@ export class SshTransport implements Transport {
       this.connecting = (async () => {
         if (this.askPass) await this.startAskPassServer();
         this.log?.(`ssh ${this.host}: connecting`);
-        const r = await this.rawRun('true', {});
+        // The first command also tells the home directory: one round trip less for deploy.
+        const r = await this.rawRun(`printf '%s\\n' "$HOME"`, {});
         if (r.exitCode !== 0) throw this.connectError(r.stderr, r.exitCode);
+        const h = r.stdout.trim();
+        if (h.startsWith('/') && !h.includes('\n')) this.homeCache = h;
         this.log?.(`ssh ${this.host}: connected`);
       })();
       this.connecting.catch(() => {
@@ -253,9 +290,25 @@ export class SshTransport implements Transport {
     return this.check(argv, r, opts.timeoutMs);
   }
 
+  /**
+   * Several commands in one round trip: one remote shell runs them one after another
+   * (batchScript), each with its own stdout, stderr and exit status.
+   */
+  async runAll(commands: string[][], opts: BatchOptions = {}): Promise<RunResult[]> {
+    if (commands.length === 0) return [];
+    await this.connect();
+    const lines = await Promise.all(commands.map((a) => this.commandLine(a, { env: opts.env })));
+    const script = batchScript(lines);
+    this.log?.(`ssh ${this.host}: ${commands.length} commands in one: ${commands.map((a) => commandName(a)).join(', ')}`);
+    const r = await this.rawRun(shJoin(['sh', '-c', script]), { timeoutMs: opts.timeoutMs, signal: opts.signal });
+    this.check(['sh'], r, opts.timeoutMs);
+    return parseBatchOutput(r.stdout, commands.length);
+  }
+
   async home(): Promise<string> {
     if (this.homeCache) return this.homeCache;
-    await this.connect();
+    await this.connect(); // its first command tells HOME
+    if (this.homeCache) return this.homeCache;
     let r = this.check(['printenv'], await this.rawRun(shJoin(['printenv', 'HOME']), {}));
     let h = r.stdout.trim();
     if (!h.startsWith('/')) {
@@ -304,13 +357,35 @@ export class SshTransport implements Transport {
     }
   }
 
+  async getFile(remotePath: string, opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<Buffer> {
+    await this.connect();
+    const src = await this.resolvePath(remotePath, 'file');
+    const cmd = shJoin(['cat', '--', src]);
+    this.log?.(`ssh ${this.host}: read ${src}`);
+    const r = await this.limiter.run(() => execa('ssh', this.sshArgv(cmd), {
+      reject: false,
+      stdin: 'ignore',
+      timeout: opts.timeoutMs ?? 120_000,
+      cancelSignal: opts.signal,
+      env: this.env(),
+      extendEnv: false,
+      stripFinalNewline: false,
+      encoding: 'buffer',
+      maxBuffer: 512 * 1024 * 1024,
+    }));
+    if (r.code === 'ENOENT' && r.exitCode === undefined) throw missingTool('ssh', 'this machine');
+    const stderr = Buffer.from(r.stderr ?? []).toString('utf8');
+    const res = this.check(['cat'], { exitCode: r.exitCode, signal: r.signal, stdout: '', stderr, timedOut: r.timedOut, isCanceled: r.isCanceled }, opts.timeoutMs ?? 120_000);
+    if (res.exitCode !== 0) throw new TransportError('command_failed', `reading ${src} on ${this.host} failed: ${lastLine(stderr) || `exit ${res.exitCode}`}.`);
+    return Buffer.from(r.stdout ?? []);
+  }
+
   private async identity(): Promise<{ uid: number; user: string }> {
     if (this.idCache) return this.idCache;
-    const r = await this.run(['id', '-u']);
-    const u = await this.run(['id', '-un']);
-    const uid = Number(r.stdout.trim());
-    if (r.exitCode !== 0 || !Number.isInteger(uid)) throw new TransportError('command_failed', `could not tell which user nslat is on ${this.host}: ${lastLine(r.stderr)}`);
-    this.idCache = { uid, user: u.stdout.trim() || this.destination.user || '?' };
+    const [r, u] = await this.runAll([['id', '-u'], ['id', '-un']]);
+    const uid = Number(r!.stdout.trim());
+    if (r!.exitCode !== 0 || !Number.isInteger(uid)) throw new TransportError('command_failed', `could not tell which user nslat is on ${this.host}: ${lastLine(r!.stderr)}`);
+    this.idCache = { uid, user: u!.stdout.trim() || this.destination.user || '?' };
     return this.idCache;
   }
 
@@ -368,8 +443,8 @@ export class SshTransport implements Transport {
     return this.spawnChild(argv, commandName(argv));
   }
 
-  spawnPrivileged(argv: string[], opts?: { askPass?: AskPass; mode?: PrivilegeMode }): Promise<TargetProcess> {
-    return spawnPrivileged(this.privilegeTarget(), argv, opts);
+  spawnPrivileged(argv: string[], opts?: SpawnPrivilegedOptions): Promise<TargetProcess> {
+    return spawnPrivilegedKnown(this.privilegeTarget(), argv, opts);
   }
 
   /** Answers ssh's own prompts through the caller's callback: ssh runs a tiny script (SSH_ASKPASS)

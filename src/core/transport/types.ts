@@ -9,6 +9,14 @@ export type AskPass = (prompt: string) => Promise<string | undefined>;
 
 export type PrivilegeMode = 'auto' | 'root' | 'sudo-n' | 'sudo-askpass';
 
+export interface SpawnPrivilegedOptions {
+  askPass?: AskPass;
+  mode?: PrivilegeMode;
+  /** With mode 'auto': the privilege a preflight found a moment ago (already root, or sudo -n
+   *  works), so the helper starts at once instead of after asking again. */
+  known?: 'root' | 'sudo-n';
+}
+
 export interface RunResult {
   exitCode: number;
   stdout: string;
@@ -25,6 +33,9 @@ export interface RunOptions {
   /** Extra environment variables (names and values are validated, never interpolated). */
   env?: Record<string, string>;
 }
+
+/** Options of Transport.runAll: one timeout and one environment for the whole batch. */
+export type BatchOptions = Pick<RunOptions, 'timeoutMs' | 'signal' | 'env'>;
 
 /** How a TargetProcess ended. `why` is one sentence, e.g. "the SSH connection to h dropped (ssh exit 255)". */
 export interface ExitInfo {
@@ -74,19 +85,33 @@ export interface Transport {
    *  installed on the target, says what to install), connect_failed / connection_lost (ssh exit
    *  255), timeout (timeoutMs or signal), bad_argument. */
   run(argv: string[], opts?: RunOptions): Promise<RunResult>;
+  /** Several short commands at once, each result as run() gives it (a missing program: exit 127):
+   *  over SSH in one round trip, run one after another by one remote shell. Optional: runBatch()
+   *  falls back to run() side by side. */
+  runAll?(commands: string[][], opts?: BatchOptions): Promise<RunResult[]>;
   /** Copy a local directory tree to an absolute/home-relative directory on the target (replacing it). */
   putDir(localDir: string, remoteDir: string): Promise<void>;
-  /** Write one file on the target. */
+  /** Write one file on the target (binary-safe). */
   putFile(remotePath: string, content: string | Buffer): Promise<void>;
+  /** Read one file on the target as the unprivileged user, byte for byte (e.g. the kernel's BTF). */
+  getFile(remotePath: string, opts?: { timeoutMs?: number; signal?: AbortSignal }): Promise<Buffer>;
   /** Start argv as the unprivileged user, with the same line-oriented stdio as the helper gets. */
   spawn(argv: string[]): Promise<TargetProcess>;
-  /** Start argv as root (mode 'auto': no sudo if already root; else sudo -n; else `sudo -S` with the
+  /** Start argv as root (`known`: what a preflight just found works, so it is not probed again;
+   *  mode 'auto': no sudo if already root; else sudo -n; else `sudo -S` with the
    *  password from askPass, written only after sudo's own random prompt marker shows). Resolves once
    *  the command runs (after sudo accepted the password), so stdin belongs to the command; rejects
    *  with TransportError code sudo_wrong_password, sudo_cancelled, sudo_password_required,
    *  sudo_failed, not_root or missing_tool. */
-  spawnPrivileged(argv: string[], opts?: { askPass?: AskPass; mode?: PrivilegeMode }): Promise<TargetProcess>;
+  spawnPrivileged(argv: string[], opts?: SpawnPrivilegedOptions): Promise<TargetProcess>;
   /** Home directory of the unprivileged user on the target. */
   home(): Promise<string>;
   close(): Promise<void>;
+}
+
+/** t.runAll when the transport has it, else each command through t.run side by side (a command
+ *  that cannot run at all resolves with exit 127 and the reason on stderr). */
+export async function runBatch(t: Transport, commands: string[][], opts: BatchOptions = {}): Promise<RunResult[]> {
+  if (t.runAll) return t.runAll(commands, opts);
+  return Promise.all(commands.map((c) => t.run(c, opts).catch((e: Error) => ({ exitCode: 127, stdout: '', stderr: e.message }))));
 }

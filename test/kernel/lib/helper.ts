@@ -95,6 +95,12 @@ export interface StartOptions {
   /** Extra helper arguments. */
   args?: string[];
   helloTimeoutMs?: number;
+  /** Another helper binary (a sanitizer or dynamic build). */
+  bin?: string;
+  /** Run the helper under this command (e.g. valgrind and its options). */
+  prefix?: string[];
+  /** Extra environment (ASAN_OPTIONS...). */
+  env?: Record<string, string>;
 }
 
 let seq = 0;
@@ -104,6 +110,8 @@ export class Helper {
   readonly messages: HelperMessage[] = [];
   /** Lines that failed validation against the protocol (each one fails the test). */
   readonly invalid: Array<{ line: string; error: string }> = [];
+  /** log and error lines as the helper wrote them (every field, whatever the schema keeps). */
+  readonly rawLines: Array<Record<string, unknown>> = [];
   stderr = '';
   hello!: HelloMessage;
   exit: { code: number | undefined; signal: string | undefined } | undefined;
@@ -151,7 +159,9 @@ export class Helper {
       rmSync(workdir, { recursive: true, force: true });
       throw e;
     }
-    const proc = execa(HELPER_BIN, ['--workdir', workdir, ...(opts.args ?? [])], {
+    const argv = [...(opts.prefix ?? []), opts.bin ?? HELPER_BIN, '--workdir', workdir, ...(opts.args ?? [])];
+    const proc = execa(argv[0]!, argv.slice(1), {
+      ...(opts.env ? { env: opts.env } : {}),
       stdin: 'pipe',
       stdout: 'pipe',
       stderr: 'pipe',
@@ -210,6 +220,10 @@ export class Helper {
     if (!r.ok) {
       this.invalid.push({ line: line.slice(0, 500), error: r.error.message });
       return;
+    }
+    if (r.value.type === 'log' || r.value.type === 'error') {
+      const raw = JSON.parse(line) as Record<string, unknown>;
+      this.rawLines.push(raw);
     }
     this.messages.push(r.value);
     const bad = this.semantics(r.value);
@@ -385,6 +399,24 @@ export class Helper {
     const from = this.mark();
     this.send({ cmd: 'snapshot', id });
     return this.waitFor((m): m is SnapshotMessage => m.type === 'snapshot' && m.id === id, timeoutMs, `snapshot ${id}`, from);
+  }
+
+  /** Sends `set` and waits for its reply: the info log carrying its id, or an error. Returns the
+   *  reply's raw line fields (the log schema may drop the id; the raw line keeps it). */
+  async set(body: { interval_ms?: number; data?: Record<string, number> }, timeoutMs = 10_000): Promise<{ type: 'log' | 'error'; message: string; code?: string }> {
+    const id = this.nextId('set');
+    const from = this.rawLines.length;
+    this.send({ cmd: 'set', id, ...body });
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      for (let i = from; i < this.rawLines.length; i++) {
+        const o = this.rawLines[i]!;
+        if (o.id === id && (o.type === 'log' || o.type === 'error')) return o as { type: 'log' | 'error'; message: string; code?: string };
+      }
+      if (this.exit) throw new Error(`helper exited while waiting for the reply to set${this.tail()}`);
+      if (Date.now() > deadline) throw new Error(`no reply to set ${id} within ${timeoutMs} ms${this.tail()}`);
+      await sleep(20);
+    }
   }
 
   setInterval(ms: number): void {

@@ -1,7 +1,9 @@
 /**
  * A real sshd on 127.0.0.1 for the SSH tests, with throwaway users:
  *   - nopw: sudo NOPASSWD,  - pw: sudo with a password (askpass path),
- *   - bare: a login shell whose PATH lacks tar and sudo (missing-tool messages).
+ *   - bare: a login shell whose PATH lacks tar and sudo (missing-tool messages),
+ *   - clean: sudo NOPASSWD and a PATH with a few base tools only (no clang, cc, gcc, make,
+ *     pkg-config, bpftool, llvm); every command run as it is recorded (a ForceCommand wrapper).
  * Everything it creates (users and homes, the sudoers file, sshd, temp files) is removed by stop(),
  * which also runs on process exit if a test forgot or crashed.
  */
@@ -17,10 +19,14 @@ export interface SshFixture {
   /** Temp directory holding keys, configs and the sshd pid file. */
   dir: string;
   port: number;
-  /** ssh_config with Host entries nslat-test (nopw user), nslat-test-pw and nslat-test-bare. */
+  /** ssh_config with Host entries nslat-test (nopw user), nslat-test-pw, nslat-test-bare and nslat-test-clean. */
   sshConfig: string;
-  hosts: { nopw: string; pw: string; bare: string };
-  users: { nopw: string; pw: string; bare: string };
+  hosts: { nopw: string; pw: string; bare: string; clean: string };
+  users: { nopw: string; pw: string; bare: string; clean: string };
+  /** Every command line sshd ran for users.clean so far, in order (one entry each, newlines kept). */
+  cleanCommands(): string[];
+  /** The directories on users.clean's PATH. */
+  cleanPath: string;
   /** sudo password of users.pw. */
   password: string;
   /** Everything sshd wrote to stderr so far. */
@@ -60,11 +66,24 @@ function pidsOfUid(uid: number): number[] {
 }
 
 const BARE_TOOLS = ['sh', 'dash', 'true', 'false', 'rm', 'mkdir', 'mv', 'cat', 'dirname', 'id', 'printenv', 'pwd', 'env', 'printf', 'echo', 'ls'];
+/** What a host with nothing installed still has: coreutils, tar, sudo. No compiler or build tool. */
+const CLEAN_TOOLS = [...BARE_TOOLS, 'uname', 'test', 'touch', 'chmod', 'sha256sum', 'df', 'find', 'stat', 'tar', 'sudo', 'base64', 'sleep', 'python3'];
+export const BUILD_TOOLS = ['clang', 'cc', 'gcc', 'make', 'pkg-config', 'bpftool', 'llvm-strip', 'ld', 'as'];
+
+/** The recorded command lines that name a compiler or build tool as a word (quoted, as a path,
+ *  after `env X=Y`, inside `sh -c` scripts): BUILD_TOOLS, clang-N and llvm-*. */
+export function buildToolsIn(lines: string[]): string[] {
+  return lines.filter((line) => line.split(/[\s;&|()]+/).some((raw) => {
+    const word = raw.replace(/['"\\]/g, ''); // quoting, also quoting nested in an sh -c script
+    const base = word.slice(word.lastIndexOf('/') + 1);
+    return BUILD_TOOLS.includes(base) || /^(?:clang|llvm)-[\w.-]+$/.test(base);
+  }));
+}
 
 export async function startSshd(opts: { extraConfig?: string[] } = {}): Promise<SshFixture> {
   if (!isRoot()) throw new Error('the SSH tests need root (they create users and sudoers entries)');
   const tag = randomBytes(3).toString('hex');
-  const users = { nopw: `nslat-ssh-nopw-${tag}`, pw: `nslat-ssh-pw-${tag}`, bare: `nslat-ssh-bare-${tag}` };
+  const users = { nopw: `nslat-ssh-nopw-${tag}`, pw: `nslat-ssh-pw-${tag}`, bare: `nslat-ssh-bare-${tag}`, clean: `nslat-ssh-clean-${tag}` };
   const password = `pw-${randomBytes(8).toString('hex')}-x'$"`;
   const dir = await mkdtemp('/tmp/nslat-sshd-');
   const sudoersFile = `/etc/sudoers.d/nslat-ssh-${tag}`;
@@ -131,6 +150,7 @@ export async function startSshd(opts: { extraConfig?: string[] } = {}): Promise<
     process.off('SIGTERM', onSignal);
   };
 
+  const cleanLog = path.join(dir, 'clean-commands.log');
   try {
     await chmod(dir, 0o755); // sshd reads AuthorizedKeysFile as the user
     await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'nslat-test-host', '-f', path.join(dir, 'host_ed25519')]);
@@ -150,6 +170,18 @@ export async function startSshd(opts: { extraConfig?: string[] } = {}): Promise<
     await writeFile(bareShell, `#!/bin/sh\nPATH=${bareBin}\nexport PATH\nexec /bin/sh "$@"\n`, { mode: 0o755 });
     await chmod(bareShell, 0o755);
 
+    // The clean user: a PATH of base tools only, and a ForceCommand wrapper that records each
+    // command line before running it with that PATH.
+    const cleanBin = path.join(dir, 'clean-bin');
+    await mkdir(cleanBin, { mode: 0o755 });
+    for (const tool of CLEAN_TOOLS) {
+      const where = ['/usr/bin', '/bin', '/usr/sbin', '/sbin'].map((d) => path.join(d, tool)).find((p) => existsSync(p));
+      if (where) await symlink(where, path.join(cleanBin, tool));
+    }
+    const recorder = path.join(dir, 'clean-record');
+    await writeFile(recorder, `#!/bin/sh\nprintf '%s\\0' "$SSH_ORIGINAL_COMMAND" >> ${cleanLog}\nPATH=${cleanBin}\nexport PATH\nexec /bin/sh -c "$SSH_ORIGINAL_COMMAND"\n`, { mode: 0o755 });
+    await chmod(recorder, 0o755);
+
     for (const [kind, u] of Object.entries(users)) {
       await execa('useradd', ['-m', '-s', kind === 'bare' ? bareShell : '/bin/sh', u]);
       created.users.push(u);
@@ -158,11 +190,15 @@ export async function startSshd(opts: { extraConfig?: string[] } = {}): Promise<
     await execa('chpasswd', [], { input: `${users.pw}:${password}\n` });
     await execa('usermod', ['-p', '*', users.nopw]);
     await execa('usermod', ['-p', '*', users.bare]);
+    await execa('usermod', ['-p', '*', users.clean]);
+    await writeFile(cleanLog, '', { mode: 0o600 });
+    await execa('chown', [users.clean, cleanLog]);
 
     const sudoers = [
       `${users.nopw} ALL=(ALL:ALL) NOPASSWD: ALL`,
       `${users.pw} ALL=(ALL:ALL) ALL`,
       `${users.bare} ALL=(ALL:ALL) NOPASSWD: ALL`,
+      `${users.clean} ALL=(ALL:ALL) NOPASSWD: ALL`,
       '',
     ].join('\n');
     const tmpSudoers = path.join(dir, 'sudoers.check');
@@ -198,6 +234,9 @@ export async function startSshd(opts: { extraConfig?: string[] } = {}): Promise<
         'ClientAliveInterval 5',
         'LogLevel INFO',
         ...(opts.extraConfig ?? []),
+        // Last: a Match block runs to the end of the file.
+        `Match User ${users.clean}`,
+        `  ForceCommand ${recorder}`,
         '',
       ].join('\n'),
       { mode: 0o600 },
@@ -233,11 +272,13 @@ export async function startSshd(opts: { extraConfig?: string[] } = {}): Promise<
       '  StrictHostKeyChecking accept-new',
       '',
     ];
-    const hosts = { nopw: 'nslat-test', pw: 'nslat-test-pw', bare: 'nslat-test-bare' };
+    const hosts = { nopw: 'nslat-test', pw: 'nslat-test-pw', bare: 'nslat-test-bare', clean: 'nslat-test-clean' };
     const sshConfig = path.join(dir, 'ssh_config');
-    await writeFile(sshConfig, [...client(hosts.nopw, users.nopw), ...client(hosts.pw, users.pw), ...client(hosts.bare, users.bare)].join('\n'), { mode: 0o600 });
+    await writeFile(sshConfig, [...client(hosts.nopw, users.nopw), ...client(hosts.pw, users.pw), ...client(hosts.bare, users.bare), ...client(hosts.clean, users.clean)].join('\n'), { mode: 0o600 });
 
-    return { dir, port, sshConfig, hosts, users, password, sshdLog: () => log, stop };
+    // One record per command line ssh was given (NUL-terminated: a script spans lines).
+    const cleanCommands = () => readFileSync(cleanLog, 'utf8').split('\0').filter((l) => l !== '');
+    return { dir, port, sshConfig, hosts, users, password, sshdLog: () => log, stop, cleanCommands, cleanPath: cleanBin };
   } catch (e) {
     await stop().catch(() => {});
     throw e;
