@@ -217,11 +217,25 @@ struct {
 
 volatile __u64 nslat_pkts_addr SEC(".bss");
 
+/* The address NSLAT_KEY subtracts, as a number the verifier does not track
+ * as a map pointer (stored once, reloaded). */
+static __always_inline __u64 nslat_pkts_base(void)
+{
+	if (!nslat_pkts_addr)
+		nslat_pkts_addr = (__u64)(const void *)&nslat_pkts;
+	return nslat_pkts_addr;
+}
+
+/* The key of an skb known by its address as a number (kprobe arguments). */
 static __always_inline __u64 nslat_addr_key(__u64 addr)
 {
-	if (!nslat_pkts_addr)	/* stored once, reloaded as a number */
-		nslat_pkts_addr = (__u64)(const void *)&nslat_pkts;
-	return addr - nslat_pkts_addr;
+	return addr - nslat_pkts_base();
+}
+
+/* The other way: the skb address of a key, as a number. */
+static __always_inline __u64 nslat_key_addr(__u64 key)
+{
+	return key + nslat_pkts_base();
 }
 
 /* Fibonacci hashing: the top bits of key * 2^64/phi. */
@@ -340,12 +354,10 @@ static __always_inline void nslat_skb_flow(struct sk_buff *skb, struct nslat_pkt
 
 /* Flow from the headers the stack has already parsed (network and
  * transport header offsets set: TX from IP output on, RX from IP receive
- * on). BTF-typed contexts only (tp_btf, fentry). */
-static __always_inline void nslat_skb_flow_hdrs(struct sk_buff *skb, struct nslat_pkt *st)
+ * on), given the skb's head, header offsets and protocol. */
+static __always_inline void nslat_flow_at(unsigned char *head, __u16 nh, __u16 th, __u16 proto,
+					  struct nslat_pkt *st)
 {
-	unsigned char *head = skb->head;
-	__u16 nh = skb->network_header, th = skb->transport_header;
-	__u16 proto = bpf_ntohs(skb->protocol);
 	__u16 ports[2] = {};
 	__u8 l4 = 0;
 
@@ -366,6 +378,22 @@ static __always_inline void nslat_skb_flow_hdrs(struct sk_buff *skb, struct nsla
 		st->sport = bpf_ntohs(ports[0]);
 		st->dport = bpf_ntohs(ports[1]);
 	}
+}
+
+/* The same from a BTF-typed skb (tp_btf, fentry): direct loads. */
+static __always_inline void nslat_skb_flow_hdrs(struct sk_buff *skb, struct nslat_pkt *st)
+{
+	nslat_flow_at(skb->head, skb->network_header, skb->transport_header, bpf_ntohs(skb->protocol), st);
+}
+
+/* The same from an skb known only by its address (a global function's
+ * argument, which the verifier sees as a number): CO-RE probe reads. */
+static __always_inline void nslat_skb_flow_hdrs_addr(__u64 addr, struct nslat_pkt *st)
+{
+	struct sk_buff *skb = (struct sk_buff *)addr;
+
+	nslat_flow_at(BPF_CORE_READ(skb, head), BPF_CORE_READ(skb, network_header),
+		      BPF_CORE_READ(skb, transport_header), bpf_ntohs(BPF_CORE_READ(skb, protocol)), st);
 }
 
 /* Flow of a locally sent packet from its socket: direct loads, no helper

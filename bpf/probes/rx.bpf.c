@@ -367,13 +367,41 @@ int BPF_KPROBE(coalesced__kprobe, struct sk_buff *skb)
  * is guessed, the datagrams behind it miss this boundary only. */
 #define ENQ_WALK 8
 
-/* The candidate is a UDP datagram for local port `lport` (host order). */
-static __always_inline bool udp_for_port(struct sk_buff *skb, __u16 lport)
+/* The candidate (known by its address) is a UDP datagram for local port
+ * `lport` (host order). */
+static __always_inline bool udp_for_port(__u64 addr, __u16 lport)
 {
 	struct nslat_pkt f = {};
 
-	nslat_skb_flow_hdrs(skb, &f);
+	nslat_skb_flow_hdrs_addr(addr, &f);
 	return f.l4 == IPPROTO_UDP && f.dport == lport;
+}
+
+#define ENQ_NEXT 0	/* go on to the skb before this one */
+#define ENQ_STOP 1	/* the walk ends here */
+
+/* One step of the walk: the skb of packet key `key`. A global function,
+ * verified once on its own rather than once per step inside the program; it
+ * knows the skb only as a number, so its fields come by probe reads. */
+__noinline int sock_enqueue_step(__u64 key, __u32 udp, __u32 lport)
+{
+	struct nslat_pkt *st = nslat_lookup(key);
+	__u64 now, addr;
+
+	if (!st)
+		return ENQ_NEXT;
+	if (st->last >= NSLAT_RX_SOCK_ENQUEUE)	/* seen before (or done) */
+		return ENQ_STOP;
+	addr = nslat_key_addr(key);
+	if (udp && (!udp_for_port(addr, lport) || st->t0 > bpf_ktime_get_ns())) {
+		nslat_cnt(NSLAT_CNT_UDP_QUEUE_RACE);
+		return ENQ_STOP;
+	}
+	if (nslat_pass(key, NSLAT_RX_SOCK_ENQUEUE, &now) && udp) {
+		nslat_skb_flow_hdrs_addr(addr, st);	/* gone when the read is seen */
+		st->l4 = IPPROTO_UDP;	/* consume_skb leaves it to the read */
+	}
+	return ENQ_NEXT;
 }
 
 SEC("tp_btf/sk_data_ready")
@@ -384,8 +412,6 @@ int BPF_PROG(sock_enqueue__tp, const struct sock *sk)
 	const void *from = qhead;	/* what skb->next must be */
 	bool udp = sk->sk_protocol == IPPROTO_UDP;
 	__u16 lport = sk->__sk_common.skc_num;
-	struct nslat_pkt *st;
-	__u64 now;
 	int i;
 
 	if (!inet_sock(sk))
@@ -397,19 +423,8 @@ int BPF_PROG(sock_enqueue__tp, const struct sock *sk)
 			nslat_cnt(NSLAT_CNT_UDP_QUEUE_RACE);
 			break;
 		}
-		st = nslat_lookup(NSLAT_KEY(skb));
-		if (st) {
-			if (st->last >= NSLAT_RX_SOCK_ENQUEUE)	/* seen before (or done) */
-				break;
-			if (udp && (!udp_for_port(skb, lport) || st->t0 > bpf_ktime_get_ns())) {
-				nslat_cnt(NSLAT_CNT_UDP_QUEUE_RACE);
-				break;
-			}
-			if (nslat_pass(NSLAT_KEY(skb), NSLAT_RX_SOCK_ENQUEUE, &now) && udp) {
-				nslat_skb_flow_hdrs(skb, st);	/* gone when the read is seen */
-				st->l4 = IPPROTO_UDP;	/* consume_skb leaves it to the read */
-			}
-		}
+		if (sock_enqueue_step(NSLAT_KEY(skb), udp, lport) == ENQ_STOP)
+			break;
 		/* TCP calls sk_data_ready once per queued segment: the tail only */
 		if (!udp)
 			break;
@@ -567,6 +582,18 @@ int BPF_PROG(app_read__tp_udp_queue, const struct sock *sk)
 
 #define MSG_PEEK 2
 
+/* UDP payload bytes of a datagram from its length at the entry boundary
+ * (IP and UDP headers, no IP options); -1 when its family is not known
+ * (then the length is not checked). */
+static __always_inline int udp_payload(const struct nslat_pkt *st)
+{
+	if (st->family == NSLAT_FAMILY_IPV4)
+		return (int)st->len - 28;
+	if (st->family == NSLAT_FAMILY_IPV6)
+		return (int)st->len - 48;
+	return -1;
+}
+
 SEC("tp_btf/sock_recv_length")
 int BPF_PROG(app_read__tp_udp, struct sock *sk, int ret, int flags)
 {
@@ -598,6 +625,16 @@ int BPF_PROG(app_read__tp_udp, struct sock *sk, int ret, int flags)
 	if (!st || st->t0 != prev_t0 || st->last != NSLAT_RX_SOCK_ENQUEUE) {
 		/* it ended meanwhile (dropped in recvmsg, which then read the next
 		 * one), or its pointer was reused: the datagram read is not known */
+		nslat_cnt(NSLAT_CNT_UDP_UNPAIRED);
+		return 0;
+	}
+	/* Readers on several threads: another read may have taken the recorded
+	 * head while this one took the next. A read returns its datagram's
+	 * payload, so a different length is another datagram (or a truncated
+	 * read): unpaired. What a race can still do is bounded: pair this read
+	 * with a datagram of the same length that was at the head of the queue
+	 * with it. */
+	if (udp_payload(st) >= 0 && ret != udp_payload(st)) {
 		nslat_cnt(NSLAT_CNT_UDP_UNPAIRED);
 		return 0;
 	}
