@@ -3,7 +3,7 @@
  * 10.200.x.0/30 that exist only inside those namespaces (no default route, nothing routed
  * anywhere else), an optional tbf qdisc, and a way to run a command inside a namespace.
  *
- * Names follow TEAM.md: `nslat-kernel-<pid>-<n>-{a,b}`. Everything created here is removed by
+ * Namespaces are named `nslat-kernel-<pid>-<n>-{a,b}` (nslat, the suite, this process, a counter). Everything created here is removed by
  * `destroy()` (idempotent, never throws); tests call it from `finally` / `after` hooks, and a
  * process-exit hook removes anything a crashed test left behind.
  */
