@@ -16,7 +16,9 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <bpf/bpf.h>
-#include "helper.h"
+#include "nslat.h"
+#include "output.h"
+#include "features.h"
 #include "features.skel.h"
 
 const char *const atype_names[AT_NUM] = {

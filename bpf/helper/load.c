@@ -28,7 +28,8 @@
 #include <gelf.h>
 #include <libelf.h>
 #include <bpf/bpf.h>
-#include "helper.h"
+#include "output.h"
+#include "object.h"
 
 #define VLOG_SIZE (8u << 20)
 /* the tail of a verifier log kept in `loaded` for a refused program */
@@ -371,6 +372,57 @@ int obj_set_data(struct loaded_obj *lo, const char *name, long long v)
 	return 0;
 }
 
+/* The integer globals of datasec `sec` (1, 2, 4 or 8 bytes, of integer or
+ * enum type) as {name, kind, size}, appended to arr. nslat_* names are the
+ * probes' library and the helper's own (nslat.h), not settable by a load. */
+static void datasec_globals(struct btf *btf, const char *sec, const char *kind, json_object *arr)
+{
+	const struct btf_var_secinfo *v;
+	const struct btf_type *t;
+	int id = btf__find_by_name_kind(btf, sec, BTF_KIND_DATASEC);
+
+	if (id <= 0)
+		return;
+	t = btf__type_by_id(btf, id);
+	v = btf_var_secinfos(t);
+	for (int i = 0; i < btf_vlen(t); i++, v++) {
+		const struct btf_type *var = btf__type_by_id(btf, v->type), *vt;
+		const char *name;
+		int tid;
+
+		if (!var || !btf_is_var(var))
+			continue;
+		name = btf__name_by_offset(btf, var->name_off);
+		tid = btf__resolve_type(btf, var->type);
+		vt = tid > 0 ? btf__type_by_id(btf, tid) : NULL;
+		if (!name || !name[0] || !strncmp(name, "nslat_", 6) || !vt ||
+		    !(btf_is_int(vt) || btf_is_any_enum(vt)) || vt->size != v->size || !int_size(v->size))
+			continue;
+		{
+			json_object *g = json_object_new_object();
+
+			json_object_object_add(g, "name", json_object_new_string(name));
+			json_object_object_add(g, "kind", json_object_new_string(kind));
+			json_object_object_add(g, "size", json_object_new_int((int)v->size));
+			json_object_array_add(arr, g);
+		}
+	}
+}
+
+static json_object *obj_globals(const struct loaded_obj *lo)
+{
+	struct btf *btf = bpf_object__btf(lo->obj);
+	json_object *arr = json_object_new_array();
+
+	if (!btf)
+		return arr;
+	for (int i = 0; ro_secs[i]; i++)
+		datasec_globals(btf, ro_secs[i], "rodata", arr);
+	for (int i = 0; rw_secs[i]; i++)
+		datasec_globals(btf, rw_secs[i], "data", arr);
+	return arr;
+}
+
 /* ---------------------------------------------------------------- programs and groups */
 
 static int group_of(struct loaded_obj *lo, const char *name, size_t len)
@@ -390,6 +442,44 @@ static int group_of(struct loaded_obj *lo, const char *name, size_t len)
 	return lo->ngroups++;
 }
 
+/* A name that is not a boundary can still name a group of its own: one
+ * with an NSLAT_WHEN constant, or whose programs span two alternatives. */
+static bool group_declared(struct loaded_obj *lo, const char *name, size_t len)
+{
+	struct bpf_program *prog;
+	char when[96];
+	unsigned alts = 0;
+	__u32 off, sz;
+
+	for (int b = 0; b < NSLAT_NB; b++)
+		if (lo->bnames[b] && strlen(lo->bnames[b]) == len && !strncmp(lo->bnames[b], name, len))
+			return true;
+	snprintf(when, sizeof(when), "nslat_when__%.*s", (int)len, name);
+	if (find_var(lo->obj, ".rodata", when, &off, &sz))
+		return true;
+	bpf_object__for_each_program(prog, lo->obj) {
+		const char *n = bpf_program__name(prog);
+		int alt;
+
+		if (strncmp(n, name, len) || strncmp(n + len, "__", 2))
+			continue;
+		alt = alt_of(n + len + 2);
+		if (alt != ALT_NONE)
+			alts |= 1u << alt;
+	}
+	return alts & (alts - 1);
+}
+
+/* A name shaped like a binding that binds nothing: pe is bookkeeping. */
+static void unbound(struct loaded_obj *lo, struct prog_ent *pe, const char *what)
+{
+	const char *base = strrchr(lo->path, '/');
+
+	snprintf(pe->warning, sizeof(pe->warning), "program %.127s of %.100s names %.200s of this object: it is "
+		 "treated as bookkeeping", pe->name, base ? base + 1 : lo->path, what);
+	emit_log("warn", "%s", pe->warning);
+}
+
 /* handle_<boundary> or <group>__<alt>[_what]; anything else is bookkeeping. */
 static void map_prog(struct loaded_obj *lo, struct prog_ent *pe)
 {
@@ -403,12 +493,16 @@ static void map_prog(struct loaded_obj *lo, struct prog_ent *pe)
 			if (lo->bnames[b] && !strcmp(lo->bnames[b], pe->name + 7))
 				pe->boundary = b;
 		if (pe->boundary < 0 && lo->layout == LAYOUT_PACKET)
-			emit_log("warn", "%s: program %s names no boundary of this object (it is "
-				 "bookkeeping; handle_<boundary> feeds a boundary)", lo->path, pe->name);
+			unbound(lo, pe, "no boundary (handle_<boundary> feeds one)");
 		return;
 	}
 	if (!dunder || dunder == pe->name || alt_of(dunder + 2) == ALT_NONE)
 		return;
+	if (!group_declared(lo, pe->name, dunder - pe->name)) {
+		unbound(lo, pe, "neither a boundary nor a group (<group>__<alt> feeds a boundary, or a "
+			"group with an NSLAT_WHEN or two alternatives)");
+		return;
+	}
 	pe->alt = alt_of(dunder + 2);
 	pe->group = group_of(lo, pe->name, dunder - pe->name);
 	pe->boundary = lo->groups[pe->group].boundary;
@@ -857,15 +951,7 @@ static bool setup_maps(struct loaded_obj *lo)
 	lo->prev_hist = calloc((size_t)(lo->hist_entries ?: 1) * lo->pcpu_rows, sizeof(struct nslat_hist));
 	lo->prev_cnt = calloc(NSLAT_MAX_COUNTERS, sizeof(__u64));
 	lo->prev_drops = calloc(NSLAT_MAX_DROPS, sizeof(__u64));
-	if (!lo->prev_hist || !lo->prev_cnt || !lo->prev_drops)
-		return false;
-	if (lo->rb_fd >= 0) {
-		lo->rb = ring_buffer__new(lo->rb_fd, journey_cb, lo, NULL);
-		if (!lo->rb)
-			emit_log("warn", "slot %s: cannot open ring buffer nslat_journeys: %s",
-				 lo->slot, strerror(errno));
-	}
-	return true;
+	return lo->prev_hist && lo->prev_cnt && lo->prev_drops;
 }
 
 static struct loaded_obj *obj_new(const struct kernel *k, const char *slot, const char *path)
@@ -1335,6 +1421,8 @@ json_object *obj_loaded_msg(const struct loaded_obj *lo, const char *id, bool re
 			json_object_object_add(p, "prog_id", json_object_new_int64(pe->prog_id));
 		if (pe->log)
 			json_object_object_add(p, "log", json_object_new_string(pe->log));
+		if (pe->warning[0])
+			json_object_object_add(p, "warning", json_object_new_string(pe->warning));
 		json_object_array_add(progs, p);
 	}
 	for (int b = 0; b < NSLAT_NB; b++) {
@@ -1377,5 +1465,8 @@ json_object *obj_loaded_msg(const struct loaded_obj *lo, const char *id, bool re
 	json_object_object_add(o, "programs", progs);
 	json_object_object_add(o, "boundaries", bs);
 	json_object_object_add(o, "groups", gs);
+	if (lo->layout != LAYOUT_NONE)
+		json_object_object_add(o, "dir", json_object_new_string(dir_names[lo->dir]));
+	json_object_object_add(o, "globals", obj_globals(lo));
 	return o;
 }

@@ -16,6 +16,18 @@
  *
  * Nothing is pinned: every program hangs off a link fd of this process, so
  * exit - clean or SIGKILL - detaches everything.
+ *
+ * The modules, each using only those above it (one header each, which
+ * includes only the headers of modules above it):
+ *
+ *   output.c    emitting protocol messages; libbpf's text, captured for errors
+ *   features.c  what this kernel allows (attach types, netfilter, threaded IRQs)
+ *   load.c      one probe object: plan, load, attach, detach, describe (object.h)
+ *   snapshot.c  reading an object's maps as deltas; journeys
+ *   main.c      slots, commands, the event loop
+ *
+ * State is passed explicitly: `struct kernel` (what features.c found) is
+ * owned by main.c and handed to each object it loads.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -36,7 +48,13 @@
 #include <sys/timerfd.h>
 #include <sys/utsname.h>
 #include <bpf/bpf.h>
-#include "helper.h"
+#include "output.h"
+#include "features.h"
+#include "object.h"
+#include "snapshot.h"
+
+#define HELPER_VERSION "0.2.0"
+#define MAX_COMMAND_BYTES (64 * 1024)
 
 static struct kernel kern = { .netfilter_on = true, .netns_fd = -1 };
 static bool verbose;
@@ -385,6 +403,7 @@ static void cmd_load(const char *id, json_object *cmd)
 	lo = obj_load(&kern, &r);
 	if (!lo)
 		return;	/* error sent; the old object (if any) keeps running */
+	obj_open_journeys(lo);
 	t = mono_ns();
 	replaced = s && s->cur;
 	if (!s && !(s = new_slot(slot))) {

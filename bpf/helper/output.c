@@ -9,7 +9,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
-#include "helper.h"
+#include <bpf/libbpf.h>
+#include "output.h"
 
 void emit(json_object *o)
 {

@@ -10,7 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <bpf/bpf.h>
-#include "helper.h"
+#include "output.h"
+#include "snapshot.h"
 
 static const char *const softirq_names[] = {
 	"HI", "TIMER", "NET_TX", "NET_RX", "BLOCK", "IRQ_POLL", "TASKLET", "SCHED", "HRTIMER", "RCU",
@@ -401,7 +402,7 @@ json_object *acc_to_json(const char *slot, struct acc *a)
 
 /* ---------------------------------------------------------------- journeys */
 
-int journey_cb(void *ctx, void *data, size_t size)
+static int journey_cb(void *ctx, void *data, size_t size)
 {
 	static const char *const reasons[] = { "sampled", "slow" };
 	static const char *const families[] = { "other", "ipv4", "ipv6" };
@@ -453,4 +454,14 @@ int journey_cb(void *ctx, void *data, size_t size)
 	json_object_object_add(o, "end", json_object_new_string(end));
 	emit(o);
 	return 0;
+}
+
+void obj_open_journeys(struct loaded_obj *lo)
+{
+	if (lo->rb_fd < 0 || lo->rb)
+		return;
+	lo->rb = ring_buffer__new(lo->rb_fd, journey_cb, lo, NULL);
+	if (!lo->rb)
+		emit_log("warn", "slot %s: cannot open ring buffer nslat_journeys: %s",
+			 lo->slot, strerror(errno));
 }

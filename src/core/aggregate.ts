@@ -44,6 +44,7 @@ import {
 } from './protocol.ts';
 import { mechanismOf } from './feeds.ts';
 import { addSparse, emptyBuckets, percentiles, quantile, toSparse } from './hist.ts';
+import { type Unit, unitOfKind } from './format.ts';
 
 export interface AggregatorOptions {
   /** Host name shown in reports and the panel ("local" by default). */
@@ -68,7 +69,8 @@ export const DEFAULTS = {
   maxReloads: 1000,
 } as const;
 
-export type Unit = 'ns' | 'packets';
+export type { Unit };
+export { unitOfKind };
 
 /** Per-stage (per-series) results, in stage order. */
 export interface StageReport {
@@ -260,9 +262,6 @@ const DIR_RANK: Record<string, number> = { rx: 0, tx: 1, irq: 2 };
 const PATH_KIND_RANK: Record<string, number> = { stage: 0, cum: 1 };
 const IRQ_KIND_RANK: Record<string, number> = { hardirq: 0, irq_thread_latency: 1, irq_thread_time: 2, softirq_delay: 3, softirq_time: 4, napi_work: 5 };
 
-export function unitOfKind(kind: string): Unit {
-  return kind === 'napi_work' ? 'packets' : 'ns';
-}
 
 function flatSparse(b: number[]): number[] {
   const out: number[] = [];

@@ -7,7 +7,7 @@
  * A dense histogram here is a plain `number[]` of HIST_BUCKETS counts; the helper sends sparse
  * `[bucket, count]` pairs as deltas (protocol.ts HistDelta) which are added with `addSparse`.
  */
-import { HIST_BUCKETS } from './protocol.ts';
+import { HIST_BUCKETS } from './contract.ts';
 
 export { HIST_BUCKETS };
 
@@ -211,44 +211,4 @@ export function percentiles(b: Readonly<Buckets>, sum?: number): Percentiles {
     p999: quantile(b, 0.999, sum),
     max: histMax(b, sum),
   };
-}
-
-const TIME_UNITS = ['ns', 'us', 'ms', 's'] as const;
-
-/**
- * Short label of bucket i's lower bound. For ns: "0", "1 ns" … "512 ns", "1 us" … "512 ms", "1 s",
- * "2 s" — nominal binary steps (1 us = 1024 ns), as the buckets are powers of two.
- * For other units ("packets"): the plain lower bound, "0", "1", "2", "4" ….
- */
-export function bucketLabel(i: number, unit: 'ns' | 'packets' = 'ns'): string {
-  if (i <= 0) return '0';
-  const e = i - 1;
-  if (unit !== 'ns') return String(2 ** e);
-  const u = Math.min(Math.floor(e / 10), TIME_UNITS.length - 1);
-  return `${2 ** (e - u * 10)} ${TIME_UNITS[u]}`;
-}
-
-/** Human-readable duration: "0 ns", "850 ns", "1.54 us", "12.3 ms", "2.00 s" (3 significant digits). */
-export function formatNs(ns: number): string {
-  if (!Number.isFinite(ns)) return '—';
-  const neg = ns < 0 ? '-' : '';
-  let v = Math.abs(ns);
-  let u = 0;
-  while (u < TIME_UNITS.length - 1 && v >= 999.5) {
-    v /= 1000;
-    u++;
-  }
-  let s: string;
-  if (u === 0 && Number.isInteger(v)) s = String(v);
-  else if (v >= 99.95) s = v.toFixed(0);
-  else if (v >= 9.995) s = v.toFixed(1);
-  else s = v.toFixed(2);
-  return `${neg}${s} ${TIME_UNITS[u]}`;
-}
-
-/** Formats a histogram value in its unit: formatNs for ns, a rounded count otherwise. */
-export function formatValue(v: number, unit: 'ns' | 'packets'): string {
-  if (unit === 'ns') return formatNs(v);
-  if (!Number.isFinite(v)) return '—';
-  return v >= 100 || Number.isInteger(v) ? String(Math.round(v)) : v.toFixed(1);
 }

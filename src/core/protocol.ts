@@ -13,20 +13,15 @@
  */
 import { z } from 'zod';
 
-/** Bump on any incompatible change on either side. The helper reports its own in `hello`. */
-export const PROTOCOL_VERSION = 1;
-/** The helper refuses command lines longer than this, and the core refuses longer messages. */
-export const MAX_COMMAND_BYTES = 64 * 1024;
-export const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
-/** log2 buckets per histogram: bucket i counts values v with 2^(i-1) <= v < 2^i (bucket 0: v == 0);
- *  the last bucket also holds everything larger. Values are ns for latency histograms. */
-export const HIST_BUCKETS = 32;
+import { ALTERNATIVES, ATTACH_TYPES, DIRECTIONS, ERROR_CODES, HIST_BUCKETS, MAX_COMMAND_BYTES, MAX_MESSAGE_BYTES, PROTOCOL_VERSION, SLOT_RE, VAR_NAME_RE } from './contract.ts';
+
+export { ALTERNATIVES, HIST_BUCKETS, MAX_COMMAND_BYTES, MAX_MESSAGE_BYTES, PROTOCOL_VERSION };
 
 // ---------------------------------------------------------------- helper commands (core → helper)
 
 const id = z.string().min(1).max(64);
-const slot = z.string().regex(/^[a-z][a-z0-9_]{0,31}$/, 'slot names are [a-z][a-z0-9_]{0,31}');
-const intMap = z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/), z.number().int());
+const slot = z.string().regex(SLOT_RE, 'slot names are [a-z][a-z0-9_]{0,31}');
+const intMap = z.record(z.string().regex(VAR_NAME_RE), z.number().int());
 
 export const LoadCommand = z.object({
   cmd: z.literal('load'),
@@ -58,8 +53,6 @@ export const SetCommand = z.object({
 });
 export const SnapshotCommand = z.object({ cmd: z.literal('snapshot'), id });
 export const QuitCommand = z.object({ cmd: z.literal('quit'), id });
-/** The order in which the helper prefers the alternatives that feed one group (nslat.h). */
-export const ALTERNATIVES = ['fentry', 'kprobe', 'netfilter', 'tp'] as const;
 export const Alternative = z.enum(ALTERNATIVES);
 export type Alternative = z.infer<typeof Alternative>;
 /** Puts an object's programs through the verifier without attaching anything: those of one
@@ -84,19 +77,9 @@ export type HelperCommand = z.infer<typeof HelperCommand>;
 
 // ---------------------------------------------------------------- helper messages (helper → core)
 
-export const AttachType = z.enum([
-  'tracepoint',
-  'raw_tp',
-  'tp_btf',
-  'fentry',
-  'fexit',
-  'kprobe',
-  'kretprobe',
-  'netfilter',
-  'other',
-]);
+export const AttachType = z.enum(ATTACH_TYPES);
 export type AttachType = z.infer<typeof AttachType>;
-export const Direction = z.enum(['rx', 'tx', 'irq']);
+export const Direction = z.enum(DIRECTIONS);
 export type Direction = z.infer<typeof Direction>;
 
 export const HelloMessage = z.object({
@@ -179,6 +162,14 @@ export const Group = z.object({
 });
 export type Group = z.infer<typeof Group>;
 
+/** An integer global of a loaded object (1, 2, 4 or 8 bytes). */
+export const GlobalVar = z.object({
+  name: z.string(),
+  kind: z.enum(['rodata', 'data']),
+  size: z.number().int(),
+});
+export type GlobalVar = z.infer<typeof GlobalVar>;
+
 export const LoadedMessage = z.object({
   type: z.literal('loaded'),
   id,
@@ -193,6 +184,12 @@ export const LoadedMessage = z.object({
   groups: z.array(Group).optional(),
   /** Loads it took: 1, plus one per alternative that fell back. */
   attempts: z.number().int().min(1).optional(),
+  /** The object's direction, from its BTF (absent for an object that keeps no packet or IRQ
+   *  histograms of a known layout). */
+  dir: Direction.optional(),
+  /** The integer globals a load may set, from the object's BTF: `rodata` ones (`const volatile`)
+   *  before load only, `data` ones (.data/.bss) also later with `set`. */
+  globals: z.array(GlobalVar).optional(),
 });
 export type LoadedMessage = z.infer<typeof LoadedMessage>;
 
@@ -217,19 +214,7 @@ export type VerifiedMessage = z.infer<typeof VerifiedMessage>;
 
 export const UnloadedMessage = z.object({ type: z.literal('unloaded'), id, slot });
 
-export const ErrorCode = z.enum([
-  'bad_json', // a line that is not JSON
-  'bad_command', // JSON that is not a valid command
-  'unknown_command',
-  'too_long', // a line over MAX_COMMAND_BYTES
-  'bad_path', // object outside the work directory, or missing
-  'open_failed', // not a BPF object libbpf can open
-  'verifier', // the kernel's verifier refused a program: `log` holds the verifier log
-  'load_failed', // any other load failure
-  'attach_failed', // nothing in the object could attach
-  'no_such_slot',
-  'internal',
-]);
+export const ErrorCode = z.enum(ERROR_CODES);
 export type ErrorCode = z.infer<typeof ErrorCode>;
 
 export const ErrorMessage = z.object({

@@ -7,7 +7,8 @@
  */
 import { z } from 'zod';
 import { AttachType, Direction, Feed, HIST_BUCKETS, LOSS_BASE_LABEL, LOSS_MEANING, LossBase, formatLossShare } from './protocol.ts';
-import { bucketLower, bucketOf, bucketUpper, formatNs, formatValue } from './hist.ts';
+import { bucketLower, bucketOf, bucketUpper } from './hist.ts';
+import { formatNs, formatValue } from './format.ts';
 import { shortReason } from './feeds.ts';
 import type { FedReport, Report, StageReport, Unit } from './aggregate.ts';
 

@@ -7,7 +7,7 @@ import { LOSS_BASE_LABEL, LOSS_MEANING, isLossCounter, lossBaseOf } from '../cor
 
 export interface StageInfo {
   dir: 'rx' | 'tx' | 'irq';
-  /** The boundary, as ARCHITECTURE.md names it. */
+  /** The boundary, as docs/architecture.md (the stage model) names it. */
   stage: string;
   note?: string;
 }

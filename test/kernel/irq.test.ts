@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { execa } from 'execa';
-import { formatNs } from '../../src/core/hist.ts';
+import { formatNs } from '../../src/core/format.ts';
 import { Helper, Totals, kernelSkipReason, mean, p, sleep } from './lib/helper.ts';
 import { runFlow } from './lib/traffic.ts';
 

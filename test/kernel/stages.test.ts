@@ -9,7 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { formatNs } from '../../src/core/hist.ts';
+import { formatNs } from '../../src/core/format.ts';
 import type { LoadedMessage } from '../../src/core/protocol.ts';
 import { Helper, Totals, kernelSkipReason, mean, p, sleep } from './lib/helper.ts';
 import { addQdisc, addTbf, createVethPair, qdiscKinds, removeRootQdisc, type VethPair } from './lib/netns.ts';

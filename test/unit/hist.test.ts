@@ -3,14 +3,11 @@ import assert from 'node:assert/strict';
 import {
   HIST_BUCKETS,
   addSparse,
-  bucketLabel,
   bucketLower,
   bucketOf,
   bucketUpper,
   countOf,
   emptyBuckets,
-  formatNs,
-  formatValue,
   fromSparse,
   fromValues,
   histMax,
@@ -138,30 +135,4 @@ test('quantiles on spikes: within a factor of 2 even where interpolation cannot 
   assert.equal(quantile(b, -1, sum), quantile(b, 0, sum));
   assert.equal(quantile(b, 2, sum), quantile(b, 1, sum));
   assert.equal(quantile(b, 1, sum), histMax(b, sum));
-});
-
-test('bucket labels and ns formatting', () => {
-  assert.equal(bucketLabel(0), '0');
-  assert.equal(bucketLabel(1), '1 ns');
-  assert.equal(bucketLabel(10), '512 ns');
-  assert.equal(bucketLabel(11), '1 us');
-  assert.equal(bucketLabel(12), '2 us');
-  assert.equal(bucketLabel(21), '1 ms');
-  assert.equal(bucketLabel(22), '2 ms');
-  assert.equal(bucketLabel(31), '1 s');
-  assert.equal(bucketLabel(8, 'packets'), '128');
-  assert.equal(formatNs(0), '0 ns');
-  assert.equal(formatNs(850), '850 ns');
-  assert.equal(formatNs(999), '999 ns');
-  assert.equal(formatNs(1536.4), '1.54 us');
-  assert.equal(formatNs(12_345), '12.3 us');
-  assert.equal(formatNs(123_456), '123 us');
-  assert.equal(formatNs(999_700), '1.00 ms');
-  assert.equal(formatNs(2_000_000_000), '2.00 s');
-  assert.equal(formatNs(3_600e9), '3600 s');
-  assert.equal(formatNs(12.5), '12.5 ns');
-  assert.equal(formatNs(-2500), '-2.50 us');
-  assert.equal(formatNs(Number.NaN), '—');
-  assert.equal(formatValue(8.46, 'packets'), '8.5');
-  assert.equal(formatValue(64, 'packets'), '64');
 });

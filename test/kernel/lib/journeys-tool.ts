@@ -9,7 +9,7 @@
  * lo: loopback (default); veth: between two test namespaces; tbf: the same with tbf 1mbit on the
  * sender's veth.
  */
-import { formatNs } from '../../../src/core/hist.ts';
+import { formatNs } from '../../../src/core/format.ts';
 import { Helper, Totals, sleep } from './helper.ts';
 import { addTbf, createVethPair } from './netns.ts';
 import { describe } from './stages.ts';

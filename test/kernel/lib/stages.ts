@@ -4,7 +4,7 @@
  * that path, and a printable summary.
  */
 import type { Boundary, LoadedMessage } from '../../../src/core/protocol.ts';
-import { formatNs } from '../../../src/core/hist.ts';
+import { formatNs } from '../../../src/core/format.ts';
 import { mean, p, type Hist, type Totals } from './helper.ts';
 
 export type Proto = 'tcp' | 'udp';

@@ -7,7 +7,8 @@
  * Each group collects all its problems (one run shows every one of them), plus report lines that are
  * printed whether or not the group passes.
  */
-import { bucketLower, formatNs } from '../../../src/core/hist.ts';
+import { bucketLower } from '../../../src/core/hist.ts';
+import { formatNs } from '../../../src/core/format.ts';
 import type { Boundary, Feed, LoadedMessage } from '../../../src/core/protocol.ts';
 import { Totals, mean, p, type Hist } from '../../kernel/lib/helper.ts';
 import { NOT_ON_VIRTUAL_DEVICES, QDISC, boundaryL4, describe as describeTotals, seenAt, type Proto } from '../../kernel/lib/stages.ts';

@@ -1,18 +1,10 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * nslat-helper internals. The modules, each using only those above it:
- *
- *   output.c    emitting protocol messages; libbpf's text, captured for errors
- *   features.c  what this kernel allows (attach types, netfilter, threaded IRQs)
- *   load.c      one probe object: plan, load, attach, detach, describe
- *   snapshot.c  reading an object's maps as deltas; journeys
- *   main.c      slots, commands, the event loop
- *
- * State is passed explicitly: `struct kernel` (what features.c found) is
- * owned by main.c and handed to each object it loads.
+ * One probe object (load.c): plan, load, attach, detach, describe, and its
+ * globals. Uses output and features.
  */
-#ifndef __NSLAT_HELPER_H
-#define __NSLAT_HELPER_H
+#ifndef __NSLAT_OBJECT_H
+#define __NSLAT_OBJECT_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -22,64 +14,11 @@
 #include <bpf/libbpf.h>
 #include <bpf/btf.h>
 #include "nslat.h"
+#include "features.h"
 
-#define HELPER_VERSION "0.2.0"
-#define MAX_COMMAND_BYTES (64 * 1024)
+
 /* network namespaces a load may name for its netfilter hooks */
 #define MAX_NETNS 16
-
-/* ---------------------------------------------------------------- output.c */
-
-void emit(json_object *o);
-void emit_error(const char *id, const char *code, const char *slot, const char *program,
-		const char *log, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
-void emit_log(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* A log message that answers command `id` (the reply to a good `set`). */
-void emit_reply_log(const char *id, const char *level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-uint64_t mono_ns(void);
-uint64_t wall_ns(void);
-
-/* libbpf's messages: printed to stderr (debug ones only when verbose), and
- * those since the last reset kept for error reports. */
-void output_init(bool verbose);
-void libbpf_capture_reset(void);
-const char *libbpf_captured(void);
-void libbpf_set_quiet(bool quiet);
-
-/* ---------------------------------------------------------------- features.c */
-
-/* attach types, in protocol spelling */
-enum atype {
-	AT_TRACEPOINT, AT_RAW_TP, AT_TP_BTF, AT_FENTRY, AT_FEXIT, AT_KPROBE, AT_KRETPROBE,
-	AT_NETFILTER, AT_OTHER, AT_NUM,
-};
-extern const char *const atype_names[AT_NUM];
-
-/* BPF netfilter programs (kernel >= 6.4), numbers from the kernel UAPI */
-#define NSLAT_PROG_TYPE_NETFILTER 32
-#define NSLAT_ATTACH_NETFILTER 45
-
-struct kernel {
-	struct btf *btf;		/* vmlinux BTF, or NULL */
-	int ncpus;
-	bool ok[AT_NUM];		/* attach type works here */
-	char why[AT_NUM][128];		/* why not */
-	bool netfilter_on;		/* netfilter hooks may be used (off: --no-netfilter) */
-	bool preempt_rt;
-	bool threaded_irqs;		/* device IRQ handlers threaded by force (PREEMPT_RT, threadirqs) */
-	int netns_fd;			/* the helper's own network namespace, -1 */
-};
-
-void probe_features(struct kernel *k, bool verbose);
-bool kernel_when(const struct kernel *k, int when);
-const char *kernel_when_why(int when);
-/* A BPF netfilter link in the calling thread's network namespace; -1 + errno. */
-int nf_link_create(int prog_fd, int pf, int hooknum, int prio);
-/* An fd of the network namespace with inode `ino` (from /run/netns or a
- * process), -1 when none is found. */
-int netns_open(__u64 ino);
-
-/* ---------------------------------------------------------------- load.c */
 
 enum pstatus { PS_ATTACHED, PS_SKIPPED, PS_FAILED };
 
@@ -100,6 +39,7 @@ struct prog_ent {
 	enum pstatus status;
 	char reason[384];
 	char *log;			/* verifier log of a rejection (tail) */
+	char warning[512];		/* its name binds nothing (bookkeeping), or empty */
 	struct bpf_link *link;
 	int nf_fds[MAX_NETNS + 1];	/* netfilter links, one per namespace */
 	__u64 nf_ns[MAX_NETNS + 1];	/* their namespaces (0: the helper's own) */
@@ -181,38 +121,5 @@ bool int_fits(long long v, __u32 sz);
  * alt is ALT_NONE) through the verifier without attaching anything. */
 json_object *obj_verify(const struct kernel *k, const char *id, const char *path,
 			json_object *rodata, int alt);
-
-/* ---------------------------------------------------------------- snapshot.c */
-
-/* accumulated deltas (one snapshot's worth, merged by name) */
-struct hd {
-	char kind[24];
-	char name[200];
-	char from[64], to[64];
-	int dir;
-	int irq, vec, cpu;	/* -1 when absent */
-	__u64 b[NSLAT_HIST_BUCKETS];
-	__u64 count, sum;
-};
-struct kv {
-	char name[96];
-	__u64 v;
-};
-struct pst {
-	char name[128];
-	__u32 id;
-	__u64 cnt, time, miss;
-};
-struct acc {
-	struct hd *h; int nh, caph;
-	struct kv *c; int nc, capc;
-	struct kv *d; int nd, capd;
-	struct pst *p; int np, capp;
-};
-
-void obj_collect(struct loaded_obj *lo, struct acc *a);
-json_object *acc_to_json(const char *slot, struct acc *a);
-void acc_free(struct acc *a);
-int journey_cb(void *ctx, void *data, size_t size);
 
 #endif

@@ -1,17 +1,36 @@
 #!/bin/bash
-# Per-hook cost of the nslat probes against empty tp_btf programs on the same
-# hooks, from kernel bpf_stats (run_time_ns / run_cnt), under bounded loopback
-# traffic. Root. Usage: bpf/bench/hookcost.sh [SECONDS]   (benchmark, not a test)
+# Per-hook cost of the nslat probes against empty programs on the same hooks, from kernel bpf_stats
+# (run_time_ns / run_cnt), under bounded loopback traffic. Root.
+# Usage: bench/hookcost.sh [SECONDS]   (benchmark, not a test; run alone, under flock /tmp/nslat-bpf.lock)
+# The empty object is generated for this kernel: a first helper run loads rx, tx and irq, and
+# bench/empty-gen.ts writes one empty program per section that attached (the baseline bench/main.ts
+# uses), into .cache/bench/. bench/floor.bpf.c (the least a timestamping probe does) is built
+# there too: pass EXTRA=.cache/bench/floor.bpf.o to load it.
 # BASE=DIR (with rx/tx/irq.bpf.o of another build, e.g. an older version): also load those, on the
 # same hooks in the same run, and print their ns/run in the "base" column (before/after figures);
 # BASE_FIRST=1 attaches them before the current build's programs. EXTRA="a.bpf.o b.bpf.o": more
 # objects to load (slot = file name without .bpf.o), e.g. reference programs for a cost floor.
 set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd); bpf=$(dirname "$here")
+here=$(cd "$(dirname "$0")" && pwd); root=$(dirname "$here"); bpf=$root/bpf
+out=$root/.cache/bench
 secs=${1:-5}
-make -s -C "$bpf" all bench >&2
+make -s -C "$bpf" all >&2
+mkdir -p "$out"
 wd=$(mktemp -d /tmp/nslat-hookcost.XXXXXX); trap 'rm -rf "$wd"' EXIT
-cp "$bpf"/build/{rx,tx,irq,empty}.bpf.o "$wd"/
+cp "$bpf"/build/{rx,tx,irq}.bpf.o "$wd"/
+
+# the sections nslat attaches on this kernel → the empty object
+{
+	for s in rx tx irq; do
+		echo "{\"cmd\":\"load\",\"id\":\"$s\",\"slot\":\"$s\",\"object\":\"$wd/$s.bpf.o\"}"
+	done
+	echo '{"cmd":"quit","id":"q"}'
+} | "$bpf/build/nslat-helper" --workdir "$wd" 2>/dev/null > "$wd/discover"
+(cd "$root" && node --import tsx bench/empty-gen.ts --loaded "$wd/discover" --out "$out") >/dev/null
+make -s -C "$bpf" probe SRC="$out/empty.bpf.c" OUT="$out/empty.bpf.o" >&2
+make -s -C "$bpf" probe SRC="$here/floor.bpf.c" OUT="$out/floor.bpf.o" >&2
+cp "$out/empty.bpf.o" "$wd/"
+
 base=${BASE:-}
 if [ -n "$base" ]; then for s in rx tx irq; do cp "$base/$s.bpf.o" "$wd/base_$s.bpf.o"; done; fi
 for o in ${EXTRA:-}; do cp "$o" "$wd/"; done

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* The least a timestamping probe does, on three of the hooks the nslat probes
- * use: the floor for the per-hook cost comparison (bench/hookcost.sh with
- * EXTRA=build/floor.bpf.o). Not a probe object. An nslat stage program takes
+ * use: the floor for the per-hook cost comparison (bench/hookcost.sh builds it
+ * into .cache/bench/; load it with EXTRA=.cache/bench/floor.bpf.o). Not a probe
+ * object. An nslat stage program takes
  * at least one timestamp and adds to two histograms per packet. */
 #define NSLAT_NO_PACKETS 1
 #define NSLAT_HIST_ENTRIES NSLAT_IRQ_HIST_MAX
