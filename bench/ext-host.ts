@@ -26,9 +26,8 @@ const stop = async () => {
 process.on('SIGTERM', () => void stop().then(() => process.exit(1)));
 try {
   const agg = new Aggregator();
-  for (const m of session.startupMessages) agg.ingest(m);
   let snaps = 0, journeys = 0, deltas = 0, deltaBytes = 0, deltaMsMax = 0;
-  session.on('message', (m) => {
+  session.subscribe((m) => {
     if (m.type === 'snapshot') snaps++;
     else if (m.type === 'journey') journeys++;
     agg.ingest(m);

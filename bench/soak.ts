@@ -74,13 +74,12 @@ await sleep(500);
 const session = await Session.start({ stages: ['rx', 'tx', 'irq'], intervalMs: 1000, sampleEvery: 1000 });
 const helperPid = session.hello.pid;
 const agg = new Aggregator({ ...(maxIntervals !== undefined ? { maxIntervals } : {}), ...(fullResS !== undefined ? { fullResolutionMs: fullResS * 1000 } : {}) });
-for (const m of session.startupMessages) agg.ingest(m);
 let lastSeq: number | undefined;
 let snapshots = 0;
 let lostSnapshots = 0;
 let journeys = 0;
 const totals = new Map<string, number>();
-session.on('message', (m) => {
+session.subscribe((m) => {
   agg.ingest(m);
   if (m.type === 'journey') journeys++;
   if (m.type !== 'snapshot') return;

@@ -197,8 +197,7 @@ async function runTrace(cmd: TraceCmd): Promise<number> {
       return 130;
     }
     const s = session;
-    for (const m of s.startupMessages) { agg.ingest(m); outputs.message(m); }
-    s.on('message', (m) => {
+    s.subscribe((m) => {
       try {
         agg.ingest(m, Date.now());
         outputs.message(m);

@@ -519,23 +519,66 @@ export function checkHello(hello: HelloMessage): ProtocolError | undefined {
 
 // ---------------------------------------------------------------- core ⇄ webview
 
-/** A summary of one stage for the panel (derived by aggregation). */
-export const StageSummary = z.object({
-  key: z.string(), // stable: `${dir}:${kind}:${name}` plus cpu for per-CPU IRQ series
+/** One stage's aggregate over the session, as the aggregation produces it: what the stage is,
+ *  and its figures. The panel's StageSummary, the report's ReportStage and the hover's StageStat
+ *  are views of this record. */
+export const StageRecord = z.object({
+  key: z.string(), // stable: `${dir}:${kind}:${name}` plus `:cpu${n}` for per-CPU IRQ series
+  name: z.string(),
   kind: z.string(),
   dir: Direction,
-  name: z.string(),
+  /** Slot whose snapshot carried it (the last one, if several). */
+  slot: z.string(),
   from: z.string().optional(),
   to: z.string().optional(),
+  /** Boundary ids of `from`/`to` in their slot's `loaded` message, when announced. */
+  from_id: z.number().int().optional(),
+  to_id: z.number().int().optional(),
   cpu: z.number().int().optional(),
+  irq: z.number().int().optional(),
+  vec: z.number().int().optional(),
+  /** True for the total over CPUs of per-CPU series (the per-CPU ones carry `cpu`). */
+  total_over_cpus: z.boolean(),
+  /** "packets" for napi_work, "ns" for everything else. */
+  unit: z.enum(['ns', 'packets']),
+  /** Attach type of the (first) program feeding this stage (from `loaded` boundaries/programs). */
+  attach: AttachType.optional(),
+  /** Every attach type feeding the boundary this stage ends at, "+"-joined ("fentry+tp_btf"). */
+  mechanism: z.string().optional(),
+  /** The programs feeding that boundary (from `loaded`). */
+  feeds: z.array(Feed).optional(),
+  /** Why the boundary feeding it is not active, when it is not. */
+  skip_reason: z.string().optional(),
   count: z.number(),
   sum: z.number(),
-  buckets: z.array(z.number()), // HIST_BUCKETS cumulative counts over the whole session
+  mean: z.number(),
   p50: z.number(),
   p90: z.number(),
   p99: z.number(),
   p999: z.number(),
   max: z.number(),
+  /** Dense HIST_BUCKETS counts over the whole session. */
+  buckets: z.array(z.number()),
+});
+export type StageRecord = z.infer<typeof StageRecord>;
+
+/** A stage as the panel gets it: its identity and figures, without the report's attach details. */
+export const StageSummary = StageRecord.pick({
+  key: true,
+  kind: true,
+  dir: true,
+  name: true,
+  from: true,
+  to: true,
+  cpu: true,
+  count: true,
+  sum: true,
+  buckets: true,
+  p50: true,
+  p90: true,
+  p99: true,
+  p999: true,
+  max: true,
 });
 export type StageSummary = z.infer<typeof StageSummary>;
 

@@ -6,7 +6,7 @@
  *  - toJsonDocument: one JSON document, described by the exported zod schema ReportDocument.
  */
 import { z } from 'zod';
-import { AttachType, Direction, Feed, HIST_BUCKETS, LOSS_BASE_LABEL, LOSS_MEANING, LossBase, formatLossShare } from './protocol.ts';
+import { AttachType, Direction, Feed, HIST_BUCKETS, LOSS_BASE_LABEL, LOSS_MEANING, LossBase, StageRecord, formatLossShare } from './protocol.ts';
 import { bucketLower, bucketOf, bucketUpper } from './hist.ts';
 import { formatNs, formatValue } from './format.ts';
 import { shortReason } from './feeds.ts';
@@ -19,46 +19,49 @@ export const REPORT_SCHEMA = 'nslat.report/v2';
 const num = z.number().finite();
 const nullableNum = num.nullable();
 
-export const ReportStage = z.strictObject({
-  name: z.string(),
-  /** `${dir}:${kind}:${name}` (+ `:cpu${n}`); absent for skipped boundaries. */
-  key: z.string().optional(),
-  /** "stage", "cum", "hardirq", "irq_thread_latency", "irq_thread_time", "softirq_delay",
-   *  "softirq_time", "napi_work", a probe author's own, or "boundary" for a boundary no program
-   *  could attach to (see skip_reason). */
-  kind: z.string(),
-  dir: Direction,
-  from: z.string().optional(),
-  to: z.string().optional(),
-  cpu: z.number().int().optional(),
-  irq: z.number().int().optional(),
-  vec: z.number().int().optional(),
-  /** True for the total over CPUs of per-CPU series. */
-  total_over_cpus: z.boolean(),
-  /** Unit of sum/mean/percentiles: "ns" for latencies, "packets" for NAPI work per poll. */
-  unit: z.enum(['ns', 'packets']),
-  /** Attach type of the first program feeding the boundary the stage ends at. */
-  attach: AttachType.nullable(),
-  /** Every attach type feeding it, "+"-joined ("netfilter", "fentry+tp_btf"); null when nothing does. */
-  mechanism: z.string().nullable(),
-  /** The programs feeding it (program, attach type, target, netfilter namespaces). */
-  feeds: z.array(Feed),
-  /** Why nothing feeds it: the helper's reason, complete. */
-  skip_reason: z.string().nullable(),
-  /** Packets (or events) measured. */
-  count: num.min(0),
-  sum: num.min(0),
-  /** Percentiles estimated from log2 buckets (see hist.ts for accuracy); null without data. */
-  mean: nullableNum,
-  p50: nullableNum,
-  p90: nullableNum,
-  p99: nullableNum,
-  p999: nullableNum,
-  /** Upper bound of the largest value (top of the highest bucket, tightened by the sum). */
-  max: nullableNum,
-  /** Sparse log2 buckets [index, count]: index i counts 2^(i-1) ≤ v < 2^i, index 0 counts 0. */
-  buckets: z.array(z.tuple([z.number().int().min(0).max(HIST_BUCKETS - 1), num.min(0)])),
-});
+/** A stage of the JSON document: the stage record's identity, its attach details with null for
+ *  "none", figures with null without data, and sparse buckets. `kind` is "stage", "cum",
+ *  "hardirq", "irq_thread_latency", "irq_thread_time", "softirq_delay", "softirq_time",
+ *  "napi_work", a probe author's own, or "boundary" for a boundary no program could attach to
+ *  (see skip_reason). */
+export const ReportStage = StageRecord.pick({
+  name: true,
+  kind: true,
+  dir: true,
+  from: true,
+  to: true,
+  cpu: true,
+  irq: true,
+  vec: true,
+  total_over_cpus: true,
+  unit: true,
+})
+  .extend({
+    /** `${dir}:${kind}:${name}` (+ `:cpu${n}`); absent for skipped boundaries. */
+    key: z.string().optional(),
+    /** Attach type of the first program feeding the boundary the stage ends at. */
+    attach: AttachType.nullable(),
+    /** Every attach type feeding it, "+"-joined ("netfilter", "fentry+tp_btf"); null when nothing does. */
+    mechanism: z.string().nullable(),
+    /** The programs feeding it (program, attach type, target, netfilter namespaces). */
+    feeds: z.array(Feed),
+    /** Why nothing feeds it: the helper's reason, complete. */
+    skip_reason: z.string().nullable(),
+    /** Packets (or events) measured. */
+    count: num.min(0),
+    sum: num.min(0),
+    /** Percentiles estimated from log2 buckets (see hist.ts for accuracy); null without data. */
+    mean: nullableNum,
+    p50: nullableNum,
+    p90: nullableNum,
+    p99: nullableNum,
+    p999: nullableNum,
+    /** Upper bound of the largest value (top of the highest bucket, tightened by the sum). */
+    max: nullableNum,
+    /** Sparse log2 buckets [index, count]: index i counts 2^(i-1) ≤ v < 2^i, index 0 counts 0. */
+    buckets: z.array(z.tuple([z.number().int().min(0).max(HIST_BUCKETS - 1), num.min(0)])),
+  })
+  .strict();
 export type ReportStage = z.infer<typeof ReportStage>;
 
 /** A boundary or named group of a loaded object: what feeds it, or why nothing does. */

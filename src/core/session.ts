@@ -339,9 +339,8 @@ export class Session extends EventEmitter<SessionEvents> {
         await client.quit().catch(() => undefined);
         throw new SessionError(`no probes could be loaded on ${transport.host}: ${failures.join('; ')}`, pre, failDiags);
       }
-      // Replay what arrived during start-up (hello, loaded...) to listeners that attach after start().
+      session.early = early;
       client.on('message', (m) => session.emit('message', m));
-      session.startupMessages = early;
       for (const f of failures) setImmediate(() => session.emit('warning', `stage ${f} did not load; tracing the others`));
       for (const r of session.refusals) setImmediate(() => session.emit('warning', r.message));
       progress({ phase: 'running', message: `tracing ${stages.filter((s) => session.loaded.has(s)).join(', ')} on ${transport.host}` });
@@ -358,8 +357,22 @@ export class Session extends EventEmitter<SessionEvents> {
     }
   }
 
-  /** Messages received while starting (hello, loaded): feed them to an aggregator first. */
-  startupMessages: HelperMessage[] = [];
+  /** Messages received while starting (hello, loaded, often a first snapshot). */
+  private early: HelperMessage[] = [];
+
+  /** What arrived while starting, to read (a first snapshot there, which stages loaded); to act
+   *  on every message, use subscribe(). */
+  get startupMessages(): readonly HelperMessage[] {
+    return this.early;
+  }
+
+  /** Every message of the session, in order, each once: first those received while starting,
+   *  then each later one as it arrives. Returns the function that stops the delivery. */
+  subscribe(listener: (m: HelperMessage) => void): () => void {
+    for (const m of this.early) listener(m);
+    this.on('message', listener);
+    return () => { this.off('message', listener); };
+  }
 
   /** Where this session's edited probes compile: this machine, the target, or nowhere (why). */
   compilePlace(): Promise<CompilePlace> {

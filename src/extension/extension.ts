@@ -162,8 +162,7 @@ class Nslat implements vscode.Disposable {
       } catch { /* closed: the session ended */ }
       this.onMessage(aggregator, m, now);
     };
-    for (const m of session.startupMessages) onMessage(m);
-    session.on('message', onMessage);
+    session.subscribe(onMessage);
     session.on('warning', (w) => this.log.warn(w));
     session.on('ended', (info) => {
       trace?.close();

@@ -14,6 +14,7 @@ import {
   type Hover,
 } from 'vscode-languageserver';
 import type { TextDocument } from 'vscode-languageserver-textdocument';
+import { formatNs, formatValue } from '../core/format.ts';
 import type { FuncInfo, KernelBtf, Param as BtfParam } from './btf.ts';
 import { counterHover, isSkbFreeingFunction, SKB_GONE_TRACEPOINTS, stagesFor } from './catalogue.ts';
 import type { AttachKind, Capabilities, Capability, KernelIdentity } from './kernelInfo.ts';
@@ -290,14 +291,6 @@ export function completeProgArgs(doc: TextDocument, offset: number, view: Kernel
 
 // ------------------------------------------------------------------------------ hover
 
-export function formatNs(ns: number): string {
-  if (!Number.isFinite(ns)) return '—';
-  if (ns < 1_000) return `${Math.round(ns)} ns`;
-  if (ns < 1_000_000) return `${(ns / 1_000).toFixed(ns < 10_000 ? 2 : 1)} µs`;
-  if (ns < 1_000_000_000) return `${(ns / 1_000_000).toFixed(2)} ms`;
-  return `${(ns / 1e9).toFixed(2)} s`;
-}
-
 /** A boundary name without nslat_ and rx_/tx_/irq_ prefixes, lower case. */
 export function normBoundary(s: string): string {
   return s.trim().toLowerCase().replace(/^nslat_/, '').replace(/^(?:rx|tx|irq)_/, '');
@@ -320,7 +313,7 @@ export function liveFor(stats: StageStatsParams | undefined, boundary: string, p
     const outOf = e.from !== undefined && normBoundary(e.from) === b;
     if (!into && !outOf) continue;
     const how = s.kind === 'cum' ? 'since entry' : into ? 'into' : 'out of';
-    const unit = s.kind === 'napi_work' ? (n: number) => `${Math.round(n)} pkts` : formatNs;
+    const unit = s.kind === 'napi_work' ? (n: number) => `${formatValue(n, 'packets')} pkts` : formatNs;
     rows.push(`| ${s.name} | ${s.dir} | ${how} | ${unit(s.p50)} | ${unit(s.p99)} | ${s.count} |`);
   }
   const progs = stats.progs.filter((p) => programs.includes(p.name)).map((p) => `\`${p.name}\`: ${formatNs(p.ns_per_run)} per run${p.runs !== undefined ? ` (${p.runs} runs)` : ''}`);

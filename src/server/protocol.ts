@@ -63,15 +63,12 @@
  */
 import { NotificationType, RequestType } from 'vscode-languageserver-protocol';
 import { z } from 'zod';
+import { StageRecord } from '../core/protocol.ts';
 
-export const StageStat = z.object({
-  name: z.string(),
+/** A stage as the hover gets it: the stage record's name, ends and the figures it shows. `dir`,
+ *  `kind` and `cpu` are looser than the record's, so any client's figures are shown. */
+export const StageStat = StageRecord.pick({ name: true, p50: true, p99: true, count: true, from: true, to: true }).extend({
   dir: z.string(),
-  p50: z.number(),
-  p99: z.number(),
-  count: z.number(),
-  from: z.string().optional(),
-  to: z.string().optional(),
   /** StageSummary.kind: "stage" (from→to), "cum" (since the packet entered, at `to`), or an IRQ kind. */
   kind: z.string().optional(),
   /** Per-CPU series are skipped in hovers (the totals are shown). */

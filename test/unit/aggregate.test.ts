@@ -386,3 +386,26 @@ test('hostile input: the schema rejects negative/NaN counts; hand-built bad valu
   assert.equal(bs.count, 2 ** 51);
   assert.ok(bs.p50 >= 2 ** 19 && bs.p50 < 2 ** 20);
 });
+
+test('one stage record: the report\'s stages are StageRecords, the panel and the hover show views of them in the same order', async () => {
+  const { StageRecord, StageSummary } = await import('../../src/core/protocol.ts');
+  const { ReportStage, toJsonDocument } = await import('../../src/core/report.ts');
+  const { StageStat } = await import('../../src/server/protocol.ts');
+  const { stageStatsFrom } = await import('../../src/extension/lspSync.ts');
+  const agg = new Aggregator({ now: () => T0_WALL / 1e6 });
+  for (const m of makeStream()) agg.ingest(m);
+  const report = agg.report();
+  const panel = agg.panelState();
+  assert.ok(report.stages.length > 0);
+  assert.deepEqual(panel.stages.map((s) => s.key), report.stages.map((s) => s.key));
+  for (const [i, s] of report.stages.entries()) {
+    assert.deepEqual(StageRecord.strict().parse(s), s);
+    const summary = panel.stages[i]!;
+    assert.deepEqual(StageSummary.parse(summary), summary);
+    for (const [k, v] of Object.entries(summary)) assert.deepEqual(v, (s as Record<string, unknown>)[k], `${s.key}.${k}`);
+  }
+  for (const d of toJsonDocument(report).stages) ReportStage.parse(d);
+  for (const st of stageStatsFrom(report, 'h').stages) StageStat.parse(st);
+  const picked = (o: { shape: object }) => Object.keys(o.shape);
+  for (const k of [...picked(StageSummary), ...picked(StageStat)]) assert.ok(k in StageRecord.shape, k);
+});

@@ -105,6 +105,32 @@ test('hostile helper output becomes warnings; messages still flow; stop quits th
   assert.equal((await s.reload('rx')).ok, false);
 });
 
+test('subscribe delivers the start-up messages, then every later one, in order, each once', async () => {
+  const { t, helpers } = fakeTarget((cmd, p) => {
+    if (cmd.cmd === 'load') p.say(loaded(cmd));
+    else if (cmd.cmd === 'quit') {
+      p.say({ type: 'bye', reason: 'quit', attached: 0 });
+      setImmediate(() => p.die({ code: 0, signal: null, why: 'exited' }));
+    }
+  });
+  const s = await Session.start({ transport: t, stages: ['rx', 'tx'] });
+  const got: string[] = [];
+  const stop = s.subscribe((m) => got.push(m.type === 'snapshot' ? `snapshot ${m.seq}` : m.type));
+  assert.deepEqual(got, ['hello', 'loaded', 'loaded', 'snapshot 0']);
+  const late: string[] = [];
+  s.subscribe((m) => late.push(m.type));
+  assert.deepEqual(late, ['hello', 'loaded', 'loaded', 'snapshot']);
+  helpers[0]!.say({ type: 'snapshot', seq: 1, mono_ns: 4e9, interval_ns: 1e9, slots: [] });
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(got.slice(4), ['snapshot 1']);
+  stop();
+  helpers[0]!.say({ type: 'snapshot', seq: 2, mono_ns: 5e9, interval_ns: 1e9, slots: [] });
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(got.slice(4), ['snapshot 1']);
+  assert.deepEqual(late.slice(4), ['snapshot', 'snapshot']);
+  await s.stop();
+});
+
 test('a verifier rejection at start-up of one stage: the others trace, diagnostics name the source line', async () => {
   const { t } = fakeTarget((cmd, p) => {
     if (cmd.cmd === 'load' && cmd.slot === 'tx') p.say({ type: 'error', id: cmd.id, code: 'verifier', slot: 'tx', program: 'handle_x', message: 'program handle_x rejected', log: '0: R1=ctx()\n; *v += 1; @ tx.bpf.c:42\n8: (79) r1 = *(u64 *)(r0 +0)\nR0 invalid mem access \'map_value_or_null\'\nprocessed 8 insns' });
