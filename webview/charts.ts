@@ -19,7 +19,7 @@ import {
   Tooltip,
 } from 'chart.js';
 import type { IntervalPoint, ReloadMark, StageSummary } from '../src/core/protocol.ts';
-import { bucketLabel, formatClock, formatCount, formatNs, formatNsShort, kindUnit } from './format.ts';
+import { type Unit, bucketLabel, formatClock, formatCount, formatNs, formatNsShort, formatValue, unitOfKind } from '../src/core/format.ts';
 import { stageSeries } from './store.ts';
 import { type Theme, withAlpha } from './theme.ts';
 
@@ -56,7 +56,7 @@ Chart.defaults.maintainAspectRatio = false;
 Chart.defaults.resizeDelay = 50;
 
 /** Log-axis tick label: only 1·10ⁿ and 3·10ⁿ are labelled, so labels never crowd. */
-function logTick(v: number | string, unit: 'ns' | 'count' = 'ns'): string {
+function logTick(v: number | string, unit: Unit = 'ns'): string {
   const n = Number(v);
   if (!(n > 0)) return '';
   const m = n / 10 ** Math.floor(Math.log10(n) + 1e-9);
@@ -228,7 +228,7 @@ export class HistogramChart {
    *  resolved options per dataset) unless the theme changed. */
   update(stage: StageSummary, theme: Theme): void {
     const b = stage.buckets;
-    const unit = kindUnit(stage.kind);
+    const unit = unitOfKind(stage.kind);
     const sig = `${unit}|${stage.name}|${b.join(',')}`;
     if (sig === this.sig && theme === this.theme) return;
     this.sig = sig;
@@ -241,7 +241,7 @@ export class HistogramChart {
     const labels: string[] = [];
     const data: number[] = [];
     for (let i = lo; i <= hi; i++) {
-      labels.push(bucketLabel(i, b.length - 1, unit));
+      labels.push(bucketLabel(i, unit));
       data.push(b[i] ?? 0);
     }
     const old = this.chart.data.labels as string[] | undefined;
@@ -379,7 +379,7 @@ export class TimeChart {
   readonly chart: Chart<'line'>;
   private marks: ReloadMark[] = [];
   private theme: Theme | undefined;
-  private unit: 'ns' | 'count' = 'ns';
+  private unit: Unit = 'ns';
   /** Datasets by line id; each one's `data` array lines up with `shown`, point for point. */
   private byId = new Map<string, LineDS>();
   /** The intervals the datasets show, oldest first (the store keeps its point objects, so identity
@@ -424,7 +424,7 @@ export class TimeChart {
           tooltip: {
             callbacks: {
               title: (items) => (items[0] ? formatClock(Number(items[0].parsed.x)) : ''),
-              label: (item) => ` ${item.dataset.label}: ${this.unit === 'ns' ? formatNs(Number(item.parsed.y)) : formatCount(Number(item.parsed.y))}`,
+              label: (item) => ` ${item.dataset.label}: ${formatValue(Number(item.parsed.y), this.unit)}`,
             },
           },
         },
@@ -463,7 +463,7 @@ export class TimeChart {
    *  those elements); point objects are made once per interval and line. */
   update(series: IntervalPoint[], selected: StageSummary, others: StageSummary[], reloads: ReloadMark[], theme: Theme): void {
     this.marks = reloads;
-    this.unit = kindUnit(selected.kind);
+    this.unit = unitOfKind(selected.kind);
     if (this.theme !== theme) {
       this.theme = theme;
       this.byId.clear();
@@ -545,7 +545,7 @@ export class TimeChart {
       dec.samples = px;
       dec.threshold = px;
     }
-    const title = kindUnit(selected.kind) === 'ns' ? 'latency' : selected.name;
+    const title = unitOfKind(selected.kind) === 'ns' ? 'latency' : selected.name;
     if (title !== this.yTitle) {
       this.yTitle = title;
       y.title = { display: true, text: title };

@@ -2,7 +2,7 @@
 // Cells go into an ImageData of intervals × buckets that is scaled up once with smoothing off,
 // so ten minutes of history at one interval per second (600 × 32 cells) costs well under a millisecond.
 import type { IntervalPoint, ReloadMark } from '../src/core/protocol.ts';
-import { bucketLow, formatClock, formatCount, formatNsShort } from './format.ts';
+import { type Unit, bucketLowLabel, formatClock } from '../src/core/format.ts';
 import type { Theme } from './theme.ts';
 
 export interface HeatmapHit {
@@ -75,7 +75,7 @@ export class Heatmap {
   }
 
   /** Draws the heatmap of `key`; returns false when there is nothing to draw. */
-  draw(series: IntervalPoint[], key: string, reloads: ReloadMark[], theme: Theme, unit: 'ns' | 'count', maxColumns = 600): boolean {
+  draw(series: IntervalPoint[], key: string, reloads: ReloadMark[], theme: Theme, unit: Unit, maxColumns = 600): boolean {
     const ctx = this.canvas.getContext('2d');
     if (!ctx) return false;
     const dpr = window.devicePixelRatio || 1;
@@ -220,7 +220,7 @@ export class Heatmap {
     const step = rowH >= 14 ? 1 : rowH >= 7 ? 2 : 4;
     for (let r = 0; r < rows; r += step) {
       const bucket = hi - r;
-      const label = unit === 'ns' ? formatNsShort(bucketLow(bucket)) : formatCount(bucketLow(bucket));
+      const label = bucketLowLabel(bucket, unit);
       ctx.fillText(label, L.x - 6, L.y + (r + 1) * rowH, left - 8);
     }
 

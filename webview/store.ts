@@ -32,8 +32,10 @@ export function allDirty(v = true): Dirty {
 
 export class Store {
   session: SessionInfo | undefined;
-  /** By key, in the order stages first appeared. */
+  /** By key. */
   readonly stages = new Map<string, StageSummary>();
+  /** Keys of `stages` in display order (orderedStages). */
+  private order: string[] = [];
   series: IntervalPoint[] = [];
   journeys: JourneyMessage[] = [];
   reloads: ReloadMark[] = [];
@@ -56,7 +58,7 @@ export class Store {
           this.session = msg.session;
           d.session = true;
         }
-        for (const s of msg.stages ?? []) this.stages.set(s.key, s);
+        this.merge(msg.stages ?? []);
         d.stages = (msg.stages?.length ?? 0) > 0;
         if (msg.points?.length) {
           const last = this.series.at(-1)?.t_ms ?? -Infinity;
@@ -95,6 +97,7 @@ export class Store {
     this.session = state.session;
     this.stages.clear();
     for (const s of state.stages) this.stages.set(s.key, s);
+    this.order = [...this.stages.keys()];
     this.series = state.series.slice(-MAX_POINTS);
     this.journeys = state.journeys.slice(-MAX_JOURNEYS);
     this.reloads = state.reloads.slice(-MAX_RELOADS);
@@ -106,6 +109,7 @@ export class Store {
     this.ordered = undefined;
     this.session = undefined;
     this.stages.clear();
+    this.order = [];
     this.series = [];
     this.journeys = [];
     this.reloads = [];
@@ -113,51 +117,35 @@ export class Store {
     this.loaded = false;
   }
 
-  /** Stages in display order: by direction (rx, tx, irq), then by boundary order, then as they came. */
+  /** Stages in display order, which is the host's: a snapshot sends every stage in that order, a
+   *  delta only the stages that changed, in that order (see merge()). */
   orderedStages(): StageSummary[] {
-    return (this.ordered ??= this.sortStages());
+    return (this.ordered ??= this.order.map((k) => this.stages.get(k)!));
   }
 
-  private sortStages(): StageSummary[] {
-    const order = this.boundaryOrder();
-    const dirRank: Record<string, number> = { rx: 0, tx: 1, irq: 2 };
-    const KINDS = ['stage', 'cum', 'hardirq', 'irq_thread_latency', 'irq_thread_time', 'softirq_delay', 'softirq_time', 'napi_work'];
-    const kindRank = (k: string) => (KINDS.includes(k) ? KINDS.indexOf(k) : KINDS.length);
-    const arrival = new Map<string, number>();
-    // Series without boundaries (IRQ lines, softirq vectors) keep the order their names first came
-    // in, with CPUs together under each name.
-    const nameArrival = new Map<string, number>();
-    let i = 0;
-    for (const [k, s] of this.stages) {
-      arrival.set(k, i);
-      if (!nameArrival.has(`${s.kind}:${s.name}`)) nameArrival.set(`${s.kind}:${s.name}`, i);
-      i++;
+  /** Merges a delta's stages. Known stages keep their place. A delta does not say where a new stage
+   *  goes among the stages it leaves out, so a new stage goes right after the known stage that
+   *  precedes it in the delta, or right before the first known one when none precedes it, or last
+   *  when the delta holds no known stage. The next snapshot brings the host's full order. */
+  private merge(stages: readonly StageSummary[]): void {
+    const added = new Set(stages.filter((s) => !this.stages.has(s.key)).map((s) => s.key));
+    for (const s of stages) this.stages.set(s.key, s);
+    if (added.size === 0) return;
+    let at = -1; // index in `order` of the last known stage of the delta so far
+    let waiting: string[] = []; // new stages before the delta's first known one
+    for (const { key } of stages) {
+      if (added.delete(key)) {
+        if (at < 0) waiting.push(key);
+        else this.order.splice(++at, 0, key);
+        continue;
+      }
+      const i = this.order.indexOf(key);
+      if (i < 0) continue; // a key the delta repeats while it is still waiting
+      this.order.splice(i, 0, ...waiting);
+      at = i + waiting.length;
+      waiting = [];
     }
-    const pos = (s: StageSummary) => {
-      const to = s.to !== undefined ? order.get(`${s.dir}:${s.to}`) : undefined;
-      const from = s.from !== undefined ? order.get(`${s.dir}:${s.from}`) : undefined;
-      return to ?? from ?? Number.MAX_SAFE_INTEGER;
-    };
-    return [...this.stages.values()].sort(
-      (a, b) =>
-        (dirRank[a.dir] ?? 3) - (dirRank[b.dir] ?? 3) ||
-        kindRank(a.kind) - kindRank(b.kind) ||
-        (a.kind === b.kind ? 0 : a.kind.localeCompare(b.kind)) ||
-        pos(a) - pos(b) ||
-        (nameArrival.get(`${a.kind}:${a.name}`) ?? 0) - (nameArrival.get(`${b.kind}:${b.name}`) ?? 0) ||
-        (a.cpu ?? -1) - (b.cpu ?? -1) ||
-        (arrival.get(a.key) ?? 0) - (arrival.get(b.key) ?? 0),
-    );
-  }
-
-  /** Boundary name → position in the probe author's enum order (per direction). */
-  boundaryOrder(): Map<string, number> {
-    const m = new Map<string, number>();
-    for (const b of this.health?.boundaries ?? []) {
-      const k = `${b.dir}:${b.name}`;
-      if (!m.has(k)) m.set(k, b.id);
-    }
-    return m;
+    this.order.push(...waiting);
   }
 
   /** Boundaries with no attached program, with the reason (skipped stages). */

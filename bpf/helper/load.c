@@ -302,9 +302,12 @@ static void *var_image(struct bpf_object *obj, const char *const *secs, const ch
 static const char *const ro_secs[] = { ".rodata", NULL };
 static const char *const rw_secs[] = { ".data", ".bss", NULL };
 
-/* Before load: write values into the object's .rodata or .data/.bss image;
- * the names not found go into `bad`. */
-static int set_vars(struct bpf_object *obj, json_object *vals, bool ro, char *bad, size_t nbad)
+/* Before load: write values into the object's .rodata or .data/.bss image.
+ * A name the object does not declare is refused (listed in `bad`), or, with
+ * `skipped`, added there and passed over; a value that does not fit is
+ * always refused. Returns the number refused. */
+static int set_vars(struct bpf_object *obj, json_object *vals, bool ro, json_object *skipped,
+		    char *bad, size_t nbad)
 {
 	int nunknown = 0;
 
@@ -314,18 +317,17 @@ static int set_vars(struct bpf_object *obj, json_object *vals, bool ro, char *ba
 	json_object_object_foreach(vals, key, val) {
 		__u32 sz;
 		void *p = var_image(obj, ro ? ro_secs : rw_secs, key, &sz);
+		size_t l = strlen(bad);
 
 		if (p && int_fits(json_object_get_int64(val), sz)) {
 			put_int(p, sz, json_object_get_int64(val));
 		} else if (p) {
-			size_t l = strlen(bad);
-
 			snprintf(bad + l, nbad - l, "%s%s (%lld does not fit in %u bytes)", nunknown ? ", " : "",
 				 key, (long long)json_object_get_int64(val), sz);
 			nunknown++;
+		} else if (skipped) {
+			json_object_array_add(skipped, json_object_new_string(key));
 		} else {
-			size_t l = strlen(bad);
-
 			snprintf(bad + l, nbad - l, "%s%s", nunknown ? ", " : "", key);
 			nunknown++;
 		}
@@ -883,6 +885,7 @@ void obj_destroy(struct loaded_obj *lo)
 	free(lo->prev_hist);
 	free(lo->prev_cnt);
 	free(lo->prev_drops);
+	json_object_put(lo->unset);
 	free(lo);
 }
 
@@ -1151,6 +1154,30 @@ static bool strict_attach_points(struct loaded_obj *lo, const struct load_req *r
 	return true;
 }
 
+/* The load's rodata (then the part for this object's direction) and data,
+ * written into the object before load. */
+static bool set_globals(struct loaded_obj *lo, const struct load_req *r, char *bad, size_t nbad)
+{
+	json_object *by_dir = NULL;
+
+	json_object_put(lo->unset);
+	lo->unset = r->if_declared ? json_object_new_array() : NULL;
+	if (r->rodata_by_dir && lo->layout != LAYOUT_NONE)
+		json_object_object_get_ex(r->rodata_by_dir, dir_names[lo->dir], &by_dir);
+	if (set_vars(lo->obj, r->rodata, true, lo->unset, bad, nbad) ||
+	    set_vars(lo->obj, by_dir, true, lo->unset, bad, nbad)) {
+		emit_error(r->id, "bad_command", r->slot, NULL, NULL,
+			   "unknown or out-of-range rodata variable(s) in %s: %s", r->path, bad);
+		return false;
+	}
+	if (set_vars(lo->obj, r->data, false, lo->unset, bad, nbad)) {
+		emit_error(r->id, "bad_command", r->slot, NULL, NULL,
+			   "unknown or out-of-range data variable(s) in %s: %s", r->path, bad);
+		return false;
+	}
+	return true;
+}
+
 static bool open_attempt(struct loaded_obj *lo, const struct load_req *r, char *vlog)
 {
 	char bad[1024];
@@ -1171,83 +1198,94 @@ static bool open_attempt(struct loaded_obj *lo, const struct load_req *r, char *
 	} else {
 		bind_progs(lo);
 	}
-	if (set_vars(lo->obj, r->rodata, true, bad, sizeof(bad))) {
-		emit_error(r->id, "bad_command", r->slot, NULL, NULL,
-			   "unknown or out-of-range rodata variable(s) in %s: %s", r->path, bad);
+	if (!set_globals(lo, r, bad, sizeof(bad)))
 		return false;
-	}
-	if (set_vars(lo->obj, r->data, false, bad, sizeof(bad))) {
-		emit_error(r->id, "bad_command", r->slot, NULL, NULL,
-			   "unknown or out-of-range data variable(s) in %s: %s", r->path, bad);
-		return false;
-	}
 	share_maps(lo, r);
 	return true;
 }
 
-struct loaded_obj *obj_load(const struct kernel *k, const struct load_req *r)
+/* A new object for the load, with its netfilter namespaces; NULL (error
+ * sent) when out of memory. */
+static struct loaded_obj *load_begin(const struct kernel *k, const struct load_req *r)
 {
-	static char *vlog;
 	struct loaded_obj *lo = obj_new(k, r->slot, r->path);
-	int max_attempts;
 
-	if (!vlog)
-		vlog = malloc(VLOG_SIZE);
-	if (!lo || !vlog) {
+	if (!lo) {
 		emit_error(r->id, "internal", r->slot, NULL, NULL, "out of memory");
-		free(lo);
 		return NULL;
 	}
 	lo->n_netns = r->n_netns < MAX_NETNS ? r->n_netns : MAX_NETNS;
 	memcpy(lo->netns, r->netns, sizeof(__u64) * lo->n_netns);
-	for (int attempt = 0;; attempt++) {
-		int err;
+	return lo;
+}
 
-		if (!open_attempt(lo, r, vlog))
-			goto fail;
-		if (r->strict && !attempt && !strict_attach_points(lo, r))
-			goto fail;
-		max_attempts = lo->nprogs + 2;
-		lo->attempts = attempt + 1;
-		plan(lo);
-		apply_plan(lo);
-		err = bpf_object__load(lo->obj);
-		if (err) {
-			const char *cap = libbpf_captured();
-			struct prog_ent *bad = failed_prog(lo, cap);
-			char ebuf[128];
+enum attempt_outcome { ATTEMPT_DONE, ATTEMPT_RETRY, ATTEMPT_FAILED };
 
-			libbpf_strerror(err, ebuf, sizeof(ebuf));
-			if (!bad || attempt + 1 >= max_attempts) {
-				emit_error(r->id, "load_failed", r->slot, bad ? bad->name : NULL,
-					   vlog[0] ? vlog : cap, "loading %s failed: %s", r->path, ebuf);
-				goto fail;
-			}
-			if (r->strict) {
-				if (vlog[0])
-					emit_error(r->id, "verifier", r->slot, bad->name, vlog,
-						   "verifier rejected program %s (%s): %s", bad->name,
-						   bad->section, ebuf);
-				else
-					emit_error(r->id, "load_failed", r->slot, bad->name, cap,
-						   "loading %s failed at program %s: %s", r->path, bad->name, ebuf);
-				goto fail;
-			}
-			reject(lo, bad, vlog, cap);
-			emit_log("warn", "%s: program %s (%s) %s; %s", r->path, bad->name, bad->section,
-				 bad->reason, bad->group >= 0 ? "its group falls back" : "loading the rest");
-			close_attempt(lo);
-			continue;
-		}
-		for (int i = 0; i < lo->nprogs; i++)
-			lo->progs[i].prog_id = chosen(lo, &lo->progs[i]) ?
-				prog_id_of(bpf_program__fd(lo->progs[i].prog)) : 0;
-		/* Attached programs start nothing yet: the generation is not theirs
-		 * until obj_activate(). */
-		if (attach_all(lo) || attempt + 1 >= max_attempts)
-			break;
-		close_attempt(lo);
+/* A failed bpf_object__load: in a strict load, or when no program is to
+ * blame or the attempts are used up, the error (sent) ends the load;
+ * otherwise the program to blame is refused and its group falls back. */
+static enum attempt_outcome load_refused(struct loaded_obj *lo, const struct load_req *r, int err,
+					 const char *vlog, bool last)
+{
+	const char *cap = libbpf_captured();
+	struct prog_ent *bad = failed_prog(lo, cap);
+	char ebuf[128];
+
+	libbpf_strerror(err, ebuf, sizeof(ebuf));
+	if (!bad || last) {
+		emit_error(r->id, "load_failed", r->slot, bad ? bad->name : NULL,
+			   vlog[0] ? vlog : cap, "loading %s failed: %s", r->path, ebuf);
+		return ATTEMPT_FAILED;
 	}
+	if (r->strict) {
+		if (vlog[0])
+			emit_error(r->id, "verifier", r->slot, bad->name, vlog,
+				   "verifier rejected program %s (%s): %s", bad->name, bad->section, ebuf);
+		else
+			emit_error(r->id, "load_failed", r->slot, bad->name, cap,
+				   "loading %s failed at program %s: %s", r->path, bad->name, ebuf);
+		return ATTEMPT_FAILED;
+	}
+	reject(lo, bad, vlog, cap);
+	emit_log("warn", "%s: program %s (%s) %s; %s", r->path, bad->name, bad->section,
+		 bad->reason, bad->group >= 0 ? "its group falls back" : "loading the rest");
+	return ATTEMPT_RETRY;
+}
+
+/* One attempt: open, plan the alternatives, load into the kernel, attach.
+ * A program the verifier refuses, or one that cannot attach, makes another
+ * attempt without it (its group's next alternative), up to one per program. */
+static enum attempt_outcome load_attempt(struct loaded_obj *lo, const struct load_req *r, int attempt,
+					 char *vlog)
+{
+	int max_attempts, err;
+
+	if (!open_attempt(lo, r, vlog))
+		return ATTEMPT_FAILED;
+	if (r->strict && !attempt && !strict_attach_points(lo, r))
+		return ATTEMPT_FAILED;
+	max_attempts = lo->nprogs + 2;
+	lo->attempts = attempt + 1;
+	plan(lo);
+	apply_plan(lo);
+	err = bpf_object__load(lo->obj);
+	if (err)
+		return load_refused(lo, r, err, vlog, attempt + 1 >= max_attempts);
+	for (int i = 0; i < lo->nprogs; i++)
+		lo->progs[i].prog_id = chosen(lo, &lo->progs[i]) ?
+			prog_id_of(bpf_program__fd(lo->progs[i].prog)) : 0;
+	/* Attached programs start nothing yet: the generation is not theirs
+	 * until obj_activate(). */
+	if (attach_all(lo) || attempt + 1 >= max_attempts)
+		return ATTEMPT_DONE;
+	return ATTEMPT_RETRY;
+}
+
+/* After the last attempt: at least one program must be attached (else the
+ * error, with each program's reason, is sent), and the maps read by
+ * snapshots are set up. */
+static bool load_finish(struct loaded_obj *lo, const struct load_req *r)
+{
 	final_reasons(lo);
 	if (!obj_attached(lo)) {
 		char log[4096] = "";
@@ -1260,14 +1298,34 @@ struct loaded_obj *obj_load(const struct kernel *k, const struct load_req *r)
 		}
 		emit_error(r->id, "attach_failed", r->slot, NULL, log,
 			   "no program of %s could attach on this kernel", r->path);
-		goto fail;
+		return false;
 	}
 	if (!setup_maps(lo)) {
 		emit_error(r->id, "internal", r->slot, NULL, NULL, "out of memory");
-		goto fail;
+		return false;
 	}
-	return lo;
-fail:
+	return true;
+}
+
+struct loaded_obj *obj_load(const struct kernel *k, const struct load_req *r)
+{
+	static char *vlog;
+	struct loaded_obj *lo;
+	enum attempt_outcome o = ATTEMPT_RETRY;
+
+	if (!vlog && !(vlog = malloc(VLOG_SIZE))) {
+		emit_error(r->id, "internal", r->slot, NULL, NULL, "out of memory");
+		return NULL;
+	}
+	if (!(lo = load_begin(k, r)))
+		return NULL;
+	for (int attempt = 0; o == ATTEMPT_RETRY; attempt++) {
+		o = load_attempt(lo, r, attempt, vlog);
+		if (o == ATTEMPT_RETRY)
+			close_attempt(lo);
+	}
+	if (o == ATTEMPT_DONE && load_finish(lo, r))
+		return lo;
 	obj_destroy(lo);
 	return NULL;
 }
@@ -1468,5 +1526,7 @@ json_object *obj_loaded_msg(const struct loaded_obj *lo, const char *id, bool re
 	if (lo->layout != LAYOUT_NONE)
 		json_object_object_add(o, "dir", json_object_new_string(dir_names[lo->dir]));
 	json_object_object_add(o, "globals", obj_globals(lo));
+	if (lo->unset)
+		json_object_object_add(o, "unset", json_object_get(lo->unset));
 	return o;
 }

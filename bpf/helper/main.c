@@ -24,10 +24,12 @@
  *   features.c  what this kernel allows (attach types, netfilter, threaded IRQs)
  *   load.c      one probe object: plan, load, attach, detach, describe (object.h)
  *   snapshot.c  reading an object's maps as deltas; journeys
- *   main.c      slots, commands, the event loop
+ *   slot.c      one object per slot name: load, reload, unload (slot.h)
+ *   main.c      commands, the event loop
  *
- * State is passed explicitly: `struct kernel` (what features.c found) is
- * owned by main.c and handed to each object it loads.
+ * State is passed explicitly: `struct kernel` (what features.c found) and
+ * `struct slots` (the slot table) are owned by main.c and handed to the
+ * modules that use them.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -52,6 +54,7 @@
 #include "features.h"
 #include "object.h"
 #include "snapshot.h"
+#include "slot.h"
 
 #define HELPER_VERSION "0.2.0"
 #define MAX_COMMAND_BYTES (64 * 1024)
@@ -59,79 +62,14 @@
 static struct kernel kern = { .netfilter_on = true, .netns_fd = -1 };
 static bool verbose;
 
-#define MAX_SLOTS 32
 static char workdir[PATH_MAX];
 static int epfd = -1, tfd = -1, sfd = -1;
 static unsigned interval_ms = 1000;
 static __u64 snap_seq, last_snap_ns;
 static int stats_fd = -1;
 
-enum { EV_STDIN = 1, EV_TIMER, EV_SIGNAL, EV_RB };
-struct ev { int kind; struct slot *slot; };
 static struct ev ev_stdin = { EV_STDIN, NULL }, ev_timer = { EV_TIMER, NULL }, ev_signal = { EV_SIGNAL, NULL };
-
-struct slot {
-	char name[40];
-	struct loaded_obj *cur;
-	/* the object a reload replaced: it starts nothing any more but finishes
-	 * the packets it started, until the next snapshot retires it */
-	struct loaded_obj *prev;
-	struct acc carry;	/* deltas of objects replaced or unloaded since the last snapshot */
-	bool gone;		/* unloaded: report carry once, then free */
-	bool dead;		/* reported: freed after the current event batch */
-	struct ev ev;		/* its ring buffer's epoll event */
-	bool watched;
-	__u32 gen;		/* generation of cur */
-};
-static struct slot *slots[MAX_SLOTS];
-
-/* ---------------------------------------------------------------- slots */
-
-static struct slot *find_slot(const char *name)
-{
-	for (int i = 0; i < MAX_SLOTS; i++)
-		if (slots[i] && !slots[i]->gone && !slots[i]->dead && !strcmp(slots[i]->name, name))
-			return slots[i];
-	return NULL;
-}
-
-static void slot_watch(struct slot *s, struct loaded_obj *lo, bool add)
-{
-	struct epoll_event ee = { .events = EPOLLIN, .data.ptr = &s->ev };
-	int fd;
-
-	if (!lo || !lo->rb)
-		return;
-	fd = ring_buffer__epoll_fd(lo->rb);
-	if (add) {
-		s->ev.kind = EV_RB;
-		s->ev.slot = s;
-		if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ee))
-			emit_log("warn", "slot %s: epoll on ring buffer: %s", s->name, strerror(errno));
-		else
-			s->watched = true;
-	} else if (s->watched) {
-		epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL);
-		s->watched = false;
-	}
-}
-
-/* Detach and close an object, keeping its last deltas in the slot. */
-static void slot_retire(struct slot *s, struct loaded_obj *lo)
-{
-	if (!lo)
-		return;
-	if (lo->rb)
-		ring_buffer__consume(lo->rb);
-	if (obj_detach(lo))
-		emit_log("error", "slot %s: %d program(s) of %s did not detach", s->name,
-			 obj_attached(lo), lo->path);
-	if (lo->rb)
-		ring_buffer__consume(lo->rb);
-	obj_collect(lo, &s->carry);
-	slot_watch(s, lo, false);
-	obj_destroy(lo);
-}
+static struct slots slots = { .epfd = -1 };
 
 /* ---------------------------------------------------------------- commands */
 
@@ -173,9 +111,10 @@ static bool int_in_range(json_object *v)
  * ("intervall_ms") is an error rather than silently ignored. */
 static const struct {
 	const char *cmd;
-	const char *fields[9];
+	const char *fields[11];
 } cmd_fields[] = {
-	{ "load", { "cmd", "id", "slot", "object", "rodata", "data", "netns", "strict" } },
+	{ "load", { "cmd", "id", "slot", "object", "rodata", "rodata_by_dir", "data", "netns", "strict",
+		    "if_declared" } },
 	{ "unload", { "cmd", "id", "slot" } },
 	{ "set", { "cmd", "id", "interval_ms", "data" } },
 	{ "snapshot", { "cmd", "id" } },
@@ -259,33 +198,14 @@ static void arm_timer(void)
 
 static void do_snapshot(const char *id)
 {
-	json_object *o = json_object_new_object(), *arr = json_object_new_array();
+	json_object *o = json_object_new_object(), *arr;
 	uint64_t now;
 
 	/* Detaching waits for the kernel (RCU): do it before the snapshot's
 	 * moment, so what is read and the interval it is reported for agree. */
-	for (int i = 0; i < MAX_SLOTS; i++) {
-		if (slots[i] && !slots[i]->dead) {
-			slot_retire(slots[i], slots[i]->prev);
-			slots[i]->prev = NULL;
-		}
-	}
+	slots_retire_replaced(&slots);
 	now = mono_ns();
-	for (int i = 0; i < MAX_SLOTS; i++) {
-		struct slot *s = slots[i];
-
-		if (!s || s->dead)
-			continue;
-		if (s->cur) {
-			if (s->cur->rb)
-				ring_buffer__consume(s->cur->rb);
-			obj_collect(s->cur, &s->carry);
-		}
-		json_object_array_add(arr, acc_to_json(s->name, &s->carry));
-		acc_free(&s->carry);
-		if (s->gone)
-			s->dead = true;	/* an event of this batch may still point at it */
-	}
+	arr = slots_collect(&slots);
 	json_object_object_add(o, "type", json_object_new_string("snapshot"));
 	json_object_object_add(o, "seq", json_object_new_uint64(snap_seq++));
 	json_object_object_add(o, "mono_ns", json_object_new_uint64(now));
@@ -346,6 +266,32 @@ static bool check_netns(const char *id, json_object *cmd, __u64 *out, int *n)
 	return true;
 }
 
+/* `rodata_by_dir`: {"rx"|"tx"|"irq": integer map}. */
+static bool check_dir_maps(const char *id, json_object *cmd, json_object **out)
+{
+	json_object *m, *sub;
+
+	*out = NULL;
+	if (!json_object_object_get_ex(cmd, "rodata_by_dir", &m) || json_object_is_type(m, json_type_null))
+		return true;
+	if (!json_object_is_type(m, json_type_object)) {
+		emit_error(id, "bad_command", NULL, NULL, NULL, "'rodata_by_dir' must be an object");
+		return false;
+	}
+	json_object_object_foreach(m, k, v) {
+		(void)v;
+		if (strcmp(k, dir_names[0]) && strcmp(k, dir_names[1]) && strcmp(k, dir_names[2])) {
+			emit_error(id, "bad_command", NULL, NULL, NULL,
+				   "'rodata_by_dir': '%.64s' is not a direction (rx, tx, irq)", k);
+			return false;
+		}
+		if (!check_intmap(id, m, k, &sub))
+			return false;
+	}
+	*out = m;
+	return true;
+}
+
 static bool get_bool(const char *id, json_object *cmd, const char *field, bool *out)
 {
 	json_object *v;
@@ -361,29 +307,13 @@ static bool get_bool(const char *id, json_object *cmd, const char *field, bool *
 	return true;
 }
 
-static struct slot *new_slot(const char *name)
-{
-	for (int i = 0; i < MAX_SLOTS; i++)
-		if (!slots[i]) {
-			struct slot *s = calloc(1, sizeof(*s));
-
-			if (!s)
-				return NULL;
-			snprintf(s->name, sizeof(s->name), "%s", name);
-			slots[i] = s;
-			return s;
-		}
-	return NULL;
-}
-
 static void cmd_load(const char *id, json_object *cmd)
 {
 	const char *slot = get_str(cmd, "slot");
 	struct load_req r = { .id = id, .slot = slot };
 	__u64 netns[MAX_NETNS];
 	char real[PATH_MAX];
-	struct loaded_obj *lo, *old;
-	struct slot *s;
+	struct loaded_obj *lo;
 	bool replaced;
 	uint64_t t;
 
@@ -391,35 +321,24 @@ static void cmd_load(const char *id, json_object *cmd)
 		emit_error(id, "bad_command", slot, NULL, NULL, "load: 'slot' must match [a-z][a-z0-9_]{0,31}");
 		return;
 	}
-	if (!check_intmap(id, cmd, "rodata", &r.rodata) || !check_intmap(id, cmd, "data", &r.data) ||
-	    !check_netns(id, cmd, netns, &r.n_netns) || !get_bool(id, cmd, "strict", &r.strict) ||
+	if (!check_intmap(id, cmd, "rodata", &r.rodata) || !check_dir_maps(id, cmd, &r.rodata_by_dir) ||
+	    !check_intmap(id, cmd, "data", &r.data) || !check_netns(id, cmd, netns, &r.n_netns) ||
+	    !get_bool(id, cmd, "strict", &r.strict) || !get_bool(id, cmd, "if_declared", &r.if_declared) ||
 	    !object_path(id, slot, get_str(cmd, "object"), real))
 		return;
 	r.path = real;
 	r.netns = netns;
-	s = find_slot(slot);
-	r.share = s ? s->cur : NULL;
-	r.gen = s ? s->gen + 1 : 1;
+	slot_prepare(&slots, slot, &r);
 	lo = obj_load(&kern, &r);
 	if (!lo)
 		return;	/* error sent; the old object (if any) keeps running */
 	obj_open_journeys(lo);
 	t = mono_ns();
-	replaced = s && s->cur;
-	if (!s && !(s = new_slot(slot))) {
+	if (!slot_install(&slots, slot, lo, &replaced)) {
 		obj_destroy(lo);
 		emit_error(id, "internal", slot, NULL, NULL, "too many slots (max %d)", MAX_SLOTS);
 		return;
 	}
-	/* make before break: the new object is attached; from this write on it
-	 * starts every packet and the old one only finishes its own */
-	old = s->cur;
-	slot_retire(s, s->prev);	/* a second reload within one interval */
-	obj_activate(lo, old);
-	s->gen = lo->gen;
-	s->prev = old;
-	s->cur = lo;
-	slot_watch(s, lo, true);
 	emit(obj_loaded_msg(lo, id, replaced, t));
 }
 
@@ -450,21 +369,15 @@ static void cmd_verify(const char *id, json_object *cmd)
 static void cmd_unload(const char *id, json_object *cmd)
 {
 	const char *slot = get_str(cmd, "slot");
-	struct slot *s;
 
 	if (!slot || !valid_slot(slot)) {
 		emit_error(id, "bad_command", slot, NULL, NULL, "unload: 'slot' must match [a-z][a-z0-9_]{0,31}");
 		return;
 	}
-	s = find_slot(slot);
-	if (!s || !s->cur) {
+	if (!slot_unload(&slots, slot)) {
 		emit_error(id, "no_such_slot", slot, NULL, NULL, "unload: nothing loaded in slot %s", slot);
 		return;
 	}
-	slot_retire(s, s->prev);
-	slot_retire(s, s->cur);
-	s->prev = s->cur = NULL;
-	s->gone = true;		/* its last deltas go out with the next snapshot */
 	{
 		json_object *o = json_object_new_object();
 
@@ -473,31 +386,6 @@ static void cmd_unload(const char *id, json_object *cmd)
 		json_object_object_add(o, "slot", json_object_new_string(slot));
 		emit(o);
 	}
-}
-
-/* The slots that hold an object with data variable `k`, set to v; their
- * names are appended to `where`. Returns how many, -1 after an error. */
-static int set_var(const char *id, const char *k, long long v, char *where, size_t wsz)
-{
-	int found = 0;
-
-	for (int i = 0; i < MAX_SLOTS; i++) {
-		size_t l = strlen(where);
-		int r;
-
-		if (!slots[i] || !slots[i]->cur || slots[i]->dead || slots[i]->gone)
-			continue;
-		r = obj_set_data(slots[i]->cur, k, v);
-		if (r < 0) {
-			emit_error(id, "internal", slots[i]->name, NULL, NULL, "set: writing %s: %s", k, strerror(-r));
-			return -1;
-		}
-		if (r > 0) {
-			snprintf(where + l, wsz - l, "%s%s", found ? ", " : "", slots[i]->name);
-			found++;
-		}
-	}
-	return found;
 }
 
 /* A good `set` is answered by a log message carrying its id
@@ -522,23 +410,17 @@ static void cmd_set(const char *id, json_object *cmd)
 	if (data) {
 		/* all or nothing: every variable must exist in a loaded slot */
 		json_object_object_foreach(data, k, val) {
-			bool any = false;
+			const struct slot *bad = NULL;
+			__u32 sz = 0;
+			int r = slots_data_check(&slots, k, json_object_get_int64(val), &bad, &sz);
 
-			for (int i = 0; i < MAX_SLOTS; i++) {
-				__u32 sz;
-
-				if (!slots[i] || !slots[i]->cur || slots[i]->dead || slots[i]->gone ||
-				    !(sz = obj_data_size(slots[i]->cur, k)))
-					continue;
-				if (!int_fits(json_object_get_int64(val), sz)) {
-					emit_error(id, "bad_command", slots[i]->name, NULL, NULL,
-						   "set: %lld does not fit in %s (%u bytes)",
-						   (long long)json_object_get_int64(val), k, sz);
-					return;
-				}
-				any = true;
+			if (r < 0) {
+				emit_error(id, "bad_command", bad->name, NULL, NULL,
+					   "set: %lld does not fit in %s (%u bytes)",
+					   (long long)json_object_get_int64(val), k, sz);
+				return;
 			}
-			if (!any) {
+			if (!r) {
 				size_t l = strlen(unknown);
 
 				snprintf(unknown + l, sizeof(unknown) - l, "%s%s", l ? ", " : "", k);
@@ -560,22 +442,12 @@ static void cmd_set(const char *id, json_object *cmd)
 			char where[512] = "";
 			size_t l = strlen(reply);
 
-			if (set_var(id, k, json_object_get_int64(val), where, sizeof(where)) < 0)
+			if (slots_set_data(&slots, id, k, json_object_get_int64(val), where, sizeof(where)) < 0)
 				return;
 			snprintf(reply + l, sizeof(reply) - l, "%sset %s on %s", l ? "; " : "", k, where);
 		}
 	}
 	emit_reply_log(id, "info", "%s", reply[0] ? reply : "set: nothing to change");
-}
-
-static void free_dead_slots(void)
-{
-	for (int i = 0; i < MAX_SLOTS; i++)
-		if (slots[i] && slots[i]->dead) {
-			acc_free(&slots[i]->carry);
-			free(slots[i]);
-			slots[i] = NULL;
-		}
 }
 
 static bool quit_requested;
@@ -828,6 +700,7 @@ int main(int argc, char **argv)
 
 	fcntl(0, F_SETFL, fcntl(0, F_GETFL) | O_NONBLOCK);
 	epfd = epoll_create1(EPOLL_CLOEXEC);
+	slots.epfd = epfd;
 	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	ee.events = EPOLLIN;
 	ee.data.ptr = &ev_stdin;
@@ -887,30 +760,14 @@ int main(int argc, char **argv)
 				break;
 			}
 			case EV_RB:
-				if (!e->slot || e->slot->dead)
-					break;
-				if (e->slot->cur && e->slot->cur->rb)
-					ring_buffer__consume(e->slot->cur->rb);
-				if (e->slot->prev && e->slot->prev->rb)
-					ring_buffer__consume(e->slot->prev->rb);
+				slot_consume(e->slot);
 				break;
 			}
 		}
-		free_dead_slots();
+		slots_free_dead(&slots);
 	}
 out:
-	for (int i = 0; i < MAX_SLOTS; i++) {
-		struct slot *s = slots[i];
-
-		if (!s)
-			continue;
-		attached += obj_detach(s->prev) + obj_detach(s->cur);
-		obj_destroy(s->prev);
-		obj_destroy(s->cur);
-		acc_free(&slots[i]->carry);
-		free(slots[i]);
-		slots[i] = NULL;
-	}
+	attached = slots_destroy(&slots);
 	{
 		json_object *o = json_object_new_object();
 

@@ -74,6 +74,7 @@ struct loaded_obj {
 	int attempts;			/* loads it took (1 + fallbacks) */
 	enum layout layout;
 	int dir;			/* 0 rx, 1 tx, 2 irq */
+	json_object *unset;		/* names a load skipped (if_declared), or NULL */
 	char *bnames[NSLAT_NB];
 	int nb;
 	char *cnames[NSLAT_MAX_COUNTERS];
@@ -93,6 +94,12 @@ extern const char *const dir_names[3];
 struct load_req {
 	const char *id, *slot, *path;
 	json_object *rodata, *data;	/* validated integer maps, or NULL */
+	/* rodata by the object's direction (rx, tx or irq: integer maps),
+	 * written after `rodata`, or NULL */
+	json_object *rodata_by_dir;
+	/* names in rodata/data the object does not declare are skipped (and
+	 * listed in the loaded message's `unset`) instead of refused */
+	bool if_declared;
 	const __u64 *netns;		/* extra namespaces for netfilter hooks */
 	int n_netns;
 	/* the slot's current object, whose nslat_gen and nslat_pkts this one

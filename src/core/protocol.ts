@@ -33,8 +33,14 @@ export const LoadCommand = z.object({
   object: z.string().min(1).max(4096),
   /** Values for `const volatile` globals (.rodata), set before load: filters, options. */
   rodata: intMap.optional(),
+  /** More rodata by the direction the object declares in its BTF (written after `rodata`): the core
+   *  sends each direction's filter constants and the helper picks the object's own. */
+  rodata_by_dir: z.object({ rx: intMap.optional(), tx: intMap.optional(), irq: intMap.optional() }).strict().optional(),
   /** Values for mutable globals (.data/.bss), set before load and changeable later with `set`. */
   data: intMap.optional(),
+  /** Names in rodata/data that the object does not declare are passed over (and listed in the
+   *  loaded message's `unset`) instead of refusing the load. */
+  if_declared: z.boolean().optional(),
   /** Network namespaces (inode numbers, as `ls -L -i /proc/PID/ns/net` shows) where netfilter
    *  programs attach besides the helper's own (a netns filter names them). */
   netns: z.array(z.number().int().min(1).max(0xffffffff)).max(16).optional(),
@@ -42,6 +48,7 @@ export const LoadCommand = z.object({
    *  otherwise a refused program is reported and its group falls back to its next alternative. */
   strict: z.boolean().optional(),
 });
+export type LoadCommand = z.infer<typeof LoadCommand>;
 export const UnloadCommand = z.object({ cmd: z.literal('unload'), id, slot });
 export const SetCommand = z.object({
   cmd: z.literal('set'),
@@ -123,6 +130,9 @@ export const ProgramStatus = z.object({
   prog_id: z.number().int().optional(),
   /** The tail of the verifier log when the verifier refused it (with `; source @ file:line`). */
   log: z.string().optional(),
+  /** A load-time remark on how it is bound, e.g. a name shaped like a boundary binding that names
+   *  no boundary of the object (the program then feeds no boundary). */
+  warning: z.string().optional(),
 });
 export type ProgramStatus = z.infer<typeof ProgramStatus>;
 
@@ -190,6 +200,8 @@ export const LoadedMessage = z.object({
   /** The integer globals a load may set, from the object's BTF: `rodata` ones (`const volatile`)
    *  before load only, `data` ones (.data/.bss) also later with `set`. */
   globals: z.array(GlobalVar).optional(),
+  /** With `if_declared`: the names of the load's rodata and data the object does not declare. */
+  unset: z.array(z.string()).optional(),
 });
 export type LoadedMessage = z.infer<typeof LoadedMessage>;
 

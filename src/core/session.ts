@@ -14,7 +14,7 @@
  * Nothing a helper or a user sends can throw out of an event handler here.
  */
 import { EventEmitter } from 'node:events';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import type { Diagnostic } from './diagnostic.ts';
 import { EditCompiler, type CompilePlace } from './build.ts';
@@ -23,7 +23,7 @@ import { refusalsOf, type Refusal } from './feeds.ts';
 import { filterToRodata, netfilterNamespaces, parseFilter, type FilterResolver } from './filter.ts';
 import { HelperClient, HelperGoneError, HelperRequestError, type HelperExit } from './helper-client.ts';
 import { compilerRows, runPreflight, type PreflightResult } from './preflight.ts';
-import type { Direction, HelloMessage, HelperMessage, LoadedMessage } from './protocol.ts';
+import type { Direction, HelloMessage, HelperMessage, LoadCommand, LoadedMessage } from './protocol.ts';
 import type { AskPass, PrivilegeMode, Transport } from './transport/types.ts';
 import { mapVerifierLog } from './verifier.ts';
 
@@ -147,7 +147,6 @@ export class Session extends EventEmitter<SessionEvents> {
     rodata: Record<Stage, Record<string, number>>,
     data: Record<string, number>,
     netns: Record<Stage, number[] | undefined>,
-    private readonly includes: string,
     private readonly editTag: string,
     private readonly opts: SessionOptions,
     private readonly compiler: EditCompiler,
@@ -236,17 +235,6 @@ export class Session extends EventEmitter<SessionEvents> {
       const data: Record<string, number> = {};
       if (opts.sampleEvery !== undefined) data.sample_every = Math.max(0, Math.floor(opts.sampleEvery));
       if (opts.slowNs !== undefined) data.slow_ns = Math.max(0, Math.floor(opts.slowNs));
-      const includes = readIncludes(`${dep.localBpfDir}/include`, `${dep.localBpfDir}/probes`, probesDir);
-      const srcPath = (s: Stage) => (probesDir ? `${probesDir}/${s}.bpf.c` : `${dep.localBpfDir}/probes/${s}.bpf.c`);
-      // Every filter term must be understood by at least one traced stage's probes.
-      const declaredAll = new Set(stages.flatMap((s) => [...declaredNames(readText(srcPath(s)) ?? '', includes)]));
-      for (const k of new Set(stages.flatMap((s) => Object.keys(rodataByDir[s])))) {
-        if (!declaredAll.has(k)) {
-          const hint = k === 'filter_port' ? '; use "lport N" or "rport N" (or "sport"/"dport") instead of "port N"' : '';
-          throw new SessionError(`the probes for ${stages.join(', ')} have no ${k} filter, so --filter "${opts.filter}" cannot be applied${hint}`);
-        }
-      }
-
       // Objects per slot: built-in, or compiled from --probes (in this session's own edit dir).
       const editTag = `s${process.pid}-${Date.now().toString(36)}`;
       editDir = `${dep.dir}/edit/${editTag}`;
@@ -291,7 +279,7 @@ export class Session extends EventEmitter<SessionEvents> {
       client.on('message', keep);
       const hello = await client.waitHello(30_000);
 
-      const session = new Session(transport, dep, client, hello, pre, stages, rodataByDir, data, netnsByDir, includes, editTag, opts, compiler);
+      const session = new Session(transport, dep, client, hello, pre, stages, rodataByDir, data, netnsByDir, editTag, opts, compiler);
       for (const s of sources) session.sources.set(s.slot, s);
       let badLines = 0;
       client.on('protocolError', (e) => {
@@ -317,7 +305,7 @@ export class Session extends EventEmitter<SessionEvents> {
         try {
           // Edited probes (--probes) load strictly: a refusal is an error on the author's line.
           // The built-ins go on without a refused program (its group falls back).
-          const fields = session.loadFields(s, text, !src.builtin);
+          const fields = session.loadFields(s, !src.builtin);
           const loaded = await client.request({ cmd: 'load', slot: s, object: objects[s]!, ...fields }, 60_000);
           session.loaded.set(s, loaded);
           session.noteRefusals(loaded, src.path, text);
@@ -329,6 +317,11 @@ export class Session extends EventEmitter<SessionEvents> {
           session.failedStages.set(s, why);
           failures.push(`${s}: ${why}`);
         }
+      }
+      const undeclared = loadedAny ? session.undeclaredFilter() : undefined;
+      if (undeclared) {
+        await client.quit().catch(() => undefined);
+        throw new SessionError(undeclared, pre);
       }
       // The first figures now, not one snapshot interval later (unless periodic snapshots are off).
       if (loadedAny && (opts.intervalMs ?? 1000) > 0 && !early.some((m) => m.type === 'snapshot')) {
@@ -390,17 +383,32 @@ export class Session extends EventEmitter<SessionEvents> {
     return [...this.sources.values()];
   }
 
-  /** The parts of a slot's load command besides the object: filter constants and mutable globals
-   *  (limited to the names its source declares), the netfilter namespaces, strictness. */
-  private loadFields(slot: string, sourceText: string | undefined, strict: boolean): { rodata: Record<string, number>; data: Record<string, number>; netns?: number[]; strict?: true } {
-    const dir: Stage = slot === 'tx' || slot.startsWith('tx') ? 'tx' : slot === 'irq' ? 'irq' : 'rx';
-    const names = declaredNames(sourceText ?? '', this.includes);
-    const pick = (o: Record<string, number>) => Object.fromEntries(Object.entries(o).filter(([k]) => names.has(k)));
-    const out: { rodata: Record<string, number>; data: Record<string, number>; netns?: number[]; strict?: true } = { rodata: pick(this.rodata[dir]), data: pick(this.data) };
-    const ns = this.netns[dir];
+  /** The parts of a slot's load command besides the object: the filter constants of every
+   *  direction and the mutable globals, each written where the object declares it (the helper
+   *  knows the object's direction and globals from its BTF), the netfilter namespaces, strictness. */
+  private loadFields(slot: string, strict: boolean): LoadFields {
+    const out: LoadFields = { rodata_by_dir: this.rodata, data: this.data, if_declared: true };
+    // Netfilter programs are RX and TX ones, hooked in the same namespaces. The direction of a
+    // slot is the one its object reported (or the stage of that name, before its first load).
+    const dir = this.loaded.get(slot)?.dir ?? (ALL_STAGES as readonly string[]).find((s) => s === slot);
+    const ns = dir === 'irq' ? undefined : this.netns.rx ?? this.netns.tx;
     if (ns?.length) out.netns = ns;
     if (strict) out.strict = true;
     return out;
+  }
+
+  /** Every filter term must be understood by at least one loaded stage's probes (a constant no
+   *  object declares would silently filter nothing): why not, or undefined when it is. */
+  private undeclaredFilter(): string | undefined {
+    const loaded = [...this.loaded.entries()];
+    const declared = new Set(loaded.flatMap(([, l]) => (l.globals ?? []).map((g) => g.name)));
+    const asked = new Set(loaded.flatMap(([s]) => Object.keys(this.rodata[s as Stage] ?? {})));
+    for (const k of asked) {
+      if (declared.has(k)) continue;
+      const hint = k === 'filter_port' ? '; use "lport N" or "rport N" (or "sport"/"dport") instead of "port N"' : '';
+      return `the probes for ${loaded.map(([s]) => s).join(', ')} have no ${k} filter, so --filter "${this.opts.filter}" cannot be applied${hint}`;
+    }
+    return undefined;
   }
 
   /** Records the programs a non-strict load went on without, each with a warning on its line. */
@@ -447,7 +455,7 @@ export class Session extends EventEmitter<SessionEvents> {
     }
     try {
       // An edited probe loads strictly: the first refusal is an error, and the old object stays.
-      const loaded = await this.client.request({ cmd: 'load', slot, object: built.object, ...this.loadFields(slot, text, true) }, 60_000);
+      const loaded = await this.client.request({ cmd: 'load', slot, object: built.object, ...this.loadFields(slot, true) }, 60_000);
       this.loaded.set(slot, loaded);
       this.sources.set(slot, { slot, path, builtin: false });
       const r: ReloadResult = { ok: true, slot, loaded, warnings: built.warnings };
@@ -544,30 +552,10 @@ export class Session extends EventEmitter<SessionEvents> {
   }
 }
 
+type LoadFields = Pick<LoadCommand, 'rodata_by_dir' | 'data' | 'if_declared' | 'netns' | 'strict'>;
+
 function clampInt(n: number, lo: number, hi: number): number {
   return Math.max(lo, Math.min(hi, Math.floor(Number.isFinite(n) ? n : lo)));
-}
-
-/** Text of the shared headers (bpf/include, bpf/probes, a --probes dir): globals may be declared there. */
-function readIncludes(...dirs: Array<string | undefined>): string {
-  const out: string[] = [];
-  for (const d of dirs) {
-    if (!d) continue;
-    try {
-      for (const f of readdirSync(d)) if (f.endsWith('.h')) out.push(readText(`${d}/${f}`) ?? '');
-    } catch {
-      /* no such directory */
-    }
-  }
-  return out.join('\n');
-}
-
-/** Global names (filter_*, sample_every, slow_ns) that a probe declares, comments stripped. */
-export function declaredNames(source: string, includes = ''): Set<string> {
-  const code = `${source}\n${includes}`.replace(/\/\*[\s\S]*?\*\//g, ' ').replace(/\/\/[^\n]*/g, ' ');
-  const out = new Set<string>();
-  for (const m of code.matchAll(/\b(filter_[a-z0-9_]+|sample_every|slow_ns)\b/g)) out.add(m[1]!);
-  return out;
 }
 
 function readText(path: string): string | undefined {

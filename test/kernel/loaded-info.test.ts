@@ -5,7 +5,10 @@
  *    constants (.rodata) and sample_every / slow_ns (.data) that nslat.bpf.h declares;
  *  - a program whose name is shaped like a binding but binds nothing (a misspelt handle_<boundary>,
  *    <x>__<alt> where x is neither a boundary nor a group) is bookkeeping, with a warn log and a
- *    `warning` on its program entry; the built-in probes have none.
+ *    `warning` on its program entry; the built-in probes have none;
+ *  - with `if_declared`, the names of a load's rodata and data the object does not declare are
+ *    passed over and listed in `unset` (the core sends every direction's filters to every slot and
+ *    the helper keeps the object's own); without it they refuse the load.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -135,6 +138,36 @@ int BPF_PROG(app_raed__tp, struct sk_buff *skb) { return 0; }
     } finally {
       await h.dispose();
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('if_declared: every direction\'s rodata sent, the object\'s own written, the rest listed in unset', async () => {
+    const h = await Helper.start();
+    try {
+      const byDir = { rx: { filter_lport: 1, filter_no_such_rx: 1 }, tx: { filter_lport: 2, filter_no_such_tx: 2 }, irq: { filter_cpu_no_such: 3 } };
+      for (const obj of OBJECTS) {
+        const l = await h.loadOk(obj, obj, { rodata_by_dir: byDir, data: { sample_every: 1, no_such_data: 1 }, if_declared: true });
+        const declared = new Set((l.globals ?? []).map((g) => g.name));
+        const own = Object.keys(byDir[obj as keyof typeof byDir]);
+        const want = [...own, 'sample_every', 'no_such_data'].filter((n) => !declared.has(n)).sort();
+        assert.deepEqual([...(l.unset ?? [])].sort(), want, `${obj}: unset lists exactly its undeclared names`);
+        assert.ok(!(l.unset ?? []).some((n) => /no_such_(rx|tx)/.test(n) && !own.includes(n)), `${obj}: other directions' maps are not looked at`);
+        await h.unload(obj);
+      }
+      // Without if_declared an undeclared name is an error, and nothing stays loaded.
+      const r = await h.load('rx', 'rx', { rodata: { filter_no_such: 1 } });
+      assert.equal(r.type, 'error');
+      assert.match((r as { message: string }).message, /unknown or out-of-range rodata variable\(s\) .*filter_no_such/);
+      // A value that does not fit is refused even with if_declared.
+      const big = await h.load('rx', 'rx', { rodata_by_dir: { rx: { filter_lport: 1 << 20 } }, if_declared: true });
+      assert.equal(big.type, 'error');
+      assert.match((big as { message: string }).message, /filter_lport \(1048576 does not fit in 2 bytes\)/);
+      // A key of rodata_by_dir that is no direction is a bad command.
+      h.sendRaw(JSON.stringify({ cmd: 'load', id: 'bad-dir', slot: 'rx', object: h.path('rx.bpf.o'), rodata_by_dir: { up: {} } }));
+      const e = await h.waitFor((m) => m.type === 'error' && m.id === 'bad-dir', 10_000, 'bad rodata_by_dir refused');
+      assert.match((e as { message: string }).message, /'up' is not a direction/);
+    } finally {
+      await h.dispose();
     }
   });
 });

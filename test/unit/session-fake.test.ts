@@ -35,7 +35,13 @@ class FakeHelper implements TargetProcess {
   die(i: ExitInfo) { if (this.done) return; this.split.end(); this.done = true; this.exitCbs.forEach((cb) => cb(i)); this.resolveExit(i); }
 }
 
-const loaded = (cmd: Record<string, unknown>) => ({ type: 'loaded', id: cmd.id, slot: cmd.slot, object: cmd.object, replaced: false, mono_ns: 2e9, programs: [{ name: 'handle_x', section: 'tp_btf/x', status: 'attached', attach: 'tp_btf', prog_id: 5 }], boundaries: [] });
+/** A loaded answer whose object declares every global the load asked for. */
+const loaded = (cmd: Record<string, unknown>) => {
+  const byDir = (cmd.rodata_by_dir ?? {}) as Record<string, Record<string, number>>;
+  const names = new Set([...Object.keys(cmd.rodata ?? {}), ...Object.values(byDir).flatMap((m) => Object.keys(m)), ...Object.keys(cmd.data ?? {})]);
+  const globals = [...names].map((name) => ({ name, kind: name in ((cmd.data ?? {}) as object) ? 'data' : 'rodata', size: 8 }));
+  return { type: 'loaded', id: cmd.id, slot: cmd.slot, object: cmd.object, replaced: false, mono_ns: 2e9, programs: [{ name: 'handle_x', section: 'tp_btf/x', status: 'attached', attach: 'tp_btf', prog_id: 5 }], boundaries: [], globals };
+};
 
 function fakeTarget(script: Script) {
   const ship = `${localBpfDir()}/build/ship/x86_64`;
@@ -189,7 +195,7 @@ test('--no-netfilter reaches the helper; a netns filter names the namespace in t
   assert.deepEqual(bySlot.get('rx')!.netns, [4026532890]);
   assert.deepEqual(bySlot.get('tx')!.netns, [4026532890]);
   assert.equal(bySlot.get('irq')!.netns, undefined, 'IRQ probes have no netfilter hooks');
-  assert.equal((bySlot.get('rx')!.rodata as Record<string, number>).filter_netns, 4026532890);
+  assert.equal((bySlot.get('rx')!.rodata_by_dir as Record<string, Record<string, number>>).rx!.filter_netns, 4026532890);
   for (const l of loads) assert.equal(l.strict, undefined, `built-in ${String(l.slot)} loads non-strict`);
   // an edited probe (here: the same source, rebuilt) loads strictly, with the same netns
   const r = await s.reload('rx');
@@ -295,4 +301,16 @@ test('a target of a foreign architecture: the session refuses before copying any
   await assert.rejects(Session.start({ transport: foreign, stages: ['rx'] }), (e: unknown) => e instanceof SessionError && /architecture: riscv64: nslat ships its helper and probes for (aarch64 and )?x86_64 only/.test(e.message));
   assert.deepEqual(puts, []);
   assert.deepEqual(spawned, []);
+});
+
+test('a filter no loaded object declares (by its BTF) ends the start with the reason, and the helper is told to quit', async () => {
+  let quit = false;
+  const { t } = fakeTarget((cmd, p) => {
+    if (cmd.cmd === 'load') {
+      const l = loaded(cmd);
+      p.say({ ...l, globals: l.globals.filter((g) => g.name !== 'filter_lport') });
+    } else if (cmd.cmd === 'quit') { quit = true; p.die({ code: 0, signal: null, why: 'exited' }); }
+  });
+  await assert.rejects(Session.start({ transport: t, stages: ['rx', 'tx'], filter: 'lport 8080' }), (e: unknown) => e instanceof SessionError && /^the probes for rx, tx have no filter_lport filter, so --filter "lport 8080" cannot be applied$/.test(e.message));
+  assert.equal(quit, true);
 });

@@ -1,15 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { declaredNames } from '../../src/core/session.ts';
 import { hashShipped } from '../../src/core/deploy.ts';
 import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-
-test('declaredNames finds globals in code, not in comments', () => {
-  const src = '/* filter_pid is documented here */\nconst volatile __u16 filter_lport = 0; // filter_cgroup\nvolatile __u32 sample_every SEC(".data") = 1;';
-  assert.deepEqual([...declaredNames(src)].sort(), ['filter_lport', 'sample_every']);
-});
 
 test('the shipped-files hash covers the helper and the objects only, and changes with any of them', () => {
   const d = mkdtempSync(join(tmpdir(), 'nslat-hash-'));

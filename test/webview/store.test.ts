@@ -1,9 +1,9 @@
 // The panel's data model and formatting, in plain Node (no browser): snapshot replaces, delta merges,
-// clear empties; stages are ordered by the probe author's boundary order.
+// clear empties; stages keep the host's order.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { StageSummary } from '../../src/core/protocol.ts';
-import { bucketLabel, formatCount, formatNs } from '../../webview/format.ts';
+import { bucketLabel, formatCount, formatNs } from '../../src/core/format.ts';
 import { MAX_POINTS, Store, stageSeries } from '../../webview/store.ts';
 import { makePanelState } from './fixture.ts';
 
@@ -49,20 +49,30 @@ test('history is bounded', () => {
   assert.equal(s.series.at(-1)!.t_ms, p.t_ms + (MAX_POINTS + 10) * 1000);
 });
 
-test('stages in boundary order per direction; unknown stages keep arrival order', () => {
+test('stages keep the order of the snapshot; new stages of a delta go next to their neighbours in it', () => {
   const s = new Store();
   const state = makePanelState({ intervals: 1, journeys: 0 });
-  state.stages = [
-    stage({ key: 'tx:stage:b', name: 'b', dir: 'tx', from: 'q', to: 'x' }),
-    stage({ key: 'rx:stage:c→d', name: 'c→d', from: 'c', to: 'd' }),
-    stage({ key: 'rx:stage:a→c', name: 'a→c', from: 'a', to: 'c' }),
-    stage({ key: 'rx:stage:zz', name: 'zz', from: 'y', to: 'zz' }),
-    stage({ key: 'irq:hardirq:h:1', name: 'h', kind: 'hardirq', dir: 'irq', cpu: 1 }),
-    stage({ key: 'irq:hardirq:h:0', name: 'h', kind: 'hardirq', dir: 'irq', cpu: 0 }),
-  ];
-  state.health.boundaries = ['a', 'c', 'd'].map((name, id) => ({ id, name, dir: 'rx' as const, active: true, slot: 'rx' }));
+  const keys = ['rx:stage:a→c', 'rx:stage:c→d', 'tx:stage:b', 'irq:hardirq:h:0', 'irq:hardirq:h:1'];
+  state.stages = keys.map((key) => stage({ key, name: key.split(':')[2]! }));
   s.apply({ type: 'snapshot', state });
-  assert.deepEqual(s.orderedStages().map((x) => x.key), ['rx:stage:a→c', 'rx:stage:c→d', 'rx:stage:zz', 'tx:stage:b', 'irq:hardirq:h:0', 'irq:hardirq:h:1']);
+  assert.deepEqual(s.orderedStages().map((x) => x.key), keys, 'the host\'s order, not re-sorted');
+  const st = (key: string) => stage({ key, name: key });
+  s.apply({ type: 'delta', stages: [st('rx:stage:c→d'), st('rx:stage:d→e'), st('tx:stage:b')], points: [], journeys: [], reloads: [] });
+  s.apply({ type: 'delta', stages: [st('rx:stage:0→a'), st('rx:stage:a→c')], points: [], journeys: [], reloads: [] });
+  s.apply({ type: 'delta', stages: [st('irq:softirq_time:NET_RX:0')], points: [], journeys: [], reloads: [] });
+  assert.deepEqual(s.orderedStages().map((x) => x.key), [
+    'rx:stage:0→a', // before the delta's first known stage
+    'rx:stage:a→c',
+    'rx:stage:c→d',
+    'rx:stage:d→e', // after the known stage before it in the delta
+    'tx:stage:b',
+    'irq:hardirq:h:0',
+    'irq:hardirq:h:1',
+    'irq:softirq_time:NET_RX:0', // a delta with no known stage: last
+  ]);
+  assert.equal(s.stages.get('rx:stage:c→d')?.name, 'rx:stage:c→d', 'a known stage is updated in place');
+  s.apply({ type: 'snapshot', state });
+  assert.deepEqual(s.orderedStages().map((x) => x.key), keys, 'a snapshot brings the host\'s order back');
 });
 
 test('series points leave gaps where a stage saw no packet', () => {
@@ -81,9 +91,9 @@ test('series points leave gaps where a stage saw no packet', () => {
 test('formatting', () => {
   assert.equal(formatNs(512), '512 ns');
   assert.equal(formatNs(1536), '1.54 µs');
-  assert.equal(formatNs(27_000_000), '27 ms');
+  assert.equal(formatNs(27_000_000), '27.0 ms');
   assert.equal(formatCount(43210), '43.2k');
-  assert.equal(bucketLabel(11, 31), '1.02µs–2.05µs');
-  assert.equal(bucketLabel(31, 31), '≥1.07s');
-  assert.equal(bucketLabel(3, 31, 'count'), '4–8');
+  assert.equal(bucketLabel(11), '1.02µs–2.05µs');
+  assert.equal(bucketLabel(31), '≥1.07s');
+  assert.equal(bucketLabel(3, 'packets'), '4–8');
 });

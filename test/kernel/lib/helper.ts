@@ -81,7 +81,11 @@ export async function kernelSkipReason(): Promise<string | undefined> {
 
 export interface LoadOptions {
   rodata?: Record<string, number>;
+  /** rodata by the object's own direction (the helper picks it from the object's BTF). */
+  rodata_by_dir?: Partial<Record<'rx' | 'tx' | 'irq', Record<string, number>>>;
   data?: Record<string, number>;
+  /** Names the object does not declare are passed over and listed in `unset`. */
+  if_declared?: boolean;
   /** Network namespaces (inodes) where netfilter programs attach besides the helper's own. */
   netns?: number[];
   /** An edited probe: the first verifier refusal fails the load and the slot keeps its object. */
@@ -350,7 +354,9 @@ export class Helper {
       slot,
       object: path,
       ...(opts.rodata ? { rodata: opts.rodata } : {}),
+      ...(opts.rodata_by_dir ? { rodata_by_dir: opts.rodata_by_dir } : {}),
       ...(opts.data ? { data: opts.data } : {}),
+      ...(opts.if_declared !== undefined ? { if_declared: opts.if_declared } : {}),
       ...(opts.netns ? { netns: opts.netns } : {}),
       ...(opts.strict !== undefined ? { strict: opts.strict } : {}),
     });

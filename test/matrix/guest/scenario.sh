@@ -163,13 +163,16 @@ send() {
 # load_all N OUTFILE PID: rx and tx filtered to the server port, irq unfiltered; each reply awaited.
 # rx also hooks netfilter in the peer's namespace (the helper's own is hooked anyway), so the IP
 # layer is seen on both ends of the NIC path where netfilter feeds it.
+# Each load carries the filter of every direction with if_declared, as the core sends it: the helper
+# writes the object's own and lists what it does not declare in `unset`.
 load_all() {
 	w="$WORK/h$1"
-	send "$1" "{\"cmd\":\"load\",\"id\":\"load:rx\",\"slot\":\"rx\",\"object\":\"$w/rx.bpf.o\",\"rodata\":{\"filter_port\":$PORT}$RX_NETNS}"
+	ro="\"rodata_by_dir\":{\"rx\":{\"filter_port\":$PORT},\"tx\":{\"filter_port\":$PORT}},\"if_declared\":true"
+	send "$1" "{\"cmd\":\"load\",\"id\":\"load:rx\",\"slot\":\"rx\",\"object\":\"$w/rx.bpf.o\",$ro$RX_NETNS}"
 	wait_reply "$2" "load:rx" 40000 "$3"
-	send "$1" "{\"cmd\":\"load\",\"id\":\"load:tx\",\"slot\":\"tx\",\"object\":\"$w/tx.bpf.o\",\"rodata\":{\"filter_port\":$PORT}}"
+	send "$1" "{\"cmd\":\"load\",\"id\":\"load:tx\",\"slot\":\"tx\",\"object\":\"$w/tx.bpf.o\",$ro}"
 	wait_reply "$2" "load:tx" 40000 "$3"
-	send "$1" "{\"cmd\":\"load\",\"id\":\"load:irq\",\"slot\":\"irq\",\"object\":\"$w/irq.bpf.o\"}"
+	send "$1" "{\"cmd\":\"load\",\"id\":\"load:irq\",\"slot\":\"irq\",\"object\":\"$w/irq.bpf.o\",$ro}"
 	wait_reply "$2" "load:irq" 40000 "$3"
 }
 

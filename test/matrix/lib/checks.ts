@@ -233,6 +233,10 @@ function checkLoad(a: Analysis): void {
       if (l) {
         const att = l.msg.programs.filter((pr) => pr.status === 'attached').length;
         g.note(`${which}: ${slot} loaded: ${att} of ${l.msg.programs.length} programs attached${l.msg.attempts && l.msg.attempts > 1 ? ` (${l.msg.attempts} loads: alternatives fell back)` : ''}`);
+        // The load sent filter_port for rx and tx with if_declared: the object's direction (from its
+        // BTF) picked its own, which rx and tx declare; irq was sent none of its direction.
+        if (l.msg.dir !== slot) g.add(`${which}: ${slot} reports dir ${l.msg.dir ?? 'none'}`);
+        if (!Array.isArray(l.msg.unset) || l.msg.unset.length) g.add(`${which}: ${slot}: unset is ${JSON.stringify(l.msg.unset)}, want [] (filter_port declared, nothing else sent)`);
         // A built-in probe the verifier refuses on a stock kernel is a probe bug, even when its group
         // fell back to another alternative; one that loads but does not attach may be the kernel's.
         for (const pr of l.msg.programs.filter((x) => x.status === 'failed')) {
