@@ -10,6 +10,9 @@
 # same hooks in the same run, and print their ns/run in the "base" column (before/after figures);
 # BASE_FIRST=1 attaches them before the current build's programs. EXTRA="a.bpf.o b.bpf.o": more
 # objects to load (slot = file name without .bpf.o), e.g. reference programs for a cost floor.
+# SAMPLED=N: also load rx and tx a second time (slots rxs, txs) measuring 1 in N packets
+# (measure_every), on the same hooks in the same run; the summary then gives both modes' mean ns
+# per hook run against the empty programs (rx and tx measure every packet, as in earlier runs).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd); root=$(dirname "$here"); bpf=$root/bpf
 out=$root/.cache/bench
@@ -51,6 +54,9 @@ load_base() {
 		s=$(basename "$o" .bpf.o)
 		echo "{\"cmd\":\"load\",\"id\":\"$s\",\"slot\":\"$s\",\"object\":\"$wd/$s.bpf.o\"}"
 	done
+	if [ -n "${SAMPLED:-}" ]; then for s in rx tx; do
+		echo "{\"cmd\":\"load\",\"id\":\"${s}s\",\"slot\":\"${s}s\",\"object\":\"$wd/$s.bpf.o\",\"data\":{\"measure_every\":$SAMPLED}}"
+	done; fi
 	echo '{"cmd":"set","id":"i","interval_ms":0}'
 	sleep 0.5; echo '{"cmd":"snapshot","id":"warm"}'
 	python3 "$here/lo-traffic.py" "$secs" >&2
@@ -95,4 +101,15 @@ for slot, name, hook, n, ns in rows:
         line += f" {b or 0:8.1f} {b / e if b and e else 0:7.2f}"
     print(line)
 print('counters: ' + ' '.join(f'{k}={v}' for k, v in sorted(counters.items())))
+# Mean ns per hook run of each group of objects against the empty program on the same hooks,
+# weighted by runs (the programs of one object on one hook each count).
+groups = {'every packet (rx, tx)': ('rx', 'tx'), 'sampled (rxs, txs)': ('rxs', 'txs'), 'irq': ('irq',)}
+for label, slots in groups.items():
+    sel = [(n, ns, empty.get(hook)) for slot, name, hook, n, ns in rows if slot in slots and empty.get(hook)]
+    if not sel:
+        continue
+    runs = sum(n for n, _, _ in sel)
+    mine = sum(n * ns for n, ns, _ in sel) / runs
+    floor = sum(n * e for n, _, e in sel) / runs
+    print(f"mean {label}: {mine:.1f} ns per hook run, empty on the same hooks {floor:.1f} ns: {mine / floor:.2f}x ({runs} runs)")
 PY

@@ -19,7 +19,9 @@ import {
   Tooltip,
 } from 'chart.js';
 import type { IntervalPoint, ReloadMark, StageSummary } from '../src/core/protocol.ts';
-import { type Unit, bucketLabel, formatClock, formatCount, formatNs, formatNsShort, formatValue, unitOfKind } from '../src/core/format.ts';
+import { type Unit, formatClock, formatCount, formatNs, formatNsShort, formatValue, unitOfKind } from '../src/core/format.ts';
+import { HIST_SUB } from '../src/core/hist.ts';
+import { histogramBars } from './bins.ts';
 import { stageSeries } from './store.ts';
 import { type Theme, withAlpha } from './theme.ts';
 
@@ -232,18 +234,7 @@ export class HistogramChart {
     const sig = `${unit}|${stage.name}|${b.join(',')}`;
     if (sig === this.sig && theme === this.theme) return;
     this.sig = sig;
-    let lo = b.findIndex((c) => c > 0);
-    let hi = b.length - 1;
-    while (hi > 0 && !(b[hi]! > 0)) hi--;
-    if (lo < 0) lo = hi = 0;
-    lo = Math.max(0, lo - 1);
-    hi = Math.min(b.length - 1, hi + 1);
-    const labels: string[] = [];
-    const data: number[] = [];
-    for (let i = lo; i <= hi; i++) {
-      labels.push(bucketLabel(i, unit));
-      data.push(b[i] ?? 0);
-    }
+    const { labels, data, group } = histogramBars(b, unit);
     const old = this.chart.data.labels as string[] | undefined;
     const sameLabels = !!old && old.length === labels.length && labels.every((l, i) => old[i] === l);
     const shape = `${unit}|${stage.key}`;
@@ -267,7 +258,8 @@ export class HistogramChart {
       this.chart.data.datasets = [{ label: 'packets', data, backgroundColor: theme.palette[0], hoverBackgroundColor: theme.palette[1], borderWidth: 0, barPercentage: 0.95, categoryPercentage: 1 }];
     } else this.chart.data.datasets[0]!.data = data;
     const x = this.chart.options.scales?.x as { title?: { display: boolean; text: string } };
-    const text = unit === 'ns' ? 'latency (log2 buckets)' : `${stage.name} (log2 buckets)`;
+    const per = group <= HIST_SUB ? `${HIST_SUB / group} per power of two` : `one per ${group / HIST_SUB} powers of two`;
+    const text = unit === 'ns' ? `latency (buckets, ${per})` : `${stage.name} (buckets, ${per})`;
     if (x.title?.text !== text) x.title = { display: true, text };
     this.chart.update('none');
   }

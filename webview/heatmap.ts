@@ -1,23 +1,40 @@
-// Latency heatmap: time (one column per interval) × log2 bucket, drawn on a plain canvas.
-// Cells go into an ImageData of intervals × buckets that is scaled up once with smoothing off,
-// so ten minutes of history at one interval per second (600 × 32 cells) costs well under a millisecond.
+// Latency heatmap: time (one column per interval) × log-linear bucket, drawn on a plain canvas.
+// Rows cover the buckets the shown intervals use (plus one each side), one row per bucket while a
+// row stays at least MIN_ROW_PX high; otherwise each row sums an aligned group of 2, 4, 8 (one
+// power of two), … buckets, so every row still starts at a real bucket edge and the labels say it.
+// Cells go into an ImageData of intervals × rows that is scaled up once with smoothing off; each
+// column is written from its interval's sparse [bucket, count] pairs (at most 24, protocol.ts), so ten minutes of history at
+// one interval per second costs O(600 × rows) however many buckets the histogram has.
 import type { IntervalPoint, ReloadMark } from '../src/core/protocol.ts';
+import { HIST_BUCKETS } from '../src/core/contract.ts';
 import { type Unit, bucketLowLabel, formatClock } from '../src/core/format.ts';
 import type { Theme } from './theme.ts';
 
 export interface HeatmapHit {
   t_ms: number;
+  /** The first and last bucket of the row under the point (the same one when rows are buckets). */
   bucket: number;
+  last: number;
   count: number;
 }
+
+const LAST = HIST_BUCKETS - 1;
+/** Rows thinner than this (CSS px) are merged in aligned groups of buckets. */
+const MIN_ROW_PX = 2;
+/** Largest group: four powers of two per row (a 30-octave range still fits 60 px). */
+const MAX_GROUP = 32;
+/** At least this many rows, so a narrow band still reads. */
+const MIN_ROWS = 6;
 
 interface Layout {
   x: number;
   y: number;
   w: number;
   h: number;
+  /** Rows: row 0 is the group of the highest buckets; group = buckets per row. */
   lo: number;
   hi: number;
+  group: number;
   first: number;
   n: number;
 }
@@ -27,6 +44,7 @@ interface Cells {
   key: string;
   lo: number;
   hi: number;
+  group: number;
   max: number;
   lut: Uint8ClampedArray;
   /** The intervals the columns show, oldest first (identity: the store keeps its point objects). */
@@ -45,9 +63,12 @@ export class Heatmap {
   private lutFor: Theme | undefined;
   private lut = new Uint8ClampedArray(0);
   private labelWidth = { font: '', w: 0 };
-  /** Per interval of the stage `statsKey`: [lowest non-empty bucket, highest, highest count]. */
+  /** Per interval of the stage `statsKey`: [lowest non-empty bucket, highest, buckets per pair]. */
   private stats = new WeakMap<IntervalPoint, number[]>();
   private statsKey = '';
+  /** Per interval of the stage and row grouping `peakKey`: the highest count of one row. */
+  private peaks = new WeakMap<IntervalPoint, number>();
+  private peakKey = '';
   /** CSS size of the canvas, from a ResizeObserver (reading clientWidth in draw would force a layout). */
   private size: { w: number; h: number } | undefined;
 
@@ -97,9 +118,9 @@ export class Heatmap {
     const n = series.length - first;
     let lo = Infinity;
     let hi = -Infinity;
-    let max = 0;
-    // Lowest and highest non-empty bucket and the highest count of each interval, computed once per
-    // interval and stage (the store never changes a point it keeps).
+    let coarsest = 1; // the largest group of buckets an interval's pairs cover
+    // Lowest and highest non-empty bucket of each interval, computed once per interval and stage
+    // (the store never changes a point it keeps; pairs come in bucket order).
     if (this.statsKey !== key) {
       this.stats = new WeakMap();
       this.statsKey = key;
@@ -108,37 +129,82 @@ export class Heatmap {
       const p = series[i]!;
       let st = this.stats.get(p);
       if (!st) {
-        st = [Infinity, -Infinity, 0];
-        const b = p.stages[key]?.[3];
-        if (b) {
-          for (let j = 0; j < b.length; j++) {
-            const c = b[j]!;
-            if (c > 0) {
-              if (j < st[0]!) st[0] = j;
-              if (j > st[1]!) st[1] = j;
-              if (c > st[2]!) st[2] = c;
-            }
-          }
+        const v = p.stages[key];
+        const g = v?.[4] ?? 1;
+        st = [Infinity, -Infinity, g];
+        const b = v?.[3] ?? [];
+        for (let k = 0; k + 1 < b.length; k += 2) {
+          const j = b[k]!;
+          if (!(b[k + 1]! > 0)) continue;
+          if (j < st[0]!) st[0] = j;
+          if (j + g - 1 > st[1]!) st[1] = j + g - 1;
         }
         this.stats.set(p, st);
       }
       if (st[0]! < lo) lo = st[0]!;
       if (st[1]! > hi) hi = st[1]!;
-      if (st[2]! > max) max = st[2]!;
+      if (st[0]! <= st[1]! && st[2]! > coarsest) coarsest = st[2]!;
     }
-    if (n === 0 || max === 0) {
+    if (n === 0 || !(hi >= lo)) {
       this.kept = undefined;
       return false;
     }
-    // One empty bucket of headroom each side, and at least six rows so a narrow band still reads.
+    // One empty bucket of headroom each side; buckets per row a power of two that keeps rows at
+    // least MIN_ROW_PX high (or the coarsest interval's); row boundaries aligned to multiples of the group (octaves start at
+    // multiples of HIST_SUB, so a group of up to HIST_SUB buckets never spans two powers of two).
     lo = Math.max(0, lo - 1);
-    hi = Math.min(31, hi + 1);
-    while (hi - lo + 1 < 6) {
-      if (lo > 0) lo--;
-      if (hi - lo + 1 < 6 && hi < 31) hi++;
-      if (lo === 0 && hi === 31) break;
+    hi = Math.min(LAST, hi + 1);
+    const plotH = Math.max(10, cssH - 6 - 22);
+    // A row is never finer than the coarsest interval's pairs (the host merges buckets of a busy
+    // interval, protocol.ts IntervalPoint), so each pair lies inside one row.
+    let group = Math.min(HIST_BUCKETS, coarsest);
+    while (group < MAX_GROUP && (Math.floor(hi / group) - Math.floor(lo / group) + 1) * MIN_ROW_PX > plotH) group *= 2;
+    lo = Math.floor(lo / group) * group;
+    hi = Math.min(LAST, Math.floor(hi / group) * group + group - 1);
+    const span = () => Math.floor(hi / group) - Math.floor(lo / group) + 1;
+    while (span() < MIN_ROWS) {
+      if (lo > 0) lo -= group;
+      if (span() < MIN_ROWS && hi < LAST) hi = Math.min(LAST, hi + group);
+      if (lo === 0 && hi === LAST) break;
     }
-    const rows = hi - lo + 1;
+    const rows = span();
+    const rowOf = (bucket: number): number => Math.floor(hi / group) - Math.floor(bucket / group);
+
+    // The colour scale: the highest count of one cell (row) over the shown intervals.
+    const pk = `${key}|${group}`;
+    if (this.peakKey !== pk) {
+      this.peaks = new WeakMap();
+      this.peakKey = pk;
+    }
+    let max = 0;
+    for (let i = first; i < series.length; i++) {
+      const p = series[i]!;
+      let m = this.peaks.get(p);
+      if (m === undefined) {
+        m = 0;
+        let cur = -1;
+        let acc = 0;
+        const b = p.stages[key]?.[3] ?? [];
+        for (let k = 0; k + 1 < b.length; k += 2) {
+          const j = b[k]!;
+          const c = b[k + 1]!;
+          if (!(c > 0)) continue;
+          const g = Math.floor(j / group);
+          if (g !== cur) {
+            cur = g;
+            acc = 0;
+          }
+          acc += c;
+          if (acc > m) m = acc;
+        }
+        this.peaks.set(p, m);
+      }
+      if (m > max) max = m;
+    }
+    if (max === 0) {
+      this.kept = undefined;
+      return false;
+    }
 
     // Cells: column i = interval, row 0 = highest bucket. When only new intervals arrived (and the
     // rows and the colour scale are the same), the kept columns are shifted left and only the new
@@ -147,7 +213,7 @@ export class Heatmap {
     const old = this.kept;
     let reuse = 0; // columns taken over from the last draw
     let from = 0; // their first index in the old image
-    if (old && old.key === key && old.lo === lo && old.hi === hi && old.max === max && old.lut === lut) {
+    if (old && old.key === key && old.lo === lo && old.hi === hi && old.group === group && old.max === max && old.lut === lut) {
       const k = old.cols.indexOf(series[first]!);
       if (k >= 0) {
         const m = Math.min(old.cols.length - k, n);
@@ -175,11 +241,18 @@ export class Heatmap {
     const px = img.data;
     const lmax = Math.log1p(max);
     const scale = (LUT_STEPS - 1) / lmax;
+    const sums = new Float64Array(rows);
     for (let i = reuse; i < n; i++) {
-      const b = series[first + i]!.stages[key]?.[3];
+      sums.fill(0);
+      const b = series[first + i]!.stages[key]?.[3] ?? [];
+      for (let k = 0; k + 1 < b.length; k += 2) {
+        const j = b[k]!;
+        const c = b[k + 1]!;
+        if (c > 0 && j >= lo && j <= hi) sums[rowOf(j)]! += c;
+      }
       for (let r = 0; r < rows; r++) {
         const o = (r * n + i) * 4;
-        const c = b?.[hi - r] ?? 0;
+        const c = sums[r]!;
         if (c <= 0) {
           px[o + 3] = 0;
           continue;
@@ -191,7 +264,7 @@ export class Heatmap {
         px[o + 3] = 255;
       }
     }
-    this.kept = { key, lo, hi, max, lut, cols: series.slice(first), img };
+    this.kept = { key, lo, hi, group, max, lut, cols: series.slice(first), img };
     if (this.cells.width !== n || this.cells.height !== rows) {
       this.cells.width = n;
       this.cells.height = rows;
@@ -204,7 +277,7 @@ export class Heatmap {
     ctx.font = font;
     if (this.labelWidth.font !== font) this.labelWidth = { font, w: ctx.measureText('≥512ms ').width };
     const left = Math.ceil(this.labelWidth.w) + 8;
-    const L: Layout = { x: left, y: 6, w: Math.max(10, cssW - left - 10), h: Math.max(10, cssH - 6 - 22), lo, hi, first, n };
+    const L: Layout = { x: left, y: 6, w: Math.max(10, cssW - left - 10), h: plotH, lo, hi, group, first, n };
     this.layout = L;
 
     ctx.fillStyle = theme.plot;
@@ -212,16 +285,19 @@ export class Heatmap {
     ctx.imageSmoothingEnabled = false;
     ctx.drawImage(this.cells, L.x, L.y, L.w, L.h);
 
-    // Bucket axis: lower edge of every row (or every other one when rows are thin).
+    // Bucket axis: the lower edge of a row, at its bottom, every `step` rows so labels keep about
+    // 14 px apart; step a power of two so with rows of single buckets the labels fall on the same
+    // sub-bucket of each power of two.
     ctx.fillStyle = theme.muted;
     ctx.textAlign = 'right';
     ctx.textBaseline = 'middle';
     const rowH = L.h / rows;
-    const step = rowH >= 14 ? 1 : rowH >= 7 ? 2 : 4;
-    for (let r = 0; r < rows; r += step) {
-      const bucket = hi - r;
-      const label = bucketLowLabel(bucket, unit);
-      ctx.fillText(label, L.x - 6, L.y + (r + 1) * rowH, left - 8);
+    let step = 1;
+    while (step * rowH < 14 && step < rows) step *= 2;
+    for (let r = 0; r < rows; r++) {
+      const bucket = (Math.floor(hi / group) - r) * group;
+      if (Math.floor(bucket / group) % step !== 0) continue;
+      ctx.fillText(bucketLowLabel(bucket, unit), L.x - 6, L.y + (r + 1) * rowH, left - 8);
     }
 
     // Time axis: a handful of clock labels.
@@ -260,11 +336,16 @@ export class Heatmap {
     const L = this.layout;
     if (!L || x < L.x || x >= L.x + L.w || y < L.y || y >= L.y + L.h) return undefined;
     const i = Math.floor(((x - L.x) / L.w) * L.n);
-    const r = Math.floor(((y - L.y) / L.h) * (L.hi - L.lo + 1));
+    const rows = Math.floor(L.hi / L.group) - Math.floor(L.lo / L.group) + 1;
+    const r = Math.floor(((y - L.y) / L.h) * rows);
     const p = this.series[L.first + i];
     if (!p) return undefined;
-    const bucket = L.hi - r;
-    return { t_ms: p.t_ms, bucket, count: p.stages[this.key]?.[3][bucket] ?? 0 };
+    const bucket = (Math.floor(L.hi / L.group) - r) * L.group;
+    const last = Math.min(LAST, bucket + L.group - 1);
+    let count = 0;
+    const b = p.stages[this.key]?.[3] ?? [];
+    for (let k = 0; k + 1 < b.length; k += 2) if (b[k]! >= bucket && b[k]! <= last && b[k + 1]! > 0) count += b[k + 1]!;
+    return { t_ms: p.t_ms, bucket, last, count };
   }
 }
 

@@ -25,6 +25,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <gelf.h>
 #include <libelf.h>
 #include <bpf/bpf.h>
@@ -347,7 +348,33 @@ __u32 obj_data_size(struct loaded_obj *lo, const char *name)
 	return 0;
 }
 
-/* After load, .data and .bss are mmapped (libbpf maps them for writing):
+/* After load, the memory bpf_map__initial_value() points at becomes the
+ * kernel map's own: libbpf (before 1.5) remaps it so only when a skeleton
+ * loads the object, and otherwise leaves a private copy whose writes the
+ * programs never see. The same mapping over that copy (its size and place
+ * are libbpf's, so libbpf unmaps it as usual). */
+static bool map_data_sections(struct loaded_obj *lo)
+{
+	long page = sysconf(_SC_PAGESIZE);
+
+	for (int i = 0; rw_secs[i]; i++) {
+		struct bpf_map *m = datasec_map(lo->obj, rw_secs[i]);
+		size_t sz, len;
+		void *p;
+
+		if (!m || !(bpf_map__map_flags(m) & BPF_F_MMAPABLE) || !(p = bpf_map__initial_value(m, &sz)))
+			continue;
+		len = ((size_t)bpf_map__value_size(m) * bpf_map__max_entries(m) + page - 1) / page * page;
+		if (mmap(p, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, bpf_map__fd(m), 0) == MAP_FAILED) {
+			emit_log("warn", "%s: cannot map %s for writing: %s (set cannot change its variables)",
+				 lo->path, rw_secs[i], strerror(errno));
+			return false;
+		}
+	}
+	return true;
+}
+
+/* After load (map_data_sections), .data and .bss are the kernel's memory:
  * one variable is stored in place, atomically, while programs use the rest. */
 int obj_set_data(struct loaded_obj *lo, const char *name, long long v)
 {
@@ -1271,6 +1298,7 @@ static enum attempt_outcome load_attempt(struct loaded_obj *lo, const struct loa
 	err = bpf_object__load(lo->obj);
 	if (err)
 		return load_refused(lo, r, err, vlog, attempt + 1 >= max_attempts);
+	map_data_sections(lo);
 	for (int i = 0; i < lo->nprogs; i++)
 		lo->progs[i].prog_id = chosen(lo, &lo->progs[i]) ?
 			prog_id_of(bpf_program__fd(lo->progs[i].prog)) : 0;

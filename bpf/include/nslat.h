@@ -76,13 +76,17 @@
 #ifndef __NSLAT_H
 #define __NSLAT_H
 
-#define NSLAT_PROTOCOL		1
+#define NSLAT_PROTOCOL		2
 
 /* Boundaries per packet object; stage histograms are NB x NB. */
 #define NSLAT_NB		16
-/* log2 buckets: bucket i holds 2^(i-1) <= v < 2^i, bucket 0 holds 0,
- * the last bucket everything larger. */
-#define NSLAT_HIST_BUCKETS	32
+/* Log-linear buckets: each power of two split into 2^NSLAT_HIST_SUB_BITS
+ * linear sub-buckets (at most 12.5 % of the value wide). v < 8 is bucket v;
+ * for v >= 8 with e = floor(log2 v), bucket (e - 2) * 8 plus the three bits
+ * of v below its top bit; the last bucket also holds everything larger
+ * (from 15 * 2^30, about 16 s in ns). src/core/hist.ts reads them. */
+#define NSLAT_HIST_SUB_BITS	3
+#define NSLAT_HIST_BUCKETS	256
 
 /* Packet objects (rx/tx): nslat_hist index. */
 #define NSLAT_HIST_STAGE(from, to)	((from) * NSLAT_NB + (to))
@@ -115,7 +119,7 @@ enum nslat_counter {
 	NSLAT_CNT_RINGBUF_DROP = 0,	/* journey reservation failed */
 	NSLAT_CNT_MAP_FULL,		/* per-packet / per-socket state could not be stored */
 	NSLAT_CNT_STALE,		/* state older than NSLAT_MAX_AGE_NS discarded */
-	NSLAT_CNT_STARTED,		/* packets that passed the entry boundary */
+	NSLAT_CNT_STARTED,		/* packets measured from the entry boundary on */
 	NSLAT_CNT_FINISHED,		/* packets whose journey ended (read/consume/drop/xmit) */
 	NSLAT_CNT_SAMPLED,		/* journeys sent because of sample_every */
 	NSLAT_CNT_SLOW,			/* journeys sent because of slow_ns */
@@ -129,6 +133,7 @@ enum nslat_counter {
 	NSLAT_CNT_EVICTED,		/* live per-packet state overwritten by a packet hashing to its slot */
 	NSLAT_CNT_COALESCED,		/* TCP segments merged into an earlier skb (their data is read with it) */
 	NSLAT_CNT_UDP_QUEUE_RACE,	/* UDP queue walks given up: the queue changed under them (rx, not guessed) */
+	NSLAT_CNT_SEEN,			/* packets past the filters at the entry boundary, measured or not */
 	__NSLAT_CNT_MAX,
 };
 #define NSLAT_MAX_COUNTERS	32

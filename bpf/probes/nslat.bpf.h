@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * nslat.bpf.h - BPF-side helpers shared by the nslat probe objects:
- * maps the helper reads, filters, log2 histograms, per-packet boundary
+ * maps the helper reads, filters, log-linear histograms, per-packet boundary
  * recording and journey emission. Read include/nslat.h first.
  *
  * Per hook the hot path is: one inlined array lookup (per-packet table),
@@ -107,6 +107,11 @@ static __always_inline bool nslat_current(void)
 /* Journeys: changeable at run time ("data" / set). */
 volatile __u32 sample_every SEC(".data") = 1000;
 volatile __u64 slow_ns SEC(".data") = 0;
+/* Measure 1 in measure_every packets (0 or 1: every packet), chosen at
+ * random at the entry boundary before the clock is read; set by the core
+ * from the rate of packets seen. A packet not measured costs the later
+ * boundaries only the lookup of its slot, whose tag is not its own. */
+volatile __u32 measure_every SEC(".data") = 1;
 
 /* ------------------------------------------------------------ counters, hists */
 
@@ -122,7 +127,7 @@ static __always_inline __u64 nslat_cnt_add(__u32 c, __u64 v)
 
 #define nslat_cnt(c) nslat_cnt_add(c, 1)
 
-/* bcc's log2l: floor(log2(v)) + 1 for v > 0, 0 for v == 0 */
+/* floor(log2(v)) for v > 0 (bcc's log2), 0 for v == 0 */
 static __always_inline __u32 nslat_log2(__u32 v)
 {
 	__u32 r, shift;
@@ -135,14 +140,20 @@ static __always_inline __u32 nslat_log2(__u32 v)
 	return r;
 }
 
+/* The log-linear bucket of v (nslat.h): its power of two, then the
+ * NSLAT_HIST_SUB_BITS bits below the top bit. */
 static __always_inline __u32 nslat_bucket(__u64 v)
 {
 	__u32 hi = v >> 32;
-	__u32 b;
+	__u32 e, b;
 
-	if (!v)
-		return 0;
-	b = hi ? nslat_log2(hi) + 33 : nslat_log2(v) + 1;
+	if (v < (1U << NSLAT_HIST_SUB_BITS))
+		return v;
+	e = hi ? nslat_log2(hi) + 32 : nslat_log2(v);
+	/* e >= NSLAT_HIST_SUB_BITS here; the mask keeps the shift in range
+	 * for the verifier */
+	b = ((e - NSLAT_HIST_SUB_BITS + 1) << NSLAT_HIST_SUB_BITS) |
+	    ((v >> ((e - NSLAT_HIST_SUB_BITS) & 63)) & ((1U << NSLAT_HIST_SUB_BITS) - 1));
 	return b < NSLAT_HIST_BUCKETS ? b : NSLAT_HIST_BUCKETS - 1;
 }
 
@@ -436,6 +447,27 @@ static __always_inline int nslat_reject(__u64 key)
 	return 0;
 }
 
+/* Whether a packet that passed the filters at its entry boundary is
+ * measured; every such packet is counted (the exact total). */
+static __always_inline bool nslat_measure(void)
+{
+	__u32 n = measure_every;
+
+	nslat_cnt(NSLAT_CNT_SEEN);
+	return n <= 1 || bpf_get_prandom_u32() % n == 0;
+}
+
+/* A packet sampling passed over at its entry boundary: as for a rejected
+ * one, state under its pointer is an earlier packet's and must not advance. */
+static __always_inline int nslat_unmeasured(__u64 key)
+{
+	struct nslat_pkt *st = nslat_lookup(key);
+
+	if (st)
+		nslat_done(st);
+	return 0;
+}
+
 /* Take st's slot for key: a slot still held by another live packet (not
  * done, not stale) is an eviction. */
 static __always_inline void nslat_claim(struct nslat_pkt *st, __u64 key, __u64 now)
@@ -488,9 +520,23 @@ static __always_inline void nslat_record(struct nslat_pkt *st, __u32 b, __u64 no
 	st->t_last = now;
 }
 
-/* A non-entry boundary: only an existing packet, only forward (the first
- * passage of a boundary counts). Returns the state (for callers that end
- * the journey here) or NULL. */
+/* Packet st passes boundary b at `now` (only forward: the first passage of
+ * a boundary counts). False when it was there already or its state is too
+ * old (dropped, counted). */
+static __always_inline bool nslat_advance(struct nslat_pkt *st, __u32 b, __u64 now)
+{
+	if (now - st->t0 > NSLAT_MAX_AGE_NS) {
+		nslat_cnt(NSLAT_CNT_STALE);
+		nslat_done(st);
+		return false;
+	}
+	nslat_record(st, b, now);
+	return true;
+}
+
+/* A non-entry boundary: only an existing packet, only forward. The clock is
+ * read only for a packet that is measured. Returns the state (for callers
+ * that end the journey here) or NULL. */
 static __always_inline struct nslat_pkt *nslat_pass(__u64 key, __u32 b, __u64 *nowp)
 {
 	struct nslat_pkt *st = nslat_lookup(key);
@@ -499,12 +545,8 @@ static __always_inline struct nslat_pkt *nslat_pass(__u64 key, __u32 b, __u64 *n
 	if (!st || b <= st->last)
 		return NULL;
 	now = bpf_ktime_get_ns();
-	if (now - st->t0 > NSLAT_MAX_AGE_NS) {
-		nslat_cnt(NSLAT_CNT_STALE);
-		nslat_done(st);
+	if (!nslat_advance(st, b, now))
 		return NULL;
-	}
-	nslat_record(st, b, now);
 	*nowp = now;
 	return st;
 }

@@ -46,6 +46,8 @@ static __always_inline int rx_enter(struct sk_buff *skb, __u32 b)
 		if (!nslat_ports_ok(init.l4, init.dport, init.sport))
 			return nslat_reject(key);
 	}
+	if (!nslat_measure())
+		return nslat_unmeasured(key);
 	init.ifindex = dev ? dev->ifindex : 0;
 	init.len = skb->len;
 	now = bpf_ktime_get_ns();
@@ -377,31 +379,37 @@ static __always_inline bool udp_for_port(__u64 addr, __u16 lport)
 	return f.l4 == IPPROTO_UDP && f.dport == lport;
 }
 
-#define ENQ_NEXT 0	/* go on to the skb before this one */
-#define ENQ_STOP 1	/* the walk ends here */
+#define ENQ_STOP 0	/* the walk ends here */
+#define ENQ_NO_CLOCK 1	/* go on; no datagram of the walk was measured yet */
 
-/* One step of the walk: the skb of packet key `key`. A global function,
- * verified once on its own rather than once per step inside the program; it
- * knows the skb only as a number, so its fields come by probe reads. */
-__noinline int sock_enqueue_step(__u64 key, __u32 udp, __u32 lport)
+/* One step of the walk: the skb of packet key `key`. Returns ENQ_STOP, or
+ * the time the walk goes on with: the clock is read once, at the first
+ * measured datagram, and every datagram of the walk is timed with it (they
+ * were all queued when sk_data_ready ran), so a measured one behind others
+ * is not timed after the steps over them. A global function, verified once
+ * on its own rather than once per step inside the program; it knows the skb
+ * only as a number, so its fields come by probe reads. */
+__noinline __u64 sock_enqueue_step(__u64 key, __u32 udp, __u32 lport, __u64 now)
 {
 	struct nslat_pkt *st = nslat_lookup(key);
-	__u64 now, addr;
+	__u64 addr;
 
 	if (!st)
-		return ENQ_NEXT;
+		return now;
 	if (st->last >= NSLAT_RX_SOCK_ENQUEUE)	/* seen before (or done) */
 		return ENQ_STOP;
+	if (now == ENQ_NO_CLOCK)
+		now = bpf_ktime_get_ns();
 	addr = nslat_key_addr(key);
-	if (udp && (!udp_for_port(addr, lport) || st->t0 > bpf_ktime_get_ns())) {
+	if (udp && (!udp_for_port(addr, lport) || st->t0 > now)) {
 		nslat_cnt(NSLAT_CNT_UDP_QUEUE_RACE);
 		return ENQ_STOP;
 	}
-	if (nslat_pass(key, NSLAT_RX_SOCK_ENQUEUE, &now) && udp) {
+	if (nslat_advance(st, NSLAT_RX_SOCK_ENQUEUE, now) && udp) {
 		nslat_skb_flow_hdrs_addr(addr, st);	/* gone when the read is seen */
 		st->l4 = IPPROTO_UDP;	/* consume_skb leaves it to the read */
 	}
-	return ENQ_NEXT;
+	return now;
 }
 
 SEC("tp_btf/sk_data_ready")
@@ -412,6 +420,7 @@ int BPF_PROG(sock_enqueue__tp, const struct sock *sk)
 	const void *from = qhead;	/* what skb->next must be */
 	bool udp = sk->sk_protocol == IPPROTO_UDP;
 	__u16 lport = sk->__sk_common.skc_num;
+	__u64 now = ENQ_NO_CLOCK;
 	int i;
 
 	if (!inet_sock(sk))
@@ -423,7 +432,8 @@ int BPF_PROG(sock_enqueue__tp, const struct sock *sk)
 			nslat_cnt(NSLAT_CNT_UDP_QUEUE_RACE);
 			break;
 		}
-		if (sock_enqueue_step(NSLAT_KEY(skb), udp, lport) == ENQ_STOP)
+		now = sock_enqueue_step(NSLAT_KEY(skb), udp, lport, now);
+		if (now == ENQ_STOP)
 			break;
 		/* TCP calls sk_data_ready once per queued segment: the tail only */
 		if (!udp)

@@ -40,7 +40,8 @@ NSLAT_BOUNDARY_ENUM_CHECK();
  * the send path). t == 0: no send in progress. */
 struct sendmsg_ctx {
 	__u64 t;
-	__u64 used;	/* an skb took this call's context: tcp_sendmsg_locked must not reopen it */
+	__u32 used;	/* an skb took this call's context: tcp_sendmsg_locked must not reopen it */
+	__u32 skip;	/* sampling passed this call over: its first skb is not measured */
 };
 
 struct {
@@ -64,11 +65,14 @@ static __always_inline void sendmsg_open(bool keep_first)
 		nslat_cnt(NSLAT_CNT_MAP_FULL);
 		return;
 	}
-	if (keep_first && (c->t || c->used))
+	if (keep_first && (c->t || c->used || c->skip))
 		return;
-	c->t = bpf_ktime_get_ns();
 	c->used = 0;
 	nslat_cnt(NSLAT_CNT_SENDMSG);
+	/* the packet this call sends first is measured or not from here (the
+	 * clock is read only for one that is) */
+	c->skip = measure_every > 1 && bpf_get_prandom_u32() % measure_every;
+	c->t = c->skip ? 0 : bpf_ktime_get_ns();
 }
 
 static __always_inline void sendmsg_close(void)
@@ -76,7 +80,7 @@ static __always_inline void sendmsg_close(void)
 	struct sendmsg_ctx *c = bpf_task_storage_get(&tx_sendmsg, bpf_get_current_task_btf(), 0, 0);
 
 	if (c)
-		c->t = c->used = 0;
+		c->t = c->used = c->skip = 0;
 }
 
 /* The socket layer's sendmsg of both inet families (send, sendto, sendmsg,
@@ -195,14 +199,16 @@ static __always_inline int tx_start(struct tx_skb *in, __u32 b, struct nslat_pkt
 {
 	struct nslat_pkt *st = nslat_slot(in->key);
 	struct sendmsg_ctx *c;
-	__u64 now = bpf_ktime_get_ns(), t0 = now;
+	__u64 now, t0;
 
 	if (!st)
 		return 0;
-	if (st->skb == in->key && st->gen == nslat_my_gen && st->last < b &&
-	    now - st->t0 <= NSLAT_MAX_AGE_NS) {
-		nslat_record(st, b, now);
-		return 0;
+	if (st->skb == in->key && st->gen == nslat_my_gen && st->last < b) {
+		now = bpf_ktime_get_ns();
+		if (now - st->t0 <= NSLAT_MAX_AGE_NS) {
+			nslat_record(st, b, now);
+			return 0;
+		}
 	}
 	if (!nslat_current())	/* a reload replaced this object: no new packets */
 		return 0;
@@ -210,6 +216,21 @@ static __always_inline int tx_start(struct tx_skb *in, __u32 b, struct nslat_pkt
 	    (nslat_flow_filter() && !nslat_ports_ok(init->l4, init->sport, init->dport)))
 		return nslat_reject(in->key);
 	c = bpf_task_storage_get(&tx_sendmsg, bpf_get_current_task_btf(), 0, 0);
+	if (c && c->skip) {
+		/* the first skb of a send sampling passed over */
+		nslat_cnt(NSLAT_CNT_SEEN);
+		c->skip = 0;
+		c->used = 1;
+		return nslat_unmeasured(in->key);
+	}
+	if (c && c->t)
+		nslat_cnt(NSLAT_CNT_SEEN);	/* measured: decided at sendmsg */
+	else if (filter_pid)
+		return nslat_reject(in->key);	/* not sent from a matching thread's sendmsg */
+	else if (!nslat_measure())
+		return nslat_unmeasured(in->key);
+	now = bpf_ktime_get_ns();
+	t0 = now;
 	if (c && c->t && now - c->t <= NSLAT_MAX_AGE_NS) {
 		t0 = c->t;
 		c->t = 0;

@@ -5,6 +5,7 @@
 import { parseArgs } from 'node:util';
 import { FilterError, parseFilter } from '../core/filter.ts';
 import type { PrivilegeMode } from '../core/transport/types.ts';
+import { MAX_MEASURE_EVERY, parseSampling, type SamplingMode } from '../core/sampling.ts';
 
 export type Format = 'table' | 'json';
 export type OutKind = 'jsonl' | 'csv' | 'prom' | 'txt';
@@ -38,13 +39,17 @@ export type Command =
       out: OutFile[];
       format: Format;
       intervalMs: number;
+      /** Which packets are measured (--measure auto|N). */
+      sampling: SamplingMode;
       sampleEvery?: number;
       slowNs?: number;
       bpfStats: boolean;
       /** BPF netfilter hooks on (the default); false: --no-netfilter. */
       netfilter: boolean;
+      /** Also print bcc-style log2 histograms per stage (--log2). */
+      log2: boolean;
     } & CommonTarget)
-  | { kind: 'replay'; file: string; format: Format };
+  | { kind: 'replay'; file: string; format: Format; log2: boolean };
 
 export class UsageError extends Error {
   constructor(message: string, readonly hint: string) {
@@ -59,9 +64,9 @@ Usage:
   nslat check  [--host DEST] [--ssh-config FILE] [--probes DIR] [--no-netfilter] [--format table|json]
   nslat trace  [--host DEST] [--ssh-config FILE] [--duration SECONDS] [--stages rx,tx,irq]
                [--filter EXPR] [--probes DIR] [--load loopback|none] [--out FILE]...
-               [--format table|json] [--interval MS] [--sample N] [--slow-ms X]
-               [--bpf-stats] [--no-netfilter]
-  nslat replay FILE [--format table|json]
+               [--format table|json] [--interval MS] [--measure auto|N] [--sample N] [--slow-ms X]
+               [--bpf-stats] [--no-netfilter] [--log2]
+  nslat replay FILE [--format table|json] [--log2]
   nslat --help | --version
 
 Commands:
@@ -71,8 +76,8 @@ Commands:
            boundary (or why nothing does), and unload them. With --probes DIR, also check clang
            and vmlinux.h where those probes compile. Exit status 0 when tracing can work.
   trace    Copy the shipped helper and probes to the target (nothing is built there), load them
-           through the root helper, trace, and print
-           bcc-style log2 histograms and a per-layer percentile table (RX, TX) plus IRQ.
+           through the root helper, trace, and print a per-layer percentile table (RX, TX) plus
+           IRQ, the percentiles interpolated in log-linear buckets (at most 12.5 % wide).
   replay   Print the same report from a trace saved with --out FILE.jsonl.
 
 Options:
@@ -97,9 +102,15 @@ Options:
                          .txt    seed-style text: one line per sampled packet per stage
   --format FMT         table (default) or json (one JSON document on stdout).
   --interval MS        Snapshot period in ms (default 1000; 100-60000).
+  --measure auto|N     Which packets are timed through every boundary: auto (default) 1 in N with N
+                       adapting so that at most 20 000 packets a second are measured per probe
+                       object; N: 1 in N; 1: every packet (exact counts per stage, every slow
+                       outlier caught, at the full cost per packet). Every packet is counted.
   --sample N           Send every Nth packet's journey (0 = none).
   --slow-ms X          Also send every packet slower end to end than X ms.
   --bpf-stats          Turn on kernel bpf_stats to report each program's cost per run.
+  --log2               Also print a bcc-style log2 histogram per stage (trace, replay), summed
+                       exactly from the log-linear buckets.
   --no-netfilter       No BPF netfilter hooks. They feed ip_rcv and ip_local_deliver on kernels
                        where neither fentry nor kprobes work; a hook sees one network namespace
                        (the helper's, plus the one a "netns INODE" filter names).
@@ -168,17 +179,19 @@ const OPTIONS = {
   format: { type: 'string' },
   interval: { type: 'string' },
   sample: { type: 'string' },
+  measure: { type: 'string' },
   'slow-ms': { type: 'string' },
   'bpf-stats': { type: 'boolean' },
   'no-netfilter': { type: 'boolean' },
+  log2: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'V' },
 } as const;
 
 const ALLOWED: Record<'check' | 'trace' | 'replay', string[]> = {
   check: ['host', 'ssh-config', 'privilege', 'format', 'no-netfilter', 'probes', 'help'],
-  trace: ['host', 'ssh-config', 'privilege', 'duration', 'stages', 'filter', 'probes', 'load', 'out', 'format', 'interval', 'sample', 'slow-ms', 'bpf-stats', 'no-netfilter', 'help'],
-  replay: ['format', 'help'],
+  trace: ['host', 'ssh-config', 'privilege', 'duration', 'stages', 'filter', 'probes', 'load', 'out', 'format', 'interval', 'measure', 'sample', 'slow-ms', 'bpf-stats', 'no-netfilter', 'log2', 'help'],
+  replay: ['format', 'log2', 'help'],
 };
 
 export function parseCli(argv: string[]): Command {
@@ -228,7 +241,7 @@ export function parseCli(argv: string[]): Command {
     if (pos.length < 2) usage('`nslat replay` needs the trace file to read.', 'Example: nslat replay trace.jsonl');
     if (pos.length > 2) usage(`\`nslat replay\` takes one file, got ${pos.length - 1}: ${pos.slice(1).map(shown).join(' ')}.`);
     const file = nonEmptyPath('replay FILE', pos[1]!)!;
-    return { kind: 'replay', file, format };
+    return { kind: 'replay', file, format, log2: v.log2 === true };
   }
   if (pos.length > 1) usage(`unexpected argument ${shown(pos[1]!)} after \`nslat ${cmd}\`.`, 'Options start with --; quote a --filter expression that has spaces.');
 
@@ -279,6 +292,8 @@ export function parseCli(argv: string[]): Command {
     seen.add(o.path);
   }
   const slowMs = num('slow-ms', str('slow-ms'), 0, 60_000, false);
+  const sampling = parseSampling(str('measure'));
+  if (!sampling) usage(`--measure must be auto or a whole number from 1 to ${MAX_MEASURE_EVERY}, not "${str('measure')}"`);
   return {
     kind: 'trace',
     ...target,
@@ -290,9 +305,11 @@ export function parseCli(argv: string[]): Command {
     out,
     format,
     intervalMs: num('interval', str('interval'), 100, 60_000, true) ?? 1000,
+    sampling,
     sampleEvery: num('sample', str('sample'), 0, 1_000_000_000, true),
     slowNs: slowMs === undefined ? undefined : Math.round(slowMs * 1e6),
     bpfStats: v['bpf-stats'] === true,
     netfilter,
+    log2: v.log2 === true,
   };
 }

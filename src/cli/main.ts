@@ -12,6 +12,7 @@ import { EditCompiler } from '../core/build.ts';
 import { attachRows, compilerRows, feedRows, runPreflight, type PreflightRow, type StageLoad } from '../core/preflight.ts';
 import { Session, SessionError, type EndInfo } from '../core/session.ts';
 import { formatTable, toJsonDocument } from '../core/report.ts';
+import { TraceProtocolError } from '../core/export/jsonl.ts';
 import { parseCli, USAGE, UsageError, type Command } from './args.ts';
 import { openOutputs, readTrace } from './outputs.ts';
 import { createProgress, readPassword, type Progress } from './terminal.ts';
@@ -182,6 +183,7 @@ async function runTrace(cmd: TraceCmd): Promise<number> {
       filter: cmd.filter,
       probesDir: cmd.probesDir,
       intervalMs: cmd.intervalMs,
+      sampling: cmd.sampling,
       sampleEvery: cmd.sampleEvery,
       slowNs: cmd.slowNs,
       bpfStats: cmd.bpfStats,
@@ -248,7 +250,7 @@ async function runTrace(cmd: TraceCmd): Promise<number> {
     if (cmd.format === 'json') {
       out(JSON.stringify(toJsonDocument(report), null, 2));
     } else {
-      out(formatTable(report));
+      out(formatTable(report, { histograms: cmd.log2 }));
       if (loadStats) out(`loopback load: ${loadStats.tcp} TCP and ${loadStats.udp} UDP round trips in ${(loadStats.elapsedMs / 1000).toFixed(1)}s${loadStats.errors.length ? ` (errors: ${loadStats.errors.join('; ')})` : ''}`);
     }
     for (const f of outputs.written()) process.stderr.write(`nslat: wrote ${f}\n`);
@@ -290,9 +292,10 @@ async function runReplay(cmd: Extract<Command, { kind: 'replay' }>): Promise<num
   try {
     report = await readTrace(cmd.file);
   } catch (e) {
+    if (e instanceof TraceProtocolError) throw new CliError(`cannot replay ${cmd.file}: ${sentence(e)}.`, 'Traces of another protocol version are not converted: their histogram buckets mean other values.');
     throw new CliError(`cannot replay ${cmd.file}: ${sentence(e)}.`, 'Give a trace written by `nslat trace --out FILE.jsonl`.');
   }
-  out(cmd.format === 'json' ? JSON.stringify(toJsonDocument(report), null, 2) : formatTable(report));
+  out(cmd.format === 'json' ? JSON.stringify(toJsonDocument(report), null, 2) : formatTable(report, { histograms: cmd.log2 }));
   return 0;
 }
 

@@ -16,7 +16,7 @@ import {
   type SlotCounters,
   type SnapshotMessage,
 } from './protocol.ts';
-import { addSparse, emptyBuckets, toSparse } from './hist.ts';
+import { addSparse, emptyBuckets, toSparse, type SparseBuckets } from './hist.ts';
 import type { Series, SlotInfo, StageContext } from './stage.ts';
 
 export interface AccumulatorOptions {
@@ -87,6 +87,22 @@ export function flatSparse(b: number[]): number[] {
   return out;
 }
 
+/** Flattened sparse buckets plus [bucket, count] pairs, flattened in bucket order. Pairs addSparse
+ *  would skip (bucket out of range, count not a positive finite number) are skipped; no dense pass
+ *  over all HIST_BUCKETS is made (an interval of one stage fills a few dozen of them). */
+export function mergeFlat(flat: readonly number[], pairs: SparseBuckets): number[] {
+  const add = new Map<number, number>();
+  for (const [i, n] of pairs) {
+    if (!Number.isInteger(i) || i < 0 || i >= HIST_BUCKETS || !Number.isFinite(n) || !(n > 0)) continue;
+    add.set(i, (add.get(i) ?? 0) + n);
+  }
+  if (add.size === 0) return flat.slice();
+  for (let j = 0; j + 1 < flat.length; j += 2) add.set(flat[j]!, (add.get(flat[j]!) ?? 0) + flat[j + 1]!);
+  const out: number[] = [];
+  for (const i of [...add.keys()].sort((a, b) => a - b)) out.push(i, add.get(i)!);
+  return out;
+}
+
 export function denseFromFlat(flat: readonly number[]): number[] {
   const b = emptyBuckets();
   for (let j = 0; j + 1 < flat.length; j += 2) b[flat[j]!]! += flat[j + 1]!;
@@ -116,6 +132,8 @@ export class Accumulator implements StageContext {
   readonly slotHardIrqs = new Map<string, number>();
   /** slot → the kind of object, from its `loaded` boundaries or its histograms */
   readonly slotKinds = new Map<string, SlotCounters['kind']>();
+  /** slot → its object's direction, from its `loaded` message */
+  readonly slotDirs = new Map<string, string>();
   readonly drops = new Map<string, number>();
   readonly progs = new Map<string, ProgTotals>();
   snapshots = 0;
@@ -165,6 +183,7 @@ export class Accumulator implements StageContext {
       case 'loaded': {
         this.slots.set(msg.slot, { object: msg.object, programs: msg.programs, boundaries: msg.boundaries, groups: msg.groups ?? [], loaded: true });
         this.slotKinds.set(msg.slot, msg.boundaries.length > 0 ? 'packets' : 'irq');
+        if (msg.dir) this.slotDirs.set(msg.slot, msg.dir);
         for (const b of msg.boundaries) this.boundaries.set(`${b.dir}:${b.name}`, { ...b, slot: msg.slot });
         if (msg.replaced) this.pushReload({ t_ms: this.wallMs(msg.mono_ns, recvMs), slot: msg.slot, ok: true });
         // attach types may have changed for existing stages
@@ -242,10 +261,8 @@ export class Accumulator implements StageContext {
             continue;
           }
           s.slot = slot.slot;
-          const delta = emptyBuckets();
-          addSparse(delta, h.buckets);
           if (count === 0 && h.buckets.length === 0) continue;
-          for (let i = 0; i < HIST_BUCKETS; i++) s.buckets[i]! += delta[i]!;
+          addSparse(s.buckets, h.buckets);
           s.count += count;
           s.sum += sum;
           this.changes.stages.add(key);
@@ -256,12 +273,7 @@ export class Accumulator implements StageContext {
           }
           st.count += count;
           st.sum += sum;
-          if (st.sparse.length === 0) st.sparse = flatSparse(delta);
-          else {
-            const d = denseFromFlat(st.sparse);
-            for (let i = 0; i < HIST_BUCKETS; i++) d[i]! += delta[i]!;
-            st.sparse = flatSparse(d);
-          }
+          st.sparse = mergeFlat(st.sparse, h.buckets);
         }
       }
       // zero counters are kept too, so reports say "ringbuf_drop 0" rather than nothing
@@ -337,10 +349,9 @@ function mergeIntervals(a: Interval, b: Interval): Interval {
         stages.set(key, { count: st.count, sum: st.sum, sparse: st.sparse.slice() });
         continue;
       }
-      const d = denseFromFlat(cur.sparse);
-      const e = denseFromFlat(st.sparse);
-      for (let i = 0; i < HIST_BUCKETS; i++) d[i]! += e[i]!;
-      stages.set(key, { count: cur.count + st.count, sum: cur.sum + st.sum, sparse: flatSparse(d) });
+      const pairs: Array<[number, number]> = [];
+      for (let j = 0; j + 1 < st.sparse.length; j += 2) pairs.push([st.sparse[j]!, st.sparse[j + 1]!]);
+      stages.set(key, { count: cur.count + st.count, sum: cur.sum + st.sum, sparse: mergeFlat(cur.sparse, pairs) });
     }
   }
   return { id: Math.max(a.id, b.id), t_ms: Math.max(a.t_ms, b.t_ms), dur_ms: a.dur_ms + b.dur_ms, events: a.events + b.events, stages };

@@ -6,13 +6,15 @@
 
 /** Bump on any incompatible change on either side. The helper reports its own in `hello`
  *  (NSLAT_PROTOCOL). */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 /** The helper refuses command lines longer than this (MAX_COMMAND_BYTES in the helper). */
 export const MAX_COMMAND_BYTES = 64 * 1024;
 /** The core refuses longer helper messages. */
 export const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 /** Buckets per histogram (NSLAT_HIST_BUCKETS); hist.ts says what each bucket holds. */
-export const HIST_BUCKETS = 32;
+export const HIST_BUCKETS = 256;
+/** Linear sub-buckets per power of two: 2^HIST_SUB_BITS (NSLAT_HIST_SUB_BITS). */
+export const HIST_SUB_BITS = 3;
 
 /** Attach types, in the helper's spelling (atype_names). */
 export const ATTACH_TYPES = ['tracepoint', 'raw_tp', 'tp_btf', 'fentry', 'fexit', 'kprobe', 'kretprobe', 'netfilter', 'other'] as const;

@@ -4,7 +4,7 @@
  * Pure functions, no imports beyond the bucket arithmetic: nothing here touches the DOM or Node.
  */
 import { HIST_BUCKETS } from './contract.ts';
-import { bucketLower, bucketUpper } from './hist.ts';
+import { bucketEnd, bucketLower } from './hist.ts';
 
 /** What a histogram's values count: time in ns, or packets (NAPI work per poll). */
 export type Unit = 'ns' | 'packets';
@@ -69,17 +69,30 @@ function shortValue(v: number, unit: Unit): string {
   return unit === 'ns' ? formatNsShort(v) : formatCount(v);
 }
 
-/** The smallest value bucket i holds, written in its unit ("0", "1.02µs", "64"). Decimal: the
- *  label says the bucket's real edge, 1024 ns is "1.02µs". */
+/** The smallest value bucket i holds, written in its unit ("0", "1.02µs", "1.15µs", "64"). Decimal:
+ *  the label says the bucket's real edge (log-linear edges are not powers of two: 1152 ns is
+ *  "1.15µs"). Three significant digits keep neighbouring edges apart: they differ by at least
+ *  1/(2·HIST_SUB − 1), 6.7 %. */
 export function bucketLowLabel(i: number, unit: Unit = 'ns'): string {
   return i <= 0 ? '0' : shortValue(bucketLower(i), unit);
 }
 
-/** The values bucket i holds, as a range: "0", "1.02µs–2.05µs", "≥2.20s" for the open last one. */
+/** The values bucket i holds, as a range from its lower edge to its exclusive upper edge (the next
+ *  bucket's lower edge): "0", "1.02µs–1.15µs", "5" for an exact small value, "≥16.1s" for the open
+ *  last one. */
 export function bucketLabel(i: number, unit: Unit = 'ns'): string {
-  if (i <= 0) return '0';
-  if (i >= HIST_BUCKETS - 1 || !Number.isFinite(bucketUpper(i))) return `≥${bucketLowLabel(i, unit)}`;
-  return `${bucketLowLabel(i, unit)}–${shortValue(bucketUpper(i) + 1, unit)}`;
+  return bucketRangeLabel(i, i, unit);
+}
+
+/** The values buckets first..last hold together, as one range: "1.02µs–2.05µs" (buckets 80..87, one
+ *  power of two); a bucket of one exact value is that value ("5", "5ns"). */
+export function bucketRangeLabel(first: number, last: number, unit: Unit = 'ns'): string {
+  const lo = Math.max(0, first);
+  const hi = Math.max(lo, last);
+  if (hi <= 0) return '0';
+  if (hi >= HIST_BUCKETS - 1 || !Number.isFinite(bucketEnd(hi))) return `≥${bucketLowLabel(lo, unit)}`;
+  if (bucketEnd(hi) - bucketLower(lo) === 1) return shortValue(bucketLower(lo), unit);
+  return `${bucketLowLabel(lo, unit)}–${shortValue(bucketEnd(hi), unit)}`;
 }
 
 /** Wall-clock ms → "12:04:05" (local time). */
@@ -114,4 +127,23 @@ export function l4Name(l4: number | undefined): string {
   if (l4 === 17) return 'UDP';
   if (l4 === 1 || l4 === 58) return 'ICMP';
   return l4 ? `proto ${l4}` : '';
+}
+
+/** The share of a probe object's packets that was measured: "measured 1 in 16 of 1.2M packets
+ *  (75.3k)", "every packet measured (1.2M)". The "1 in N" is the share the counters show (what was
+ *  measured of what was seen), not the rate last set. */
+export function formatMeasured(measured: number, seen: number): string {
+  if (!(seen > 0)) return 'no packets seen';
+  if (measured >= seen) return `every packet measured (${formatCount(seen)})`;
+  if (!(measured > 0)) return `none of ${formatCount(seen)} packets measured`;
+  return `measured ${formatMeasuredShort(measured, seen)} packets (${formatCount(measured)})`;
+}
+
+/** The same, short (a panel tile): "1 in 16 of 1.2M", "all of 1.2M". */
+export function formatMeasuredShort(measured: number, seen: number): string {
+  if (!(seen > 0)) return '–';
+  if (measured >= seen) return `all of ${formatCount(seen)}`;
+  if (!(measured > 0)) return `none of ${formatCount(seen)}`;
+  const n = seen / measured;
+  return `1 in ${n < 10 ? String(Math.round(n * 10) / 10) : Math.round(n)} of ${formatCount(seen)}`;
 }

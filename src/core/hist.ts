@@ -1,20 +1,27 @@
 /**
- * log2 histograms, as the probes keep them (like bcc's `log2l`):
- *   bucket 0 counts v == 0; bucket i (1 ≤ i < HIST_BUCKETS-1) counts 2^(i-1) ≤ v < 2^i;
- *   the last bucket, HIST_BUCKETS-1, also holds everything larger (v ≥ 2^(HIST_BUCKETS-2)).
+ * Log-linear histograms, as the probes keep them (HDR-histogram style): each power of two is split
+ * into 2^HIST_SUB_BITS linear sub-buckets, so a bucket is at most 1/2^HIST_SUB_BITS (12.5 %) of its
+ * lower bound wide.
+ *   - v < SUB (= 2^HIST_SUB_BITS): bucket v, exact;
+ *   - v ≥ SUB, with e = ⌊log2 v⌋: bucket (e − HIST_SUB_BITS + 1)·SUB + the HIST_SUB_BITS bits of v
+ *     below its top bit, i.e. v in [(SUB + s)·2^(e−HIST_SUB_BITS), (SUB + s + 1)·2^(e−HIST_SUB_BITS));
+ *   - the last bucket, HIST_BUCKETS − 1, also holds everything larger.
+ * bpf/probes/nslat.bpf.h (nslat_bucket) computes the same index in a few instructions.
  * Values are integers: ns for latency histograms, packets for NAPI work.
  *
  * A dense histogram here is a plain `number[]` of HIST_BUCKETS counts; the helper sends sparse
  * `[bucket, count]` pairs as deltas (protocol.ts HistDelta) which are added with `addSparse`.
  */
-import { HIST_BUCKETS } from './contract.ts';
+import { HIST_BUCKETS, HIST_SUB_BITS } from './contract.ts';
 
-export { HIST_BUCKETS };
+export { HIST_BUCKETS, HIST_SUB_BITS };
 
 export type Buckets = number[];
 export type SparseBuckets = ReadonlyArray<readonly [number, number]>;
 
 const LAST = HIST_BUCKETS - 1;
+/** Sub-buckets per power of two. */
+export const HIST_SUB = 2 ** HIST_SUB_BITS;
 
 export function emptyBuckets(): Buckets {
   return new Array<number>(HIST_BUCKETS).fill(0);
@@ -23,20 +30,43 @@ export function emptyBuckets(): Buckets {
 /** The bucket a value falls into. */
 export function bucketOf(v: number): number {
   if (!(v >= 1)) return 0; // 0, and defensively negatives and NaN
-  if (v < 2 ** 32) return Math.min(32 - Math.clz32(Math.floor(v)), LAST);
-  return Math.min(Math.floor(Math.log2(v)) + 1, LAST);
+  const x = Math.floor(v);
+  if (x < HIST_SUB) return x;
+  // ⌊log2 x⌋, exact for integers (Math.log2 can round up just below a power of two)
+  let e = x < 2 ** 32 ? 31 - Math.clz32(x) : Math.floor(Math.log2(x));
+  if (2 ** e > x) e--;
+  else if (2 ** (e + 1) <= x) e++;
+  const shift = e - HIST_SUB_BITS;
+  const sub = Math.floor(x / 2 ** shift) - HIST_SUB; // 0 .. HIST_SUB-1
+  return Math.min((shift + 1) * HIST_SUB + sub, LAST);
 }
 
 /** Smallest value bucket i can hold. */
 export function bucketLower(i: number): number {
-  return i <= 0 ? 0 : 2 ** (i - 1);
+  if (i <= 0) return 0;
+  if (i < HIST_SUB) return i;
+  const shift = Math.floor(i / HIST_SUB) - 1;
+  return (HIST_SUB + (i % HIST_SUB)) * 2 ** shift;
+}
+
+/** The first value above bucket i (its exclusive upper edge); Infinity for the last bucket. */
+export function bucketEnd(i: number): number {
+  if (i >= LAST) return Infinity;
+  return bucketLower(i + 1);
 }
 
 /** Largest (integer) value bucket i can hold; Infinity for the last, open-ended bucket. */
 export function bucketUpper(i: number): number {
   if (i <= 0) return 0;
-  if (i >= LAST) return Infinity;
-  return 2 ** i - 1;
+  return bucketEnd(i) - 1;
+}
+
+/** The power-of-two (bcc log2) bucket that log-linear bucket i lies in: 0 for v = 0, k for
+ *  2^(k−1) ≤ v < 2^k. Every log-linear bucket lies inside one, so the log2 view is exact. */
+export function log2BucketOf(i: number): number {
+  const lo = bucketLower(i);
+  if (lo <= 0) return 0;
+  return lo < 2 ** 32 ? 32 - Math.clz32(lo) : Math.floor(Math.log2(lo)) + 1;
 }
 
 function validCount(n: number): boolean {
@@ -106,12 +136,12 @@ function highestNonEmpty(b: Readonly<Buckets>): number {
  * An upper bound of the largest value: the top of the highest nonempty bucket, tightened by the
  * observed sum when that is known (every other value is at least its bucket's lower bound, so the
  * largest is at most sum − Σ lower bounds of the others). Never below the bucket's lower bound.
- * For the open-ended last bucket without a sum, returns 2^(HIST_BUCKETS-1) − 1.
+ * For the open-ended last bucket without a sum, returns twice its lower bound.
  */
 export function histMax(b: Readonly<Buckets>, sum?: number): number {
   const h = highestNonEmpty(b);
   if (h <= 0) return 0;
-  let upper = h >= LAST ? 2 ** LAST - 1 : bucketUpper(h);
+  let upper = h >= LAST ? 2 * bucketLower(LAST) : bucketUpper(h);
   if (sum !== undefined && Number.isFinite(sum) && sum >= 0) {
     let others = (b[h]! - 1) * bucketLower(h);
     for (let i = 1; i < h; i++) {
@@ -129,15 +159,11 @@ export function histMax(b: Readonly<Buckets>, sum?: number): number {
  * The q-quantile (0 ≤ q ≤ 1) estimated from the buckets: find the bucket holding rank q·N,
  * interpolate inside it (see inBucket), clamp to histMax. Monotone in q.
  *
- * Accuracy: the estimate always lies in the same log2 bucket as the exact nearest-rank quantile
- * (the ⌈q·N⌉-th smallest value), so it is never off by more than a factor of 2 whatever the
- * distribution (relative error in (−50%, +100%)). Inside the bucket the density is modelled as
- * linear between neighbouring buckets (see inBucket), which suits smooth latency distributions.
- * Measured (worst of 20 samples of 20 000 values; test/unit/hist.test.ts asserts looser bounds):
- * p50 within 3% for uniform, exponential and log-normal data; p90–p99.9 within 16% for
- * log-normal (σ = 1), 20% for exponential, 31% for a uniform distribution ending mid-bucket or a
- * narrow log-normal (σ = 0.2); narrow spikes only get the factor-2 guarantee (a log2 histogram
- * cannot say where inside a bucket a spike sits). Use the buckets themselves when the shape matters.
+ * Accuracy: the estimate always lies in the same bucket as the exact nearest-rank quantile (the
+ * ⌈q·N⌉-th smallest value), so it is never off by more than one bucket width (≤ 12.5 % of the
+ * value) whatever the distribution. Inside the bucket the density is modelled as linear between
+ * neighbouring buckets (see inBucket), which suits smooth latency distributions;
+ * test/unit/hist.test.ts measures the error on several distributions.
  */
 export function quantile(b: Readonly<Buckets>, q: number, sum?: number): number {
   const n = countOf(b);
@@ -150,9 +176,9 @@ export function quantile(b: Readonly<Buckets>, q: number, sum?: number): number 
     const c = b[i] ?? 0;
     if (!validCount(c)) continue;
     if (cum + c >= rank) {
-      if (i === 0) return 0;
+      if (i < HIST_SUB) return Math.min(i, max); // exact values
       const lo = bucketLower(i);
-      const hi = i >= LAST ? Math.max(max, lo) : 2 ** i; // interpolate over [lo, hi)
+      const hi = i >= LAST ? Math.max(max, lo) : bucketEnd(i); // interpolate over [lo, hi)
       const v = lo + inBucket(b, i, hi - lo, rank - cum);
       return Math.max(lo, Math.min(v, max));
     }
@@ -162,18 +188,18 @@ export function quantile(b: Readonly<Buckets>, q: number, sum?: number): number 
 }
 
 function density(b: Readonly<Buckets>, i: number): number {
-  if (i <= 0 || i > LAST) return 0;
+  if (i < 0 || i > LAST) return 0;
   const c = b[i] ?? 0;
   if (!validCount(c)) return 0;
-  return c / (i >= LAST ? 2 ** (LAST - 1) : 2 ** (i - 1));
+  return c / (i >= LAST ? bucketLower(LAST) : bucketEnd(i) - bucketLower(i));
 }
 
 /**
  * Offset x inside bucket i (of width w, holding c values) below which `m` of its values lie,
  * modelling the density inside the bucket as linear between the averages of this bucket's mean
  * density and its neighbours' (a piecewise-linear density across buckets): latency distributions
- * mostly fall or rise across a log2 bucket, and a flat (uniform) model overestimates the upper
- * quantiles of a falling tail by up to a third.
+ * mostly fall or rise across a bucket, and a flat (uniform) model overestimates the upper
+ * quantiles of a falling tail.
  */
 function inBucket(b: Readonly<Buckets>, i: number, w: number, m: number): number {
   const c = b[i]!;

@@ -3,7 +3,7 @@
  * Accumulator. Tracks what the panel already has (interval, journey and reload sequence numbers)
  * and takes the accumulator's record of changed stages, health and session.
  */
-import { activityCounters, lossFigures, type Health, type IntervalPoint, type PanelState, type ToPanel } from './protocol.ts';
+import { HIST_BUCKETS, MAX_INTERVAL_BUCKETS, activityCounters, lossFigures, measuredShares, type Health, type IntervalPoint, type PanelState, type ToPanel } from './protocol.ts';
 import { quantile } from './hist.ts';
 import { denseFromFlat, type Accumulator, type Interval } from './accumulate.ts';
 import { orderedSeries, stageRecord, stageSummary } from './stage.ts';
@@ -105,6 +105,7 @@ export class PanelSync {
       events_per_s: a.lastEventsPerS,
       loss: lossFigures(a.counterSlots(), a.snapshots, a.lostSnapshots),
       activity: activityCounters(a.counterSlots()),
+      measured: measuredShares(a.counterSlots(), (slot) => a.slotDirs.get(slot)),
       drops: Object.fromEntries(a.drops),
       progs: [...a.progs.values()].map((t) => ({ slot: t.slot, name: t.name, ns_per_run: t.runs > 0 ? t.time / t.runs : 0, runs: t.runs })),
       programs,
@@ -118,7 +119,36 @@ function point(iv: Interval): IntervalPoint {
   const stages: IntervalPoint['stages'] = {};
   for (const [key, st] of iv.stages) {
     const b = denseFromFlat(st.sparse);
-    stages[key] = [st.count, quantile(b, 0.5, st.sum), quantile(b, 0.99, st.sum), b];
+    const { pairs, group } = boundedPairs(st.sparse);
+    stages[key] = [st.count, quantile(b, 0.5, st.sum), quantile(b, 0.99, st.sum), pairs, group];
   }
   return { t_ms: iv.t_ms, stages, events_per_s: iv.dur_ms > 0 ? iv.events / (iv.dur_ms / 1000) : 0 };
+}
+
+/** Flattened sparse buckets (in bucket order) as at most MAX_INTERVAL_BUCKETS flat [first bucket,
+ *  count] pairs: aligned groups of 1, 2, 4, … buckets, the smallest group that fits. Groups up to
+ *  HIST_SUB stay inside one power of two, so every pair still starts and ends at real bucket edges. */
+export function boundedPairs(flat: readonly number[]): { pairs: number[]; group: number } {
+  let group = 1;
+  for (;;) {
+    let groups = 0;
+    let last = -1;
+    for (let j = 0; j + 1 < flat.length; j += 2) {
+      const g = Math.floor(flat[j]! / group);
+      if (g !== last) {
+        groups++;
+        last = g;
+      }
+    }
+    if (groups <= MAX_INTERVAL_BUCKETS || group >= HIST_BUCKETS) break;
+    group *= 2;
+  }
+  if (group === 1) return { pairs: flat.slice(), group };
+  const pairs: number[] = [];
+  for (let j = 0; j + 1 < flat.length; j += 2) {
+    const first = Math.floor(flat[j]! / group) * group;
+    if (pairs.length && pairs[pairs.length - 2] === first) pairs[pairs.length - 1]! += flat[j + 1]!;
+    else pairs.push(first, flat[j + 1]!);
+  }
+  return { pairs, group };
 }

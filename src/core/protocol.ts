@@ -452,6 +452,19 @@ export function activityCounters(slots: readonly SlotCounters[]): Record<string,
   return Object.fromEntries(Object.entries(out).sort((a, b) => (a[0] < b[0] ? -1 : 1)));
 }
 
+/** What share of a packet object's packets was measured (sampling.ts): `seen` passed the filters
+ *  at the entry boundary, `measured` were timed through the later ones. */
+export const MeasuredShare = z.object({ slot: z.string(), dir: z.string(), seen: z.number().min(0), measured: z.number().min(0) });
+export type MeasuredShare = z.infer<typeof MeasuredShare>;
+
+/** The measured share of each packet object that saw packets, from per-slot counter totals
+ *  (`seen`, `started`); `dirOf` names a slot's direction (its loaded `dir`, else the slot). */
+export function measuredShares(slots: ReadonlyArray<SlotCounters & { slot: string }>, dirOf: (slot: string) => string | undefined): MeasuredShare[] {
+  return slots
+    .filter((s) => s.kind === 'packets' && (s.counters.seen ?? 0) > 0)
+    .map((s) => ({ slot: s.slot, dir: dirOf(s.slot) ?? s.slot, seen: s.counters.seen ?? 0, measured: Math.min(s.counters.started ?? 0, s.counters.seen ?? 0) }));
+}
+
 /** "0.02 % of 1.2 M started packets"; "of 0 hard IRQs" when there is nothing to be a share of. */
 export function formatLossShare(f: Pick<LossFigure, 'total' | 'of' | 'base'>): string {
   const of = `${formatCountShort(f.of)} ${LOSS_BASE_LABEL[f.base]}`;
@@ -569,7 +582,8 @@ export const StageRecord = z.object({
   p99: z.number(),
   p999: z.number(),
   max: z.number(),
-  /** Dense HIST_BUCKETS counts over the whole session. */
+  /** Dense HIST_BUCKETS counts over the whole session (one array per stage; hist.ts says what
+   *  each bucket holds). */
   buckets: z.array(z.number()),
 });
 export type StageRecord = z.infer<typeof StageRecord>;
@@ -594,11 +608,27 @@ export const StageSummary = StageRecord.pick({
 });
 export type StageSummary = z.infer<typeof StageSummary>;
 
+/** At most this many [bucket, count] pairs per stage and interval in the panel's time series. */
+export const MAX_INTERVAL_BUCKETS = 24;
+
+/** Sparse buckets as flat [bucket, count] pairs: an even number of entries, each bucket an index
+ *  of the histogram, at most MAX_INTERVAL_BUCKETS pairs. */
+export const FlatPairs = z
+  .array(z.number())
+  .max(2 * MAX_INTERVAL_BUCKETS)
+  .refine((a) => a.length % 2 === 0 && a.every((v, i) => i % 2 === 1 || (Number.isInteger(v) && v >= 0 && v < HIST_BUCKETS)), 'flat [bucket, count] pairs with buckets in range');
+
 /** One interval of the time series (one per helper snapshot). */
 export const IntervalPoint = z.object({
   t_ms: z.number(), // wall-clock ms
-  /** per stage key: [count, p50, p99, bucket counts of this interval (HIST_BUCKETS)] */
-  stages: z.record(z.string(), z.tuple([z.number(), z.number(), z.number(), z.array(z.number())])),
+  /** per stage key: [count, p50, p99, buckets, group]. `buckets` is this interval's nonempty
+   *  buckets as [bucket, count] pairs written flat, [b0, c0, b1, c1, …], in bucket order; each pair
+   *  covers `group` buckets (a power of two; b a multiple of it). The host merges aligned
+   *  neighbours (group 1, 2, 4, …) until at most MAX_INTERVAL_BUCKETS pairs are left: the panel
+   *  keeps up to 1800 intervals of every stage for the heatmap, which needs no finer rows, and one
+   *  flat array per stage and interval stays light to send and to keep. p50 and p99 come from the
+   *  full-resolution buckets. */
+  stages: z.record(z.string(), z.tuple([z.number(), z.number(), z.number(), FlatPairs, z.number().int().min(1).max(HIST_BUCKETS)])),
   events_per_s: z.number(),
 });
 export type IntervalPoint = z.infer<typeof IntervalPoint>;
@@ -624,6 +654,8 @@ export const Health = z.object({
   loss: z.array(LossFigure),
   /** Every other probe counter (activity: started, finished, sampled, filtered, …), totals. */
   activity: z.record(z.string(), z.number()),
+  /** Per packet object: how many of the packets it saw were measured (sampling). */
+  measured: z.array(MeasuredShare).optional(),
   drops: z.record(z.string(), z.number()),
   /** per program: mean ns per run over the session, runs */
   progs: z.array(z.object({ slot: z.string(), name: z.string(), ns_per_run: z.number(), runs: z.number() })),

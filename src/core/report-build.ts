@@ -6,12 +6,14 @@
 import {
   activityCounters,
   lossFigures,
+  measuredShares,
   type AttachType,
   type Boundary,
   type Direction,
   type Feed,
   type Group,
   type LossFigure,
+  type MeasuredShare,
   type ProgramStatus,
   type ReloadMark,
 } from './protocol.ts';
@@ -108,6 +110,8 @@ export interface Report {
   loss: LossReport[];
   /** Every other probe counter (started, finished, sampled, filtered, …), totals and mean rate. */
   activity: Record<string, Rate>;
+  /** Per packet object: how many of the packets it saw were measured (sampling). */
+  measured: MeasuredShare[];
   /** kfree_skb drop reasons, totals and mean rate. */
   drops: Record<string, Rate>;
   programs: ProgramReport[];
@@ -206,6 +210,7 @@ export class ReportBuilder {
       groups,
       loss: this.lossReport(duration_s),
       activity: rates(activityCounters(this.acc.counterSlots())),
+      measured: measuredShares(this.acc.counterSlots(), (slot) => this.acc.slotDirs.get(slot)),
       drops: rates(this.acc.drops),
       programs,
       reloads: this.acc.reloads.slice(),

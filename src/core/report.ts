@@ -1,20 +1,20 @@
 /**
  * Report renderers for the CLI (`nslat trace` / `nslat replay` --format table|json).
- *  - formatTable: bcc-style log2 histograms, a per-layer percentile table (RX, then TX), IRQ tables,
- *    what nslat lost (each loss as a share of what it applies to), activity counters, kernel drop
+ *  - formatTable: a per-layer percentile table (RX, then TX), IRQ tables, bcc-style log2
+ *    histograms on request (summed from the log-linear buckets), what nslat lost (each loss as a share of what it applies to), activity counters, kernel drop
  *    reasons, per-program cost.
  *  - toJsonDocument: one JSON document, described by the exported zod schema ReportDocument.
  */
 import { z } from 'zod';
 import { AttachType, Direction, Feed, HIST_BUCKETS, LOSS_BASE_LABEL, LOSS_MEANING, LossBase, StageRecord, formatLossShare } from './protocol.ts';
-import { bucketLower, bucketOf, bucketUpper } from './hist.ts';
-import { formatNs, formatValue } from './format.ts';
+import { bucketOf, log2BucketOf } from './hist.ts';
+import { formatMeasured, formatNs, formatValue } from './format.ts';
 import { shortReason } from './feeds.ts';
 import type { FedReport, Report, StageReport, Unit } from './aggregate.ts';
 
 // ------------------------------------------------------------------ JSON document
 
-export const REPORT_SCHEMA = 'nslat.report/v2';
+export const REPORT_SCHEMA = 'nslat.report/v3';
 
 const num = z.number().finite();
 const nullableNum = num.nullable();
@@ -50,7 +50,7 @@ export const ReportStage = StageRecord.pick({
     /** Packets (or events) measured. */
     count: num.min(0),
     sum: num.min(0),
-    /** Percentiles estimated from log2 buckets (see hist.ts for accuracy); null without data. */
+    /** Percentiles interpolated in the log-linear buckets (see hist.ts for accuracy); null without data. */
     mean: nullableNum,
     p50: nullableNum,
     p90: nullableNum,
@@ -58,7 +58,8 @@ export const ReportStage = StageRecord.pick({
     p999: nullableNum,
     /** Upper bound of the largest value (top of the highest bucket, tightened by the sum). */
     max: nullableNum,
-    /** Sparse log2 buckets [index, count]: index i counts 2^(i-1) ≤ v < 2^i, index 0 counts 0. */
+    /** Sparse log-linear buckets [index, count] (hist.ts: index i counts bucketLower(i) ≤ v <
+     *  bucketEnd(i); below HIST_SUB each index is one exact value). */
     buckets: z.array(z.tuple([z.number().int().min(0).max(HIST_BUCKETS - 1), num.min(0)])),
   })
   .strict();
@@ -121,6 +122,9 @@ export const ReportDocument = z.strictObject({
   /** Every other probe counter, as totals: work the probes did (started, finished, sampled,
    *  filtered, sendmsg, napi_polls, coalesced, …). */
   activity: z.record(z.string(), num.min(0)),
+  /** Per packet object: of the packets that passed its filters (`seen`), how many were timed
+   *  through every later boundary (`measured`; sampling, see src/core/sampling.ts). */
+  measured: z.array(z.strictObject({ slot: z.string(), dir: z.string(), seen: num.min(0), measured: num.min(0) })),
   /** Packets the kernel freed with kfree_skb, by drop reason, as totals (not nslat's loss). */
   drops: z.record(z.string(), num.min(0)),
   programs: z.array(
@@ -219,6 +223,7 @@ export function toJsonDocument(report: Report): ReportDocument {
       series_overflow: report.series_overflow,
     },
     activity: totals(report.activity),
+    measured: report.measured.map((m) => ({ ...m })),
     drops: totals(report.drops),
     programs: report.programs.map((p) => ({ slot: p.slot, name: p.name, status: p.status, attach: p.attach ?? null, reason: p.reason ?? null, runs: p.runs, ns_per_run: p.ns_per_run })),
     boundaries: report.boundaries.map(fedDoc),
@@ -235,7 +240,8 @@ export interface TableOptions {
   color?: boolean;
   /** Terminal width; long names are shortened and histogram bars narrowed to fit. Default 100. */
   width?: number;
-  /** Print the log2 histograms (default true). */
+  /** Also print bcc-style log2 histograms per stage, summed from the fine buckets (default false;
+   *  the CLI's --log2). */
   histograms?: boolean;
   /** Include the cumulative ("time since entry") stages in histograms too (default false). */
   cumulativeHistograms?: boolean;
@@ -339,36 +345,51 @@ function v(s: StageReport, x: number): string {
   return s.count > 0 ? formatValue(x, s.unit) : '-';
 }
 
+/** The log-linear buckets summed per power of two (bcc's log2 buckets): index 0 counts 0, index k
+ *  counts 2^(k−1) ≤ v < 2^k. Exact, since every log-linear bucket lies inside one power of two
+ *  (hist.ts log2BucketOf); the open last bucket lands in the highest index. */
+export function log2Buckets(buckets: readonly number[]): number[] {
+  const out = new Array<number>(log2BucketOf(HIST_BUCKETS - 1) + 1).fill(0);
+  for (let i = 0; i < HIST_BUCKETS; i++) {
+    const n = buckets[i] ?? 0;
+    if (n > 0) out[log2BucketOf(i)]! += n;
+  }
+  return out;
+}
+
 /**
- * A bcc-style log2 histogram (like libbpf-tools' print_log2_hist), in the stage's unit:
+ * A bcc-style log2 histogram (like libbpf-tools' print_log2_hist), in the stage's unit, summed
+ * exactly from the log-linear buckets (log2Buckets):
  *
  *      nsecs               : count    distribution
  *       1024 -> 2047       : 311      |****                                    |
  *
- * Rows run from the lowest to the highest nonempty bucket (bcc starts at 0; in ns that would be
- * ten empty rows for microsecond latencies). Our bucket i is [2^(i-1), 2^i − 1]; bucket 0 is 0.
+ * Rows run from the lowest to the highest nonempty power of two (bcc starts at 0; in ns that would
+ * be ten empty rows for microsecond latencies). Row k is [2^(k-1), 2^k − 1]; row 0 is 0; the
+ * highest row also holds everything above the last bucket's lower bound ("inf").
  */
 export function formatLog2Hist(buckets: readonly number[], unit: Unit | string = 'ns', opts: { color?: boolean; stars?: number } = {}): string[] {
   const label = unit === 'ns' ? 'nsecs' : unit;
+  const rows = log2Buckets(buckets);
+  const top = rows.length - 1;
   let lo = -1;
   let hi = -1;
   let max = 0;
-  for (let i = 0; i < HIST_BUCKETS; i++) {
-    const n = buckets[i] ?? 0;
+  for (let k = 0; k <= top; k++) {
+    const n = rows[k]!;
     if (n > 0) {
-      if (lo < 0) lo = i;
-      hi = i;
+      if (lo < 0) lo = k;
+      hi = k;
       max = Math.max(max, n);
     }
   }
   const stars = Math.max(10, Math.min(40, opts.stars ?? 40));
   const out = [`${' '.repeat(5)}${label.padEnd(19)} : count    distribution`];
   if (lo < 0) return out;
-  for (let i = lo; i <= hi; i++) {
-    const n = buckets[i] ?? 0;
-    const low = bucketLower(i);
-    const up = bucketUpper(i);
-    const high = Number.isFinite(up) ? String(up) : 'inf';
+  for (let k = lo; k <= hi; k++) {
+    const n = rows[k]!;
+    const low = k === 0 ? 0 : 2 ** (k - 1);
+    const high = k === 0 ? '0' : k === top ? 'inf' : String(2 ** k - 1);
     const nstars = max > 0 ? Math.floor((Math.min(n, max) * stars) / max) : 0;
     const bar = '*'.repeat(nstars) + ' '.repeat(stars - nstars);
     out.push(`${String(low).padStart(10)} -> ${high.padEnd(10)} : ${String(n).padEnd(8)} |${paint(opts.color === true, '36', bar)}|`);
@@ -471,6 +492,7 @@ export function formatTable(report: Report, opts: TableOptions = {}): string {
   if (report.kernel) head.push(`kernel ${report.kernel}`);
   head.push(`${report.duration_s.toFixed(1)} s`, `${report.snapshots} snapshots${report.lost_snapshots ? ` (${report.lost_snapshots} lost)` : ''}`);
   out.push(bold(head.join(' — ')));
+  for (const m of report.measured) out.push(dim(cut(`${m.dir === m.slot ? m.dir : `${m.slot} (${m.dir})`}: ${formatMeasured(m.measured, m.seen)}`, width)));
 
   // per-layer percentile tables
   for (const dir of ['rx', 'tx'] as const) {
@@ -514,6 +536,9 @@ export function formatTable(report: Report, opts: TableOptions = {}): string {
   const napi = irq.filter((s) => s.kind === 'napi_work');
   if (napi.length) {
     out.push('', bold(`NAPI poll work vs budget (${budget} packets per poll)`));
+    // Polls of at least `budget` packets: exact when the budget is a bucket's lower edge (every
+    // integer below 16, and 64, the kernel's default weight), else from the lower edge of
+    // the bucket holding it (at most 12.5 % below).
     const full = bucketOf(budget);
     const lines = layout(
       ['napi', 'cpu', 'polls', 'p50', 'p99', 'max', 'at budget'],
@@ -533,7 +558,7 @@ export function formatTable(report: Report, opts: TableOptions = {}): string {
   }
 
   // histograms
-  if (opts.histograms !== false) {
+  if (opts.histograms === true) {
     const stars = Math.min(40, width - 42);
     const hists = report.stages.filter((s) => s.count > 0 && (s.dir !== 'irq' ? s.kind !== 'cum' || opts.cumulativeHistograms : s.total_over_cpus || s.cpu === undefined));
     if (hists.length) out.push('', bold('Histograms (log2)'));

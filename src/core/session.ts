@@ -23,7 +23,8 @@ import { refusalsOf, type Refusal } from './feeds.ts';
 import { filterToRodata, netfilterNamespaces, parseFilter, type FilterResolver } from './filter.ts';
 import { HelperClient, HelperGoneError, HelperRequestError, type HelperExit } from './helper-client.ts';
 import { compilerRows, runPreflight, type PreflightResult } from './preflight.ts';
-import type { Direction, HelloMessage, HelperMessage, LoadCommand, LoadedMessage } from './protocol.ts';
+import type { Direction, HelloMessage, HelperMessage, LoadCommand, LoadedMessage, SnapshotMessage } from './protocol.ts';
+import { ADAPTIVE, MeasureRate, type SamplingMode } from './sampling.ts';
 import type { AskPass, PrivilegeMode, Transport } from './transport/types.ts';
 import { mapVerifierLog } from './verifier.ts';
 
@@ -49,6 +50,8 @@ export interface SessionOptions {
   /** Trace with `<stage>.bpf.c` from this local directory instead of the built-in probes. */
   probesDir?: string;
   intervalMs?: number;
+  /** Which packets are measured (sampling.ts): adaptive by default, every packet, or 1 in N. */
+  sampling?: SamplingMode;
   sampleEvery?: number;
   slowNs?: number;
   /** Turn on kernel bpf_stats for per-program cost (has a small cost itself). */
@@ -104,6 +107,8 @@ export interface SessionEvents {
   reload: [ReloadResult];
   progress: [SessionProgress];
   warning: [string];
+  /** The sampling rate changed: 1 in `every` packets is measured from the next interval on. */
+  sampling: [number];
   ended: [EndInfo];
 }
 
@@ -150,6 +155,8 @@ export class Session extends EventEmitter<SessionEvents> {
     private readonly editTag: string,
     private readonly opts: SessionOptions,
     private readonly compiler: EditCompiler,
+    /** The sampling rate in force (its `every`: 1 in N packets measured). */
+    readonly sampling: MeasureRate,
   ) {
     super();
     this.rodata = rodata;
@@ -159,6 +166,16 @@ export class Session extends EventEmitter<SessionEvents> {
 
   get host(): string {
     return this.transport.host;
+  }
+
+  /** After each snapshot: the packets each probe object saw decide the next sampling rate; a new
+   *  one is set in every loaded slot and kept for reloads. */
+  private adaptSampling(m: SnapshotMessage): void {
+    const n = this.sampling.observe(m.slots.map((s) => s.counters.seen ?? 0), m.interval_ns);
+    if (n === undefined) return;
+    this.data.measure_every = n;
+    this.set({ data: { measure_every: n } });
+    this.emit('sampling', n);
   }
   get ended(): EndInfo | undefined {
     return this.endedInfo;
@@ -235,6 +252,8 @@ export class Session extends EventEmitter<SessionEvents> {
       const data: Record<string, number> = {};
       if (opts.sampleEvery !== undefined) data.sample_every = Math.max(0, Math.floor(opts.sampleEvery));
       if (opts.slowNs !== undefined) data.slow_ns = Math.max(0, Math.floor(opts.slowNs));
+      const sampling = new MeasureRate(opts.sampling ?? ADAPTIVE);
+      data.measure_every = sampling.every;
       // Objects per slot: built-in, or compiled from --probes (in this session's own edit dir).
       const editTag = `s${process.pid}-${Date.now().toString(36)}`;
       editDir = `${dep.dir}/edit/${editTag}`;
@@ -279,7 +298,7 @@ export class Session extends EventEmitter<SessionEvents> {
       client.on('message', keep);
       const hello = await client.waitHello(30_000);
 
-      const session = new Session(transport, dep, client, hello, pre, stages, rodataByDir, data, netnsByDir, editTag, opts, compiler);
+      const session = new Session(transport, dep, client, hello, pre, stages, rodataByDir, data, netnsByDir, editTag, opts, compiler, sampling);
       for (const s of sources) session.sources.set(s.slot, s);
       let badLines = 0;
       client.on('protocolError', (e) => {
@@ -333,7 +352,10 @@ export class Session extends EventEmitter<SessionEvents> {
         throw new SessionError(`no probes could be loaded on ${transport.host}: ${failures.join('; ')}`, pre, failDiags);
       }
       session.early = early;
-      client.on('message', (m) => session.emit('message', m));
+      client.on('message', (m) => {
+        session.emit('message', m);
+        if (m.type === 'snapshot') session.adaptSampling(m);
+      });
       for (const f of failures) setImmediate(() => session.emit('warning', `stage ${f} did not load; tracing the others`));
       for (const r of session.refusals) setImmediate(() => session.emit('warning', r.message));
       progress({ phase: 'running', message: `tracing ${stages.filter((s) => session.loaded.has(s)).join(', ')} on ${transport.host}` });

@@ -113,6 +113,7 @@ class Nslat implements vscode.Disposable {
             stages,
             filter: settings.filter,
             intervalMs: settings.snapshotIntervalMs,
+            sampling: settings.sampling,
             sampleEvery: settings.sampleEvery,
             slowNs: Math.round(settings.slowThresholdMs * 1e6),
             netfilter: settings.netfilter,

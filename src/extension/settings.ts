@@ -1,6 +1,7 @@
 /** The `nslat.*` settings, read once per start (a running session keeps the values it started with). */
 import * as vscode from 'vscode';
 import type { PrivilegeMode } from '../core/transport/types.ts';
+import { ADAPTIVE, parseSampling, type SamplingMode } from '../core/sampling.ts';
 
 export interface NslatSettings {
   /** '' (ask), 'local', or an SSH destination. */
@@ -10,6 +11,8 @@ export interface NslatSettings {
   stages: string[];
   filter: string | undefined;
   snapshotIntervalMs: number;
+  /** nslat.measure: which packets are measured (sampling.ts). */
+  sampling: SamplingMode;
   sampleEvery: number;
   slowThresholdMs: number;
   /** BPF netfilter hooks on (false: the helper runs with --no-netfilter). */
@@ -37,6 +40,7 @@ export function readSettings(): NslatSettings {
     stages: Array.isArray(stages) && stages.every((s) => typeof s === 'string') && stages.length > 0 ? (stages as string[]) : ['rx', 'tx', 'irq'],
     filter: str('filter'),
     snapshotIntervalMs: Math.round(num('snapshotIntervalMs', 1000, 100, 60_000)),
+    sampling: parseSampling(c.get<string | number>('measure', 'auto')) ?? ADAPTIVE,
     sampleEvery: Math.round(num('sampleEvery', 1000, 0, 1_000_000_000)),
     slowThresholdMs: num('slowThresholdMs', 1, 0, 60_000),
     netfilter: c.get<unknown>('netfilter', true) !== false,

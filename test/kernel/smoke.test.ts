@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
-import { parseHelperMessage, type HelperMessage, type LoadedMessage, type SnapshotMessage } from '../../src/core/protocol.ts';
+import { PROTOCOL_VERSION, parseHelperMessage, type HelperMessage, type LoadedMessage, type SnapshotMessage } from '../../src/core/protocol.ts';
 
 const BPF = resolve(dirname(fileURLToPath(import.meta.url)), '../../bpf');
 const BUILD = join(BPF, 'build');
@@ -90,7 +90,7 @@ test('helper: rx/tx stages fill from loopback traffic, journeys arrive, nothing 
   };
   try {
     const hello = await waitFor((m) => m.type === 'hello', 'hello');
-    assert.equal(hello.type === 'hello' && hello.protocol, 1);
+    assert.equal(hello.type === 'hello' && hello.protocol, PROTOCOL_VERSION);
     send({ cmd: 'set', id: 'i', interval_ms: 0 });
     const ids: number[] = [];
     for (const slot of ['rx', 'tx']) {

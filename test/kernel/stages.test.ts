@@ -34,11 +34,12 @@ const SPORT = PORT + 1;
  * What is sound to compare: the stages along one path (consecutive boundaries a packet passes)
  * against the cumulative histogram at the path's last boundary, over the same packets.
  * Two errors separate them:
- *  1. Bucket resolution: every quantile read from a log2 histogram lies in the same power-of-two
- *     bucket as the exact one (src/core/hist.ts), i.e. within a factor of 2 either way.
+ *  1. Bucket resolution: every quantile read from a histogram lies in the same bucket as the exact
+ *     one (src/core/hist.ts), at most 12.5 % of the value wide.
  *  2. Medians are not additive: median(X+Y) ≠ median(X)+median(Y) in general (equal only when the
  *     stages move together); for right-skewed stages the sum of medians is usually a little below.
- * So Σ p50(stage) / p50(end-to-end) is asserted to lie in [1/2, 2]: one bucket either way. Losing
+ * So Σ p50(stage) / p50(end-to-end) is asserted to lie in [1/2, 2], which the second effect needs
+ * for paths whose stages do not move together. Losing
  * a dominant stage, or a cumulative histogram that does not start where the packet entered the
  * stack, falls outside; small stages are below this resolution, which is why a second, exact check
  * follows.
@@ -245,8 +246,10 @@ describe('per-stage latency on the real kernel', { skip, timeout: 180_000 }, () 
       pr.check(sockStage.count >= N * 0.5 && sockStage.count <= N, `${from}→${to} counted ${sockStage.count} packets for ${N} messages (more means other skbs were counted as this flow's)`);
       pr.check(mean(sockStage) >= D, `${from}→${to} mean ${formatNs(mean(sockStage))} ≥ 20 ms (exact, from sum/count)`);
       pr.check(mean(sockStage) < 2 * D, `${from}→${to} mean ${formatNs(mean(sockStage))} < 40 ms`);
-      pr.check(p(sockStage, 0.5) >= D, `${from}→${to} median ${formatNs(p(sockStage, 0.5))} ≥ 20 ms`);
-      pr.check(p(sockStage, 0.5) < 2 * D, `${from}→${to} median ${formatNs(p(sockStage, 0.5))} < 40 ms (one log2 bucket)`);
+      // Every value is ≥ D; the estimate lies in the same bucket as the true median (at most 12.5 %
+      // of the value wide), so it may read a little under D, never under 7/8 of it.
+      pr.check(p(sockStage, 0.5) >= D * 0.875, `${from}→${to} median ${formatNs(p(sockStage, 0.5))} ≥ 17.5 ms (20 ms less one bucket)`);
+      pr.check(p(sockStage, 0.5) < 1.25 * D, `${from}→${to} median ${formatNs(p(sockStage, 0.5))} < 25 ms`);
       // No stage before the socket queue carries the delay.
       const fromIdx = path.indexOf(from);
       for (let i = 0; i + 1 <= fromIdx; i++) {
@@ -256,7 +259,7 @@ describe('per-stage latency on the real kernel', { skip, timeout: 180_000 }, () 
         pr.check(mean(s) < D / 2, `${s!.from}→${s!.to} mean ${formatNs(mean(s))} should not carry the 20 ms delay`);
       }
       // And the end-to-end time at the read includes it.
-      pr.check(p(t.cum('rx', to), 0.5) >= D, `end-to-end median at ${to} ${formatNs(p(t.cum('rx', to), 0.5))} ≥ 20 ms`);
+      pr.check(p(t.cum('rx', to), 0.5) >= D * 0.875, `end-to-end median at ${to} ${formatNs(p(t.cum('rx', to), 0.5))} ≥ 17.5 ms (20 ms less one bucket)`);
       pr.assertNone(`app delay ${proto}`, describeTotals(t, 'rx'));
       // And the general checks of any flow.
       checkFlow(`app delay ${proto} (general checks)`, t, r, proto, { delayed: true });

@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Aggregator } from '../../src/core/aggregate.ts';
-import { countOf, fromValues, quantile } from '../../src/core/hist.ts';
-import { HelperMessage, LOSS_COUNTERS, PanelState, ToPanel, parseHelperMessage, type HistDelta, type LoadedMessage, type SnapshotMessage } from '../../src/core/protocol.ts';
+import { HIST_BUCKETS, countOf, fromValues, quantile, toSparse } from '../../src/core/hist.ts';
+import { HelperMessage, LOSS_COUNTERS, MAX_INTERVAL_BUCKETS, PanelState, ToPanel, parseHelperMessage, type HistDelta, type LoadedMessage, type SnapshotMessage } from '../../src/core/protocol.ts';
 import { RX_BOUNDARIES, SLOTS, T0_MONO, T0_WALL, histOf, loadedMessage, lognormal, makeStream, rng } from '../fixtures/stream.ts';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/helper-stream.jsonl', import.meta.url));
@@ -25,7 +25,7 @@ function snapshot(seq: number, hists: HistDelta[], extra: Partial<SnapshotMessag
 
 const hello: HelperMessage = {
   type: 'hello',
-  protocol: 1,
+  protocol: 2,
   helper_version: '0.1.0',
   kernel: '6.12.0-test',
   mono_ns: T0_MONO,
@@ -228,10 +228,13 @@ test('intervals carry count, p50, p99 and the interval\'s own buckets; wall time
   assert.equal(p2!.t_ms - p1!.t_ms, 1000);
   const [c1, m1, t1, b1] = p1!.stages['rx:stage:a→b']!;
   assert.equal(c1, 4);
-  assert.ok(m1 >= 1024 && m1 < 2048, `p50 ${m1} in the bucket of the true median`);
-  assert.ok(t1 <= 2047);
-  assert.deepEqual(b1, fromValues(v1));
-  assert.deepEqual(p2!.stages['rx:stage:a→b']![3], fromValues(v2));
+  // 1000, 1100, 1200, 1300 fall in buckets 63 … 66; the nearest-rank median 1100 in 64 (1024 … 1151)
+  assert.ok(m1 >= 1024 && m1 <= 1152, `p50 ${m1} in the bucket of the true median (its upper edge included)`);
+  assert.ok(t1 >= 1280 && t1 <= 1407, `p99 ${t1} in the bucket of 1300`);
+  // the interval's own buckets, sparse: flat [bucket, count] pairs in bucket order, one bucket each
+  assert.deepEqual(b1, [63, 1, 64, 1, 65, 1, 66, 1]);
+  assert.deepEqual(b1, toSparse(fromValues(v1)).flat());
+  assert.deepEqual(p2!.stages['rx:stage:a→b']!.slice(3), [toSparse(fromValues(v2)).flat(), 1]);
   assert.equal(p1!.events_per_s, 4);
   assert.equal(st.stages[0]!.count, 6);
   assert.equal(st.session.kernel, '6.12.0-test');
@@ -357,7 +360,7 @@ test('messages before hello are placed at their receive time; onChange fires', (
 test('hostile input: the schema rejects negative/NaN counts; hand-built bad values are ignored', () => {
   const bad = [
     '{"type":"snapshot","seq":0,"mono_ns":1,"interval_ns":1,"slots":[{"slot":"rx","hists":[{"kind":"stage","dir":"rx","name":"a","buckets":[[3,-1]],"count":1,"sum":1}],"counters":{},"drops":{},"progs":[]}]}',
-    '{"type":"snapshot","seq":0,"mono_ns":1,"interval_ns":1,"slots":[{"slot":"rx","hists":[{"kind":"stage","dir":"rx","name":"a","buckets":[[32,1]],"count":1,"sum":1}],"counters":{},"drops":{},"progs":[]}]}',
+    '{"type":"snapshot","seq":0,"mono_ns":1,"interval_ns":1,"slots":[{"slot":"rx","hists":[{"kind":"stage","dir":"rx","name":"a","buckets":[[256,1]],"count":1,"sum":1}],"counters":{},"drops":{},"progs":[]}]}',
     '{"type":"snapshot","seq":0,"mono_ns":1,"interval_ns":1,"slots":[{"slot":"rx","hists":[{"kind":"stage","dir":"rx","name":"a","buckets":[],"count":-4,"sum":1}],"counters":{},"drops":{},"progs":[]}]}',
     '{"type":"snapshot","seq":0,"mono_ns":1,"interval_ns":1,"slots":[{"slot":"rx","hists":[{"kind":"stage","dir":"rx","name":"a","buckets":[],"count":1,"sum":NaN}],"counters":{},"drops":{},"progs":[]}]}',
     '{"type":"snapshot","seq":0,"mono_ns":1,"interval_ns":1,"slots":[{"slot":"rx","hists":[{"kind":"stage","dir":"sideways","name":"a","buckets":[],"count":1,"sum":1}],"counters":{},"drops":{},"progs":[]}]}',
@@ -368,7 +371,7 @@ test('hostile input: the schema rejects negative/NaN counts; hand-built bad valu
   // values that bypass the schema (a caller's own objects) must not poison totals
   const agg = new Aggregator();
   agg.ingest(snapshot(0, [
-    { kind: 'stage', dir: 'rx', name: 'a→b', buckets: [[3, -5], [40, 2], [4, 2]], count: Number.NaN, sum: -100 },
+    { kind: 'stage', dir: 'rx', name: 'a→b', buckets: [[3, -5], [HIST_BUCKETS, 2], [4, 2]], count: Number.NaN, sum: -100 },
   ], { counters: { ringbuf_drop: -3, ok: 2 } }));
   const s = agg.report().stages[0]!;
   assert.deepEqual(s.buckets.filter((n) => n !== 0), [2]);
@@ -380,11 +383,12 @@ test('hostile input: the schema rejects negative/NaN counts; hand-built bad valu
 
   // huge counts
   const big = new Aggregator();
-  big.ingest(snapshot(0, [{ kind: 'stage', dir: 'rx', name: 'a→b', buckets: [[20, 2 ** 50]], count: 2 ** 50, sum: 2 ** 50 * 600_000 }]));
-  big.ingest(snapshot(1, [{ kind: 'stage', dir: 'rx', name: 'a→b', buckets: [[20, 2 ** 50]], count: 2 ** 50, sum: 2 ** 50 * 600_000 }]));
+  // 600 000 ns is in bucket 137 (589 824 … 655 359)
+  big.ingest(snapshot(0, [{ kind: 'stage', dir: 'rx', name: 'a→b', buckets: [[137, 2 ** 50]], count: 2 ** 50, sum: 2 ** 50 * 600_000 }]));
+  big.ingest(snapshot(1, [{ kind: 'stage', dir: 'rx', name: 'a→b', buckets: [[137, 2 ** 50]], count: 2 ** 50, sum: 2 ** 50 * 600_000 }]));
   const bs = big.report().stages[0]!;
   assert.equal(bs.count, 2 ** 51);
-  assert.ok(bs.p50 >= 2 ** 19 && bs.p50 < 2 ** 20);
+  assert.ok(bs.p50 >= 589_824 && bs.p50 < 655_360, `p50 ${bs.p50}`);
 });
 
 test('one stage record: the report\'s stages are StageRecords, the panel and the hover show views of them in the same order', async () => {
@@ -408,4 +412,34 @@ test('one stage record: the report\'s stages are StageRecords, the panel and the
   for (const st of stageStatsFrom(report, 'h').stages) StageStat.parse(st);
   const picked = (o: { shape: object }) => Object.keys(o.shape);
   for (const k of [...picked(StageSummary), ...picked(StageStat)]) assert.ok(k in StageRecord.shape, k);
+});
+
+test('panel intervals stay bounded: at most MAX_INTERVAL_BUCKETS pairs, aligned groups, every count kept', () => {
+  const agg = new Aggregator();
+  agg.ingest(hello);
+  // a wide interval: values from 100 ns to 50 ms fill about 150 log-linear buckets
+  const r = rng(3);
+  const wide = Array.from({ length: 20_000 }, () => Math.round(100 * Math.exp(r() * Math.log(500_000))));
+  const narrow = [1000, 1100, 1200, 1300];
+  agg.ingest(snapshot(0, [histOf({ kind: 'stage', dir: 'rx', name: 'a→b' }, wide), histOf({ kind: 'stage', dir: 'rx', name: 'c→d' }, narrow)]));
+  const [p] = agg.panelState().series;
+  const [count, p50, , pairs, group] = p!.stages['rx:stage:a→b']!;
+  assert.ok(toSparse(fromValues(wide)).length > 3 * MAX_INTERVAL_BUCKETS, 'the interval fills many buckets');
+  assert.ok(pairs.length <= 2 * MAX_INTERVAL_BUCKETS && pairs.length > MAX_INTERVAL_BUCKETS, `${pairs.length / 2} pairs`);
+  assert.ok(group > 1 && (group & (group - 1)) === 0, `group ${group} is a power of two`);
+  assert.equal(count, wide.length);
+  assert.equal(pairs.reduce((a, n, k) => (k % 2 ? a + n : a), 0), wide.length, 'every value is in a pair');
+  // each pair is the sum of the buckets of its aligned group
+  const dense = fromValues(wide);
+  for (let k = 0; k < pairs.length; k += 2) {
+    const [first, n] = [pairs[k]!, pairs[k + 1]!];
+    assert.equal(first % group, 0);
+    if (k > 0) assert.ok(first > pairs[k - 2]!, 'in bucket order');
+    assert.equal(n, dense.slice(first, first + group).reduce((a, c) => a + c, 0), `group at ${first}`);
+  }
+  // p50 still comes from the full-resolution buckets
+  assert.equal(p50, quantile(dense, 0.5, wide.reduce((a, v) => a + v, 0)));
+  // a narrow interval keeps every bucket
+  assert.deepEqual(p!.stages['rx:stage:c→d']!.slice(3), [toSparse(fromValues(narrow)).flat(), 1]);
+  assert.ok(PanelState.safeParse(agg.panelState()).success);
 });

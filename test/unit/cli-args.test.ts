@@ -24,7 +24,7 @@ test('defaults and full trace options', () => {
 
 test('check, replay, help and version', () => {
   assert.deepEqual(parseCli(['check', '--host', 'h']), { kind: 'check', format: 'table', netfilter: true, host: 'h', sshConfig: undefined, privilege: 'auto' });
-  assert.deepEqual(parseCli(['replay', 'x.jsonl', '--format', 'json']), { kind: 'replay', file: 'x.jsonl', format: 'json' });
+  assert.deepEqual(parseCli(['replay', 'x.jsonl', '--format', 'json']), { kind: 'replay', file: 'x.jsonl', format: 'json', log2: false });
   assert.deepEqual(parseCli(['--help']), { kind: 'help' });
   assert.deepEqual(parseCli(['trace', '-h']), { kind: 'help', topic: 'trace' });
   assert.deepEqual(parseCli(['--version']), { kind: 'version' });
@@ -80,6 +80,19 @@ for (const [argv, re] of bad) {
     });
   });
 }
+
+test('--log2: bcc-style histograms for trace and replay, off by default, not for check', () => {
+  const t = parseCli(['trace']);
+  const l = parseCli(['trace', '--log2', '--duration', '3']);
+  assert.ok(t.kind === 'trace' && l.kind === 'trace');
+  if (t.kind !== 'trace' || l.kind !== 'trace') return;
+  assert.equal(t.log2, false);
+  assert.equal(l.log2, true);
+  assert.equal(l.durationS, 3);
+  assert.deepEqual(parseCli(['replay', 'x.jsonl', '--log2']), { kind: 'replay', file: 'x.jsonl', format: 'table', log2: true });
+  assert.throws(() => parseCli(['check', '--log2']), (e: unknown) => e instanceof UsageError && /--log2 does not apply to `nslat check`/.test(e.message));
+  assert.throws(() => parseCli(['trace', '--log2=yes']), UsageError);
+});
 
 test('--no-netfilter: for trace and check (netfilter hooks are on by default), not for replay', () => {
   const on = parseCli(['trace']);

@@ -42,3 +42,33 @@ test('--help, --version, and replay of a missing or bad file', () => {
     rmSync(d, { recursive: true, force: true });
   }
 });
+
+test('replay: fine-bucket percentiles by default, --log2 adds bcc-style histograms, a protocol 1 trace is refused', async () => {
+  const { makeStream } = await import('../fixtures/stream.ts');
+  const d = mkdtempSync(join(tmpdir(), 'nslat-cli-'));
+  try {
+    const msgs = makeStream({ snapshots: 3 });
+    const f = join(d, 'stream.jsonl');
+    writeFileSync(f, msgs.map((m) => JSON.stringify(m)).join('\n') + '\n');
+    const plain = nslat('replay', f);
+    assert.equal(plain.code, 0, plain.err);
+    assert.match(plain.out, /\nRX per stage\n/);
+    assert.doesNotMatch(plain.out, /Histograms \(log2\)|nsecs +: count +distribution/);
+    const log2 = nslat('replay', f, '--log2');
+    assert.equal(log2.code, 0, log2.err);
+    assert.match(log2.out, /\nHistograms \(log2\)\n/);
+    // rows at powers of two, as bcc prints them
+    const rows = [...log2.out.matchAll(/^ *(\d+) -> (\d+|inf) +: (\d+) +\|/gm)];
+    assert.ok(rows.length > 0);
+    for (const [, lo, hi] of rows) if (hi !== 'inf' && lo !== '0') assert.equal(Number(hi) + 1, 2 * Number(lo), `${lo} -> ${hi}`);
+
+    const v1 = join(d, 'v1.jsonl');
+    writeFileSync(v1, msgs.map((m) => JSON.stringify(m.type === 'hello' ? { ...m, protocol: 1 } : m)).join('\n') + '\n');
+    const old = nslat('replay', v1);
+    assert.equal(old.code, 1);
+    assert.equal(old.out, '');
+    assert.match(old.err, /^nslat: cannot replay .*v1\.jsonl: it was recorded with protocol version 1 \(32 log2 buckets per histogram\) and this nslat reads protocol version 2 \(256 log-linear buckets per histogram\)/);
+  } finally {
+    rmSync(d, { recursive: true, force: true });
+  }
+});

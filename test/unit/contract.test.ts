@@ -2,8 +2,8 @@
  * The two halves of the contract agree: the protocol module's loss counters and the C header's
  * NSLAT_CNT_LOSS_MASK (bpf/include/nslat.h), and the fixtures and the boundaries the probe sources
  * declare (enum nslat_boundary in bpf/probes/*.bpf.c). The fixtures carry no machine paths.
- * The constants of src/core/contract.ts and the C side: NSLAT_PROTOCOL and NSLAT_HIST_BUCKETS
- * (nslat.h), and from whichever bpf/helper/*.c or *.h holds them MAX_COMMAND_BYTES, the string
+ * The constants of src/core/contract.ts and the C side: NSLAT_PROTOCOL, NSLAT_HIST_BUCKETS and
+ * NSLAT_HIST_SUB_BITS (nslat.h), and from whichever bpf/helper/*.c or *.h holds them MAX_COMMAND_BYTES, the string
  * tables atype_names, alt_names and dir_names, the codes passed to emit_error, and the validators
  * valid_slot and valid_varname. Each parser is also fed an edited text, to show the check can fail.
  */
@@ -12,7 +12,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Aggregator } from '../../src/core/aggregate.ts';
-import { ALTERNATIVES, ATTACH_TYPES, DIRECTIONS, ERROR_CODES, HIST_BUCKETS, MAX_COMMAND_BYTES, PROTOCOL_VERSION, SLOT_RE, VAR_NAME_RE } from '../../src/core/contract.ts';
+import { ALTERNATIVES, ATTACH_TYPES, DIRECTIONS, ERROR_CODES, HIST_BUCKETS, HIST_SUB_BITS, MAX_COMMAND_BYTES, PROTOCOL_VERSION, SLOT_RE, VAR_NAME_RE } from '../../src/core/contract.ts';
 import { LOSS_COUNTERS, LOST_SNAPSHOTS, activityCounters, formatLossShare, isLossCounter, lossFigures, type LoadedMessage, type PanelState, type SlotCounters } from '../../src/core/protocol.ts';
 import { REPO_DIR, WORKDIR, probeBoundaries, readStream, recorded } from '../fixtures/recorded.ts';
 
@@ -234,10 +234,11 @@ function validatorDisagreements(v: { max: number; first: CharClass; rest: CharCl
 /** The upper bound of the regex's repeated tail, plus its first character: the longest match. */
 const regexMaxLength = (re: RegExp) => Number(/\{0,(\d+)\}\$$/.exec(re.source)?.[1] ?? NaN) + 1;
 
-test('PROTOCOL_VERSION, HIST_BUCKETS and MAX_COMMAND_BYTES are the C side\'s', () => {
+test('PROTOCOL_VERSION, HIST_BUCKETS, HIST_SUB_BITS and MAX_COMMAND_BYTES are the C side\'s', () => {
   const header = new Map([['nslat.h', readFileSync(NSLAT_H, 'utf8')]]);
   assert.equal(cDefine(header, 'NSLAT_PROTOCOL'), PROTOCOL_VERSION, 'NSLAT_PROTOCOL (bpf/include/nslat.h) and PROTOCOL_VERSION (src/core/contract.ts) differ');
   assert.equal(cDefine(header, 'NSLAT_HIST_BUCKETS'), HIST_BUCKETS, 'NSLAT_HIST_BUCKETS and HIST_BUCKETS differ');
+  assert.equal(cDefine(header, 'NSLAT_HIST_SUB_BITS'), HIST_SUB_BITS, 'NSLAT_HIST_SUB_BITS (bpf/include/nslat.h) and HIST_SUB_BITS (src/core/contract.ts) differ');
   assert.equal(cDefine(helperSources(), 'MAX_COMMAND_BYTES'), MAX_COMMAND_BYTES, 'MAX_COMMAND_BYTES (bpf/helper) and MAX_COMMAND_BYTES (src/core/contract.ts) differ');
 });
 

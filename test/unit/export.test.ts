@@ -7,8 +7,9 @@ import { fileURLToPath } from 'node:url';
 import { Aggregator } from '../../src/core/aggregate.ts';
 import type { HelperMessage, JourneyMessage } from '../../src/core/protocol.ts';
 import { toJsonDocument } from '../../src/core/report.ts';
-import { TraceHeader, TraceWriter, readTrace } from '../../src/core/export/jsonl.ts';
-import { CSV_COLUMNS, csvField, parseCsv, toCsv, writeCsv } from '../../src/core/export/csv.ts';
+import { TraceHeader, TraceProtocolError, TraceWriter, readTrace } from '../../src/core/export/jsonl.ts';
+import { HIST_BUCKETS, bucketOf, bucketUpper } from '../../src/core/hist.ts';
+import { CSV_COLUMNS, bucketsField, csvField, parseCsv, toCsv, writeCsv } from '../../src/core/export/csv.ts';
 import { escapeLabel, nsToSecondsText, toOpenMetrics } from '../../src/core/export/openmetrics.ts';
 import { formatSeedTrace, isoMicros, seedTraceLines } from '../../src/core/export/seedtrace.ts';
 import { T0_MONO, T0_WALL, makeStream } from '../fixtures/stream.ts';
@@ -52,7 +53,7 @@ test('trace round trip: header, every message with its receive time, same report
     assert.equal(w.lineCount, msgs.length + 1);
 
     const lines = readFileSync(path, 'utf8').trimEnd().split('\n');
-    assert.deepEqual(JSON.parse(lines[0]!), { type: 'nslat-trace', version: 1, protocol: 1, host: 'lab1', kernel: '6.12.48', started: '2026-11-25T18:00:00.000Z' });
+    assert.deepEqual(JSON.parse(lines[0]!), { type: 'nslat-trace', version: 1, protocol: 2, host: 'lab1', kernel: '6.12.48', started: '2026-11-25T18:00:00.000Z' });
     assert.ok(TraceHeader.safeParse(JSON.parse(lines[0]!)).success);
     assert.deepEqual(JSON.parse(lines[1]!), { recv_ms: 1000, msg: msgs[0] });
 
@@ -64,6 +65,34 @@ test('trace round trip: header, every message with its receive time, same report
     assert.deepEqual(r.records!.map((x) => x.msg), msgs);
     assert.deepEqual(r.records!.map((x) => x.recv_ms), msgs.map((_, i) => 1_000 + i));
     assert.deepEqual(r.aggregator.report(), aggregate(msgs).report());
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a trace recorded with protocol 1 (log2 buckets) is refused, naming both versions, not misread', async () => {
+  const dir = tmp();
+  try {
+    const msgs = makeStream({ snapshots: 3 });
+    // a protocol 1 trace: its header says so, and its hello too
+    const v1 = msgs.map((m) => (m.type === 'hello' ? { ...m, protocol: 1 } : m));
+    const traced = join(dir, 'v1.jsonl');
+    const header = { type: 'nslat-trace', version: 1, protocol: 1, host: 'lab1', kernel: '6.12.48', started: '2026-11-25T18:00:00.000Z' };
+    writeFileSync(traced, [JSON.stringify(header), ...v1.map((m, i) => JSON.stringify({ recv_ms: 1000 + i, msg: m }))].join('\n') + '\n');
+    const agg = new Aggregator();
+    await assert.rejects(readTrace(traced, { aggregator: agg }), (e: Error) => {
+      assert.ok(e instanceof TraceProtocolError);
+      assert.match(e.message, /protocol version 1 \(32 log2 buckets per histogram\) and this nslat reads protocol version 2 \(256 log-linear buckets per histogram\) \(line 1\)/);
+      return true;
+    });
+    assert.equal(agg.report().stages.length, 0, 'nothing replayed');
+    // a bare helper stream: its hello says protocol 1
+    const bare = join(dir, 'v1-bare.jsonl');
+    writeFileSync(bare, v1.map((m) => JSON.stringify(m)).join('\n') + '\n');
+    await assert.rejects(readTrace(bare), /recorded with protocol version 1 .* reads protocol version 2/);
+    // a header without a protocol, whose hello is protocol 1
+    writeFileSync(traced, [JSON.stringify({ ...header, protocol: undefined }), ...v1.map((m, i) => JSON.stringify({ recv_ms: 1000 + i, msg: m }))].join('\n') + '\n');
+    await assert.rejects(readTrace(traced), TraceProtocolError);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -167,8 +196,15 @@ test('CSV summary: one row per stage, CRLF, hostile names survive a round trip',
   const s0 = doc.stages[0]!;
   assert.deepEqual([first[col('dir')], first[col('kind')], first[col('stage')], first[col('attach')], first[col('mechanism')], first[col('count')]], ['rx', 'stage', s0.name, 'tp_btf', 'tp_btf', String(s0.count)]);
   assert.equal(Number(first[col('p50')]), Math.round(s0.p50! * 1000) / 1000);
+  // the histogram: each nonempty log-linear bucket's inclusive range and count, summing to count
+  const pairs = first[col('buckets')]!.split(' ').map((x) => /^(\d+)-(\d*):(\d+)$/.exec(x)!);
+  assert.deepEqual(pairs.map((m) => [bucketOf(Number(m[1])), Number(m[3])]), s0.buckets);
+  for (const m of pairs) assert.equal(Number(m[2]), bucketUpper(bucketOf(Number(m[1]))));
+  assert.equal(pairs.reduce((a, m) => a + Number(m[3]), 0), s0.count);
+  assert.equal(bucketsField([[64, 12], [65, 30], [HIST_BUCKETS - 1, 2]]), `1024-1151:12 1152-1279:30 ${15 * 2 ** 30}-:2`);
   const skipped = rows.find((r) => r[col('kind')] === 'boundary')!;
   assert.equal(skipped[col('p50')], '');
+  assert.equal(skipped[col('buckets')], '');
   assert.match(skipped[col('skip_reason')]!, /EPERM/);
   assert.equal(skipped[col('mechanism')], '');
   assert.equal(first[col('loss_base')], '', 'a stage row has no loss columns');
@@ -313,8 +349,23 @@ test('OpenMetrics: histograms are cumulative, +Inf equals _count, counters are _
   assert.equal(c.labels.kind, 'stage');
   const sum = samples.find((s) => s.name === 'nslat_stage_latency_seconds_sum' && s.labels.stage === s0.name)!;
   assert.ok(Math.abs(sum.value - s0.sum / 1e9) < 1e-12);
-  const le1023 = samples.find((s) => s.labels.stage === s0.name && s.labels.le === '0.000001023')!;
-  assert.equal(le1023.value, s0.buckets.slice(0, 11).reduce((a, b) => a + b, 0), 'le=1023 ns covers buckets 0..10');
+  // le bounds sit at the log-linear upper edges (bucketUpper, in exact seconds); each carries the
+  // count of every bucket up to it; every nonempty bucket's own bound is there, and the one below it
+  const les = samples.filter((s) => s.name === 'nslat_stage_latency_seconds_bucket' && s.labels.stage === s0.name && s.labels.dir === 'rx' && s.labels.le !== '+Inf');
+  const upperText = new Map(Array.from({ length: HIST_BUCKETS - 1 }, (_, i) => [nsToSecondsText(bucketUpper(i)), i] as const));
+  assert.ok(les.length > 0 && les.length < HIST_BUCKETS - 1, `${les.length} bounds: empty runs are left out`);
+  for (const l of les) {
+    const i = upperText.get(l.labels.le!);
+    assert.ok(i !== undefined, `le=${l.labels.le} is not a bucket's upper edge`);
+    assert.equal(l.value, s0.buckets.slice(0, i + 1).reduce((a, b) => a + b, 0), `le=${l.labels.le} covers buckets 0..${i}`);
+  }
+  for (let i = 0; i < HIST_BUCKETS - 1; i++) {
+    if (!(s0.buckets[i]! > 0)) continue;
+    for (const j of [i, i - 1].filter((x) => x >= 0)) assert.ok(les.some((l) => l.labels.le === nsToSecondsText(bucketUpper(j))), `bucket ${j}'s bound is written`);
+  }
+  // the edges are not powers of two: 1024 ns and 1151 ns are bucket 64's, 1152 ns bucket 65's
+  assert.equal(nsToSecondsText(bucketUpper(bucketOf(1024))), '0.000001151');
+  assert.equal(nsToSecondsText(bucketUpper(bucketOf(1152))), '0.000001279');
 
   // escaping: hostile names come back unchanged
   const evil = samples.find((s) => s.name === 'nslat_stage_latency_seconds_count' && s.labels.stage?.startsWith('evil'))!;

@@ -1,25 +1,39 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { bucketLabel, bucketLowLabel, formatCount, formatKindValue, formatNs, formatNsShort, formatValue, kindLabel, l4Name, unitOfKind } from '../../src/core/format.ts';
-import { HIST_BUCKETS, bucketLower, bucketUpper } from '../../src/core/hist.ts';
+import { bucketLabel, bucketLowLabel, bucketRangeLabel, formatCount, formatKindValue, formatNs, formatNsShort, formatValue, kindLabel, l4Name, unitOfKind } from '../../src/core/format.ts';
+import { HIST_BUCKETS, bucketEnd, bucketLower, bucketUpper } from '../../src/core/hist.ts';
 
-test('bucket labels name the real edges of each bucket', () => {
+test('bucket labels name the real edges of each log-linear bucket', () => {
   assert.equal(bucketLowLabel(0), '0');
   assert.equal(bucketLowLabel(1), '1ns');
-  assert.equal(bucketLowLabel(10), '512ns');
-  assert.equal(bucketLowLabel(11), '1.02µs');
-  assert.equal(bucketLowLabel(12), '2.05µs');
-  assert.equal(bucketLowLabel(21), '1.05ms');
-  assert.equal(bucketLowLabel(31), '1.07s');
-  assert.equal(bucketLowLabel(8, 'packets'), '128');
+  assert.equal(bucketLowLabel(15), '15ns'); // buckets below 16 are one value each
+  assert.equal(bucketLowLabel(16), '16ns');
+  assert.equal(bucketLowLabel(56), '512ns');
+  assert.equal(bucketLowLabel(64), '1.02µs'); // 1024 ns
+  assert.equal(bucketLowLabel(65), '1.15µs'); // 1152 ns: a sub-bucket edge, not a power of two
+  assert.equal(bucketLowLabel(71), '1.92µs'); // 1920 ns
+  assert.equal(bucketLowLabel(72), '2.05µs');
+  assert.equal(bucketLowLabel(144), '1.05ms');
+  assert.equal(bucketLowLabel(224), '1.07s');
+  assert.equal(bucketLowLabel(HIST_BUCKETS - 1), '16.1s'); // 15·2^30 ns
+  assert.equal(bucketLowLabel(32, 'packets'), '64');
+  assert.equal(bucketLowLabel(33, 'packets'), '72');
   assert.equal(bucketLabel(0), '0');
-  assert.equal(bucketLabel(11), '1.02µs–2.05µs');
-  assert.equal(bucketLabel(HIST_BUCKETS - 1), '≥1.07s');
-  assert.equal(bucketLabel(3, 'packets'), '4–8');
-  // every closed bucket's label ends where the next one begins
-  for (let i = 1; i < HIST_BUCKETS - 2; i++) {
+  assert.equal(bucketLabel(5), '5ns');
+  assert.equal(bucketLabel(16), '16ns–18ns');
+  assert.equal(bucketLabel(64), '1.02µs–1.15µs');
+  assert.equal(bucketLabel(71), '1.92µs–2.05µs');
+  assert.equal(bucketLabel(HIST_BUCKETS - 1), '≥16.1s');
+  assert.equal(bucketLabel(3, 'packets'), '3');
+  assert.equal(bucketLabel(32, 'packets'), '64–72');
+  assert.equal(bucketRangeLabel(64, 71), '1.02µs–2.05µs'); // one power of two
+  assert.equal(bucketRangeLabel(248, HIST_BUCKETS - 1), '≥8.59s');
+  // every closed bucket's label ends where the next one begins, and neighbouring edges differ
+  for (let i = 16; i < HIST_BUCKETS - 2; i++) {
     assert.equal(bucketLabel(i).split('–')[1], bucketLowLabel(i + 1), `bucket ${i}`);
+    assert.notEqual(bucketLowLabel(i), bucketLowLabel(i + 1), `bucket ${i}`);
     assert.equal(bucketUpper(i) + 1, bucketLower(i + 1));
+    assert.equal(bucketEnd(i), bucketLower(i + 1));
   }
 });
 

@@ -95,7 +95,7 @@ test('compiler rows: where edited probes compile, or the package to install', as
 });
 
 test('attach rows from the helper hello', () => {
-  const rows = attachRows({ type: 'hello', protocol: 1, helper_version: '1', kernel: 'k', mono_ns: 0, wall_ns: 0, ncpus: 2, btf: true, bpf_stats: false, attach_types: { tracepoint: true, tp_btf: true, fentry: false, kprobe: false }, workdir: '/w', pid: 1 });
+  const rows = attachRows({ type: 'hello', protocol: 2, helper_version: '1', kernel: 'k', mono_ns: 0, wall_ns: 0, ncpus: 2, btf: true, bpf_stats: false, attach_types: { tracepoint: true, tp_btf: true, fentry: false, kprobe: false }, workdir: '/w', pid: 1 });
   assert.equal(rows[0]!.ok, true);
   assert.match(rows[0]!.detail, /tracepoint, tp_btf work; fentry, kprobe do not/);
 });
@@ -109,7 +109,7 @@ test('attach rows from a real hello: what works, netfilter, the kernel build; no
   assert.equal(row('netfilter')!.ok, true);
   assert.match(row('netfilter')!.detail, /^BPF netfilter hooks on: they feed ip_rcv and ip_local_deliver/);
   assert.match(row('kernel build')!.detail, /^x86_64; not PREEMPT_RT; device IRQ handlers not threaded/);
-  assert.match(row('helper')!.detail, /^nslat-helper 0\.2\.0 \(x86_64\), protocol 1, 2 CPUs/);
+  assert.match(row('helper')!.detail, /^nslat-helper 0\.2\.0 \(x86_64\), protocol 2, 2 CPUs/);
   const off = captured('helper-6.18-no-netfilter').find((m): m is HelloMessage => m.type === 'hello')!;
   const nf = attachRows(off).find((r) => r.check === 'netfilter')!;
   assert.deepEqual([nf.ok, nf.required, nf.detail], [false, false, 'BPF netfilter hooks work here but are turned off (--no-netfilter)']);

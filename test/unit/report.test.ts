@@ -28,17 +28,26 @@ test('formatLog2Hist prints bcc-style rows with a 40-star bar for the peak', () 
     '        32 -> 63         : 0        |                                        |',
     '        64 -> 127        : 2        |****************                        |',
   ]);
-  // rows start at the lowest nonempty bucket; the last bucket is open-ended
+  // rows start at the lowest nonempty power of two; the sub-buckets of each are summed exactly
   const top = formatLog2Hist(fromValues([5000, 3e9]), 'ns', { stars: 20 });
   assert.match(top[1]!, /^ {6}4096 -> 8191 {7}: 1 {8}\|\*{20}\|$/);
-  assert.match(top[top.length - 1]!, /1073741824 -> inf +: 1 +\|\*{20}\|/);
+  assert.match(top[top.length - 1]!, /^2147483648 -> 4294967295 : 1 +\|\*{20}\|$/);
+  const fine = fromValues([4096, 4600, 5000, 6000, 7000, 8191, 8192]);
+  assert.deepEqual(formatLog2Hist(fine, 'ns', { stars: 10 }).slice(1), [
+    '      4096 -> 8191       : 6        |**********|',
+    '      8192 -> 16383      : 1        |*         |',
+  ]);
+  // the highest row holds the open-ended last bucket (≥ 15·2^30 ns)
+  const open = formatLog2Hist(fromValues([2e10, 1e12]), 'ns', { stars: 10 });
+  assert.deepEqual(open.slice(1), ['8589934592 -> inf        : 2        |**********|']);
   assert.deepEqual(formatLog2Hist(fromValues([])), ['     nsecs               : count    distribution']);
   assert.equal(formatLog2Hist(fromValues([3]), 'packets')[0], '     packets             : count    distribution');
 });
 
 test('formatTable: per-layer percentile table RX then TX, skipped boundaries, IRQ tables, loss', () => {
   const rep = fixtureReport();
-  const text = formatTable(rep, { width: 120 });
+  const text = formatTable(rep, { width: 120, histograms: true });
+  assert.ok(!formatTable(rep, { width: 120 }).includes('Histograms (log2)'), 'log2 histograms only on request');
   const at = (s: string): number => {
     const i = text.indexOf(s);
     assert.ok(i >= 0, `missing ${JSON.stringify(s)}`);

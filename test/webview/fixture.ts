@@ -8,8 +8,9 @@
 //   node --import tsx test/webview/fixture.ts   rewrites test/fixtures/panel-state.json
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { quantile } from '../../src/core/hist.ts';
+import { bucketEnd, bucketLower, bucketOf, histMax, quantile, toSparse } from '../../src/core/hist.ts';
 import { HIST_BUCKETS, type IntervalPoint, type JourneyMessage, type LoadedMessage, PanelState, type SnapshotMessage, type StageSummary, type ToPanel, activityCounters, lossFigures } from '../../src/core/protocol.ts';
+import { boundedPairs } from '../../src/core/panel-sync.ts';
 import { recorded } from '../fixtures/recorded.ts';
 
 type Delta = Extract<ToPanel, { type: 'delta' }>;
@@ -34,35 +35,27 @@ function erf(x: number): number {
 }
 const lnCdf = (v: number, median: number, sigma: number) => (v <= 0 ? 0 : 0.5 * (1 + erf(Math.log(v / median) / (sigma * Math.SQRT2))));
 
-/** log2 bucket counts of `n` values: a log-normal body around `median` plus a slow tail. */
+/** Log-linear bucket counts of `n` values: a log-normal body around `median` plus a slow tail.
+ *  Only the buckets within six sigmas of either part are computed, each edge's CDF once. */
 function buckets(n: number, median: number, sigma: number, tail: number, r: () => number): number[] {
   const out = new Array<number>(HIST_BUCKETS).fill(0);
-  for (let i = 1; i < HIST_BUCKETS; i++) {
-    const lo = 2 ** (i - 1);
-    const hi = i === HIST_BUCKETS - 1 ? Infinity : 2 ** i;
-    const p = (1 - tail) * (lnCdf(hi, median, sigma) - lnCdf(lo, median, sigma)) + tail * (lnCdf(hi, median * 12, 0.9) - lnCdf(lo, median * 12, 0.9));
-    const expect = p * n;
+  const cdf = (v: number) => (1 - tail) * lnCdf(v, median, sigma) + tail * lnCdf(v, median * 12, 0.9);
+  const first = Math.max(1, bucketOf(median * Math.exp(-6 * sigma)));
+  const last = Math.min(HIST_BUCKETS - 1, bucketOf(median * 12 * Math.exp(6 * 0.9)));
+  let below = cdf(bucketLower(first));
+  for (let i = first; i <= last; i++) {
+    const above = cdf(bucketEnd(i));
+    const expect = (above - below) * n;
+    below = above;
+    if (expect < 1e-6) continue;
     out[i] = Math.max(0, Math.round(expect + (r() - 0.5) * Math.sqrt(expect) * 2));
   }
   return out;
 }
 
-/** Percentile from log2 buckets, interpolated inside the bucket. */
+/** Percentile of the buckets, as the host computes it (hist.ts quantile). */
 export function percentile(b: number[], q: number): number {
-  const total = b.reduce((a, c) => a + c, 0);
-  if (total === 0) return 0;
-  const want = q * total;
-  let acc = 0;
-  for (let i = 0; i < b.length; i++) {
-    const c = b[i]!;
-    if (c > 0 && acc + c >= want) {
-      const lo = i === 0 ? 0 : 2 ** (i - 1);
-      const hi = i === 0 ? 1 : 2 ** i;
-      return lo + ((want - acc) / c) * (hi - lo);
-    }
-    acc += c;
-  }
-  return 2 ** (b.length - 1);
+  return quantile(b, q);
 }
 
 interface StageDef {
@@ -123,10 +116,9 @@ export function stageKey(s: { dir: string; kind: string; name: string; cpu?: num
 function summary(def: StageDef, b: number[]): StageSummary {
   const count = b.reduce((a, c) => a + c, 0);
   let sum = 0;
-  let hi = 0;
+  // every value at the middle of its bucket (the open last one at 1.5 × its lower edge)
   b.forEach((c, i) => {
-    if (c > 0) hi = i;
-    sum += Math.round(c * (i === 0 ? 0 : 1.5 * 2 ** (i - 1)));
+    if (c > 0) sum += Math.round(c * (i === 0 ? 0 : i === HIST_BUCKETS - 1 ? 1.5 * bucketLower(i) : (bucketLower(i) + bucketEnd(i) - 1) / 2));
   });
   return {
     key: stageKey(def),
@@ -144,7 +136,7 @@ function summary(def: StageDef, b: number[]): StageSummary {
     p90: Math.round(percentile(b, 0.9)),
     p99: Math.round(percentile(b, 0.99)),
     p999: Math.round(percentile(b, 0.999)),
-    max: count ? 2 ** hi : 0,
+    max: count ? histMax(b) : 0,
   };
 }
 
@@ -181,7 +173,9 @@ function point(g: Gen): IntervalPoint {
     const b = buckets(n, def.median * slower * (burst > 1 && def.dir !== 'irq' ? 2.2 : 1), def.sigma, def.tail * burst, g.r);
     const count = b.reduce((a, c) => a + c, 0);
     const key = stageKey(def);
-    p.stages[key] = [count, Math.round(percentile(b, 0.5)), Math.round(percentile(b, 0.99)), b];
+    // bounded as the host sends it (panel-sync.ts)
+    const { pairs, group } = boundedPairs(toSparse(b).flat());
+    p.stages[key] = [count, Math.round(percentile(b, 0.5)), Math.round(percentile(b, 0.99)), pairs, group];
     const tot = g.totals.get(key)!;
     for (let k = 0; k < HIST_BUCKETS; k++) tot[k]! += b[k]!;
     if (def.kind === 'stage') p.events_per_s += count;

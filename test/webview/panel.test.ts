@@ -160,13 +160,20 @@ describe('panel in headless Chromium', () => {
     const target = state.stages.find((s) => s.kind === 'stage' && s.dir === 'rx')!;
     const before = await text(page, `#stage-table tr[data-key="${target.key}"]`);
     const changed: StageSummary = { ...target, count: target.count + 1000, p99: 777_000, max: 1_048_576 };
-    const withNew: ToPanel = { ...delta, stages: [...delta.stages.filter((s) => s.key !== target.key), changed], health: { ...(delta.health ?? state.health), events_per_s: 43210 } };
+    const measured = [
+      { slot: 'rx', dir: 'rx', seen: 1_204_800, measured: 75_300 },
+      { slot: 'tx', dir: 'tx', seen: 9_000, measured: 9_000 },
+    ];
+    const withNew: ToPanel = { ...delta, stages: [...delta.stages.filter((s) => s.key !== target.key), changed], health: { ...(delta.health ?? state.health), events_per_s: 43210, measured } };
     await send(page, withNew);
     await rendered(page);
     const afterRow = await text(page, `#stage-table tr[data-key="${target.key}"]`);
     assert.notEqual(afterRow, before);
     assert.match(afterRow ?? '', /777 µs/);
     assert.equal(await text(page, '#health-events'), '43.2k');
+    // The measured share of each packet object (sampling), as the counters show it.
+    assert.equal(await text(page, '#health-measured'), 'RX 1 in 16 of 1.20M · TX all of 9.00k');
+    assert.equal(await page.locator('#health-measured').getAttribute('title'), 'rx: measured 1 in 16 of 1.20M packets (75.3k)\ntx: every packet measured (9.00k)');
     // The new intervals of the delta reached the time axis.
     const n = (await page.evaluate('window.nslatPanel.store.series.length')) as number;
     assert.equal(n, state.series.length + delta.points.length);

@@ -3,7 +3,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { StageSummary } from '../../src/core/protocol.ts';
-import { bucketLabel, formatCount, formatNs } from '../../src/core/format.ts';
+import { bucketLabel, bucketRangeLabel, formatCount, formatNs } from '../../src/core/format.ts';
+import { fromValues } from '../../src/core/hist.ts';
+import { MAX_BARS, histogramBars } from '../../webview/bins.ts';
 import { MAX_POINTS, Store, stageSeries } from '../../webview/store.ts';
 import { makePanelState } from './fixture.ts';
 
@@ -78,8 +80,8 @@ test('stages keep the order of the snapshot; new stages of a delta go next to th
 test('series points leave gaps where a stage saw no packet', () => {
   const pts = stageSeries(
     [
-      { t_ms: 1, stages: { k: [3, 10, 20, []] }, events_per_s: 0 },
-      { t_ms: 2, stages: { k: [0, 0, 0, []] }, events_per_s: 0 },
+      { t_ms: 1, stages: { k: [3, 10, 20, [64, 3], 1] }, events_per_s: 0 },
+      { t_ms: 2, stages: { k: [0, 0, 0, [], 1] }, events_per_s: 0 },
       { t_ms: 3, stages: {}, events_per_s: 0 },
     ],
     'k',
@@ -93,7 +95,23 @@ test('formatting', () => {
   assert.equal(formatNs(1536), '1.54 µs');
   assert.equal(formatNs(27_000_000), '27.0 ms');
   assert.equal(formatCount(43210), '43.2k');
-  assert.equal(bucketLabel(11), '1.02µs–2.05µs');
-  assert.equal(bucketLabel(31), '≥1.07s');
-  assert.equal(bucketLabel(3, 'packets'), '4–8');
+  // log-linear buckets: labels at their real edges (1024 ns, 1152 ns), the last one open
+  assert.equal(bucketLabel(64), '1.02µs–1.15µs');
+  assert.equal(bucketLabel(255), '≥16.1s');
+  assert.equal(bucketLabel(3, 'packets'), '3');
+  assert.equal(bucketRangeLabel(64, 71), '1.02µs–2.05µs');
+});
+
+test('histogram bars: one per log-linear bucket over the used range, aligned groups past MAX_BARS, real edges', () => {
+  const narrow = histogramBars(fromValues([1000, 1100, 1200]), 'ns');
+  // one empty bucket each side; 1000 in 960 … 1023, 1100 in 1024 … 1151, 1200 in 1152 … 1279
+  assert.deepEqual(narrow, { labels: ['896ns–960ns', '960ns–1.02µs', '1.02µs–1.15µs', '1.15µs–1.28µs', '1.28µs–1.41µs'], data: [0, 1, 1, 1, 0], group: 1 });
+  // 100 ns … 5 ms: too many buckets for one bar each, so aligned groups of 4 (two per power of two)
+  const values = Array.from({ length: 5000 }, (_, i) => 100 + i * 997);
+  const wide = histogramBars(fromValues(values), 'ns');
+  assert.ok(wide.labels.length <= MAX_BARS && wide.group === 4, `${wide.labels.length} bars of ${wide.group}`);
+  assert.equal(wide.data.reduce((a, b) => a + b, 0), values.length);
+  assert.deepEqual(wide.labels.slice(0, 3), ['64ns–96ns', '96ns–128ns', '128ns–192ns']);
+  // each bar ends where the next begins
+  for (let i = 0; i + 1 < wide.labels.length; i++) assert.equal(wide.labels[i]!.split('–')[1], wide.labels[i + 1]!.split('–')[0]);
 });

@@ -2,10 +2,10 @@
 // and probe group saying what feeds it, and the tables of programs, loss, activity and drop reasons.
 import type { FromPanel, Health } from '../../src/core/protocol.ts';
 import { describeFeeds, explainReason, mechanismOf, shortReason } from '../../src/core/feeds.ts';
-import { formatCount, formatNs } from '../../src/core/format.ts';
+import { formatCount, formatMeasured, formatMeasuredShort, formatNs } from '../../src/core/format.ts';
 import { clear, h, setText, syncRows } from '../dom.ts';
 import type { Dirty, Store } from '../store.ts';
-import type { View } from '../view.ts';
+import { type View, dirName } from '../view.ts';
 
 function sum(o: Record<string, number> | undefined): number {
   let n = 0;
@@ -22,6 +22,7 @@ export class HealthView implements View {
     events: h('dd', { id: 'health-events' }),
     drops: h('dd', { id: 'health-drops' }),
     lost: h('dd', { id: 'health-lost' }),
+    measured: h('dd', { id: 'health-measured' }),
     probe: h('dd', { id: 'health-probe' }),
     attached: h('dd', { id: 'health-attached' }),
   };
@@ -46,6 +47,7 @@ export class HealthView implements View {
         tile('events/s', t.events, 'Events the probes handled per second'),
         tile('drops', t.drops, 'Packets freed by kfree_skb (by drop reason)'),
         tile('lost', t.lost, 'Measurements nslat itself lost (ring buffer full, map full, stale or evicted entries, unattributed UDP reads, IRQ lines out of range, missing snapshots), as a share of what they apply to'),
+        tile('measured', t.measured, 'Of the packets that passed the filters, those timed through every boundary: by default 1 in N, N adapting to the packet rate; every packet with nslat.measure = 1 (--measure 1)'),
         tile('ns per probe run', t.probe, 'Mean BPF program run time (kernel bpf_stats)'),
         tile('boundaries fed', t.attached, 'Boundaries fed by an attached program (the chips below say by which mechanism, or why not)'),
       ),
@@ -92,6 +94,9 @@ export class HealthView implements View {
     setText(tiles.lost, worstLoss ? `${formatCount(lost)} (${worstLoss.label})` : '0');
     tiles.lost.className = lost > 0 ? 'warn' : '';
     tiles.lost.title = hl.loss.map((l) => `${l.name}: ${formatCount(l.total)}, ${l.label}`).join('\n');
+    const measured = hl.measured ?? [];
+    setText(tiles.measured, measured.length ? measured.map((m) => `${dirName(m.dir)} ${formatMeasuredShort(m.measured, m.seen)}`).join(' · ') : '–');
+    tiles.measured.title = measured.map((m) => `${m.slot}: ${formatMeasured(m.measured, m.seen)}`).join('\n');
     let runs = 0;
     let ns = 0;
     let worst: { name: string; ns_per_run: number } | undefined;

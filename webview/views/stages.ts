@@ -2,7 +2,7 @@
 // every stage (with the boundaries that are not attached and why).
 import type { StageSummary } from '../../src/core/protocol.ts';
 import { explainReason, shortReason } from '../../src/core/feeds.ts';
-import { bucketLabel, formatClock, formatCount, formatKindValue, kindLabel, unitOfKind } from '../../src/core/format.ts';
+import { bucketRangeLabel, formatClock, formatCount, formatKindValue, kindLabel, unitOfKind } from '../../src/core/format.ts';
 import { HistogramChart, TimeChart, WaterfallChart, restyleAll } from '../charts.ts';
 import { type Row, clear, h, setText, syncRows } from '../dom.ts';
 import { Heatmap } from '../heatmap.ts';
@@ -22,7 +22,7 @@ export class StagesView implements View {
   private readonly histogram = chartBox('histogram', 'Histogram of the selected stage');
   private readonly timeline = chartBox('timeseries', 'p50 and p99 of the selected stage over time');
   private readonly waterfall = chartBox('waterfall', 'Median time per layer, RX and TX, stacked in boundary order', 'chart-short');
-  private readonly heatCanvas = h('canvas', { id: 'heatmap-canvas', role: 'img', 'aria-label': 'Latency heatmap of the selected stage: time by log2 bucket' });
+  private readonly heatCanvas = h('canvas', { id: 'heatmap-canvas', role: 'img', 'aria-label': 'Latency heatmap of the selected stage: time by latency bucket' });
   private readonly heatReadout = h('p', { class: 'readout', id: 'heatmap-readout', 'aria-live': 'off' }, '\u00a0');
   private readonly body = h('tbody');
   private readonly cHist = card('histogram', 'Histogram', this.histogram.box);
@@ -73,7 +73,7 @@ export class StagesView implements View {
       const r = this.heatCanvas.getBoundingClientRect();
       const hit = this.heatmap.hit(ev.clientX - r.left, ev.clientY - r.top);
       const s = ctx.ui.stage ? this.store?.stages.get(ctx.ui.stage) : undefined;
-      setText(this.heatReadout, hit ? `${formatClock(hit.t_ms)} · ${bucketLabel(hit.bucket, unitOfKind(s?.kind ?? 'stage'))} · ${formatCount(hit.count)} packets` : '\u00a0');
+      setText(this.heatReadout, hit ? `${formatClock(hit.t_ms)} · ${bucketRangeLabel(hit.bucket, hit.last, unitOfKind(s?.kind ?? 'stage'))} · ${formatCount(hit.count)} packets` : '\u00a0');
     });
     new ResizeObserver(() => {
       this.heatDirty = true;
@@ -133,7 +133,7 @@ export class StagesView implements View {
       const f = (v: number) => formatKindValue(v, sel.kind);
       this.histogram.canvas.setAttribute('aria-label', `Histogram of ${label}: ${formatCount(sel.count)} packets, p50 ${f(sel.p50)}, p99 ${f(sel.p99)}, max ${f(sel.max)}. The numbers are in the table below.`);
       this.timeline.canvas.setAttribute('aria-label', `p50 and p99 of ${label} over the last ${store.series.length} intervals${store.reloads.length ? `, ${store.reloads.length} probe reloads marked` : ''}`);
-      this.heatCanvas.setAttribute('aria-label', `Latency heatmap of ${label}: time by log2 bucket over ${store.series.length} intervals`);
+      this.heatCanvas.setAttribute('aria-label', `Latency heatmap of ${label}: time by latency bucket over ${store.series.length} intervals`);
     }
 
     if (sel && sel.count > 0) {

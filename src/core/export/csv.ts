@@ -8,6 +8,10 @@
  * packets (unit "packets"). Percentiles are empty for stages without data. Skipped boundaries are
  * rows of kind "boundary" with their skip reason, as in the JSON document.
  *
+ * The last column, buckets, is the stage's histogram: its nonempty log-linear buckets as
+ * space-separated LOW-HIGH:COUNT, the inclusive integer range of the bucket in the stage's unit
+ * ("1024-1151:12 1152-1279:30"), the open-ended last bucket as LOW-:COUNT.
+ *
  * Then one row of kind "loss" per loss of the report (the protocol's loss counters, then
  * lost_snapshots), in the columns stage (its name), count (how many were lost), loss_of (how many
  * it is a share of), loss_base (started_packets, hard_irqs or snapshots) and loss_share
@@ -16,6 +20,7 @@
 import { writeFileSync } from 'node:fs';
 import type { Report } from '../aggregate.ts';
 import { toJsonDocument } from '../report.ts';
+import { bucketLower, bucketUpper } from '../hist.ts';
 
 export const CSV_COLUMNS = [
   'dir',
@@ -42,6 +47,7 @@ export const CSV_COLUMNS = [
   'loss_of',
   'loss_base',
   'loss_share',
+  'buckets',
 ] as const;
 
 type CsvRecord = Partial<Record<(typeof CSV_COLUMNS)[number], string | number | boolean | null | undefined>>;
@@ -53,6 +59,17 @@ export function csvField(v: string | number | boolean | null | undefined): strin
   if (typeof v === 'number') s = Number.isFinite(v) ? String(Number.isInteger(v) ? v : Math.round(v * 1000) / 1000) : '';
   else s = String(v);
   return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+/** Sparse [bucket, count] pairs as "LOW-HIGH:COUNT …" (see the columns above). */
+export function bucketsField(pairs: ReadonlyArray<readonly [number, number]>): string {
+  return pairs
+    .filter(([, n]) => n > 0)
+    .map(([i, n]) => {
+      const hi = bucketUpper(i);
+      return `${bucketLower(i)}-${Number.isFinite(hi) ? hi : ''}:${n}`;
+    })
+    .join(' ');
 }
 
 export function toCsv(report: Report): string {
@@ -81,6 +98,7 @@ export function toCsv(report: Report): string {
       p99: s.p99,
       p999: s.p999,
       max: s.max,
+      buckets: bucketsField(s.buckets),
     };
     rows.push(CSV_COLUMNS.map((c) => csvField(rec[c])).join(','));
   }

@@ -1,7 +1,7 @@
 /** Exports of a session: JSON Lines trace (and replay), CSV, OpenMetrics, seed-style text trace. */
-export { TraceWriter, readTrace, TraceHeader, TraceRecord, TRACE_VERSION } from './jsonl.ts';
+export { TraceWriter, readTrace, TraceHeader, TraceProtocolError, TraceRecord, TRACE_VERSION } from './jsonl.ts';
 export type { TraceWriterInfo, TraceReadResult, TraceLineError, ReadTraceOptions } from './jsonl.ts';
-export { toCsv, writeCsv, parseCsv, csvField, CSV_COLUMNS } from './csv.ts';
+export { toCsv, writeCsv, parseCsv, csvField, bucketsField, CSV_COLUMNS } from './csv.ts';
 export { toOpenMetrics, writeOpenMetrics, escapeLabel, nsToSecondsText, OPENMETRICS_CONTENT_TYPE } from './openmetrics.ts';
 export type { OpenMetricsOptions } from './openmetrics.ts';
 export { formatSeedTrace, seedTraceLines, writeSeedTrace, flowText, isoMicros } from './seedtrace.ts';

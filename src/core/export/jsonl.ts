@@ -7,6 +7,9 @@
  * The reader also accepts a bare helper stream (one HelperMessage per line, no header — what the
  * helper prints on stdout, e.g. test/fixtures/helper-stream.jsonl). Every line is validated
  * against protocol.ts; a bad line is reported with its line number and skipped, and reading goes on.
+ * A trace of another protocol version (the header's `protocol`, else the `hello` message's) is
+ * refused as a whole: its messages may validate and still mean something else (protocol 1 sent
+ * 32 log2 bucket indices, protocol 2 sends 256 log-linear ones), so it is never replayed.
  */
 import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
 import { open } from 'node:fs/promises';
@@ -16,6 +19,26 @@ import { HelperMessage, MAX_MESSAGE_BYTES, PROTOCOL_VERSION } from '../protocol.
 import { Aggregator, type AggregatorOptions } from '../aggregate.ts';
 
 export const TRACE_VERSION = 1;
+
+/** What each protocol version's histograms are, to say why a trace of another one is refused. */
+const BUCKETS_OF_PROTOCOL: Record<number, string> = {
+  1: '32 log2 buckets per histogram',
+  2: '256 log-linear buckets per histogram',
+};
+
+/** A trace recorded with a protocol version this nslat does not read. */
+export class TraceProtocolError extends Error {
+  constructor(
+    readonly protocol: number,
+    readonly line: number,
+  ) {
+    const what = (v: number): string => (BUCKETS_OF_PROTOCOL[v] ? ` (${BUCKETS_OF_PROTOCOL[v]})` : '');
+    super(
+      `it was recorded with protocol version ${protocol}${what(protocol)} and this nslat reads protocol version ${PROTOCOL_VERSION}${what(PROTOCOL_VERSION)} (line ${line}); replay it with the nslat version that recorded it`,
+    );
+    this.name = 'TraceProtocolError';
+  }
+}
 
 export const TraceHeader = z.object({
   type: z.literal('nslat-trace'),
@@ -125,7 +148,8 @@ export interface TraceReadResult {
 }
 
 /** Reads a trace (or a bare helper stream), validating each line and replaying it into an
- *  Aggregator. Never throws for bad content; throws only if the file cannot be opened. */
+ *  Aggregator. Bad lines are reported, not thrown; throws if the file cannot be opened, and
+ *  TraceProtocolError (nothing replayed) when the trace is of another protocol version. */
 export async function readTrace(path: string, opts: ReadTraceOptions = {}): Promise<TraceReadResult> {
   const aggregator = opts.aggregator ?? new Aggregator(opts.aggregatorOptions);
   const maxErrors = opts.maxErrors ?? 100;
@@ -171,6 +195,10 @@ export async function readTrace(path: string, opts: ReadTraceOptions = {}): Prom
       if (!h.success) fail(n, `line ${n}: invalid trace header: ${h.error.issues[0]?.message ?? 'schema mismatch'}`);
       else if (result.header) fail(n, `line ${n}: a second trace header; ignored`);
       else {
+        if (h.data.protocol !== undefined && h.data.protocol !== PROTOCOL_VERSION) {
+          await fh.close().catch(() => undefined);
+          throw new TraceProtocolError(h.data.protocol, n);
+        }
         if (h.data.version > TRACE_VERSION) fail(n, `line ${n}: trace format version ${h.data.version} is newer than this nslat reads (${TRACE_VERSION}); update nslat — reading on as version ${TRACE_VERSION}`);
         result.header = h.data;
       }
@@ -188,6 +216,10 @@ export async function readTrace(path: string, opts: ReadTraceOptions = {}): Prom
     }
     if (wrapped && recv_ms === undefined) {
       fail(n, `line ${n}: trace record without a numeric recv_ms; replayed anyway`);
+    }
+    if (parsed.data.type === 'hello' && parsed.data.protocol !== PROTOCOL_VERSION) {
+      await fh.close().catch(() => undefined);
+      throw new TraceProtocolError(parsed.data.protocol, n);
     }
     const rec: TraceRecord = recv_ms === undefined ? { msg: parsed.data } : { recv_ms, msg: parsed.data };
     aggregator.ingest(parsed.data, recv_ms);

@@ -16,11 +16,16 @@
  *  - nslat_skb_drops (counter): kfree_skb drops by reason.
  *  - nslat_prog_runs / nslat_prog_run_seconds (counters).
  *
- * Buckets: log2 bucket i holds integer values 2^(i-1) … 2^i − 1 (bucket 0: 0), so its cumulative
- * `le` bound is exactly (2^i − 1) ns; the open-ended last bucket only appears in le="+Inf".
+ * Buckets: log-linear bucket i holds the integers bucketLower(i) … bucketUpper(i) (hist.ts), so its
+ * cumulative `le` bound is exactly bucketUpper(i) ns (1151 ns, 1279 ns, …: the edges are not powers
+ * of two). Of the HIST_BUCKETS bounds only those that carry information are written: each
+ * nonempty bucket's, and the one just below it (its lower edge, so histogram_quantile interpolates
+ * over the bucket's own width); a run of empty buckets in between changes no cumulative count.
+ * The open-ended last bucket only appears in le="+Inf", which is always written.
  */
 import { writeFileSync } from 'node:fs';
 import { HIST_BUCKETS, LOSS_COUNTERS, LOST_SNAPSHOTS } from '../protocol.ts';
+import { bucketUpper } from '../hist.ts';
 import type { Report, StageReport } from '../aggregate.ts';
 
 export const OPENMETRICS_CONTENT_TYPE = 'application/openmetrics-text; version=1.0.0; charset=utf-8';
@@ -60,16 +65,17 @@ export function nsToSecondsText(ns: number): string {
 
 /** `le` for bucket i, in the family's unit (scale 1e-9 turns ns into seconds). */
 function leOf(i: number, scale: number): string {
-  const bound = 2 ** i - 1; // bucket 0 → 0
+  const bound = bucketUpper(i); // bucket 0 → 0
   return scale === 1 ? String(bound) : nsToSecondsText(bound);
 }
 
 function histogramLines(name: string, labels: Labels, s: StageReport, scale: number): string[] {
   const out: string[] = [];
+  const has = (i: number): boolean => (s.buckets[i] ?? 0) > 0;
   let cum = 0;
   for (let i = 0; i < HIST_BUCKETS - 1; i++) {
     cum += s.buckets[i] ?? 0;
-    out.push(`${name}_bucket${labelText([...labels, ['le', leOf(i, scale)]])} ${num(cum)}`);
+    if (has(i) || has(i + 1)) out.push(`${name}_bucket${labelText([...labels, ['le', leOf(i, scale)]])} ${num(cum)}`);
   }
   cum += s.buckets[HIST_BUCKETS - 1] ?? 0;
   // +Inf must equal _count: use the bucket total (a delta's `count` could disagree with its buckets)
