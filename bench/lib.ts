@@ -6,6 +6,7 @@
 import { execa, type ResultPromise } from 'execa';
 import { readFileSync, readdirSync } from 'node:fs';
 import { createInterface } from 'node:readline';
+import { ADAPTIVE, MeasureRate, type SamplingMode } from '../src/core/sampling.ts';
 import { parseHelperMessage, type HelperMessage, type LoadedMessage } from '../src/core/protocol.ts';
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -149,6 +150,23 @@ export class RawHelper {
 
   async load(slot: string, object: string): Promise<LoadedMessage> {
     return (await this.request({ cmd: 'load', slot, object })) as LoadedMessage;
+  }
+
+  /** Sets measure_every after each snapshot as a session does by default (src/core/sampling.ts):
+   *  the bench's "default settings". Returns the rates chosen, in order. */
+  adaptSampling(mode: SamplingMode = ADAPTIVE): number[] {
+    const rate = new MeasureRate(mode);
+    const chosen: number[] = [];
+    const prev = this.onMessage;
+    this.onMessage = (m, t) => {
+      prev?.(m, t);
+      if (m.type !== 'snapshot') return;
+      const n = rate.observe(m.slots.map((x) => x.counters.seen ?? 0), m.interval_ns);
+      if (n === undefined) return;
+      chosen.push(n);
+      this.send({ cmd: 'set', data: { measure_every: n } });
+    };
+    return chosen;
   }
 
   /** quit, then close stdin (the helper detaches everything), then SIGKILL if it lingers. */
