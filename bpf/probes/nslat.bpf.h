@@ -434,17 +434,24 @@ static __always_inline void nslat_done(struct nslat_pkt *st)
 	st->mask = 0;
 }
 
-/* The filters refused a packet at its entry boundary. Any state under its
- * pointer belongs to an earlier packet whose end was not seen: drop it, or
- * the later boundaries of this packet would advance it. */
-static __always_inline int nslat_reject(__u64 key)
+/* A packet not started at its entry boundary (the filters refused it, or
+ * sampling passed it over): any state under its pointer belongs to an
+ * earlier packet whose end was not seen. Drop it, or the later boundaries of
+ * this packet would advance it. */
+static __always_inline int nslat_unmeasured(__u64 key)
 {
 	struct nslat_pkt *st = nslat_lookup(key);
 
-	nslat_cnt(NSLAT_CNT_FILTERED);
 	if (st)
 		nslat_done(st);
 	return 0;
+}
+
+/* The filters refused a packet at its entry boundary. */
+static __always_inline int nslat_reject(__u64 key)
+{
+	nslat_cnt(NSLAT_CNT_FILTERED);
+	return nslat_unmeasured(key);
 }
 
 /* Whether a packet that passed the filters at its entry boundary is
@@ -455,17 +462,6 @@ static __always_inline bool nslat_measure(void)
 
 	nslat_cnt(NSLAT_CNT_SEEN);
 	return n <= 1 || bpf_get_prandom_u32() % n == 0;
-}
-
-/* A packet sampling passed over at its entry boundary: as for a rejected
- * one, state under its pointer is an earlier packet's and must not advance. */
-static __always_inline int nslat_unmeasured(__u64 key)
-{
-	struct nslat_pkt *st = nslat_lookup(key);
-
-	if (st)
-		nslat_done(st);
-	return 0;
 }
 
 /* Take st's slot for key: a slot still held by another live packet (not
