@@ -50,6 +50,25 @@ export const LoadCommand = z.object({
 });
 export type LoadCommand = z.infer<typeof LoadCommand>;
 export const UnloadCommand = z.object({ cmd: z.literal('unload'), id, slot });
+/** What the helper collects of the host's own counters each snapshot (HostSample). */
+export const HostOptions = z
+  .object({
+    /** Collect at all (default on). */
+    enabled: z.boolean().optional(),
+    /** How many sockets with the longest receive or send queues to list (default 8, 0: none). */
+    top: z.number().int().min(0).max(64).optional(),
+    /** Sockets of these local or remote ports are listed with their queues and TCP info, however
+     *  short their queues (a session's port filter). */
+    ports: z.array(z.number().int().min(1).max(65535)).max(16).optional(),
+    /** Sockets owned by these processes (tgid) likewise (a session's pid filter). */
+    pids: z.array(z.number().int().min(1)).max(16).optional(),
+    /** Network namespaces (inode numbers) whose interfaces and sockets are read besides the
+     *  helper's own (a session's netns filter). */
+    netns: z.array(z.number().int().min(1).max(0xffffffff)).max(16).optional(),
+  })
+  .strict();
+export type HostOptions = z.infer<typeof HostOptions>;
+
 export const SetCommand = z.object({
   cmd: z.literal('set'),
   id,
@@ -57,6 +76,8 @@ export const SetCommand = z.object({
   interval_ms: z.number().int().min(0).max(3_600_000).optional(),
   /** Mutable globals to write in every loaded slot that has them (e.g. sample_every, slow_ns). */
   data: intMap.optional(),
+  /** Host counters (HostSample) in every snapshot: what to collect besides the fixed set. */
+  host: HostOptions.optional(),
 });
 export const SnapshotCommand = z.object({ cmd: z.literal('snapshot'), id });
 export const QuitCommand = z.object({ cmd: z.literal('quit'), id });
@@ -111,6 +132,8 @@ export const HelloMessage = z.object({
   irq_threads: z.boolean().optional(),
   /** BPF netfilter hooks work here and are turned on (the helper's --no-netfilter turns them off). */
   netfilter: z.boolean().optional(),
+  /** The helper sends the host's own counters (HostSample) in its snapshots. */
+  host: z.boolean().optional(),
   workdir: z.string(),
   pid: z.number().int(),
 });
@@ -292,6 +315,179 @@ export const SlotSnapshot = z.object({
 });
 export type SlotSnapshot = z.infer<typeof SlotSnapshot>;
 
+// ---------------------------------------------------------------- host counters (in snapshots)
+//
+// The helper reads the host's own counters at each snapshot, from procfs, sysfs and netlink (no
+// shell, no external tool), and sends what moved since the previous snapshot (the first one: since
+// the helper started). Counters are deltas (never negative: a counter that went backwards, e.g. a
+// device re-created, reports its new value). Gauges (queue lengths, configuration) are current
+// values. Configuration is sent in the first sample that names an object and again whenever it
+// changes; a consumer keeps the last one it saw.
+
+/** Counter deltas by name; only those that moved in the interval. */
+const Deltas = z.record(z.string(), z.number().int().min(0));
+
+/** One qdisc of an interface, as `tc -s qdisc` shows it (rtnetlink RTM_GETQDISC). */
+export const HostQdisc = z.object({
+  kind: z.string(), // "tbf", "fq_codel", "noqueue", ...
+  handle: z.string(), // "1:" (tc's spelling)
+  parent: z.string(), // "root", "1:1", "ingress"
+  /** Deltas. */
+  sent_packets: z.number().int().min(0),
+  sent_bytes: z.number().int().min(0),
+  drops: z.number().int().min(0),
+  overlimits: z.number().int().min(0),
+  requeues: z.number().int().min(0),
+  /** Gauges at the snapshot. */
+  backlog_bytes: z.number().int().min(0),
+  backlog_packets: z.number().int().min(0),
+});
+export type HostQdisc = z.infer<typeof HostQdisc>;
+
+export const HostIfaceConfig = z.object({
+  /** `ethtool -i` driver ("virtio_net", "veth"; absent for devices without one, e.g. lo). */
+  driver: z.string().optional(),
+  operstate: z.string().optional(),
+  mtu: z.number().int().optional(),
+  /** Mbit/s when the device reports a link speed. */
+  speed_mbps: z.number().int().optional(),
+  rx_queues: z.number().int().min(0).optional(),
+  tx_queues: z.number().int().min(0).optional(),
+  /** `ethtool -g`: current and maximum ring sizes. */
+  rings: z.object({ rx: z.number().int(), tx: z.number().int(), rx_max: z.number().int(), tx_max: z.number().int() }).partial().optional(),
+  /** `ethtool -c`: interrupt coalescing, by ethtool's names ("rx-usecs", "rx-frames",
+   *  "adaptive-rx", ...); only what the driver supports. */
+  coalesce: z.record(z.string(), z.number().int()).optional(),
+  /** RPS CPU mask per RX queue (sysfs queues/rx-N/rps_cpus, as written there: hex), XPS per TX
+   *  queue (queues/tx-N/xps_cpus). */
+  rps: z.array(z.string()).optional(),
+  xps: z.array(z.string()).optional(),
+});
+export type HostIfaceConfig = z.infer<typeof HostIfaceConfig>;
+
+export const HostIface = z.object({
+  name: z.string(),
+  ifindex: z.number().int().min(0),
+  /** Network namespace inode; 0 for the helper's own. */
+  netns: z.number().int().min(0),
+  /** /sys/class/net/<name>/statistics, deltas (rx_packets, tx_packets, rx_bytes, tx_bytes,
+   *  rx_dropped, tx_dropped, rx_errors, tx_errors, rx_missed_errors, ...): those that moved. */
+  stats: Deltas,
+  /** `ethtool -S` (SIOCETHTOOL ETHTOOL_GSTATS), the driver's own counters by its names, deltas:
+   *  those that moved. */
+  driver: Deltas.optional(),
+  qdiscs: z.array(HostQdisc).optional(),
+  config: HostIfaceConfig.optional(),
+});
+export type HostIface = z.infer<typeof HostIface>;
+
+/** Softirq vector names in the kernel's order (/proc/softirqs rows, HostCpu.softirqs). */
+export const SOFTIRQ_VECTORS = ['HI', 'TIMER', 'NET_TX', 'NET_RX', 'BLOCK', 'IRQ_POLL', 'TASKLET', 'SCHED', 'HRTIMER', 'RCU'] as const;
+
+export const HostCpu = z.object({
+  cpu: z.number().int().min(0),
+  /** /proc/net/softnet_stat, deltas. */
+  softnet: z.object({
+    processed: z.number().int().min(0),
+    dropped: z.number().int().min(0),
+    time_squeeze: z.number().int().min(0),
+    received_rps: z.number().int().min(0),
+    flow_limit: z.number().int().min(0),
+  }),
+  /** /proc/stat CPU time as `sar -u` splits it, ns, deltas. */
+  time_ns: z.object({
+    user: z.number().min(0),
+    nice: z.number().min(0),
+    system: z.number().min(0),
+    irq: z.number().min(0),
+    softirq: z.number().min(0),
+    iowait: z.number().min(0),
+    idle: z.number().min(0),
+    steal: z.number().min(0),
+  }),
+  /** /proc/softirqs runs per vector (SOFTIRQ_VECTORS order), deltas. */
+  softirqs: z.array(z.number().int().min(0)),
+});
+export type HostCpu = z.infer<typeof HostCpu>;
+
+export const HostIrq = z.object({
+  /** The IRQ line (numbered lines of /proc/interrupts). */
+  irq: z.number().int().min(0),
+  /** Its action name(s) as /proc/interrupts shows them ("virtio0-input.0"). */
+  name: z.string(),
+  /** The NIC queue behind it, where its name says so: the interface ("eth0", found from the
+   *  device name, e.g. virtio0) and the queue as named ("input.0", "TxRx-0"). */
+  queue: z.object({ iface: z.string().optional(), device: z.string(), queue: z.string() }).optional(),
+  /** Interrupts per CPU (index = CPU), deltas. */
+  counts: z.array(z.number().int().min(0)),
+  /** /proc/irq/<n>/smp_affinity_list and effective_affinity_list (configuration). */
+  affinity: z.string().optional(),
+  effective_affinity: z.string().optional(),
+});
+export type HostIrq = z.infer<typeof HostIrq>;
+
+/** A TCP or UDP socket as `ss -tuanpi` shows it (sock_diag netlink). Gauges. */
+export const HostSocket = z.object({
+  proto: z.enum(['tcp', 'udp']),
+  family: z.enum(['ipv4', 'ipv6']),
+  /** ss's state names: "ESTAB", "LISTEN", "UNCONN", "SYN-SENT", "TIME-WAIT", ... */
+  state: z.string(),
+  /** "127.0.0.1:5201", "[::1]:5201", "*:53". */
+  local: z.string(),
+  remote: z.string(),
+  /** ss's Recv-Q and Send-Q (bytes; for a listener, the accept queue and its limit). */
+  recv_q: z.number().int().min(0),
+  send_q: z.number().int().min(0),
+  /** Receive and send buffer limits and the socket's drop count (SK_MEMINFO). */
+  rcvbuf: z.number().int().min(0).optional(),
+  sndbuf: z.number().int().min(0).optional(),
+  drops: z.number().int().min(0).optional(),
+  inode: z.number().int().min(0),
+  uid: z.number().int().min(0),
+  /** Network namespace inode; 0 for the helper's own. */
+  netns: z.number().int().min(0),
+  /** The processes holding it (as `ss -p`). */
+  procs: z.array(z.object({ pid: z.number().int(), comm: z.string() })),
+  /** TCP info (tcp_info): smoothed RTT and its variance (µs), retransmits so far, congestion
+   *  window (segments), unacknowledged and lost segments. */
+  tcp: z
+    .object({
+      rtt_us: z.number().int().min(0),
+      rttvar_us: z.number().int().min(0),
+      retrans: z.number().int().min(0),
+      cwnd: z.number().int().min(0),
+      unacked: z.number().int().min(0),
+      lost: z.number().int().min(0),
+    })
+    .optional(),
+  /** Listed because it matches the session's ports or pids (HostOptions), not for its queues. */
+  flow: z.boolean().optional(),
+});
+export type HostSocket = z.infer<typeof HostSocket>;
+
+/** The host's counters for one snapshot interval. */
+export const HostSample = z.object({
+  /** Interfaces of the helper's network namespace (and of HostOptions.netns): every one, each
+   *  snapshot (stats may be empty). */
+  ifaces: z.array(HostIface),
+  /** Every online CPU. */
+  cpus: z.array(HostCpu),
+  /** The numbered IRQ lines that fired in the interval, or whose configuration changed. */
+  irqs: z.array(HostIrq),
+  /** /proc/net/snmp, /proc/net/netstat and /proc/net/snmp6 counters as "Group.Name"
+   *  ("Tcp.RetransSegs", "TcpExt.ListenDrops", "Udp.RcvbufErrors", "Ip.InDiscards", "Ip6.InDiscards"),
+   *  deltas: those that moved. Gauges (Tcp.CurrEstab, Tcp.RtoMin, ...) are not counters: left out. */
+  snmp: Deltas,
+  /** The top sockets by Recv-Q then Send-Q (non-empty queues only, at most HostOptions.top), then
+   *  those HostOptions names (flow: true). */
+  sockets: z.array(HostSocket),
+  /** CPU time the helper spent collecting this sample (ns, its thread CPU clock). */
+  cost_ns: z.number().int().min(0),
+  /** What could not be read, each said once per session: "ethtool -S eth0: Operation not supported". */
+  errors: z.array(z.string()).optional(),
+});
+export type HostSample = z.infer<typeof HostSample>;
+
 export const SnapshotMessage = z.object({
   type: z.literal('snapshot'),
   /** Increments by one per snapshot; a gap means lost snapshots. */
@@ -303,6 +499,8 @@ export const SnapshotMessage = z.object({
   /** The id of the `snapshot` command that asked for it; absent for periodic ones. */
   id: z.string().optional(),
   slots: z.array(SlotSnapshot),
+  /** The host's own counters for the same interval (absent when collection is off). */
+  host: HostSample.optional(),
 });
 export type SnapshotMessage = z.infer<typeof SnapshotMessage>;
 
