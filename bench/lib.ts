@@ -6,7 +6,7 @@
 import { execa, type ResultPromise } from 'execa';
 import { readFileSync, readdirSync } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { ADAPTIVE, MeasureRate, type SamplingMode } from '../src/core/sampling.ts';
+import { ADAPTIVE, SessionSampling, type SamplingMode } from '../src/core/sampling.ts';
 import { parseHelperMessage, type HelperMessage, type LoadedMessage } from '../src/core/protocol.ts';
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -152,19 +152,20 @@ export class RawHelper {
     return (await this.request({ cmd: 'load', slot, object })) as LoadedMessage;
   }
 
-  /** Sets measure_every after each snapshot as a session does by default (src/core/sampling.ts):
-   *  the bench's "default settings". Returns the rates chosen, in order. */
+  /** Sets the sampling rates after each snapshot as a session does by default
+   *  (src/core/sampling.ts): the bench's "default settings". Slot `irq` is the IRQ object. Returns
+   *  the packet rates chosen, in order. */
   adaptSampling(mode: SamplingMode = ADAPTIVE): number[] {
-    const rate = new MeasureRate(mode);
+    const rates = new SessionSampling(mode);
     const chosen: number[] = [];
     const prev = this.onMessage;
     this.onMessage = (m, t) => {
       prev?.(m, t);
       if (m.type !== 'snapshot') return;
-      const n = rate.observe(m.slots.map((x) => x.counters.seen ?? 0), m.interval_ns);
-      if (n === undefined) return;
-      chosen.push(n);
-      this.send({ cmd: 'set', data: { measure_every: n } });
+      const r = rates.observe(m, (slot) => slot === 'irq');
+      if (!r) return;
+      for (const c of r.changes) if (c.of === 'packets') chosen.push(c.every);
+      this.send({ cmd: 'set', data: r.data });
     };
     return chosen;
   }

@@ -1003,7 +1003,7 @@ static struct loaded_obj *obj_new(const struct kernel *k, const char *slot, cons
  * obj_activate() still stops the old object starting packets. */
 static void share_maps(struct loaded_obj *lo, const struct load_req *r)
 {
-	static const char *const shared[] = { "nslat_gen", "nslat_pkts" };
+	static const char *const shared[] = { "nslat_gen", "nslat_pkts", "nslat_live" };
 	__u32 sz;
 	void *p = var_image(lo->obj, ro_secs, "nslat_my_gen", &sz);
 

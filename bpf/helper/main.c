@@ -204,6 +204,7 @@ static void do_snapshot(const char *id)
 	/* Detaching waits for the kernel (RCU): do it before the snapshot's
 	 * moment, so what is read and the interval it is reported for agree. */
 	slots_retire_replaced(&slots);
+	slots_set_clock(&slots);
 	now = mono_ns();
 	arr = slots_collect(&slots);
 	json_object_object_add(o, "type", json_object_new_string("snapshot"));
@@ -339,6 +340,7 @@ static void cmd_load(const char *id, json_object *cmd)
 		emit_error(id, "internal", slot, NULL, NULL, "too many slots (max %d)", MAX_SLOTS);
 		return;
 	}
+	slots_set_clock(&slots);
 	emit(obj_loaded_msg(lo, id, replaced, t));
 }
 

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <time.h>
 #include "output.h"
 #include "slot.h"
 
@@ -208,6 +209,29 @@ int slots_set_data(struct slots *t, const char *id, const char *k, long long v, 
 		}
 	}
 	return found;
+}
+
+/* CLOCK_REALTIME - CLOCK_MONOTONIC in ns, the monotonic time taken as the
+ * midpoint of two reads around the realtime one. */
+static long long real_minus_mono(void)
+{
+	struct timespec m1, r, m2;
+
+	clock_gettime(CLOCK_MONOTONIC, &m1);
+	clock_gettime(CLOCK_REALTIME, &r);
+	clock_gettime(CLOCK_MONOTONIC, &m2);
+	return (long long)r.tv_sec * 1000000000LL + r.tv_nsec -
+	       ((long long)m1.tv_sec * 1000000000LL + m1.tv_nsec +
+		(long long)m2.tv_sec * 1000000000LL + m2.tv_nsec) / 2;
+}
+
+void slots_set_clock(struct slots *t)
+{
+	long long off = real_minus_mono();
+
+	for (int i = 0; i < MAX_SLOTS; i++)
+		if (settable(t->s[i]))
+			obj_set_data(t->s[i]->cur, "nslat_real_offset", off ?: 1);
 }
 
 int slots_destroy(struct slots *t)

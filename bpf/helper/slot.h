@@ -73,6 +73,12 @@ void slots_free_dead(struct slots *t);
 int slots_data_check(struct slots *t, const char *k, long long v, const struct slot **bad, __u32 *size);
 int slots_set_data(struct slots *t, const char *id, const char *k, long long v, char *where, size_t wsz);
 
+/* Writes CLOCK_REALTIME - CLOCK_MONOTONIC into every current object that
+ * declares nslat_real_offset (the probes turn the kernel's realtime receive
+ * stamps into their clock with it): after each load and at every snapshot,
+ * so a clock step is followed within one interval. */
+void slots_set_clock(struct slots *t);
+
 /* Detaches and frees everything; returns how many programs stayed attached. */
 int slots_destroy(struct slots *t);
 

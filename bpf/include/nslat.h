@@ -134,6 +134,10 @@ enum nslat_counter {
 	NSLAT_CNT_COALESCED,		/* TCP segments merged into an earlier skb (their data is read with it) */
 	NSLAT_CNT_UDP_QUEUE_RACE,	/* UDP queue walks given up: the queue changed under them (rx, not guessed) */
 	NSLAT_CNT_SEEN,			/* packets past the filters at the entry boundary, measured or not */
+	NSLAT_CNT_KERNEL_STAMPED,	/* measured packets whose entry time is the kernel's receive stamp (rx) */
+	NSLAT_CNT_STAMP_REJECTED,	/* kernel receive stamps the next boundary's clock refuted (rx; the entry stage is lost) */
+	NSLAT_CNT_STAMP_CHECKED,	/* with check_kernel_stamps: stamps compared with the clock at the entry (rx) */
+	NSLAT_CNT_STAMP_SKEW_NS,	/* with check_kernel_stamps: their total distance from the clock, ns (rx) */
 	__NSLAT_CNT_MAX,
 };
 #define NSLAT_MAX_COUNTERS	32
@@ -145,14 +149,15 @@ enum nslat_counter {
 #define NSLAT_CNT_LOSS_MASK	((1u << NSLAT_CNT_RINGBUF_DROP) | (1u << NSLAT_CNT_MAP_FULL) | \
 				 (1u << NSLAT_CNT_STALE) | (1u << NSLAT_CNT_IRQ_OUT_OF_RANGE) | \
 				 (1u << NSLAT_CNT_UDP_UNPAIRED) | (1u << NSLAT_CNT_EVICTED) | \
-				 (1u << NSLAT_CNT_UDP_QUEUE_RACE))
+				 (1u << NSLAT_CNT_UDP_QUEUE_RACE) | (1u << NSLAT_CNT_STAMP_REJECTED))
 
 /* kfree_skb reasons: index = enum skb_drop_reason; subsystem reasons (upper
  * bits set) and anything out of range land in the last slot ("OTHER"). */
 #define NSLAT_MAX_DROPS		512
 
-/* Per-packet state older than this is discarded (counted as stale). */
-#define NSLAT_MAX_AGE_NS	(5ULL * 1000 * 1000 * 1000)
+/* Per-packet state older than this is discarded (counted as stale); below
+ * 2^32 ns, so a boundary's time since the entry fits its __u32 slot. */
+#define NSLAT_MAX_AGE_NS	(4ULL * 1000 * 1000 * 1000)
 
 enum nslat_dir { NSLAT_DIR_RX = 0, NSLAT_DIR_TX = 1 };
 enum nslat_reason { NSLAT_REASON_SAMPLED = 0, NSLAT_REASON_SLOW = 1 };

@@ -6,12 +6,24 @@
  * threadirqs) - the time from the hard IRQ to its thread running the
  * handler, and the threaded handler's run time. All per CPU (per-CPU maps;
  * the helper reports each CPU), keyed by CPU, never by pid.
+ *
+ * Sampling: 1 in irq_measure_every hard IRQs and softirq runs is timed
+ * (chosen per CPU at random gaps, before the clock is read); the others cost
+ * a countdown and no clock read. A softirq run is chosen at its first raise,
+ * and then both its raise -> entry delay and its entry -> exit time are
+ * timed; a threaded handler is timed when the hard IRQ that woke it was.
+ * The histograms count what was timed; exact totals are the kernel's own
+ * (/proc/interrupts, /proc/softirqs), which the helper reads.
  */
 #define NSLAT_NO_PACKETS 1
 #define NSLAT_HIST_ENTRIES NSLAT_IRQ_HIST_MAX
 #include "nslat.bpf.h"
 
 const volatile enum nslat_irq_index nslat_irq_layout = NSLAT_IRQ_HIST_MAX;
+
+/* Time 1 in irq_measure_every events (0 or 1: every one); set by the core
+ * from the rate of events. */
+volatile __u32 irq_measure_every SEC(".data") = 1;
 
 #define IRQ_WAKE_THREAD 2	/* irqreturn_t: the handler woke its thread */
 #define NR_LINES NSLAT_IRQ_NR_LINES
@@ -24,8 +36,14 @@ struct irq_cpu {
 	__u64 entry_t[NSLAT_IRQ_NR_VECTORS];
 	__u64 thread_t;				/* threaded handler start (one runs per CPU at a time) */
 	__u32 thread_irq;
-	__u32 pad;
+	__u32 gap_hard;				/* events left before the next one timed */
+	__u32 gap_softirq;
+	__u32 gap_napi;
 };
+
+/* A softirq raise that sampling passed over: the vector is pending, and
+ * later raises before its run must not start a measurement either. */
+#define RAISE_UNTIMED 1
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -51,6 +69,23 @@ static __always_inline struct irq_cpu *cpu_state(void)
 	return bpf_map_lookup_elem(&irq_state, &zero);
 }
 
+/* Whether this event is timed: a per-CPU countdown through random gaps of
+ * mean irq_measure_every (uniform in 1 .. 2N-1, so a periodic pattern of
+ * events cannot lock onto the choice). */
+static __always_inline bool irq_pick(__u32 *gap)
+{
+	__u32 n = irq_measure_every;
+
+	if (n <= 1)
+		return true;
+	if (*gap > 1) {
+		(*gap)--;
+		return false;
+	}
+	*gap = 1 + bpf_get_prandom_u32() % (2 * n - 1);
+	return true;
+}
+
 /* ---------------------------------------------------------------- hard IRQ */
 
 SEC("tp_btf/irq_handler_entry")
@@ -59,9 +94,9 @@ int BPF_PROG(handle_irq_handler_entry, int irq, struct irqaction *action)
 	struct irq_cpu *s = cpu_state();
 	__u32 line = irq & (NR_LINES - 1);
 
-	if (!s)
+	if (!s || !irq_pick(&s->gap_hard))
 		return 0;
-	if ((__u32)irq >= NR_LINES) {
+	if ((__u32)irq >= NR_LINES) {	/* counted among the timed ones: a share of them */
 		nslat_cnt(NSLAT_CNT_IRQ_OUT_OF_RANGE);
 		return 0;
 	}
@@ -109,12 +144,12 @@ static __always_inline void thread_start(__u32 irq)
 
 	if (!s || irq >= NR_LINES)
 		return;
-	now = bpf_ktime_get_ns();
 	woken = bpf_map_lookup_elem(&irq_woken, &line);
-	if (woken && *woken) {
-		nslat_hist_add(NSLAT_IRQ_THREAD_LAT_BASE + line, now - *woken);
-		*woken = 0;
-	}
+	if (!woken || !*woken)	/* the wake was not timed: neither is this run */
+		return;
+	now = bpf_ktime_get_ns();
+	nslat_hist_add(NSLAT_IRQ_THREAD_LAT_BASE + line, now - *woken);
+	*woken = 0;
 	if (nslat_current()) {
 		s->thread_t = now;
 		s->thread_irq = irq;
@@ -239,14 +274,17 @@ int BPF_PROG(irq_thread__tp, bool preempt, struct task_struct *prev, struct task
 
 /* ---------------------------------------------------------------- softirq */
 
+/* The first raise since the vector last ran decides whether its next run
+ * is timed. */
 SEC("tp_btf/softirq_raise")
 int BPF_PROG(handle_softirq_raise, unsigned int vec)
 {
 	struct irq_cpu *s = cpu_state();
 	__u32 v = vec & (NSLAT_IRQ_NR_VECTORS - 1);
 
-	if (s && !s->raise_t[v] && nslat_current())
-		s->raise_t[v] = bpf_ktime_get_ns();
+	if (!s || s->raise_t[v] || !nslat_current())
+		return 0;
+	s->raise_t[v] = irq_pick(&s->gap_softirq) ? bpf_ktime_get_ns() : RAISE_UNTIMED;
 	return 0;
 }
 
@@ -255,15 +293,16 @@ int BPF_PROG(handle_softirq_entry, unsigned int vec)
 {
 	struct irq_cpu *s = cpu_state();
 	__u32 v = vec & (NSLAT_IRQ_NR_VECTORS - 1);
-	__u64 now;
+	__u64 raised, now;
 
 	if (!s)
 		return 0;
+	raised = s->raise_t[v];
+	s->raise_t[v] = 0;
+	if (raised <= RAISE_UNTIMED)
+		return 0;
 	now = bpf_ktime_get_ns();
-	if (s->raise_t[v]) {
-		nslat_hist_add(NSLAT_IRQ_SOFTIRQ_DELAY_BASE + v, now - s->raise_t[v]);
-		s->raise_t[v] = 0;
-	}
+	nslat_hist_add(NSLAT_IRQ_SOFTIRQ_DELAY_BASE + v, now - raised);
 	if (nslat_current())
 		s->entry_t[v] = now;
 	return 0;
@@ -282,14 +321,20 @@ int BPF_PROG(handle_softirq_exit, unsigned int vec)
 	return 0;
 }
 
+/* Every poll is counted; 1 in irq_measure_every adds its work to the
+ * histogram. */
 SEC("tp_btf/napi_poll")
 int BPF_PROG(handle_napi_poll, struct napi_struct *napi, int work, int budget)
 {
+	struct irq_cpu *s;
+
 	if (!nslat_current())
 		return 0;
-	nslat_hist_add(NSLAT_IRQ_NAPI_WORK, work);
 	nslat_cnt(NSLAT_CNT_NAPI_POLLS);
 	if (work >= budget)
 		nslat_cnt(NSLAT_CNT_NAPI_BUDGET_FULL);
+	s = cpu_state();
+	if (s && irq_pick(&s->gap_napi))
+		nslat_hist_add(NSLAT_IRQ_NAPI_WORK, work);
 	return 0;
 }

@@ -127,46 +127,56 @@ static __always_inline __u64 nslat_cnt_add(__u32 c, __u64 v)
 
 #define nslat_cnt(c) nslat_cnt_add(c, 1)
 
-/* floor(log2(v)) for v > 0 (bcc's log2), 0 for v == 0 */
-static __always_inline __u32 nslat_log2(__u32 v)
-{
-	__u32 r, shift;
+/* 1 when v > c, else 0, for v and c below 2^63, without a branch: the
+ * verifier then follows one path through the bucket arithmetic instead of
+ * one per outcome of every comparison (clang cannot turn it back into a
+ * comparison: the subtraction may wrap). */
+#define NSLAT_GT(v, c)	(((__u64)(c) - (__u64)(v)) >> 63)
 
-	r = (v > 0xFFFF) << 4; v >>= r;
-	shift = (v > 0xFF) << 3; v >>= shift; r |= shift;
-	shift = (v > 0xF) << 2; v >>= shift; r |= shift;
-	shift = (v > 0x3) << 1; v >>= shift; r |= shift;
-	r |= (v >> 1);
-	return r;
+/* floor(log2(v)) for 0 < v < 2^63 (bcc's log2), 0 for v == 0. */
+static __always_inline __u32 nslat_log2(__u64 v)
+{
+	__u64 r, shift;
+
+	r = NSLAT_GT(v, 0xFFFFFFFFULL) << 5; v >>= r;
+	shift = NSLAT_GT(v, 0xFFFF) << 4; v >>= shift; r |= shift;
+	shift = NSLAT_GT(v, 0xFF) << 3; v >>= shift; r |= shift;
+	shift = NSLAT_GT(v, 0xF) << 2; v >>= shift; r |= shift;
+	shift = NSLAT_GT(v, 0x3) << 1; v >>= shift; r |= shift;
+	return r | (v >> 1);
 }
 
 /* The log-linear bucket of v (nslat.h): its power of two, then the
- * NSLAT_HIST_SUB_BITS bits below the top bit. */
+ * NSLAT_HIST_SUB_BITS bits below the top bit; the last bucket holds
+ * everything above. One branch. */
 static __always_inline __u32 nslat_bucket(__u64 v)
 {
-	__u32 hi = v >> 32;
-	__u32 e, b;
+	__u64 e, b, over;
 
 	if (v < (1U << NSLAT_HIST_SUB_BITS))
 		return v;
-	e = hi ? nslat_log2(hi) + 32 : nslat_log2(v);
+	e = nslat_log2(v);
 	/* e >= NSLAT_HIST_SUB_BITS here; the mask keeps the shift in range
 	 * for the verifier */
 	b = ((e - NSLAT_HIST_SUB_BITS + 1) << NSLAT_HIST_SUB_BITS) |
 	    ((v >> ((e - NSLAT_HIST_SUB_BITS) & 63)) & ((1U << NSLAT_HIST_SUB_BITS) - 1));
-	return b < NSLAT_HIST_BUCKETS ? b : NSLAT_HIST_BUCKETS - 1;
+	over = NSLAT_GT(b, NSLAT_HIST_BUCKETS - 1);
+	return b ^ ((b ^ (NSLAT_HIST_BUCKETS - 1)) & -over);
 }
 
-static __always_inline void nslat_hist_add(__u32 idx, __u64 v)
+/* A global function, checked once per program by the verifier however many
+ * places call it (it runs only for what is measured). */
+__noinline int nslat_hist_add(__u32 idx, __u64 v)
 {
 	struct nslat_hist *h = bpf_map_lookup_elem(&nslat_hist, &idx);
 	__u32 b;
 
 	if (!h)
-		return;
+		return 0;
 	b = nslat_bucket(v);
 	h->buckets[b & (NSLAT_HIST_BUCKETS - 1)]++;
 	h->sum += v;
+	return 0;
 }
 
 #ifndef NSLAT_NO_PACKETS
@@ -194,7 +204,6 @@ struct {
 struct nslat_pkt {
 	__u64 skb;		/* tag: the skb pointer owning the slot (0: free) */
 	__u64 t0;		/* entry boundary */
-	__u64 t_last;		/* last boundary passed */
 	__u32 last;		/* id of the last boundary passed */
 	__u32 mask;		/* boundaries passed */
 	__u32 ts[NSLAT_NB];	/* ns since t0 per boundary passed */
@@ -205,7 +214,7 @@ struct nslat_pkt {
 	__u8 l4;
 	__u8 family;
 	__u8 handoff;		/* tx: the skb went to a peer's RX (loopback, veth) */
-	__u8 pad;
+	__u8 stamped;		/* rx: t0 is the kernel's receive stamp, not yet checked against the clock */
 	__u32 gen;		/* nslat_my_gen of the object that started it */
 };
 
@@ -215,6 +224,22 @@ struct {
 	__type(key, __u32);
 	__type(value, struct nslat_pkt);
 } nslat_pkts SEC(".maps");
+
+/* Which slots of nslat_pkts hold a live packet: one byte per slot, set while
+ * its packet is on its way. Most skbs a boundary sees are not measured
+ * (sampling) or not tracked at all (other traffic); this table, 64 KiB and
+ * so mostly in cache, tells them apart without touching the per-packet table
+ * (7 MiB: a cache miss per packet). Shared like nslat_pkts. */
+struct nslat_live_bytes {
+	__u8 b[NSLAT_PKT_ENTRIES];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct nslat_live_bytes);
+} nslat_live SEC(".maps");
 
 /* A packet's key: its skb pointer as a number. The verifier allows no
  * arithmetic on a pointer except subtracting another pointer, which (for a
@@ -263,18 +288,34 @@ static __always_inline struct nslat_pkt *nslat_slot(__u64 key)
 	return bpf_map_lookup_elem(&nslat_pkts, &idx);
 }
 
-/* The state of packet key, or NULL when its slot belongs to another skb, or
- * to a packet another object of the slot (an earlier load) started. */
+/* The live byte of slot idx (never NULL in practice). */
+static __always_inline __u8 *nslat_live_byte(__u32 idx)
+{
+	__u32 zero = 0;
+	struct nslat_live_bytes *l = bpf_map_lookup_elem(&nslat_live, &zero);
+
+	return l ? &l->b[idx & (NSLAT_PKT_ENTRIES - 1)] : NULL;
+}
+
+/* The state of packet key, or NULL when no live packet holds its slot, or
+ * another skb does, or a packet another object of the slot (an earlier load)
+ * started. */
 static __always_inline struct nslat_pkt *nslat_lookup(__u64 key)
 {
-	struct nslat_pkt *st = nslat_slot(key);
+	__u32 idx = nslat_slot_idx(key);
+	__u8 *live = nslat_live_byte(idx);
+	struct nslat_pkt *st;
 
+	if (!live || !*live)
+		return NULL;
+	st = bpf_map_lookup_elem(&nslat_pkts, &idx);
 	return st && st->skb == key && st->gen == nslat_my_gen ? st : NULL;
 }
 
 /* RX with a pid or cgroup filter: the owning task is only known when the
- * application reads, so boundaries only store timestamps and all stages are
- * recorded at the read boundary for packets whose reader matches. */
+ * application reads, so only the packets a matching task reads are recorded
+ * (their stages at the read, as every packet's are at its end); packets that
+ * end otherwise cannot be attributed and are not recorded. */
 #ifdef NSLAT_RX_DEFER
 #define nslat_defer() (filter_pid || filter_cgroup)
 #else
@@ -430,8 +471,40 @@ static __always_inline void nslat_sk_flow(struct sock *sk, struct nslat_pkt *st)
 
 static __always_inline void nslat_done(struct nslat_pkt *st)
 {
+	__u8 *live = nslat_live_byte(nslat_slot_idx(st->skb));
+
 	st->last = NSLAT_DONE;	/* no boundary id is larger: nothing advances it */
 	st->mask = 0;
+	if (live)
+		*live = 0;
+}
+
+/* Every stage a packet passed, recorded at its end: the boundaries only
+ * store their time, so what a measured packet costs a stage is one clock
+ * read and a few stores on its own slot, the same whether 1 in 1 or 1 in
+ * 1000 packets is measured, and the histograms' cache lines are touched
+ * after the packet's last boundary, outside every stage it is timed in. */
+/* A global function: the verifier checks it once on its own, not once per
+ * caller and path (every program that ends packets calls it). Each stage
+ * ends at a boundary passed and starts at the last one passed before it
+ * (the highest bit of the mask below it), so no iteration depends on the
+ * one before and the verifier's walk of the loop stays short. */
+__noinline int nslat_replay(struct nslat_pkt *st)
+{
+	__u32 mask, below, from, b;
+
+	if (!st)
+		return 0;
+	mask = st->mask;
+	for (b = 1; b < NSLAT_NB; b++) {
+		below = mask & ((1U << b) - 1);
+		if (!(mask & (1U << b)) || !below)
+			continue;
+		from = nslat_log2(below) & (NSLAT_NB - 1);
+		nslat_hist_add(NSLAT_HIST_STAGE(from, b), st->ts[b] - st->ts[from]);
+		nslat_hist_add(NSLAT_HIST_CUM(b), st->ts[b]);
+	}
+	return 0;
 }
 
 /* A packet not started at its entry boundary (the filters refused it, or
@@ -464,6 +537,15 @@ static __always_inline bool nslat_measure(void)
 	return n <= 1 || bpf_get_prandom_u32() % n == 0;
 }
 
+/* Key's slot now holds a live packet. */
+static __always_inline void nslat_set_live(__u64 key)
+{
+	__u8 *live = nslat_live_byte(nslat_slot_idx(key));
+
+	if (live)
+		*live = 1;
+}
+
 /* Take st's slot for key: a slot still held by another live packet (not
  * done, not stale) is an eviction. */
 static __always_inline void nslat_claim(struct nslat_pkt *st, __u64 key, __u64 now)
@@ -486,7 +568,6 @@ nslat_start(__u64 key, __u32 b, __u64 t0, __u64 now, struct nslat_pkt *init)
 	 * read, so they are not cleared. */
 	st->skb = key;
 	st->t0 = t0;
-	st->t_last = now;
 	st->last = b;
 	st->mask = 1U << (b & (NSLAT_NB - 1));
 	st->ts[b & (NSLAT_NB - 1)] = now - t0;
@@ -497,30 +578,39 @@ nslat_start(__u64 key, __u32 b, __u64 t0, __u64 now, struct nslat_pkt *init)
 	st->l4 = init->l4;
 	st->family = init->family;
 	st->handoff = 0;
+	st->stamped = init->stamped;
 	st->gen = nslat_my_gen;
+	nslat_set_live(key);
 	nslat_cnt(NSLAT_CNT_STARTED);
 	return true;
 }
 
 static __always_inline void nslat_record(struct nslat_pkt *st, __u32 b, __u64 now)
 {
-	__u32 from = st->last;
-
-	if (!nslat_defer()) {
-		nslat_hist_add(NSLAT_HIST_STAGE(from & (NSLAT_NB - 1), b), now - st->t_last);
-		nslat_hist_add(NSLAT_HIST_CUM(b), now - st->t0);
-	}
 	st->ts[b & (NSLAT_NB - 1)] = now - st->t0;
 	st->mask |= 1U << (b & (NSLAT_NB - 1));
 	st->last = b;
-	st->t_last = now;
 }
 
 /* Packet st passes boundary b at `now` (only forward: the first passage of
  * a boundary counts). False when it was there already or its state is too
  * old (dropped, counted). */
+/* A kernel receive stamp later than the clock at the next boundary, or
+ * older than this, was not taken where the packet entered (a clock step
+ * between the helper's updates of the offset, a stamp from elsewhere). */
+#define NSLAT_STAMP_MAX_NS	(1000ULL * 1000 * 1000)
+
 static __always_inline bool nslat_advance(struct nslat_pkt *st, __u32 b, __u64 now)
 {
+	if (st->stamped) {
+		st->stamped = 0;
+		if (now < st->t0 || now - st->t0 > NSLAT_STAMP_MAX_NS) {
+			/* keep the packet from here on, without its entry stage */
+			nslat_cnt(NSLAT_CNT_STAMP_REJECTED);
+			st->t0 = now;
+			st->mask = 0;
+		}
+	}
 	if (now - st->t0 > NSLAT_MAX_AGE_NS) {
 		nslat_cnt(NSLAT_CNT_STALE);
 		nslat_done(st);
@@ -547,22 +637,6 @@ static __always_inline struct nslat_pkt *nslat_pass(__u64 key, __u32 b, __u64 *n
 	return st;
 }
 
-/* Deferred mode: record every stage of a finished packet at once. */
-static __always_inline void nslat_replay(struct nslat_pkt *st)
-{
-	__u32 prev = NSLAT_NB, b;
-
-	for (b = 0; b < NSLAT_NB; b++) {
-		if (!(st->mask & (1U << b)))
-			continue;
-		if (prev < NSLAT_NB) {
-			nslat_hist_add(NSLAT_HIST_STAGE(prev, b), st->ts[b] - st->ts[prev]);
-			nslat_hist_add(NSLAT_HIST_CUM(b), st->ts[b]);
-		}
-		prev = b;
-	}
-}
-
 /* End of a packet's journey: count it, maybe send it, forget it. */
 /* skb: the packet if it may still be dereferenced (flow info for the
  * journey is read from its headers when missing), else NULL. */
@@ -576,6 +650,7 @@ static __always_inline void nslat_finish(__u64 key, struct nslat_pkt *st, struct
 	__u64 slow = slow_ns;
 	__u8 reason;
 
+	nslat_replay(st);
 	if (slow && total >= slow) {
 		reason = NSLAT_REASON_SLOW;
 	} else if (every && n % every == 0) {

@@ -30,6 +30,54 @@ enum nslat_boundary {
 };
 NSLAT_BOUNDARY_ENUM_CHECK();
 
+/* Where the kernel already stamps a packet on receive (software RX
+ * timestamping turned on by any socket on the host: netif_rx stamps the
+ * skbs of loopback, veth and tunnels just before its tracepoint), the
+ * entry boundary takes that stamp instead of reading the clock. The stamp
+ * is CLOCK_REALTIME; the helper writes CLOCK_REALTIME - CLOCK_MONOTONIC
+ * here at load and at every snapshot (0: stamps are not used). A stamp
+ * that means something else is passed over: a delivery time (TCP's
+ * departure time and SO_TXTIME survive loopback and veth, marked
+ * monotonic or TAI), or any stamp on kernels that cannot tell (before
+ * 5.18). The next boundary checks the stamp against its own clock
+ * (nslat_advance). */
+volatile __s64 nslat_real_offset SEC(".data") = 0;
+/* Also read the clock at the entry and add up how far each stamp is from it
+ * (stamp_checked, stamp_skew_ns): the kernel matrix checks the stamps so. */
+const volatile __u8 check_kernel_stamps = 0;
+
+struct sk_buff___tstamp_type {
+	__u8 tstamp_type: 2;
+} __attribute__((preserve_access_index));
+struct sk_buff___mono_delivery_time {
+	__u8 mono_delivery_time: 1;
+} __attribute__((preserve_access_index));
+
+#define SKB_CLOCK_REALTIME 0
+
+/* The kernel's receive stamp of skb on the probes' clock, or 0. */
+static __always_inline __u64 rx_kernel_stamp(struct sk_buff *skb)
+{
+	__s64 off = nslat_real_offset;
+	__u64 ts;
+
+	if (!off)
+		return 0;
+	ts = skb->tstamp;
+	if (!ts)
+		return 0;
+	if (bpf_core_field_exists(struct sk_buff___tstamp_type, tstamp_type)) {
+		if (BPF_CORE_READ_BITFIELD((struct sk_buff___tstamp_type *)skb, tstamp_type) != SKB_CLOCK_REALTIME)
+			return 0;
+	} else if (bpf_core_field_exists(struct sk_buff___mono_delivery_time, mono_delivery_time)) {
+		if (BPF_CORE_READ_BITFIELD((struct sk_buff___mono_delivery_time *)skb, mono_delivery_time))
+			return 0;
+	} else {
+		return 0;
+	}
+	return ts - off;
+}
+
 static __always_inline int rx_enter(struct sk_buff *skb, __u32 b)
 {
 	struct net_device *dev = skb->dev;
@@ -50,7 +98,19 @@ static __always_inline int rx_enter(struct sk_buff *skb, __u32 b)
 		return nslat_unmeasured(key);
 	init.ifindex = dev ? dev->ifindex : 0;
 	init.len = skb->len;
-	now = bpf_ktime_get_ns();
+	now = b == NSLAT_RX_NETIF_RX ? rx_kernel_stamp(skb) : 0;
+	if (now) {
+		init.stamped = 1;
+		nslat_cnt(NSLAT_CNT_KERNEL_STAMPED);
+		if (check_kernel_stamps) {
+			__u64 c = bpf_ktime_get_ns();
+
+			nslat_cnt(NSLAT_CNT_STAMP_CHECKED);
+			nslat_cnt_add(NSLAT_CNT_STAMP_SKEW_NS, c > now ? c - now : now - c);
+		}
+	} else {
+		now = bpf_ktime_get_ns();
+	}
 	nslat_start(key, b, now, now, &init);
 	return 0;
 }
@@ -326,6 +386,8 @@ static __always_inline void coalesced(__u64 key)
 
 	if (st && st->last != NSLAT_DONE) {
 		nslat_cnt(NSLAT_CNT_COALESCED);
+		if (!nslat_defer())	/* the stages it passed (no reader to filter by) */
+			nslat_replay(st);
 		nslat_done(st);
 	}
 }
@@ -389,13 +451,13 @@ static __always_inline bool udp_for_port(__u64 addr, __u16 lport)
  * is not timed after the steps over them. A global function, verified once
  * on its own rather than once per step inside the program; it knows the skb
  * only as a number, so its fields come by probe reads. */
-__noinline __u64 sock_enqueue_step(__u64 key, __u32 udp, __u32 lport, __u64 now)
+__noinline __u64 sock_enqueue_step(__u64 key, __u32 udp, __u32 lport, __u64 now, __u64 stop)
 {
 	struct nslat_pkt *st = nslat_lookup(key);
 	__u64 addr;
 
-	if (!st)
-		return now;
+	if (!st)	/* not measured: go on, unless the last walk got here */
+		return key == stop ? ENQ_STOP : now;
 	if (st->last >= NSLAT_RX_SOCK_ENQUEUE)	/* seen before (or done) */
 		return ENQ_STOP;
 	if (now == ENQ_NO_CLOCK)
@@ -412,6 +474,23 @@ __noinline __u64 sock_enqueue_step(__u64 key, __u32 udp, __u32 lport, __u64 now)
 	return now;
 }
 
+/* Per CPU, the queue tail the last UDP walk started from, and its socket:
+ * the later sk_data_ready calls of a batch, on the same CPU, stop there
+ * rather than walk over every datagram not measured (which keeps no state
+ * that says it was seen). A tail that left the queue and whose skb came
+ * back as a new datagram is stopped at too, unless that one is measured. */
+struct enq_last {
+	__u64 sk;
+	__u64 tail;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct enq_last);
+} rx_enq_last SEC(".maps");
+
 SEC("tp_btf/sk_data_ready")
 int BPF_PROG(sock_enqueue__tp, const struct sock *sk)
 {
@@ -420,11 +499,22 @@ int BPF_PROG(sock_enqueue__tp, const struct sock *sk)
 	const void *from = qhead;	/* what skb->next must be */
 	bool udp = sk->sk_protocol == IPPROTO_UDP;
 	__u16 lport = sk->__sk_common.skc_num;
-	__u64 now = ENQ_NO_CLOCK;
+	__u64 now = ENQ_NO_CLOCK, stop = 0, sk_key = NSLAT_KEY(sk);
+	struct enq_last *last = NULL;
+	__u32 zero = 0;
 	int i;
 
 	if (!inet_sock(sk))
 		return 0;
+	if (udp) {
+		last = bpf_map_lookup_elem(&rx_enq_last, &zero);
+		if (last && last->sk == sk_key)
+			stop = last->tail;
+		if (last && skb && (void *)skb != qhead) {
+			last->sk = sk_key;
+			last->tail = NSLAT_KEY(skb);
+		}
+	}
 	for (i = 0; i < ENQ_WALK; i++) {
 		if (!skb || (void *)skb == qhead)
 			break;
@@ -432,7 +522,7 @@ int BPF_PROG(sock_enqueue__tp, const struct sock *sk)
 			nslat_cnt(NSLAT_CNT_UDP_QUEUE_RACE);
 			break;
 		}
-		now = sock_enqueue_step(NSLAT_KEY(skb), udp, lport, now);
+		now = sock_enqueue_step(NSLAT_KEY(skb), udp, lport, now, stop);
 		if (now == ENQ_STOP)
 			break;
 		/* TCP calls sk_data_ready once per queued segment: the tail only */
@@ -448,13 +538,10 @@ int BPF_PROG(sock_enqueue__tp, const struct sock *sk)
 
 static __always_inline void rx_read(__u64 key, struct nslat_pkt *st, struct sk_buff *skb, __u64 now)
 {
-	if (nslat_defer()) {
-		if (!nslat_task_ok()) {
-			nslat_cnt(NSLAT_CNT_FILTERED);
-			nslat_done(st);
-			return;
-		}
-		nslat_replay(st);
+	if (nslat_defer() && !nslat_task_ok()) {
+		nslat_cnt(NSLAT_CNT_FILTERED);
+		nslat_done(st);
+		return;
 	}
 	nslat_finish(key, st, skb, NSLAT_DIR_RX, NSLAT_END_READ, 0, now);
 }

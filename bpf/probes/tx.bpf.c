@@ -182,36 +182,43 @@ int BPF_PROG(sendmsg__tp_end, struct sock *sk, int ret, int flags)
 /* ---------------------------------------------------------------- entry */
 
 /* What the entry boundary needs to know about an skb, read directly
- * (BTF-typed contexts) or through bpf_probe_read_kernel (kprobes). */
+ * (BTF-typed contexts) or through bpf_probe_read_kernel (kprobes). Read in
+ * two steps: what the filters need before the packet is admitted, the rest
+ * only for a packet that is measured. */
 struct tx_skb {
 	__u64 key;
-	struct sock *sk;	/* as read; dereferenced only in BTF contexts */
 	__u32 ifindex;
 	__u32 len;
 	bool dev_ok;		/* the device passes filter_ifindex / filter_netns */
 	bool cgroup_ok;		/* the socket passes filter_cgroup */
 };
 
-/* First TX boundary of an skb: IP output where attachable, else
- * net_dev_queue. A fresh state already past an earlier boundary is
- * advanced instead of restarted. `init` holds the flow (l4, family, ports). */
-static __always_inline int tx_start(struct tx_skb *in, __u32 b, struct nslat_pkt *init)
-{
-	struct nslat_pkt *st = nslat_slot(in->key);
-	struct sendmsg_ctx *c;
-	__u64 now, t0;
+#define TX_SKIP 0	/* nothing more to do for this skb */
+#define TX_MEASURE 1	/* a new measured packet: fill in its flow, then tx_begin */
 
-	if (!st)
-		return 0;
-	if (st->skb == in->key && st->gen == nslat_my_gen && st->last < b) {
+#define nslat_dev_filter() (filter_ifindex || filter_netns)
+
+/* First TX boundary of an skb: IP output where attachable, else
+ * net_dev_queue. A packet already past an earlier boundary is advanced;
+ * a new one goes through the filters (`init` holds its flow when a flow
+ * filter is on) and sampling. TX_MEASURE leaves its t0 and the time now in
+ * *t0p and *nowp, and init->mask set when it started at sendmsg. */
+static __always_inline int tx_admit(struct tx_skb *in, __u32 b, struct nslat_pkt *init,
+				    __u64 *t0p, __u64 *nowp)
+{
+	struct nslat_pkt *st = nslat_lookup(in->key);
+	struct sendmsg_ctx *c;
+	__u64 now;
+
+	if (st && st->last < b) {
 		now = bpf_ktime_get_ns();
 		if (now - st->t0 <= NSLAT_MAX_AGE_NS) {
 			nslat_record(st, b, now);
-			return 0;
+			return TX_SKIP;
 		}
 	}
 	if (!nslat_current())	/* a reload replaced this object: no new packets */
-		return 0;
+		return TX_SKIP;
 	if (!in->dev_ok || !in->cgroup_ok ||
 	    (nslat_flow_filter() && !nslat_ports_ok(init->l4, init->sport, init->dport)))
 		return nslat_reject(in->key);
@@ -230,28 +237,34 @@ static __always_inline int tx_start(struct tx_skb *in, __u32 b, struct nslat_pkt
 	else if (!nslat_measure())
 		return nslat_unmeasured(in->key);
 	now = bpf_ktime_get_ns();
-	t0 = now;
+	*t0p = now;
+	*nowp = now;
 	if (c && c->t && now - c->t <= NSLAT_MAX_AGE_NS) {
-		t0 = c->t;
+		*t0p = c->t;
 		c->t = 0;
 		/* One context per call: an skb sent from a softirq that interrupted this
 		 * thread between the syscall entry and tcp_sendmsg_locked may take it,
 		 * which must not let tcp_sendmsg_locked open a second one. */
 		c->used = 1;
 		init->mask = 1U << NSLAT_TX_SENDMSG;	/* ts[SENDMSG] = 0 */
-		if (!nslat_defer()) {
-			nslat_hist_add(NSLAT_HIST_STAGE(NSLAT_TX_SENDMSG, b), now - t0);
-			nslat_hist_add(NSLAT_HIST_CUM(b), now - t0);
-		}
 	} else if (filter_pid) {
 		return nslat_reject(in->key);	/* not sent from a matching thread's sendmsg */
 	}
-	/* a finished, stale, reused or another packet's slot: (re)start in place
-	 * (stores straight into the slot; ts[] outside mask is never read) */
+	return TX_MEASURE;
+}
+
+/* Start a measured packet in its slot (a finished, stale, reused or another
+ * packet's slot is restarted in place; ts[] outside mask is never read). */
+static __always_inline int tx_begin(struct tx_skb *in, __u32 b, struct nslat_pkt *init,
+				    __u64 t0, __u64 now)
+{
+	struct nslat_pkt *st = nslat_slot(in->key);
+
+	if (!st)
+		return 0;
 	nslat_claim(st, in->key, now);
 	st->skb = in->key;
 	st->t0 = t0;
-	st->t_last = now;
 	st->last = b;
 	st->mask = init->mask | (1U << b);
 	st->ts[NSLAT_TX_SENDMSG] = 0;
@@ -263,30 +276,20 @@ static __always_inline int tx_start(struct tx_skb *in, __u32 b, struct nslat_pkt
 	st->l4 = init->l4;
 	st->family = init->family;
 	st->handoff = 0;
+	st->stamped = 0;
 	st->gen = nslat_my_gen;
+	nslat_set_live(in->key);
 	nslat_cnt(NSLAT_CNT_STARTED);
 	return 0;
 }
 
-/* A BTF-typed skb (fentry, tp_btf); its device as the caller found it. */
-static __always_inline int tx_enter(struct sk_buff *skb, __u32 b, __u32 ifindex, bool dev_ok)
+/* The flow of a BTF-typed skb: from its socket, else (unconnected UDP
+ * sendto, no socket) from its headers. */
+static __always_inline void tx_flow(struct sk_buff *skb, struct nslat_pkt *init)
 {
-	struct nslat_pkt init = {};
-	struct tx_skb in = {
-		.key = NSLAT_KEY(skb),
-		.ifindex = ifindex,
-		.len = skb->len,
-		.dev_ok = dev_ok,
-		.cgroup_ok = true,
-	};
-	struct sock *sk = skb->sk;
-
-	nslat_sk_flow(sk, &init);
-	if (!init.dport)	/* unconnected (UDP sendto) or no socket: from the headers */
-		nslat_skb_flow_hdrs(skb, &init);
-	if (filter_cgroup)
-		in.cgroup_ok = sk && sk->sk_cgrp_data.cgroup->kn->id == filter_cgroup;
-	return tx_start(&in, b, &init);
+	nslat_sk_flow(skb->sk, init);
+	if (!init->dport)
+		nslat_skb_flow_hdrs(skb, init);
 }
 
 /* skb_dst(skb)->dev: _skb_refdst is a number with a flag in bit 0. */
@@ -297,65 +300,102 @@ static __always_inline struct net_device *tx_dst_dev(__u64 refdst)
 	return dst ? BPF_CORE_READ(dst, dev) : NULL;
 }
 
-/* IP output: the device is the route's, known only as an address. */
-static __always_inline int tx_enter_ip(struct sk_buff *skb)
+/* The device an skb leaves by at b: the route's at IP output (known only as
+ * an address), else the skb's own. */
+static __always_inline struct net_device *tx_dev(struct sk_buff *skb, __u32 b)
 {
-	struct net_device *dev = tx_dst_dev(skb->_skb_refdst);
+	return b == NSLAT_TX_IP_OUTPUT ? tx_dst_dev(skb->_skb_refdst) : skb->dev;
+}
 
-	return tx_enter(skb, NSLAT_TX_IP_OUTPUT, dev ? BPF_CORE_READ(dev, ifindex) : 0,
-			nslat_dev_addr_ok(dev));
+/* A BTF-typed skb (fentry, tp_btf) entering at b. */
+static __always_inline int tx_enter(struct sk_buff *skb, __u32 b)
+{
+	struct nslat_pkt init = {};
+	struct tx_skb in = { .key = NSLAT_KEY(skb), .dev_ok = true, .cgroup_ok = true };
+	struct net_device *dev;
+	__u64 t0, now;
+
+	if (nslat_dev_filter())
+		in.dev_ok = nslat_dev_addr_ok(tx_dev(skb, b));
+	if (filter_cgroup) {
+		struct sock *sk = skb->sk;
+
+		in.cgroup_ok = sk && sk->sk_cgrp_data.cgroup->kn->id == filter_cgroup;
+	}
+	if (nslat_flow_filter())
+		tx_flow(skb, &init);
+	if (tx_admit(&in, b, &init, &t0, &now) != TX_MEASURE)
+		return 0;
+	if (!nslat_flow_filter())
+		tx_flow(skb, &init);
+	dev = tx_dev(skb, b);
+	in.ifindex = dev ? BPF_CORE_READ(dev, ifindex) : 0;
+	in.len = skb->len;
+	return tx_begin(&in, b, &init, t0, now);
 }
 
 SEC("fentry/ip_output")
 int BPF_PROG(ip_output__fentry_v4, struct net *net, struct sock *sk, struct sk_buff *skb)
 {
-	return tx_enter_ip(skb);
+	return tx_enter(skb, NSLAT_TX_IP_OUTPUT);
 }
 
 SEC("fentry/ip6_output")
 int BPF_PROG(ip_output__fentry_v6, struct net *net, struct sock *sk, struct sk_buff *skb)
 {
-	return tx_enter_ip(skb);
+	return tx_enter(skb, NSLAT_TX_IP_OUTPUT);
 }
 
 /* kprobe: every field through bpf_probe_read_kernel. */
-static __always_inline int tx_enter_addr(struct sk_buff *skb, __u32 b)
+static __always_inline void tx_flow_addr(struct sk_buff *skb, struct nslat_pkt *init)
 {
-	struct net_device *dev = tx_dst_dev(BPF_CORE_READ(skb, _skb_refdst));
 	struct sock *sk = BPF_CORE_READ(skb, sk);
-	struct nslat_pkt init = {};
-	struct tx_skb in = {
-		.key = nslat_addr_key((__u64)skb),
-		.ifindex = dev ? BPF_CORE_READ(dev, ifindex) : 0,
-		.len = BPF_CORE_READ(skb, len),
-		.dev_ok = nslat_dev_addr_ok(dev),
-		.cgroup_ok = true,
-	};
 
 	if (sk) {
 		__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
 
-		init.l4 = BPF_CORE_READ(sk, sk_protocol);
-		init.family = family == AF_INET ? NSLAT_FAMILY_IPV4 :
-			      family == AF_INET6 ? NSLAT_FAMILY_IPV6 : NSLAT_FAMILY_OTHER;
-		init.sport = BPF_CORE_READ(sk, __sk_common.skc_num);
-		init.dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
-		if (filter_cgroup)
-			in.cgroup_ok = BPF_CORE_READ(sk, sk_cgrp_data.cgroup, kn, id) == filter_cgroup;
-	} else if (filter_cgroup) {
-		in.cgroup_ok = false;
+		init->l4 = BPF_CORE_READ(sk, sk_protocol);
+		init->family = family == AF_INET ? NSLAT_FAMILY_IPV4 :
+			       family == AF_INET6 ? NSLAT_FAMILY_IPV6 : NSLAT_FAMILY_OTHER;
+		init->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+		init->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
 	}
-	if (!init.dport) {	/* unconnected (UDP sendto): ports from the UDP/TCP header */
+	if (!init->dport) {	/* unconnected (UDP sendto): ports from the UDP/TCP header */
 		unsigned char *head = BPF_CORE_READ(skb, head);
 		__u16 th = BPF_CORE_READ(skb, transport_header);
 		__u16 ports[2] = {};
 
 		if (th != (__u16)~0U && !bpf_probe_read_kernel(ports, sizeof(ports), head + th)) {
-			init.sport = bpf_ntohs(ports[0]);
-			init.dport = bpf_ntohs(ports[1]);
+			init->sport = bpf_ntohs(ports[0]);
+			init->dport = bpf_ntohs(ports[1]);
 		}
 	}
-	return tx_start(&in, b, &init);
+}
+
+static __always_inline int tx_enter_addr(struct sk_buff *skb, __u32 b)
+{
+	struct nslat_pkt init = {};
+	struct tx_skb in = { .key = nslat_addr_key((__u64)skb), .dev_ok = true, .cgroup_ok = true };
+	struct net_device *dev;
+	__u64 t0, now;
+
+	if (nslat_dev_filter())
+		in.dev_ok = nslat_dev_addr_ok(tx_dst_dev(BPF_CORE_READ(skb, _skb_refdst)));
+	if (filter_cgroup) {
+		struct sock *sk = BPF_CORE_READ(skb, sk);
+
+		in.cgroup_ok = sk && BPF_CORE_READ(sk, sk_cgrp_data.cgroup, kn, id) == filter_cgroup;
+	}
+	if (nslat_flow_filter())
+		tx_flow_addr(skb, &init);
+	if (tx_admit(&in, b, &init, &t0, &now) != TX_MEASURE)
+		return 0;
+	if (!nslat_flow_filter())
+		tx_flow_addr(skb, &init);
+	dev = tx_dst_dev(BPF_CORE_READ(skb, _skb_refdst));
+	in.ifindex = dev ? BPF_CORE_READ(dev, ifindex) : 0;
+	in.len = BPF_CORE_READ(skb, len);
+	return tx_begin(&in, b, &init, t0, now);
 }
 
 SEC("kprobe/ip_output")
@@ -373,9 +413,7 @@ int BPF_KPROBE(ip_output__kprobe_v6, struct net *net, struct sock *sk, struct sk
 SEC("tp_btf/net_dev_queue")
 int BPF_PROG(handle_net_dev_queue, struct sk_buff *skb)
 {
-	struct net_device *dev = skb->dev;
-
-	return tx_enter(skb, NSLAT_TX_NET_DEV_QUEUE, dev ? dev->ifindex : 0, nslat_dev_ok(dev));
+	return tx_enter(skb, NSLAT_TX_NET_DEV_QUEUE);
 }
 
 /* ---------------------------------------------------------------- qdisc, driver */

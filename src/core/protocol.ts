@@ -564,7 +564,7 @@ export type HelperMessage = z.infer<typeof HelperMessage>;
  *  nslat lost data: a measurement it should have made and did not. The same set as
  *  NSLAT_CNT_LOSS_MASK in nslat.h (a unit test compares the two). Every other counter, one a newer
  *  probe object or a probe author adds included, counts activity. */
-export const LOSS_COUNTERS = ['ringbuf_drop', 'map_full', 'stale', 'irq_out_of_range', 'udp_unpaired', 'evicted', 'udp_queue_race'] as const;
+export const LOSS_COUNTERS = ['ringbuf_drop', 'map_full', 'stale', 'irq_out_of_range', 'udp_unpaired', 'evicted', 'udp_queue_race', 'stamp_rejected'] as const;
 export type LossCounter = (typeof LOSS_COUNTERS)[number];
 /** Snapshots missing from the helper's sequence (gaps in `seq`): lost by the core, counted by it. */
 export const LOST_SNAPSHOTS = 'lost_snapshots';
@@ -573,11 +573,12 @@ export const LOST_SNAPSHOTS = 'lost_snapshots';
 export const LOSS_MEANING: Record<LossCounter | typeof LOST_SNAPSHOTS, string> = {
   ringbuf_drop: 'journeys not sent: the ring buffer was full',
   map_full: 'packets not measured: their state could not be stored',
-  stale: 'packet entries older than 5 s discarded unfinished',
+  stale: 'packet entries older than 4 s discarded unfinished',
   irq_out_of_range: 'hard IRQs not measured: IRQ line above 255',
   udp_unpaired: 'UDP reads not attributed to a datagram',
   evicted: 'packets not finished: their entry was taken by another packet',
   udp_queue_race: 'UDP queue walks given up (the queue changed under them): the datagrams behind miss sock_enqueue',
+  stamp_rejected: 'entry stages lost: the kernel\'s receive stamp disagreed with the clock at the next boundary',
   lost_snapshots: 'snapshots missing from the helper\'s sequence',
 };
 
@@ -586,7 +587,7 @@ export function isLossCounter(name: string): name is LossCounter {
 }
 
 /** What a loss is a share of: packets that passed the entry boundary (rx/tx objects), hard IRQs
- *  (IRQ objects: measured ones plus those out of range), or snapshots (received plus lost). */
+ *  (IRQ objects: timed ones plus those out of range), or snapshots (received plus lost). */
 export const LossBase = z.enum(['started_packets', 'hard_irqs', 'snapshots']);
 export type LossBase = z.infer<typeof LossBase>;
 export const LOSS_BASE_LABEL: Record<LossBase, string> = { started_packets: 'started packets', hard_irqs: 'hard IRQs', snapshots: 'snapshots' };

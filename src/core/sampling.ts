@@ -15,6 +15,10 @@
  * is what one CPU carrying all the traffic sees; traffic spread over several CPUs is measured less
  * on each.
  *
+ * The IRQ object samples the same way (SessionSampling): it times 1 in N hard IRQs and softirq runs,
+ * N adapting to the rate of those events under the same bound, and the kernel's own counters
+ * (/proc/interrupts, /proc/softirqs) give their exact totals.
+ *
  * Every-packet mode (N = 1 always) is for exact per-packet figures and for catching every slow
  * outlier (journeys with slow_ns); a fixed N is for comparing runs at the same rate.
  */
@@ -64,6 +68,66 @@ export class MeasureRate {
     if (next === this.n) return undefined;
     this.n = next;
     return next;
+  }
+}
+
+/** The IRQ object's timed events in a snapshot's histograms: each timed hard IRQ, softirq run
+ *  (its raise → entry delay; its run time is the same run's) and NAPI poll. */
+export function timedIrqEvents(hists: ReadonlyArray<{ kind: string; count: number }>): number {
+  let n = 0;
+  for (const h of hists) if (h.kind === 'hardirq' || h.kind === 'softirq_delay' || h.kind === 'napi_work') n += h.count;
+  return n;
+}
+
+/** What a snapshot says that the rates follow. */
+export interface SamplingSnapshot {
+  interval_ns: number;
+  slots: ReadonlyArray<{ slot: string; counters: Readonly<Record<string, number>>; hists: ReadonlyArray<{ kind: string; count: number }> }>;
+}
+
+/** A rate that changed: 1 in `every` packets, or hard IRQs and softirq runs, is timed from now on. */
+export interface RateChange {
+  every: number;
+  of: 'packets' | 'irq';
+}
+
+/**
+ * Both rates of a session, in one mode: packets (the packet objects' `seen`, every packet past the
+ * filters) and IRQ events (the IRQ object times 1 in N hard IRQs and softirq runs; the events it
+ * timed, times the N in force, estimate all of them). `data` holds the globals every load starts
+ * with; after each snapshot `observe` says which to `set`.
+ */
+export class SessionSampling {
+  readonly packets: MeasureRate;
+  readonly irq: MeasureRate;
+
+  constructor(readonly mode: SamplingMode = ADAPTIVE) {
+    this.packets = new MeasureRate(mode);
+    this.irq = new MeasureRate(mode);
+  }
+
+  get data(): { measure_every: number; irq_measure_every: number } {
+    return { measure_every: this.packets.every, irq_measure_every: this.irq.every };
+  }
+
+  /** `isIrq` tells the IRQ object's slot (its loaded `dir`). */
+  observe(m: SamplingSnapshot, isIrq: (slot: string) => boolean): { data: Record<string, number>; changes: RateChange[] } | undefined {
+    const data: Record<string, number> = {};
+    const changes: RateChange[] = [];
+    const n = this.packets.observe(m.slots.filter((s) => !isIrq(s.slot)).map((s) => s.counters.seen ?? 0), m.interval_ns);
+    if (n !== undefined) {
+      data.measure_every = n;
+      changes.push({ every: n, of: 'packets' });
+    }
+    const irqSlots = m.slots.filter((s) => isIrq(s.slot));
+    if (irqSlots.length) {
+      const ni = this.irq.observe(irqSlots.map((s) => timedIrqEvents(s.hists) * this.irq.every), m.interval_ns);
+      if (ni !== undefined) {
+        data.irq_measure_every = ni;
+        changes.push({ every: ni, of: 'irq' });
+      }
+    }
+    return changes.length ? { data, changes } : undefined;
   }
 }
 

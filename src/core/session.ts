@@ -24,7 +24,7 @@ import { filterToRodata, netfilterNamespaces, parseFilter, type FilterResolver }
 import { HelperClient, HelperGoneError, HelperRequestError, type HelperExit } from './helper-client.ts';
 import { compilerRows, runPreflight, type PreflightResult } from './preflight.ts';
 import type { Direction, HelloMessage, HelperMessage, LoadCommand, LoadedMessage, SnapshotMessage } from './protocol.ts';
-import { ADAPTIVE, MeasureRate, type SamplingMode } from './sampling.ts';
+import { ADAPTIVE, SessionSampling, type SamplingMode } from './sampling.ts';
 import type { AskPass, PrivilegeMode, Transport } from './transport/types.ts';
 import { mapVerifierLog } from './verifier.ts';
 
@@ -107,8 +107,9 @@ export interface SessionEvents {
   reload: [ReloadResult];
   progress: [SessionProgress];
   warning: [string];
-  /** The sampling rate changed: 1 in `every` packets is measured from the next interval on. */
-  sampling: [number];
+  /** A sampling rate changed: from the next interval on, 1 in `every` packets (`packets`) or hard
+   *  IRQs and softirq runs (`irq`) is timed. */
+  sampling: [number, 'packets' | 'irq'];
   ended: [EndInfo];
 }
 
@@ -155,8 +156,8 @@ export class Session extends EventEmitter<SessionEvents> {
     private readonly editTag: string,
     private readonly opts: SessionOptions,
     private readonly compiler: EditCompiler,
-    /** The sampling rate in force (its `every`: 1 in N packets measured). */
-    readonly sampling: MeasureRate,
+    /** The sampling rates in force (1 in N packets; 1 in N hard IRQs and softirq runs). */
+    readonly sampling: SessionSampling,
   ) {
     super();
     this.rodata = rodata;
@@ -171,11 +172,11 @@ export class Session extends EventEmitter<SessionEvents> {
   /** After each snapshot: the packets each probe object saw decide the next sampling rate; a new
    *  one is set in every loaded slot and kept for reloads. */
   private adaptSampling(m: SnapshotMessage): void {
-    const n = this.sampling.observe(m.slots.map((s) => s.counters.seen ?? 0), m.interval_ns);
-    if (n === undefined) return;
-    this.data.measure_every = n;
-    this.set({ data: { measure_every: n } });
-    this.emit('sampling', n);
+    const r = this.sampling.observe(m, (slot) => this.loaded.get(slot)?.dir === 'irq');
+    if (!r) return;
+    Object.assign(this.data, r.data);
+    this.set({ data: r.data });
+    for (const c of r.changes) this.emit('sampling', c.every, c.of);
   }
   get ended(): EndInfo | undefined {
     return this.endedInfo;
@@ -252,8 +253,8 @@ export class Session extends EventEmitter<SessionEvents> {
       const data: Record<string, number> = {};
       if (opts.sampleEvery !== undefined) data.sample_every = Math.max(0, Math.floor(opts.sampleEvery));
       if (opts.slowNs !== undefined) data.slow_ns = Math.max(0, Math.floor(opts.slowNs));
-      const sampling = new MeasureRate(opts.sampling ?? ADAPTIVE);
-      data.measure_every = sampling.every;
+      const sampling = new SessionSampling(opts.sampling ?? ADAPTIVE);
+      Object.assign(data, sampling.data);
       // Objects per slot: built-in, or compiled from --probes (in this session's own edit dir).
       const editTag = `s${process.pid}-${Date.now().toString(36)}`;
       editDir = `${dep.dir}/edit/${editTag}`;

@@ -19,6 +19,16 @@ if (skip) console.log(`# kernel suite skipped: ${skip}`);
 const NET_RX = 3;
 const TIMER = 1;
 
+/** Per softirq vector (0 = HI … 9 = RCU): runs over all CPUs, from /proc/softirqs. */
+function procSoftirqs(): number[] {
+  const out: number[] = [];
+  for (const line of readFileSync('/proc/softirqs', 'utf8').split('\n').slice(1)) {
+    const m = /^\s*([A-Z_]+):\s+(.*)$/.exec(line);
+    if (m) out.push(m[2]!.trim().split(/\s+/).reduce((a, f) => a + Number(f), 0));
+  }
+  return out;
+}
+
 /** Per IRQ line: total count over all CPUs and its name, from /proc/interrupts. */
 function procInterrupts(): Map<number, { count: number; name: string }> {
   const out = new Map<number, { count: number; name: string }>();
@@ -110,6 +120,43 @@ describe('IRQ histograms fill', { skip, timeout: 60_000 }, () => {
       lines.push(`  napi_work ${x.name}: polls=${x.count} packets=${x.sum} p50=${p(x, 0.5).toFixed(1)}`);
     }
     console.log(`# irq window:\n${lines.join('\n')}`);
+    await h.quit();
+    h.assertProtocolClean();
+  });
+});
+
+describe('IRQ sampling: 1 in N events timed, chosen before the clock is read', { skip, timeout: 60_000 }, () => {
+  let h: Helper | undefined;
+  after(async () => {
+    await h?.dispose();
+  });
+
+  test('at irq_measure_every = 8 about an eighth of the softirq runs and NAPI polls are timed, and every poll is still counted', async () => {
+    const N = 8;
+    h = await Helper.start();
+    await h.loadOk('irq', 'irq', { data: { irq_measure_every: N } });
+    await h.snapshot();
+    const from = h.mark();
+    const before = procSoftirqs();
+    await runFlow({ proto: 'udp', family: 4, count: 3000, size: 200, intervalMs: 0, timeoutS: 15 });
+    await sleep(100);
+    const afterRuns = procSoftirqs();
+    await h.snapshot();
+    const t = Totals.of(h.snapshotsSince(from));
+    const runs = (afterRuns[NET_RX] ?? 0) - (before[NET_RX] ?? 0);
+    const timed = t.list({ kind: 'softirq_delay' }).filter((x) => x.vec === NET_RX).reduce((a, x) => a + x.count, 0);
+    const timedRun = t.list({ kind: 'softirq_time' }).filter((x) => x.vec === NET_RX).reduce((a, x) => a + x.count, 0);
+    console.log(`# NET_RX: /proc/softirqs +${runs} runs; timed ${timed} raise→entry delays and ${timedRun} run times at 1 in ${N}`);
+    assert.ok(runs >= 400, `the flow ran NET_RX often enough to judge the share (${runs} runs)`);
+    // Picked at random gaps of mean N: the share is 1/N up to sampling noise (a few per cent of the
+    // count at this size); the window of the snapshots is a little wider than /proc's.
+    assert.ok(timed >= runs / N / 2 && timed <= (runs / N) * 2 + 20, `timed ${timed} of ${runs} NET_RX runs, expected about ${Math.round(runs / N)}`);
+    // A timed run is timed from its raise to its end: run times come from the same runs.
+    assert.ok(Math.abs(timedRun - timed) <= Math.max(3, timed * 0.05), `run times (${timedRun}) and delays (${timed}) of the same timed runs`);
+    const polls = t.counters.get('irq.napi_polls') ?? 0;
+    const pollsTimed = t.list({ kind: 'napi_work' }).reduce((a, x) => a + x.count, 0);
+    assert.ok(polls >= 400, `NAPI polls counted, every one (${polls})`);
+    assert.ok(pollsTimed >= polls / N / 2 && pollsTimed <= (polls / N) * 2 + 20, `${pollsTimed} of ${polls} NAPI polls in the work histogram, expected about ${Math.round(polls / N)}`);
     await h.quit();
     h.assertProtocolClean();
   });

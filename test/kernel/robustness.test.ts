@@ -124,7 +124,8 @@ describe('robustness corpus on the helper stdin', { skip, timeout: 120_000 }, ()
       const from = helper.mark();
       if (typeof e.line === 'string') helper.sendRaw(e.line);
       else helper.proc.stdin.write(Buffer.concat([e.line, Buffer.from('\n')]));
-      const m = await helper.waitFor((x) => x.type === 'error' || x.type === 'loaded' || x.type === 'verified' || x.type === 'snapshot' || x.type === 'bye', 15_000, `reply to ${e.what}`, from);
+      // A periodic snapshot (no id) is nobody's reply: only a snapshot that answers a command counts.
+      const m = await helper.waitFor((x) => x.type === 'error' || x.type === 'loaded' || x.type === 'verified' || (x.type === 'snapshot' && x.id !== undefined) || x.type === 'bye', 15_000, `reply to ${e.what}`, from);
       assert.equal(m.type, 'error', `${e.what}: expected an error, got ${JSON.stringify(m).slice(0, 300)}`);
       if (m.type !== 'error') continue;
       assert.match(m.code, e.code, `${e.what}: code ${m.code} (${m.message})`);

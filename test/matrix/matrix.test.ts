@@ -75,7 +75,8 @@ const GROUP_TITLES: Record<Group, string> = {
   traffic: 'every active boundary carries packets where it applies; the flows moved their data',
   consistency: 'per scenario, the stage means (or medians, where populations mix) add up to the end-to-end one',
   delay: 'the known qdisc delay lands in the qdisc stage and in no earlier one',
-  irq: 'IRQ, softirq and NAPI histograms fill (virtio input lines in guests)',
+  irq: 'IRQ, softirq and NAPI histograms fill (virtio input lines in guests); 1 in N timed when sampled',
+  stamps: 'kernel receive stamps are taken where netif_rx has them, close to the clock, never from TCP departure times',
   leaks: 'no program outlives the helper (quit, SIGKILL)',
 };
 

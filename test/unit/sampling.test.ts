@@ -62,3 +62,31 @@ test('the measured share reads as the counters show it', async () => {
   assert.equal(formatMeasuredShort(75_300, 1_204_800), '1 in 16 of 1.20M');
   assert.equal(formatMeasuredShort(10, 10), 'all of 10');
 });
+
+test('a session\'s two rates: packets follow the packet objects\' seen counts, IRQ events the IRQ object\'s timed events scaled by N', async () => {
+  const { SessionSampling, timedIrqEvents } = await import('../../src/core/sampling.ts');
+  const snap = (seen: number, irqTimed: number): import('../../src/core/sampling.ts').SamplingSnapshot => ({
+    interval_ns: S,
+    slots: [
+      { slot: 'rx', counters: { seen }, hists: [] },
+      { slot: 'irq', counters: { napi_polls: 5 }, hists: [
+        { kind: 'hardirq', count: irqTimed / 2 },
+        { kind: 'softirq_delay', count: irqTimed / 2 },
+        { kind: 'softirq_time', count: irqTimed / 2 }, // the same runs as softirq_delay: not counted twice
+      ] },
+    ],
+  });
+  assert.equal(timedIrqEvents(snap(0, 1000).slots[1]!.hists), 1000);
+  const s = new SessionSampling(ADAPTIVE);
+  assert.deepEqual(s.data, { measure_every: 1, irq_measure_every: 1 });
+  const isIrq = (slot: string) => slot === 'irq';
+  assert.equal(s.observe(snap(10_000, 10_000), isIrq), undefined, 'both under the bound');
+  const r = s.observe(snap(100_000, 50_000), isIrq);
+  assert.deepEqual(r, { data: { measure_every: 8, irq_measure_every: 4 }, changes: [{ every: 8, of: 'packets' }, { every: 4, of: 'irq' }] });
+  // At 1 in 4 the IRQ object times a quarter of the events: the estimate is scaled back up.
+  assert.equal(s.observe(snap(100_000, 12_500), isIrq), undefined, '50 k IRQ events/s estimated from 12.5 k timed at 1 in 4');
+  assert.deepEqual(s.observe(snap(100_000, 2_000), isIrq), { data: { irq_measure_every: 1 }, changes: [{ every: 1, of: 'irq' }] }, '8 k/s: every event again');
+  const fixed = new SessionSampling({ kind: 'fixed', every: 1 });
+  assert.equal(fixed.observe(snap(1e7, 1e7), isIrq), undefined, 'every-packet mode times every IRQ event too');
+  assert.deepEqual(fixed.data, { measure_every: 1, irq_measure_every: 1 });
+});

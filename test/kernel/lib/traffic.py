@@ -2,13 +2,14 @@
 """Bounded test traffic for nslat's kernel tests (python3 stdlib only).
 
   traffic.py server --proto tcp|udp --family 4|6 --bind ADDR [--port 0] --count N --size S
-                    [--delay-ms D] [--idle-s 1.0] --timeout T
+                    [--delay-ms D] [--idle-s 1.0] [--rx-timestamps] --timeout T
       Listens, prints one JSON line {"ready": true, "port": P} (stdout, flushed), then receives up
       to N messages of S bytes (TCP: N*S bytes or EOF). With --delay-ms D it blocks in select()
       until the socket is readable, then sleeps D ms, then reads: every byte waits >= D ms in the
       socket's receive queue between its arrival and the application's read. Ends with one JSON
       line of counts. A UDP server also stops after --idle-s seconds without a datagram (once one
-      has arrived).
+      has arrived). --rx-timestamps turns on software receive timestamps on its socket (and so,
+      for the whole host, the kernel's stamping of received skbs).
 
   traffic.py client --proto tcp|udp --family 4|6 --addr ADDR --port P --count N --size S
                     [--interval-ms I] [--duration-s S] [--sport P] --timeout T
@@ -30,6 +31,7 @@ import sys
 import time
 
 MAX_COUNT = 1_000_000
+SO_TIMESTAMPNS = 35  # asm-generic and x86 (not in Python's socket module)
 MAX_SIZE = 1 << 20
 MAX_TIMEOUT = 600
 
@@ -56,6 +58,11 @@ def server(args):
     s = socket.socket(fam, kind)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     s.bind((args.bind, args.port))
+    if args.rx_timestamps:
+        # SO_TIMESTAMPNS: the kernel then stamps every received skb (netif_rx, netif_receive_skb);
+        # it turns the stamping on from a work item, so give it a moment.
+        s.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        time.sleep(0.05)
     if args.proto == "tcp":
         s.listen(1)
     emit({"ready": True, "port": s.getsockname()[1]})
@@ -177,6 +184,7 @@ def main():
     p.add_argument("--duration-s", type=float, default=0.0)
     p.add_argument("--delay-ms", type=float, default=0.0)
     p.add_argument("--idle-s", type=float, default=1.0)
+    p.add_argument("--rx-timestamps", action="store_true")
     p.add_argument("--timeout", type=float, default=30.0)
     args = p.parse_args()
     if not (0 < args.count <= MAX_COUNT and 0 < args.size <= MAX_SIZE and 0 < args.timeout <= MAX_TIMEOUT):

@@ -25,6 +25,9 @@ export interface FlowOptions {
   durationS?: number;
   /** Server waits this long between "readable" and recv(). */
   delayMs?: number;
+  /** The server's socket asks for software receive timestamps (SO_TIMESTAMPNS), which turns on
+   *  the kernel's stamping of every received skb while it is open. */
+  rxTimestamps?: boolean;
   /** Fixed server port (default: an ephemeral one). */
   port?: number;
   /** Fixed client source port (default: an ephemeral one). */
@@ -62,6 +65,7 @@ export async function runFlow(o: FlowOptions): Promise<FlowResult> {
     String(o.port ?? 0),
     '--delay-ms',
     String(o.delayMs ?? 0),
+    ...(o.rxTimestamps ? ['--rx-timestamps'] : []),
     '--timeout',
     String(timeoutS),
   ]);

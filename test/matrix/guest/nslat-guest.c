@@ -5,13 +5,15 @@
  *
  *   nslat-guest flow --name N --proto tcp|udp --family 4|6 --addr A --port P --count C --size S
  *                    [--interval-ms I] [--client-netns PATH] [--delay-ms D] [--idle-ms M]
- *                    [--timeout-s T]
+ *                    [--rx-timestamps 1] [--timeout-s T]
  *       A bounded server (bound to A:P in the current network namespace) and one client (in the
  *       namespace PATH when given, e.g. /run/netns/peer) with the semantics of
  *       test/kernel/lib/traffic.py: the client sends up to C messages of S bytes, one every I ms
  *       (TCP_NODELAY: one segment each); the server reads them (TCP: C*S bytes or EOF; UDP: C
  *       datagrams, or M ms without one once one has arrived), waiting D ms between "readable" and
- *       each read. TCP: the server closes first, the client then aborts (no TIME_WAIT). Prints
+ *       each read. --rx-timestamps 1: the server's socket asks for software receive timestamps
+ *       (SO_TIMESTAMPNS), which turns on the kernel's stamping of every received skb while it is
+ *       open. TCP: the server closes first, the client then aborts (no TIME_WAIT). Prints
  *       one JSON line {"event":"flow",...} with both sides' counts. Exit 0 when both sides
  *       finished, 2 on timeout, 1 on an error (the line says which).
  *
@@ -104,6 +106,7 @@ struct opts {
 	double delay_ms;
 	double idle_ms;
 	double timeout_s;
+	int rx_timestamps;
 	const char *client_netns;
 	const char *ids_from;
 	double wait_ms;
@@ -113,7 +116,8 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: nslat-guest flow --name N --proto tcp|udp --family 4|6 --addr A --port P --count C --size S\n"
-		"                        [--interval-ms I] [--client-netns PATH] [--delay-ms D] [--idle-ms M] [--timeout-s T]\n"
+		"                        [--interval-ms I] [--client-netns PATH] [--delay-ms D] [--idle-ms M]\n"
+		"                        [--rx-timestamps 1] [--timeout-s T]\n"
 		"       nslat-guest progs\n"
 		"       nslat-guest progs-gone --name N --ids-from FILE [--timeout-ms T]\n"
 		"       nslat-guest now\n");
@@ -153,6 +157,8 @@ static void parse(int argc, char **argv, struct opts *o)
 			o->idle_ms = atof(v);
 		else if (!strcmp(k, "--timeout-s"))
 			o->timeout_s = atof(v);
+		else if (!strcmp(k, "--rx-timestamps"))
+			o->rx_timestamps = atoi(v);
 		else if (!strcmp(k, "--client-netns"))
 			o->client_netns = v;
 		else if (!strcmp(k, "--ids-from"))
@@ -425,6 +431,11 @@ static int cmd_flow(const struct opts *o)
 		goto report;
 	}
 	setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (o->rx_timestamps) {
+		/* the kernel turns its stamping on from a work item: give it a moment */
+		setsockopt(s, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one));
+		usleep(50000);
+	}
 	if (bind(s, (struct sockaddr *)&ss, len) < 0 || (tcp && listen(s, 4) < 0)) {
 		fail(&srv, "bind/listen");
 		close(s);

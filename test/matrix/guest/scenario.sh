@@ -167,7 +167,7 @@ send() {
 # writes the object's own and lists what it does not declare in `unset`.
 load_all() {
 	w="$WORK/h$1"
-	ro="\"rodata_by_dir\":{\"rx\":{\"filter_port\":$PORT},\"tx\":{\"filter_port\":$PORT}},\"if_declared\":true"
+	ro="\"rodata_by_dir\":{\"rx\":{\"filter_port\":$PORT,\"check_kernel_stamps\":1},\"tx\":{\"filter_port\":$PORT}},\"if_declared\":true"
 	send "$1" "{\"cmd\":\"load\",\"id\":\"load:rx\",\"slot\":\"rx\",\"object\":\"$w/rx.bpf.o\",$ro$RX_NETNS}"
 	wait_reply "$2" "load:rx" 40000 "$3"
 	send "$1" "{\"cmd\":\"load\",\"id\":\"load:tx\",\"slot\":\"tx\",\"object\":\"$w/tx.bpf.o\",$ro}"
@@ -212,6 +212,19 @@ phase traffic
 	window nic-udp4 --proto udp --family 4 --addr "$SRV4" --client-netns "/run/netns/$PEER" $paced
 	window nic-tcp6 --proto tcp --family 6 --addr "$SRV6" --client-netns "/run/netns/$PEER" $paced
 	window nic-udp6 --proto udp --family 6 --addr "$SRV6" --client-netns "/run/netns/$PEER" $paced
+	# Software receive timestamps on (the server's socket asks for them): netif_rx stamps every skb,
+	# and the rx entry takes that stamp instead of reading the clock (rx loads with
+	# check_kernel_stamps, so the probes also say how far each stamp is from the clock). TCP's
+	# departure times, which loopback keeps in the same field, must not be taken for one.
+	window lo-udp4-stamped --proto udp --family 4 --addr 127.0.0.1 --rx-timestamps 1 $paced
+	window lo-tcp4-stamped --proto tcp --family 4 --addr 127.0.0.1 --rx-timestamps 1 $paced
+	window nic-udp4-stamped --proto udp --family 4 --addr "$SRV4" --client-netns "/run/netns/$PEER" --rx-timestamps 1 $paced
+	# IRQ sampling: 1 in 4 hard IRQs and softirq runs timed, every NAPI poll still counted.
+	send 1 '{"cmd":"set","id":"set:irq4","data":{"irq_measure_every":4}}'
+	wait_reply "$OUT/helper.out" "set:irq4" 20000 "$H1"
+	window lo-udp4-irq4 --proto udp --family 4 --addr 127.0.0.1 --count 600 --size 200 --interval-ms 0.5 --timeout-s 15 --idle-ms 500
+	send 1 '{"cmd":"set","id":"set:irq1","data":{"irq_measure_every":1}}'
+	wait_reply "$OUT/helper.out" "set:irq1" 20000 "$H1"
 }
 
 # A known delay at the peer's sending qdisc: netem in guests; tbf on a host without netem (a burst
