@@ -17,13 +17,13 @@
  *    old probes running and is counted.
  *  - Memory is bounded: the aggregator keeps a handful of intervals (the exposition needs only the
  *    totals), at most its maxSeries stage series and its journey ring; HostTotals caps and forgets
- *    host names; LeRanges keeps two numbers per series.
+ *    host names.
  */
 import { watch, type FSWatcher } from 'node:fs';
 import { basename } from 'node:path';
 import { Aggregator } from './aggregate.ts';
 import { HostTotals, type HostTotalsOptions } from './export/host-totals.ts';
-import { LeRanges, toOpenMetrics, type ExpositionFormat, type LiveStatus, type PerOctave } from './export/openmetrics.ts';
+import { toOpenMetrics, type ExpositionFormat, type LiveStatus, type PerOctave } from './export/openmetrics.ts';
 import type { HelperMessage } from './protocol.ts';
 import { Session, type EndInfo, type ReloadResult, type SessionOptions } from './session.ts';
 
@@ -74,14 +74,13 @@ export interface AgentHealth {
   last_error?: string;
   /** Program ids of the probes attached by the running helper. */
   prog_ids: number[];
-  /** Series held: stage series, bucket ranges, interfaces, IRQ lines (the memory bounds). */
-  held: { series: number; le_ranges: number; ifaces: number; irqs: number; intervals: number };
+  /** What is held: stage series, interfaces, IRQ lines, intervals (the memory bounds). */
+  held: { series: number; ifaces: number; irqs: number; intervals: number };
 }
 
 export class ServeAgent {
   readonly agg: Aggregator;
   readonly hostTotals: HostTotals;
-  private readonly leRanges = new LeRanges();
   private readonly backoff: Backoff;
   private readonly log: (line: string) => void;
   private state: AgentState = 'starting';
@@ -170,7 +169,7 @@ export class ServeAgent {
     if (this.state === 'up' && this.session) live.measureEvery = this.session.sampling.every;
     if (this.lastSnapshotMs !== undefined) live.lastSnapshotS = this.lastSnapshotMs / 1000;
     report.series_overflow += this.hostTotals.overflow;
-    return toOpenMetrics(report, { host: this.opts.hostLabel, perOctave: this.opts.perOctave, leRanges: this.leRanges, hostTotals: this.hostTotals, live, format });
+    return toOpenMetrics(report, { host: this.opts.hostLabel, perOctave: this.opts.perOctave, hostTotals: this.hostTotals, live, format });
   }
 
   health(): AgentHealth {
@@ -183,7 +182,7 @@ export class ServeAgent {
       helper_losses: { ...this.losses },
       snapshots: this.snapshots,
       prog_ids: s && !s.ended ? [...s.loaded.values()].flatMap((l) => l.programs.flatMap((p) => (p.status === 'attached' && p.prog_id !== undefined ? [p.prog_id] : []))) : [],
-      held: { series: this.agg.seriesCount(), le_ranges: this.leRanges.size, ifaces: this.hostTotals.ifaces.size, irqs: this.hostTotals.irqs.size, intervals: this.agg.intervalCount() },
+      held: { series: this.agg.seriesCount(), ifaces: this.hostTotals.ifaces.size, irqs: this.hostTotals.irqs.size, intervals: this.agg.intervalCount() },
     };
     if (s && !s.ended) h.helper_pid = s.hello.pid;
     if (this.lastSnapshotMs !== undefined) h.last_snapshot_ms = this.lastSnapshotMs;

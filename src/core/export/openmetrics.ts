@@ -32,9 +32,11 @@
  * into coarser Prometheus buckets, each at most 1/perOctave of its lower bound wide (12.5, 25, 50,
  * 100 %): a quantile PromQL interpolates is then within one such bucket. A series writes every
  * bound over a contiguous range of whole powers of two, from the one below its smallest value to
- * the top of its largest: a range never shrinks while a LeRanges keeps it (the live exposition),
- * so the set of `le` series Prometheus sees is stable, which rate() and histogram_quantile() over a
- * window need. The open-ended last bucket only appears in le="+Inf", which is always written.
+ * the top of its largest. The histograms are running totals, so that range only grows, and by
+ * whole powers of two: the set of `le` series Prometheus sees stays the same from one scrape to
+ * the next, which rate() and histogram_quantile() over a window need (a bound appearing in the
+ * middle of a range would start a series mid-window). The open-ended last bucket only appears in
+ * le="+Inf", which is always written.
  */
 import { writeFileSync } from 'node:fs';
 import { HIST_BUCKETS, LOSS_COUNTERS, LOST_SNAPSHOTS, SOFTIRQ_VECTORS } from '../protocol.ts';
@@ -124,31 +126,6 @@ function usedRange(buckets: readonly number[]): [number, number] | undefined {
     }
   }
   return lo < 0 ? undefined : [lo, hi];
-}
-
-/**
- * The bucket range each live series has ever used, so that the `le` bounds it exports only ever
- * grow (by whole powers of two). Keyed by the stage record's key; at most `max` series are kept
- * (the aggregator's own series cap is the real bound), the rest use their current range.
- */
-export class LeRanges {
-  private readonly ranges = new Map<string, [number, number]>();
-
-  constructor(private readonly max = 4096) {}
-
-  /** The range to export for a series, widened by its current buckets. */
-  update(key: string, buckets: readonly number[]): [number, number] | undefined {
-    const used = usedRange(buckets);
-    const cur = this.ranges.get(key);
-    if (!used) return cur;
-    const r: [number, number] = cur ? [Math.min(cur[0], used[0]), Math.max(cur[1], used[1])] : used;
-    if (cur || this.ranges.size < this.max) this.ranges.set(key, r);
-    return r;
-  }
-
-  get size(): number {
-    return this.ranges.size;
-  }
 }
 
 /** The bucket indices whose upper edges are written as `le` for a series using buckets lo..hi:
@@ -257,9 +234,6 @@ export interface OpenMetricsOptions {
   host?: string;
   /** Buckets per power of two (default 8: nslat's own buckets). */
   perOctave?: PerOctave;
-  /** Keeps each series' bucket range from one exposition to the next (live); without it a series
-   *  writes its current range. */
-  leRanges?: LeRanges;
   /** The host's counters. */
   hostTotals?: HostTotals;
   /** The agent's own state (nslat serve). */
@@ -310,7 +284,7 @@ export function toOpenMetrics(report: Report, opts: OpenMetricsOptions = {}): st
       }
       continue;
     }
-    const range = opts.leRanges ? opts.leRanges.update(s.key, s.buckets) : usedRange(s.buckets);
+    const range = usedRange(s.buckets);
     if (s.unit === 'packets') x.histogram(napi, [['napi', s.name]], s, 1, range, perOctave);
     else x.histogram(lat, stageLabels(s), s, 1e-9, range, perOctave);
   }
