@@ -76,6 +76,8 @@ export interface AgentHealth {
   prog_ids: number[];
   /** What is held: stage series, interfaces, IRQ lines, intervals (the memory bounds). */
   held: { series: number; ifaces: number; irqs: number; intervals: number };
+  /** nslat serve's resident memory and JavaScript heap in use, bytes. */
+  memory: { rss: number; heap_used: number };
 }
 
 export class ServeAgent {
@@ -168,6 +170,8 @@ export class ServeAgent {
     }
     if (this.state === 'up' && this.session) live.measureEvery = this.session.sampling.every;
     if (this.lastSnapshotMs !== undefined) live.lastSnapshotS = this.lastSnapshotMs / 1000;
+    const mem = process.memoryUsage();
+    live.memory = { rss: mem.rss, heapUsed: mem.heapUsed };
     report.series_overflow += this.hostTotals.overflow;
     return toOpenMetrics(report, { host: this.opts.hostLabel, perOctave: this.opts.perOctave, hostTotals: this.hostTotals, live, format });
   }
@@ -182,6 +186,7 @@ export class ServeAgent {
       helper_losses: { ...this.losses },
       snapshots: this.snapshots,
       prog_ids: s && !s.ended ? [...s.loaded.values()].flatMap((l) => l.programs.flatMap((p) => (p.status === 'attached' && p.prog_id !== undefined ? [p.prog_id] : []))) : [],
+      memory: { rss: process.memoryUsage().rss, heap_used: process.memoryUsage().heapUsed },
       held: { series: this.agg.seriesCount(), ifaces: this.hostTotals.ifaces.size, irqs: this.hostTotals.irqs.size, intervals: this.agg.intervalCount() },
     };
     if (s && !s.ended) h.helper_pid = s.hello.pid;

@@ -227,6 +227,8 @@ export interface LiveStatus {
   measureEvery?: number;
   /** Wall-clock seconds of the last snapshot. */
   lastSnapshotS?: number;
+  /** nslat serve's own memory (bytes): resident set and JavaScript heap in use. */
+  memory?: { rss: number; heapUsed: number };
 }
 
 export interface OpenMetricsOptions {
@@ -330,6 +332,10 @@ function liveFamilies(x: Exposition, live: LiveStatus, report: Report): void {
   for (const r of live.reloads) x.sample(reloads, [['slot', r.slot], ['result', r.ok ? 'ok' : 'failed']], r.count);
   if (live.measureEvery !== undefined) x.sample(x.family('nslat_measure_every', 'gauge', 'Sampling: 1 in N packets that pass the filters is measured through the stages (the histograms count those).'), [], live.measureEvery);
   if (live.lastSnapshotS !== undefined) x.sample(x.family('nslat_last_snapshot_timestamp_seconds', 'gauge', 'Wall-clock time of the last snapshot.', 'seconds'), [], live.lastSnapshotS);
+  if (live.memory) {
+    x.sample(x.family('nslat_serve_resident_memory_bytes', 'gauge', 'Resident memory of the nslat serve process.', 'bytes'), [], live.memory.rss);
+    x.sample(x.family('nslat_serve_heap_used_bytes', 'gauge', 'JavaScript heap in use by nslat serve (bounded however long it runs).', 'bytes'), [], live.memory.heapUsed);
+  }
   x.sample(x.family('nslat_series_overflow', 'counter', 'Values not exported because a cap on distinct series was reached (stages, interfaces, IRQ lines, counters).'), [], report.series_overflow);
 }
 
