@@ -14,7 +14,7 @@ import { NSLAT_VERSION } from '../core/deploy.ts';
 import { formatFor, OPENMETRICS_CONTENT_TYPE, PROMETHEUS_TEXT_CONTENT_TYPE } from '../core/export/openmetrics.ts';
 import { TraceWriter } from '../core/export/jsonl.ts';
 import { ServeAgent } from '../core/serve.ts';
-import type { SessionOptions } from '../core/session.ts';
+import { Session, type SessionOptions } from '../core/session.ts';
 import type { Command, Listen } from './args.ts';
 import { CliError, sentence } from './errors.ts';
 import { askPass, createProgress } from './terminal.ts';
@@ -83,7 +83,7 @@ export async function runServe(cmd: ServeCmd): Promise<number> {
     log: say,
     onMessage: traces.length ? (m) => { for (const t of traces) t.write(m); } : undefined,
     // A socket helper is a new connection (a new helper from systemd) for each session.
-    startSession: cmd.helperSocket ? async (o) => (await import('../core/session.ts')).Session.start({ ...o, transport: await socketTransport(cmd.helperSocket!) }) : undefined,
+    startSession: cmd.helperSocket ? async (o) => Session.start({ ...o, transport: await socketTransport(cmd.helperSocket!) }) : undefined,
   });
 
   const server = createServer((req, res) => handle(agent, req, res));
