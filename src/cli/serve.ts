@@ -86,8 +86,7 @@ export async function runServe(cmd: ServeCmd): Promise<number> {
     startSession: cmd.helperSocket ? async (o) => Session.start({ ...o, transport: await socketTransport(cmd.helperSocket!) }) : undefined,
   });
 
-  const server = createServer((req, res) => handle(agent, req, res));
-  server.keepAliveTimeout = 65_000; // longer than a scrape interval, so Prometheus reuses connections
+  const server = metricsServer(agent);
   const bound = await listen(server, cmd.listen);
   say(`serving OpenMetrics on http://${listenText(bound)}/metrics (host label "${hostLabel}")`);
   agent.start();
@@ -123,6 +122,13 @@ export async function runServe(cmd: ServeCmd): Promise<number> {
   } finally {
     process.off('SIGHUP', onHup);
   }
+}
+
+/** The HTTP server of /metrics and /healthz for an agent (not listening yet). */
+export function metricsServer(agent: ServeAgent): Server {
+  const server = createServer((req, res) => handle(agent, req, res));
+  server.keepAliveTimeout = 65_000; // longer than a scrape interval, so Prometheus reuses connections
+  return server;
 }
 
 function handle(agent: ServeAgent, req: IncomingMessage, res: ServerResponse): void {

@@ -13,7 +13,7 @@
  * Bounded loopback traffic only. Run under flock /tmp/nslat-bpf.lock.
  */
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, appendFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -21,6 +21,7 @@ import { readTrace } from '../../src/core/export/jsonl.ts';
 import { bucketEnd, bucketLower, bucketOf, emptyBuckets, addSparse, quantile } from '../../src/core/hist.ts';
 import type { SnapshotMessage } from '../../src/core/protocol.ts';
 import { BPF_DIR, kernelSkipReason, leakedProgIds, sleep } from './lib/helper.ts';
+import { checkDashboard } from './lib/dashboard.ts';
 import { Prometheus, prometheusSkipReason } from './lib/prometheus.ts';
 import { Serve, sampleKey, type MetricSample } from './lib/serve.ts';
 import { runFlow } from './lib/traffic.ts';
@@ -110,36 +111,12 @@ describe('nslat serve scraped by Prometheus', { skip, timeout: 300_000 }, () => 
     console.log(`# stage ${stage}, snapshots ${n1 + 1}..${n2} (${n2 - n1}), ${count} packets: PromQL p50 ${promP50.toFixed(0)} ns, increase()-based ${promRateP50.toFixed(0)} ns, nslat p50 ${ownP50.toFixed(0)} ns, bucket [${bucketLower(b)}, ${bucketEnd(b)}) ns`);
     assert.ok(Math.abs(promP50 - ownP50) <= width, `PromQL p50 ${promP50} ns within one bucket (${width} ns) of nslat's ${ownP50} ns`);
 
-    // The dashboard: every panel query and variable query, with the variables substituted.
-    const dash = JSON.parse(readFileSync(join(BPF_DIR, '..', 'dashboards', 'nslat.json'), 'utf8')) as {
-      panels: Array<{ title: string; type: string; targets?: Array<{ expr: string }> }>;
-      templating: { list: Array<{ name: string; type: string; definition?: string }> };
-    };
+    // The dashboard: every panel query and variable query, with the variables substituted. The
+    // host-counter panels need a helper that sends host counters (test/integration/serve-dashboard
+    // checks them against recorded ones).
     const hostCounters = (value(await serve.metrics(), 'nslat_host_samples_total') ?? 0) > 0;
-    const subst = (e: string) => e.replaceAll('$host', 'h3-test').replaceAll('$stage', '.+').replaceAll('$__rate_interval', '10s').replaceAll('$__interval', '5s');
-    let asked = 0;
-    const skipped: string[] = [];
-    for (const p of dash.panels) {
-      for (const target of p.targets ?? []) {
-        if (!hostCounters && /nslat_host_/.test(target.expr)) {
-          skipped.push(p.title);
-          continue;
-        }
-        // Sockets are listed only while their queues are not empty: a present series is not promised.
-        const result = await prom.query(subst(target.expr), t);
-        asked++;
-        if (!/socket_recv_queue/.test(target.expr)) assert.ok(result.length > 0, `panel "${p.title}": ${subst(target.expr)} returns series`);
-      }
-    }
-    for (const v of dash.templating.list.filter((x) => x.type === 'query')) {
-      const m = /^label_values\((.*),\s*(\w+)\)$/.exec(v.definition ?? '');
-      assert.ok(m, `variable ${v.name} is label_values(selector, label)`);
-      const series = await prom.series(subst(m[1]!));
-      const values = new Set(series.map((x) => x[m[2]!]).filter(Boolean));
-      assert.ok(values.size > 0, `variable ${v.name}: ${m[1]} has ${m[2]} values`);
-      if (v.name === 'host') assert.ok(values.has('h3-test'));
-    }
-    console.log(`# dashboard: ${asked} queries returned series${skipped.length ? `; host-counter panels not checked (this helper sends no host counters): ${skipped.join(', ')}` : ''}`);
+    const { asked, skipped } = await checkDashboard(prom, { host: 'h3-test', time: t, hostCounters });
+    console.log(`# dashboard: ${asked} queries returned series${skipped.length ? `; host-counter panels not checked (this helper sends no host counters): ${[...new Set(skipped)].join(', ')}` : ''}`);
 
     const ids = (await serve.health()).body.prog_ids;
     assert.ok(ids.length > 0);

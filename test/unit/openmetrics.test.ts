@@ -12,7 +12,8 @@ import { Aggregator } from '../../src/core/aggregate.ts';
 import { HostTotals } from '../../src/core/export/host-totals.ts';
 import { boundsFor, formatFor, isBound, nsToSecondsText, toOpenMetrics, type LiveStatus, type PerOctave } from '../../src/core/export/openmetrics.ts';
 import { bucketOf, bucketUpper, fromValues, quantile } from '../../src/core/hist.ts';
-import type { HelperMessage, HostSample } from '../../src/core/protocol.ts';
+import type { HelperMessage } from '../../src/core/protocol.ts';
+import { hostSample } from '../fixtures/host-sample.ts';
 import { histOf, lognormal, makeStream, rng } from '../fixtures/stream.ts';
 import { parseSamples, type MetricSample } from '../kernel/lib/serve.ts';
 
@@ -90,21 +91,6 @@ test('bounds: whole powers of two, contiguous, only growing as a running total g
     prev = les;
   }
 });
-
-function hostSample(over: Partial<HostSample> = {}): HostSample {
-  return {
-    ifaces: [
-      { name: 'lo', ifindex: 1, netns: 0, stats: { rx_packets: 10, tx_packets: 10 }, qdiscs: [{ kind: 'noqueue', handle: '0:', parent: 'root', sent_packets: 0, sent_bytes: 0, drops: 0, overlimits: 0, requeues: 0, backlog_bytes: 0, backlog_packets: 0 }], config: { operstate: 'UNKNOWN', mtu: 65536 } },
-      { name: 'veth0', ifindex: 5, netns: 4026532000, stats: { rx_dropped: 2 }, driver: { 'peer_ifindex': 6 }, qdiscs: [{ kind: 'tbf', handle: '1:', parent: 'root', sent_packets: 100, sent_bytes: 15_000, drops: 3, overlimits: 7, requeues: 0, backlog_bytes: 1_500, backlog_packets: 1 }], config: { driver: 'veth', operstate: 'UP', mtu: 1500, rx_queues: 1, tx_queues: 1, rps: ['0'] } },
-    ],
-    cpus: [0, 1].map((cpu) => ({ cpu, softnet: { processed: 5, dropped: 0, time_squeeze: cpu, received_rps: 0, flow_limit: 0 }, time_ns: { user: 1e8, nice: 0, system: 2e8, irq: 1e6, softirq: 3e6, iowait: 0, idle: 6e8, steal: 0 }, softirqs: [0, 3, 0, 7, 0, 0, 0, 1, 0, 2] })),
-    irqs: [{ irq: 41, name: 'virtio3-rx', queue: { iface: 'eth0', device: 'virtio3', queue: 'rx' }, counts: [4, 0], affinity: '0-1', effective_affinity: '0' }],
-    snmp: { 'Tcp.RetransSegs': 1, 'Udp.RcvbufErrors': 4 },
-    sockets: [{ proto: 'udp', family: 'ipv4', state: 'UNCONN', local: '127.0.0.1:5300', remote: '0.0.0.0:*', recv_q: 212_992, send_q: 0, drops: 9, inode: 77, uid: 0, netns: 0, procs: [{ pid: 12, comm: 'reader "slow"' }] }],
-    cost_ns: 400_000,
-    ...over,
-  };
-}
 
 test('host counters: running totals across samples, gauges from the last one, bounded names', () => {
   const h = new HostTotals({ staleSamples: 2, maxIfaces: 2, maxSnmp: 2 });

@@ -5,47 +5,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { EventEmitter } from 'node:events';
 import { ServeAgent } from '../../src/core/serve.ts';
-import type { EndInfo, ReloadResult, Session, SessionOptions } from '../../src/core/session.ts';
-import type { HelperMessage } from '../../src/core/protocol.ts';
-import { MeasureRate } from '../../src/core/sampling.ts';
+import type { Session, SessionOptions } from '../../src/core/session.ts';
+import { FakeSession } from '../fixtures/fake-session.ts';
 import { parseSamples } from '../kernel/lib/serve.ts';
-
-class FakeSession extends EventEmitter {
-  ended: EndInfo | undefined;
-  readonly loaded = new Map([['rx', { programs: [{ name: 'p', section: 's', status: 'attached', prog_id: 7 }] }]]);
-  readonly stages = ['rx'];
-  readonly host = 'fake';
-  readonly sampling = new MeasureRate({ kind: 'fixed', every: 2 });
-  readonly hello = { pid: 4242, kernel: '6.18', helper_version: 'x' };
-  private subscribers: Array<(m: HelperMessage) => void> = [];
-  stops = 0;
-  subscribe(l: (m: HelperMessage) => void): () => void {
-    this.subscribers.push(l);
-    return () => undefined;
-  }
-  send(m: HelperMessage): void {
-    for (const l of this.subscribers) l(m);
-  }
-  snapshot(seq: number, count: number): void {
-    this.send({ type: 'snapshot', seq, mono_ns: seq * 1e9, interval_ns: 1e9, slots: [{ slot: 'rx', hists: [{ kind: 'stage', dir: 'rx', name: 'a→b', buckets: [[80, count]], count, sum: count * 5000 }], counters: { seen: count, started: count }, drops: {}, progs: [] }] });
-  }
-  die(reason: EndInfo['reason']): void {
-    this.ended = { reason, error: `lost (${reason})` };
-    this.emit('ended', this.ended);
-  }
-  async stop(): Promise<EndInfo> {
-    this.stops++;
-    if (!this.ended) this.die('stopped');
-    return this.ended!;
-  }
-  async reload(slot: string): Promise<ReloadResult> {
-    const r = { ok: false, slot, diagnostics: [], error: 'clang: not found' } as ReloadResult;
-    this.emit('reload', r);
-    return r;
-  }
-}
 
 async function until(pred: () => boolean, what: string): Promise<void> {
   for (let i = 0; i < 400; i++) {
