@@ -181,3 +181,55 @@ test('python3-prometheus-client\'s strict OpenMetrics parser reads the OpenMetri
   const bad = await execa('/usr/bin/python3', ['-c', OM_CHECK], { input: text.replace('# EOF\n', ''), reject: false });
   assert.notEqual(bad.exitCode, 0, 'the parser does reject an exposition without # EOF');
 });
+
+test('host counters recorded from the real helper: every exported total is the sum of its deltas, and both validators accept the exposition', async () => {
+  const { readTrace } = await import('../../src/core/export/jsonl.ts');
+  const path = new URL('../fixtures/helper-host.jsonl', import.meta.url).pathname;
+  const snaps: Array<Extract<HelperMessage, { type: 'snapshot' }>> = [];
+  const r = await readTrace(path, { aggregatorOptions: { host: 'rec' }, onRecord: (x) => { if (x.msg.type === 'snapshot') snaps.push(x.msg); } });
+  const h = new HostTotals();
+  for (const s of snaps) if (s.host) h.ingest(s.host);
+  assert.ok(h.samples >= 3, `${h.samples} host samples`);
+  const text = toOpenMetrics(r.aggregator.report(), { hostTotals: h });
+  const samples = parseSamples(text);
+  const get = (name: string, labels: Record<string, string | undefined>) => samples.filter((x) => x.name === name && Object.entries(labels).every(([k, v]) => x.labels[k] === v));
+  let checked = 0;
+  const want = new Map<string, number>();
+  for (const s of snaps) {
+    for (const i of s.host?.ifaces ?? []) for (const [k, v] of Object.entries(i.stats)) want.set(`${i.netns}/${i.name}/${k}`, (want.get(`${i.netns}/${i.name}/${k}`) ?? 0) + v);
+  }
+  for (const [key, v] of want) {
+    const [netns, iface, stat] = key.split('/');
+    const got = get('nslat_host_iface_stat_total', { iface, stat, netns: netns === '0' ? undefined : netns });
+    assert.equal(got.length, 1, key);
+    assert.equal(got[0]!.value, v, key);
+    checked++;
+  }
+  const qdrops = new Map<string, number>();
+  const snmp = new Map<string, number>();
+  for (const s of snaps) {
+    for (const i of s.host?.ifaces ?? []) for (const q of i.qdiscs ?? []) qdrops.set(`${i.netns}/${i.name}/${q.handle}`, (qdrops.get(`${i.netns}/${i.name}/${q.handle}`) ?? 0) + q.drops);
+    for (const [k, v] of Object.entries(s.host?.snmp ?? {})) snmp.set(k, (snmp.get(k) ?? 0) + v);
+  }
+  assert.ok([...qdrops.values()].some((d) => d > 0), 'the recording has qdisc drops');
+  for (const [key, v] of qdrops) {
+    const [netns, iface, handle] = key.split('/');
+    assert.equal(get('nslat_host_qdisc_drops_total', { iface, handle, netns: netns === '0' ? undefined : netns })[0]?.value, v, key);
+    checked++;
+  }
+  for (const [k, v] of snmp) {
+    assert.equal(get('nslat_host_snmp_total', { counter: k })[0]?.value, v, k);
+    checked++;
+  }
+  const last = snaps[snaps.length - 1]!.host!;
+  for (const s of last.sockets) assert.equal(get('nslat_host_socket_recv_queue_bytes', { local: s.local, inode: String(s.inode) })[0]?.value, s.recv_q);
+  assert.ok(checked > 20, `${checked} totals compared`);
+  if (omParser) {
+    const ok = await execa('/usr/bin/python3', ['-c', OM_CHECK], { input: text, reject: false, all: true });
+    assert.equal(ok.exitCode, 0, ok.all);
+  }
+  if (promtool) {
+    const ok = await execa('promtool', ['check', 'metrics'], { input: toOpenMetrics(r.aggregator.report(), { hostTotals: h, format: 'prometheus' }), reject: false, all: true });
+    assert.equal(`${ok.exitCode} ${ok.all}`.trim(), '0');
+  }
+});
