@@ -93,7 +93,7 @@ test('bounds: whole powers of two, contiguous, only growing as a running total g
 });
 
 test('host counters: running totals across samples, gauges from the last one, bounded names', () => {
-  const h = new HostTotals({ staleSamples: 2, maxIfaces: 2, maxSnmp: 2 });
+  const h = new HostTotals({ staleSamples: 2, maxIfaces: 2, maxSnmp: 9 });
   h.ingest(hostSample());
   h.ingest(hostSample({ sockets: [] }));
   const text = toOpenMetrics(new Aggregator({ host: 'h' }).report(), { hostTotals: h });
@@ -110,6 +110,8 @@ test('host counters: running totals across samples, gauges from the last one, bo
   assert.equal(v('nslat_host_irqs_total', { irq: '41', cpu: '1' }), undefined, 'a CPU the line never fired on has no series');
   assert.equal(v('nslat_host_irq_info', { irq: '41', iface: 'eth0', effective_affinity: '0' }), 1);
   assert.equal(v('nslat_host_snmp_total', { counter: 'Udp.RcvbufErrors' }), 8);
+  assert.equal(v('nslat_host_snmp_total', { counter: 'TcpExt.ListenOverflows' }), 0, 'a standard counter that never moved reads 0');
+  assert.equal(v('nslat_host_iface_stat_total', { iface: 'lo', stat: 'rx_dropped' }), 0, 'so does a standard interface counter');
   assert.equal(v('nslat_host_iface_info', { iface: 'veth0', driver: 'veth' }), 1);
   assert.equal(v('nslat_host_socket_recv_queue_bytes', { local: '127.0.0.1:5300' }), undefined, 'sockets are the last sample\'s');
   assert.equal(v('nslat_host_samples_total', {}), 2);
@@ -122,8 +124,8 @@ test('host counters: running totals across samples, gauges from the last one, bo
   h.ingest(hostSample({ ifaces: [{ name: 'eth9', ifindex: 9, netns: 0, stats: {} }] }));
   h.ingest(hostSample({ ifaces: [{ name: 'eth9', ifindex: 9, netns: 0, stats: {} }] }));
   assert.deepEqual([...h.ifaces.keys()], ['0/eth9'], 'veth0, unnamed for 3 samples, is forgotten');
-  h.ingest(hostSample({ snmp: { 'Ip.InDiscards': 1 } }));
-  assert.equal(h.snmp.size, 2, 'protocol counters past the cap are not kept');
+  h.ingest(hostSample({ snmp: { 'Icmp.InMsgs': 1, 'Icmp.OutMsgs': 1 } }));
+  assert.equal(h.snmp.size, 9, 'protocol counters past the cap are not kept');
   for (let i = 0; i < 2000; i++) h.ingest(hostSample({ ifaces: [{ name: `veth${i}`, ifindex: 10 + i, netns: 0, stats: { rx_packets: 1 } }], irqs: [{ irq: 100 + (i % 700), name: 'x', counts: [1] }] }));
   assert.ok(h.ifaces.size <= 2 && h.irqs.size <= 512, `bounded: ${h.ifaces.size} interfaces, ${h.irqs.size} IRQ lines`);
 });

@@ -36,6 +36,13 @@ export const HOST_TOTALS_DEFAULTS: Required<HostTotalsOptions> = {
   staleSamples: 300,
 };
 
+/** Interface statistics every Linux device has (/sys/class/net/IFACE/statistics), exported from
+ *  an interface's first sample on, 0 until they move: the helper sends only counters that moved,
+ *  and a drop counter that never moved should read 0, not be missing. */
+export const IFACE_STATS = ['rx_packets', 'tx_packets', 'rx_bytes', 'tx_bytes', 'rx_errors', 'tx_errors', 'rx_dropped', 'tx_dropped', 'rx_missed_errors', 'rx_fifo_errors', 'rx_over_errors'] as const;
+/** Protocol counters every Linux kernel has, exported from the first sample on, 0 until they move. */
+export const SNMP_COUNTERS = ['Tcp.RetransSegs', 'TcpExt.ListenOverflows', 'TcpExt.ListenDrops', 'TcpExt.TCPBacklogDrop', 'Udp.InErrors', 'Udp.RcvbufErrors', 'Udp.SndbufErrors', 'Ip.InDiscards'] as const;
+
 export interface QdiscTotals {
   kind: string;
   handle: string;
@@ -122,7 +129,7 @@ export class HostTotals {
       let t = this.ifaces.get(key);
       if (!t) {
         if (this.ifaces.size >= this.opts.maxIfaces) this.forgetOldest(this.ifaces);
-        t = { name: i.name, netns: i.netns, stats: new Map(), driver: new Map(), qdiscs: new Map(), lastSeen: n };
+        t = { name: i.name, netns: i.netns, stats: new Map(IFACE_STATS.map((k) => [k, 0])), driver: new Map(), qdiscs: new Map(), lastSeen: n };
         this.ifaces.set(key, t);
       }
       t.lastSeen = n;
@@ -179,6 +186,7 @@ export class HostTotals {
         if (Number.isFinite(v) && v > 0) t.counts.set(cpu, (t.counts.get(cpu) ?? 0) + v);
       });
     }
+    if (n === 1) for (const k of SNMP_COUNTERS) if (this.snmp.size < this.opts.maxSnmp) this.snmp.set(k, 0);
     this.overflow += addDeltas(this.snmp, h.snmp, this.opts.maxSnmp);
     this.sockets = h.sockets.slice();
     this.forgetStale(n);
