@@ -1,9 +1,9 @@
 /**
  * OpenMetrics 1.0 text exposition (also read by Prometheus): the one writer for both the `.prom`
  * file a trace ends with (toOpenMetrics of a report) and the live /metrics of `nslat serve` (the
- * same report plus the host's counters and the agent's own state, with stable bucket ranges).
- * Serve it with content type OPENMETRICS_CONTENT_TYPE, or write it to a file for node_exporter's
- * textfile collector.
+ * same report plus the host's counters and the agent's own state). Serve it with content type
+ * OPENMETRICS_CONTENT_TYPE (or, format 'prometheus', as the text format 0.0.4 for scrapers that do
+ * not ask for OpenMetrics), or write it to a file for node_exporter's textfile collector.
  *
  * Families (every sample carries `host`):
  *  - nslat_stage_latency_seconds (histogram): RX/TX stages (kind="stage") and cumulative times
@@ -24,7 +24,9 @@
  *  - nslat_host_* : the host's own counters (HostTotals), see hostFamilies.
  *  - live only (LiveStatus): nslat_up, nslat_info, nslat_helper_starts, nslat_helper_losses,
  *    nslat_snapshots, nslat_reloads, nslat_measure_every, nslat_last_snapshot_timestamp_seconds,
- *    nslat_series_overflow.
+ *    nslat_serve_resident_memory_bytes, nslat_serve_heap_used_bytes, nslat_series_overflow.
+ *  - `_info` families are gauges of value 1 (not the OpenMetrics info type), so that promtool and
+ *    the 0.0.4 format read them too.
  *
  * Buckets: log-linear bucket i holds the integers bucketLower(i) … bucketUpper(i) (hist.ts), so its
  * cumulative `le` bound is exactly bucketUpper(i) ns (1151 ns, 1279 ns, …: not powers of two).
