@@ -64,7 +64,7 @@ describe('nslat serve scraped by Prometheus', { skip, timeout: 300_000 }, () => 
     const dir = mkdtempSync(join(tmpdir(), 'nslat-serve-'));
     cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
     const trace = join(dir, 'serve.jsonl');
-    const serve = await Serve.start(['--host-label', 'h3-test', '--interval', '1000', '--out', trace]);
+    const serve = await Serve.start(['--host-label', 'serve-test', '--interval', '1000', '--out', trace]);
     cleanups.push(() => serve.stop('SIGKILL'));
     await serve.waitHealth((h) => h.up, 'up');
     const prom = await Prometheus.start(`127.0.0.1:${serve.port}`, { scrapeS: 1, maxS: 240 });
@@ -77,7 +77,7 @@ describe('nslat serve scraped by Prometheus', { skip, timeout: 300_000 }, () => 
     assert.equal(targets[0]?.health, 'up', `Prometheus scrapes nslat serve: ${JSON.stringify(targets)}`);
 
     // The stage with the most measured packets in the window.
-    const sel = (extra: string) => `{host="h3-test",dir="rx",kind="stage"${extra}}`;
+    const sel = (extra: string) => `{host="serve-test",dir="rx",kind="stage"${extra}}`;
     const counts = await prom.query(`nslat_stage_latency_seconds_count${sel('')} - nslat_stage_latency_seconds_count${sel('')} offset 10s`, t);
     counts.sort((a, b) => Number(b.value![1]) - Number(a.value![1]));
     const stage = counts[0]?.metric.stage;
@@ -85,8 +85,8 @@ describe('nslat serve scraped by Prometheus', { skip, timeout: 300_000 }, () => 
     const s = sel(`,stage="${stage}"`);
     const promP50 = Number((await prom.query(`histogram_quantile(0.5, sum by (le) (nslat_stage_latency_seconds_bucket${s} - nslat_stage_latency_seconds_bucket${s} offset 10s))`, t))[0]!.value![1]) * 1e9;
     const promRateP50 = Number((await prom.query(`histogram_quantile(0.5, sum by (le) (increase(nslat_stage_latency_seconds_bucket${s}[10s])))`, t))[0]!.value![1]) * 1e9;
-    const n2 = Number((await prom.query('nslat_snapshots_total{host="h3-test"}', t))[0]!.value![1]);
-    const n1 = Number((await prom.query('nslat_snapshots_total{host="h3-test"} offset 10s', t))[0]!.value![1]);
+    const n2 = Number((await prom.query('nslat_snapshots_total{host="serve-test"}', t))[0]!.value![1]);
+    const n1 = Number((await prom.query('nslat_snapshots_total{host="serve-test"} offset 10s', t))[0]!.value![1]);
     const promCount = Number((await prom.query(`nslat_stage_latency_seconds_count${s} - nslat_stage_latency_seconds_count${s} offset 10s`, t))[0]!.value![1]);
 
     // nslat's own: the snapshots n1+1 … n2 of the trace serve recorded.
@@ -115,7 +115,7 @@ describe('nslat serve scraped by Prometheus', { skip, timeout: 300_000 }, () => 
     // host-counter panels need a helper that sends host counters (test/integration/serve-dashboard
     // checks them against recorded ones).
     const hostCounters = (value(await serve.metrics(), 'nslat_host_samples_total') ?? 0) > 0;
-    const { asked, skipped } = await checkDashboard(prom, { host: 'h3-test', time: t, hostCounters });
+    const { asked, skipped } = await checkDashboard(prom, { host: 'serve-test', time: t, hostCounters });
     console.log(`# dashboard: ${asked} queries returned series${skipped.length ? `; host-counter panels not checked (this helper sends no host counters): ${[...new Set(skipped)].join(', ')}` : ''}`);
 
     const ids = (await serve.health()).body.prog_ids;
