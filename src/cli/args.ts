@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { FilterError, parseFilter } from '../core/filter.ts';
 import type { PrivilegeMode } from '../core/transport/types.ts';
 import { MAX_MEASURE_EVERY, parseSampling, type SamplingMode } from '../core/sampling.ts';
+import { PER_OCTAVE, type PerOctave } from '../core/export/openmetrics.ts';
 
 export type Format = 'table' | 'json';
 export type OutKind = 'jsonl' | 'csv' | 'prom' | 'txt';
@@ -18,7 +19,7 @@ export interface CommonTarget {
 }
 
 export type Command =
-  | { kind: 'help'; topic?: 'check' | 'trace' | 'replay' }
+  | { kind: 'help'; topic?: 'check' | 'trace' | 'replay' | 'serve' }
   | { kind: 'version' }
   | ({
       kind: 'check';
@@ -49,7 +50,36 @@ export type Command =
       /** Also print bcc-style log2 histograms per stage (--log2). */
       log2: boolean;
     } & CommonTarget)
-  | { kind: 'replay'; file: string; format: Format; log2: boolean };
+  | { kind: 'replay'; file: string; format: Format; log2: boolean }
+  | ({
+      kind: 'serve';
+      listen: Listen;
+      stages: Array<'rx' | 'tx' | 'irq'>;
+      filter?: string;
+      probesDir?: string;
+      /** JSON Lines traces only: the raw stream, as trace --out FILE.jsonl writes it. */
+      out: OutFile[];
+      intervalMs: number;
+      sampling: SamplingMode;
+      sampleEvery?: number;
+      slowNs?: number;
+      bpfStats: boolean;
+      netfilter: boolean;
+      /** Histogram buckets per power of two in the exposition. */
+      perOctave: PerOctave;
+      /** The `host` label (default: this machine's name, or the SSH destination). */
+      hostLabel?: string;
+      /** Reach a helper that systemd runs as root through this socket instead of starting one. */
+      helperSocket?: string;
+    } & CommonTarget);
+
+/** Where `nslat serve` listens. */
+export interface Listen { host: string; port: number }
+
+/** The default --listen: loopback only (metrics name the host's sockets and processes), on a port
+ *  outside Prometheus's exporter range 9100-9999 (every number there is taken) and below the
+ *  Linux ephemeral port range. */
+export const DEFAULT_LISTEN: Listen = { host: '127.0.0.1', port: 10064 };
 
 export class UsageError extends Error {
   constructor(message: string, readonly hint: string) {
@@ -67,6 +97,10 @@ Usage:
                [--format table|json] [--interval MS] [--measure auto|N] [--sample N] [--slow-ms X]
                [--bpf-stats] [--no-netfilter] [--log2]
   nslat replay FILE [--format table|json] [--log2]
+  nslat serve  [--listen ADDR:PORT] [--host DEST] [--ssh-config FILE] [--stages rx,tx,irq]
+               [--filter EXPR] [--probes DIR] [--interval MS] [--measure auto|N] [--sample N]
+               [--slow-ms X] [--bpf-stats] [--no-netfilter] [--buckets-per-octave 8|4|2|1]
+               [--host-label NAME] [--helper-socket PATH] [--out FILE.jsonl]
   nslat --help | --version
 
 Commands:
@@ -79,6 +113,10 @@ Commands:
            through the root helper, trace, and print a per-layer percentile table (RX, TX) plus
            IRQ, the percentiles interpolated in log-linear buckets (at most 12.5 % wide).
   replay   Print the same report from a trace saved with --out FILE.jsonl.
+  serve    Trace until stopped (SIGTERM, SIGINT) and serve live OpenMetrics for Prometheus on
+           GET /metrics (and GET /healthz). Reconnects with backoff when the helper or the SSH
+           connection is lost (nslat_up is 0 meanwhile); counters never reset while it runs.
+           Reloads the probes when a file in --probes DIR changes, and on SIGHUP.
 
 Options:
   --host DEST          SSH destination (user@host, alias from ~/.ssh/config, host:port,
@@ -114,6 +152,13 @@ Options:
   --no-netfilter       No BPF netfilter hooks. They feed ip_rcv and ip_local_deliver on kernels
                        where neither fentry nor kprobes work; a hook sees one network namespace
                        (the helper's, plus the one a "netns INODE" filter names).
+  --listen ADDR:PORT   serve: where to listen (default 127.0.0.1:10064; [::1]:PORT for IPv6,
+                       0.0.0.0:PORT for every address, port 0 for any free port).
+  --buckets-per-octave N  serve: histogram buckets per power of two, 8 (nslat's own, at most
+                       12.5 % wide), 4, 2 or 1 (fewer series, buckets up to 25, 50, 100 % wide).
+  --host-label NAME    serve: the host label of every sample (default: the host name, or DEST).
+  --helper-socket PATH serve: the helper runs as root under systemd (nslat-helper.socket) and is
+                       reached through this Unix socket; nslat serve itself needs no privilege.
   -h, --help           This help.  -V, --version  The version.
 
 Ctrl-C stops cleanly: the probes are unloaded and what was collected is printed.
@@ -184,15 +229,37 @@ const OPTIONS = {
   'bpf-stats': { type: 'boolean' },
   'no-netfilter': { type: 'boolean' },
   log2: { type: 'boolean' },
+  listen: { type: 'string' },
+  'buckets-per-octave': { type: 'string' },
+  'host-label': { type: 'string' },
+  'helper-socket': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'V' },
 } as const;
 
-const ALLOWED: Record<'check' | 'trace' | 'replay', string[]> = {
+const ALLOWED: Record<'check' | 'trace' | 'replay' | 'serve', string[]> = {
   check: ['host', 'ssh-config', 'privilege', 'format', 'no-netfilter', 'probes', 'help'],
   trace: ['host', 'ssh-config', 'privilege', 'duration', 'stages', 'filter', 'probes', 'load', 'out', 'format', 'interval', 'measure', 'sample', 'slow-ms', 'bpf-stats', 'no-netfilter', 'log2', 'help'],
   replay: ['format', 'log2', 'help'],
+  serve: ['host', 'ssh-config', 'privilege', 'stages', 'filter', 'probes', 'out', 'interval', 'measure', 'sample', 'slow-ms', 'bpf-stats', 'no-netfilter', 'listen', 'buckets-per-octave', 'host-label', 'helper-socket', 'help'],
 };
+
+/** Parses --listen: "ADDR:PORT", "[IPv6]:PORT", ":PORT" (every address) or "PORT" (loopback). */
+export function parseListen(v: string | undefined): Listen {
+  if (v === undefined) return DEFAULT_LISTEN;
+  const t = v.trim();
+  let host: string;
+  let port: string;
+  const six = /^\[([0-9a-fA-F:.%a-zA-Z]+)\]:(\d+)$/.exec(t);
+  const four = /^([A-Za-z0-9.-]*):(\d+)$/.exec(t);
+  if (six) [host, port] = [six[1]!, six[2]!];
+  else if (four) [host, port] = [four[1] === '' ? '0.0.0.0' : four[1]!, four[2]!];
+  else if (/^\d+$/.test(t)) [host, port] = [DEFAULT_LISTEN.host, t];
+  else usage(`--listen ${shown(v)} is not ADDR:PORT.`, 'Examples: --listen 127.0.0.1:10064, --listen [::1]:10064, --listen 0.0.0.0:10064.');
+  const n = Number(port);
+  if (!(Number.isInteger(n) && n >= 0 && n <= 65535)) usage(`--listen ${shown(v)}: the port must be from 0 to 65535.`);
+  return { host, port: n };
+}
 
 export function parseCli(argv: string[]): Command {
   if (!Array.isArray(argv)) usage('internal: arguments are not a list');
@@ -222,9 +289,9 @@ export function parseCli(argv: string[]): Command {
     if (v.help) return { kind: 'help' };
     usage('no command given.', 'Use `nslat check`, `nslat trace` or `nslat replay FILE`; `nslat --help` shows all options.');
   }
-  if (cmd !== 'check' && cmd !== 'trace' && cmd !== 'replay') {
+  if (cmd !== 'check' && cmd !== 'trace' && cmd !== 'replay' && cmd !== 'serve') {
     if (cmd === 'help') return { kind: 'help' };
-    usage(`unknown command ${shown(cmd)}.`, 'Use `nslat check`, `nslat trace` or `nslat replay FILE`.');
+    usage(`unknown command ${shown(cmd)}.`, 'Use `nslat check`, `nslat trace`, `nslat replay FILE` or `nslat serve`.');
   }
   if (v.help) return { kind: 'help', topic: cmd };
   if (v.version) usage('--version takes no command.', 'Run `nslat --version` alone.');
@@ -294,6 +361,37 @@ export function parseCli(argv: string[]): Command {
   const slowMs = num('slow-ms', str('slow-ms'), 0, 60_000, false);
   const sampling = parseSampling(str('measure'));
   if (!sampling) usage(`--measure must be auto or a whole number from 1 to ${MAX_MEASURE_EVERY}, not "${str('measure')}"`);
+  if (cmd === 'serve') {
+    for (const o of out) if (o.kind !== 'jsonl') usage(`--out ${shown(o.path)}: nslat serve records only JSON Lines traces (.jsonl); it serves the rest live on /metrics.`);
+    const per = str('buckets-per-octave');
+    const perOctave = per === undefined ? 8 : Number(per);
+    if (!(PER_OCTAVE as readonly number[]).includes(perOctave)) usage(`--buckets-per-octave must be 8, 4, 2 or 1, got ${shown(per ?? '')}.`);
+    const hostLabel = str('host-label');
+    // eslint-disable-next-line no-control-regex
+    if (hostLabel !== undefined && (hostLabel === '' || /[\x00-\x1f\x7f]/.test(hostLabel))) usage(`--host-label ${shown(hostLabel)} must be a non-empty name without control characters.`);
+    const helperSocket = nonEmptyPath('helper-socket', str('helper-socket'));
+    if (helperSocket && target.host) usage('--helper-socket reaches a helper on this machine; it does not combine with --host.', 'Run nslat serve on the traced host itself.');
+    if (helperSocket && str('privilege') !== undefined) usage('--helper-socket needs no --privilege: systemd starts the helper as root.');
+    if (helperSocket && (v['bpf-stats'] === true || v['no-netfilter'] === true)) usage('with --helper-socket the helper\'s own options are the unit\'s: --bpf-stats and --no-netfilter go on the ExecStart line of nslat-helper@.service.');
+    return {
+      kind: 'serve',
+      ...target,
+      listen: parseListen(str('listen')),
+      stages,
+      filter: filter?.trim() === '' ? undefined : filter,
+      probesDir: nonEmptyPath('probes', str('probes')),
+      out,
+      intervalMs: num('interval', str('interval'), 100, 60_000, true) ?? 1000,
+      sampling,
+      sampleEvery: num('sample', str('sample'), 0, 1_000_000_000, true),
+      slowNs: slowMs === undefined ? undefined : Math.round(slowMs * 1e6),
+      bpfStats: v['bpf-stats'] === true,
+      netfilter,
+      perOctave: perOctave as PerOctave,
+      ...(hostLabel !== undefined ? { hostLabel } : {}),
+      ...(helperSocket !== undefined ? { helperSocket } : {}),
+    };
+  }
   return {
     kind: 'trace',
     ...target,

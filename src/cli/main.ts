@@ -1,5 +1,5 @@
 /**
- * The `nslat` command: check, trace, replay. Bundled by esbuild to dist/cli.mjs (bin/nslat).
+ * The `nslat` command: check, trace, replay, serve (serve.ts). Bundled by esbuild to dist/cli.mjs (bin/nslat).
  * Every failure ends as one sentence plus what to do on stderr, and a non-zero exit status:
  * 2 for usage errors, 1 for everything else.
  */
@@ -15,31 +15,17 @@ import { formatTable, toJsonDocument } from '../core/report.ts';
 import { TraceProtocolError } from '../core/export/jsonl.ts';
 import { parseCli, USAGE, UsageError, type Command } from './args.ts';
 import { openOutputs, readTrace } from './outputs.ts';
-import { createProgress, readPassword, type Progress } from './terminal.ts';
+import { askPass, createProgress } from './terminal.ts';
+import { CliError, sentence } from './errors.ts';
+import { runServe } from './serve.ts';
 
 type TraceCmd = Extract<Command, { kind: 'trace' }>;
 type CheckCmd = Extract<Command, { kind: 'check' }>;
 
-class CliError extends Error {
-  constructor(message: string, readonly hint?: string, readonly code = 1) {
-    super(message);
-  }
-}
 
 const out = (s: string) => process.stdout.write(s.endsWith('\n') ? s : `${s}\n`);
 
-function askPass(progress: Progress) {
-  if (!process.stdin.isTTY) return undefined;
-  return async (prompt: string) => {
-    progress.clear();
-    return readPassword(prompt || '[sudo] password:');
-  };
-}
 
-function sentence(e: unknown): string {
-  const m = (e as Error)?.message ?? String(e);
-  return m.replace(/\s+$/, '');
-}
 
 // ---------------------------------------------------------------- check
 
@@ -326,6 +312,8 @@ export async function main(argv: string[]): Promise<number> {
         return await runTrace(cmd);
       case 'replay':
         return await runReplay(cmd);
+      case 'serve':
+        return await runServe(cmd);
     }
   } catch (e) {
     if (e instanceof CliError) {

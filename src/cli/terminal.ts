@@ -72,3 +72,12 @@ export function readPassword(prompt: string, input: NodeJS.ReadStream = process.
     input.on('data', onData);
   });
 }
+
+/** Asks for the sudo password on the terminal; undefined when stdin is not one (nothing to ask on). */
+export function askPass(progress: Progress) {
+  if (!process.stdin.isTTY) return undefined;
+  return async (prompt: string) => {
+    progress.clear();
+    return readPassword(prompt || '[sudo] password:');
+  };
+}

@@ -164,7 +164,8 @@ export async function runPreflight(opts: PreflightOptions): Promise<PreflightRes
   });
 
   let privilege: PreflightResult['privilege'];
-  if (uid.ok && uid.out === '0') privilege = 'root';
+  if (t.privilegeVia) privilege = 'root';
+  else if (uid.ok && uid.out === '0') privilege = 'root';
   else if (sudo.ok) privilege = 'sudo-n';
   else if (/password|terminal|askpass/i.test(sudo.err)) privilege = 'sudo-password';
   else privilege = 'none';
@@ -173,7 +174,7 @@ export async function runPreflight(opts: PreflightOptions): Promise<PreflightRes
     check: 'privilege',
     ok: privOk,
     detail: {
-      root: 'running as root',
+      root: t.privilegeVia ?? 'running as root',
       'sudo-n': 'sudo works without a password',
       'sudo-password': opts.askPass ? 'sudo needs a password: nslat will ask for it' : 'sudo needs a password and none can be asked for here',
       none: `not root and sudo is not usable${sudo.err ? ` (${firstLine(sudo.err)})` : ''}`,

@@ -109,3 +109,39 @@ test('--no-netfilter: for trace and check (netfilter hooks are on by default), n
   assert.throws(() => parseCli(['trace', '--no-netfilter=1']), UsageError);
   assert.throws(() => parseCli(['trace', '--netfilter']), UsageError);
 });
+
+test('serve: trace\'s probes and options, --listen, --buckets-per-octave, --host-label, --helper-socket', () => {
+  const c = parseCli(['serve']);
+  assert.equal(c.kind, 'serve');
+  if (c.kind !== 'serve') return;
+  assert.deepEqual([c.listen, c.stages, c.intervalMs, c.perOctave, c.out, c.netfilter], [{ host: '127.0.0.1', port: 10064 }, ['rx', 'tx', 'irq'], 1000, 8, [], true]);
+  const d = parseCli(['serve', '--host', 'me@box', '--stages', 'rx', '--filter', 'udp and lport 53', '--probes', './p', '--measure', '4', '--interval', '500',
+    '--listen', '[::1]:9999', '--buckets-per-octave', '2', '--host-label', 'edge-1', '--out', 'x.jsonl', '--bpf-stats', '--no-netfilter']);
+  assert.equal(d.kind, 'serve');
+  if (d.kind !== 'serve') return;
+  assert.deepEqual([d.host, d.stages, d.filter, d.probesDir, d.sampling, d.intervalMs, d.listen, d.perOctave, d.hostLabel, d.bpfStats, d.netfilter],
+    ['me@box', ['rx'], 'udp and lport 53', './p', { kind: 'fixed', every: 4 }, 500, { host: '::1', port: 9999 }, 2, 'edge-1', true, false]);
+  const listen = (v: string) => { const x = parseCli(['serve', '--listen', v]); return x.kind === 'serve' ? x.listen : undefined; };
+  assert.deepEqual(listen('0.0.0.0:10064'), { host: '0.0.0.0', port: 10064 });
+  assert.deepEqual(listen(':8080'), { host: '0.0.0.0', port: 8080 });
+  assert.deepEqual(listen('9000'), { host: '127.0.0.1', port: 9000 });
+  assert.deepEqual(listen('127.0.0.1:0'), { host: '127.0.0.1', port: 0 });
+  const s = parseCli(['serve', '--helper-socket', '/run/nslat/helper.sock']);
+  assert.equal(s.kind === 'serve' && s.helperSocket, '/run/nslat/helper.sock');
+  for (const [argv, re] of [
+    [['serve', '--listen', 'box'], /not ADDR:PORT/],
+    [['serve', '--listen', '127.0.0.1:70000'], /0 to 65535/],
+    [['serve', '--buckets-per-octave', '3'], /8, 4, 2 or 1/],
+    [['serve', '--out', 'x.prom'], /only JSON Lines/],
+    [['serve', '--duration', '5'], /--duration does not apply/],
+    [['serve', '--load', 'loopback'], /--load does not apply/],
+    [['serve', '--format', 'json'], /--format does not apply/],
+    [['serve', '--helper-socket', '/s', '--host', 'h'], /does not combine with --host/],
+    [['serve', '--helper-socket', '/s', '--privilege', 'root'], /needs no --privilege/],
+    [['serve', '--helper-socket', '/s', '--no-netfilter'], /ExecStart/],
+    [['serve', '--host-label', ''], /non-empty/],
+    [['trace', '--listen', ':1'], /--listen does not apply/],
+  ] as Array<[string[], RegExp]>) {
+    assert.throws(() => parseCli(argv), (e: unknown) => e instanceof UsageError && re.test(e.message), argv.join(' '));
+  }
+});

@@ -324,8 +324,8 @@ test('OpenMetrics: histograms are cumulative, +Inf equals _count, counters are _
     else e.sum = s.value;
     series.set(id, e);
   }
-  const leafStages = rep.stages.filter((s) => !s.total_over_cpus);
-  assert.equal(series.size, leafStages.length, 'one histogram per leaf series (no over-CPU totals)');
+  const histStages = rep.stages.filter((s) => s.cpu === undefined);
+  assert.equal(series.size, histStages.length, 'one histogram per series that is not one CPU\'s share (IRQ series over all CPUs)');
   for (const [id, e] of series) {
     let prevLe = -Infinity;
     let prev = 0;
@@ -350,10 +350,15 @@ test('OpenMetrics: histograms are cumulative, +Inf equals _count, counters are _
   const sum = samples.find((s) => s.name === 'nslat_stage_latency_seconds_sum' && s.labels.stage === s0.name)!;
   assert.ok(Math.abs(sum.value - s0.sum / 1e9) < 1e-12);
   // le bounds sit at the log-linear upper edges (bucketUpper, in exact seconds); each carries the
-  // count of every bucket up to it; every nonempty bucket's own bound is there, and the one below it
+  // count of every bucket up to it; every bound from the one below the smallest value's power of two
+  // to the top of the largest's is there (a contiguous range), and none outside it
   const les = samples.filter((s) => s.name === 'nslat_stage_latency_seconds_bucket' && s.labels.stage === s0.name && s.labels.dir === 'rx' && s.labels.le !== '+Inf');
   const upperText = new Map(Array.from({ length: HIST_BUCKETS - 1 }, (_, i) => [nsToSecondsText(bucketUpper(i)), i] as const));
-  assert.ok(les.length > 0 && les.length < HIST_BUCKETS - 1, `${les.length} bounds: empty runs are left out`);
+  assert.ok(les.length > 0 && les.length < HIST_BUCKETS - 1, `${les.length} bounds: only the range the stage used`);
+  const idx = les.map((l) => upperText.get(l.labels.le!)!);
+  for (let k = 1; k < idx.length; k++) assert.equal(idx[k], idx[k - 1]! + 1, 'the bounds are contiguous');
+  assert.equal((idx[0]! + 1) % 8, 0, 'the range starts at a power of two');
+  assert.equal((idx[idx.length - 1]! + 1) % 8, 0, 'and ends at one');
   for (const l of les) {
     const i = upperText.get(l.labels.le!);
     assert.ok(i !== undefined, `le=${l.labels.le} is not a bucket's upper edge`);
@@ -373,8 +378,13 @@ test('OpenMetrics: histograms are cumulative, +Inf equals _count, counters are _
   assert.equal(evil.value, 4);
   assert.ok(samples.some((s) => s.name === 'nslat_activity_total' && s.labels.counter === 'weird"counter'), 'an unknown counter is activity');
   assert.ok(samples.some((s) => s.name === 'nslat_skb_drops_total' && s.labels.reason === 'NO\\SOCKET\n' && s.value === 2));
-  // per-CPU IRQ series carry cpu and their numbers
-  assert.ok(samples.some((s) => s.name === 'nslat_stage_latency_seconds_count' && s.labels.kind === 'softirq_delay' && s.labels.cpu === '1' && s.labels.vec === '3'));
+  // IRQ series: histograms over all CPUs (no cpu label), and each CPU's share as counters
+  assert.ok(samples.some((s) => s.name === 'nslat_stage_latency_seconds_count' && s.labels.kind === 'softirq_delay' && s.labels.vec === '3' && s.labels.cpu === undefined));
+  const perCpu = rep.stages.find((s) => s.kind === 'softirq_delay' && s.vec === 3 && s.cpu === 1)!;
+  const cpuEvents = samples.find((s) => s.name === 'nslat_irq_cpu_events_total' && s.labels.kind === 'softirq_delay' && s.labels.cpu === '1' && s.labels.vec === '3')!;
+  assert.equal(cpuEvents.value, perCpu.count);
+  const cpuSeconds = samples.find((s) => s.name === 'nslat_irq_cpu_seconds_total' && s.labels.kind === 'softirq_delay' && s.labels.cpu === '1' && s.labels.vec === '3')!;
+  assert.ok(Math.abs(cpuSeconds.value - perCpu.sum / 1e9) < 1e-12);
   // loss: every loss with what it is a share of; activity apart
   const lost = (loss: string) => samples.find((s) => s.name === 'nslat_lost_total' && s.labels.loss === loss)?.value;
   const base = (loss: string) => samples.find((s) => s.name === 'nslat_loss_base_total' && s.labels.loss === loss);

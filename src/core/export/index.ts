@@ -2,7 +2,9 @@
 export { TraceWriter, readTrace, TraceHeader, TraceProtocolError, TraceRecord, TRACE_VERSION } from './jsonl.ts';
 export type { TraceWriterInfo, TraceReadResult, TraceLineError, ReadTraceOptions } from './jsonl.ts';
 export { toCsv, writeCsv, parseCsv, csvField, bucketsField, CSV_COLUMNS } from './csv.ts';
-export { toOpenMetrics, writeOpenMetrics, escapeLabel, nsToSecondsText, OPENMETRICS_CONTENT_TYPE } from './openmetrics.ts';
-export type { OpenMetricsOptions } from './openmetrics.ts';
+export { toOpenMetrics, writeOpenMetrics, escapeLabel, nsToSecondsText, boundsFor, isBound, formatFor, OPENMETRICS_CONTENT_TYPE, PROMETHEUS_TEXT_CONTENT_TYPE, PER_OCTAVE } from './openmetrics.ts';
+export type { OpenMetricsOptions, LiveStatus, PerOctave, ExpositionFormat } from './openmetrics.ts';
+export { HostTotals, HOST_TOTALS_DEFAULTS } from './host-totals.ts';
+export type { HostTotalsOptions } from './host-totals.ts';
 export { formatSeedTrace, seedTraceLines, writeSeedTrace, flowText, isoMicros } from './seedtrace.ts';
 export type { SeedTraceOptions } from './seedtrace.ts';

@@ -80,6 +80,9 @@ export interface Transport {
   /** "local" or the SSH destination as given. */
   readonly host: string;
   readonly kind: 'local' | 'ssh';
+  /** Set when the system runs the helper as root itself (a systemd socket): says how, and no
+   *  privilege of the user is needed. */
+  readonly privilegeVia?: string;
   /** Run a fixed program with arguments as the unprivileged user. Resolves with any exit status;
    *  rejects with a TransportError for what is not the program's own failure: missing_tool (not
    *  installed on the target, says what to install), connect_failed / connection_lost (ssh exit
