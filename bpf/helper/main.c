@@ -801,7 +801,10 @@ int main(int argc, char **argv)
 	if (tracefs_msg[0])
 		emit_log(tracefs_level, "%s", tracefs_msg);
 
-	fcntl(0, F_SETFL, fcntl(0, F_GETFL) | O_NONBLOCK);
+	/* stdin stays blocking: epoll says when it is readable and each event
+	 * reads once. Where stdin and stdout are one socket (a socket-activated
+	 * helper), O_NONBLOCK on it would make a full send buffer look like a
+	 * reader gone. */
 	epfd = epoll_create1(EPOLL_CLOEXEC);
 	slots.epfd = epfd;
 	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);

@@ -168,7 +168,10 @@ export class ServeAgent {
       if (hello.arch !== undefined) live.arch = hello.arch;
       live.helperVersion = hello.helper_version;
     }
-    if (this.state === 'up' && this.session) live.measureEvery = this.session.sampling.every;
+    if (this.state === 'up' && this.session) {
+      live.measureEvery = this.session.sampling.packets.every;
+      live.irqMeasureEvery = this.session.sampling.irq.every;
+    }
     if (this.lastSnapshotMs !== undefined) live.lastSnapshotS = this.lastSnapshotMs / 1000;
     const mem = process.memoryUsage();
     live.memory = { rss: mem.rss, heapUsed: mem.heapUsed };

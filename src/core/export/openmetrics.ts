@@ -227,6 +227,8 @@ export interface LiveStatus {
   reloads: Array<{ slot: string; ok: boolean; count: number }>;
   /** The current sampling: 1 in N packets measured (absent while down). */
   measureEvery?: number;
+  /** 1 in N hard IRQs and softirq runs timed (the IRQ object's sampling). */
+  irqMeasureEvery?: number;
   /** Wall-clock seconds of the last snapshot. */
   lastSnapshotS?: number;
   /** nslat serve's own memory (bytes): resident set and JavaScript heap in use. */
@@ -333,6 +335,7 @@ function liveFamilies(x: Exposition, live: LiveStatus, report: Report): void {
   const reloads = x.family('nslat_reloads', 'counter', 'Probe reloads by slot and result (ok: the new probes run; failed: the old ones kept running).');
   for (const r of live.reloads) x.sample(reloads, [['slot', r.slot], ['result', r.ok ? 'ok' : 'failed']], r.count);
   if (live.measureEvery !== undefined) x.sample(x.family('nslat_measure_every', 'gauge', 'Sampling: 1 in N packets that pass the filters is measured through the stages (the histograms count those).'), [], live.measureEvery);
+  if (live.irqMeasureEvery !== undefined) x.sample(x.family('nslat_irq_measure_every', 'gauge', 'Sampling: 1 in N hard IRQs and softirq runs is timed (the IRQ histograms count those; the kernel counts them all).'), [], live.irqMeasureEvery);
   if (live.lastSnapshotS !== undefined) x.sample(x.family('nslat_last_snapshot_timestamp_seconds', 'gauge', 'Wall-clock time of the last snapshot.', 'seconds'), [], live.lastSnapshotS);
   if (live.memory) {
     x.sample(x.family('nslat_serve_resident_memory_bytes', 'gauge', 'Resident memory of the nslat serve process.', 'bytes'), [], live.memory.rss);

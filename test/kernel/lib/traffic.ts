@@ -62,6 +62,8 @@ export interface ServerOptions {
   size: number;
   /** Waits this long between "readable" and each recv() (a slow or stalled reader). */
   delayMs?: number;
+  /** Asks for software receive timestamps (SO_TIMESTAMPNS): see FlowOptions. */
+  rxTimestamps?: boolean;
   port?: number;
   timeoutS?: number;
 }
@@ -183,7 +185,7 @@ export async function runClient(o: ClientOptions): Promise<FlowResult['client']>
 export async function runFlow(o: FlowOptions): Promise<FlowResult> {
   const timeoutS = o.timeoutS ?? 20;
   const addr = o.addr ?? (o.family === 6 ? '::1' : '127.0.0.1');
-  const server = await startServer({ proto: o.proto, family: o.family, addr, ns: o.serverNs, count: o.count, size: o.size, delayMs: o.delayMs, port: o.port, timeoutS });
+  const server = await startServer({ proto: o.proto, family: o.family, addr, ns: o.serverNs, count: o.count, size: o.size, delayMs: o.delayMs, rxTimestamps: o.rxTimestamps, port: o.port, timeoutS });
   try {
     const client = await runClient({
       proto: o.proto,
