@@ -8,8 +8,9 @@
  *   node --import tsx bench/main.ts --help
  *
  * 1. probe cost: (a) nslat rx+tx+irq, (b) empty programs on the same hooks (bench/empty-gen.ts
- *    generates them from the helper's `loaded` sections into .cache/bench/empty.bpf.c), (c) bpftrace bench/rx-stages.bt; interleaved
- *    a,b,c per round under the same sockperf load; kernel bpf_stats per program id.
+ *    generates them from the helper's `loaded` sections into .cache/bench/empty.bpf.c), (c) bpftrace bench/rx-stages.bt,
+ *    (d) nslat at default sampling, (e) nslat timing 1 in 1024 (the floor sampling tends to); interleaved
+ *    a,d,e,b,c per round under the same sockperf load; kernel bpf_stats per program id.
  *    anatomy: bench/anatomy.bpf.c, one operation of a boundary per program (timestamp, LRU update…).
  * 2. end to end: sockperf TCP ping-pong RTT p50/p99 off / empty programs / nslat, interleaved rounds
  *    (order rotated), iperf3 TCP throughput; ablation: RTT with only rx, tx, irq, or no journeys.
@@ -59,6 +60,8 @@ if (args.help) {
 const only = new Set(String(args.only).split(','));
 const quick = args.quick;
 const ROUNDS = Number(args.rounds ?? (quick ? 1 : 3));
+/** Part 1 (e): nslat with 1 in this many packets and IRQ events timed, the floor sampling tends to. */
+const FLOOR_EVERY = 1024;
 const PAIRS = Number(args.pairs ?? (quick ? 2 : 10));
 const LOAD_S = quick ? 1 : 2; // seconds per sockperf workload in part 1
 const PP_S = quick ? 2 : 3; // seconds per ping-pong run in part 2
@@ -146,7 +149,7 @@ function attachedProgs(loaded: LoadedMessage[]): Prog[] {
 }
 
 type RunStat = { id: number; runs: number; ns: number; time: number };
-type ConfigRun = { cfg: 'a' | 'b' | 'c' | 'd'; round: number; progs: Array<Prog & RunStat>; loPkts: number; msgs: number; seconds: number };
+type ConfigRun = { cfg: 'a' | 'b' | 'c' | 'd' | 'e'; round: number; progs: Array<Prog & RunStat>; loPkts: number; msgs: number; seconds: number };
 
 function deltaStats(ids: Prog[], s0: Map<number, ProgRun>, s1: Map<number, ProgRun>): Array<Prog & RunStat> {
   return ids.map((p) => {
@@ -248,6 +251,22 @@ async function probeCost(env: Record<string, unknown>) {
         await h.quit();
       }
     }
+    // (e) nslat rx + tx + irq timing 1 in FLOOR_EVERY packets and IRQ events: what every packet
+    // still costs when (almost) none is measured (the sampling's floor; every packet is counted)
+    {
+      log(`part 1: round ${round}/${ROUNDS}: (e) nslat probes, 1 in ${FLOOR_EVERY}`);
+      const h = await RawHelper.start(HELPER, workdir, { intervalMs: 1000 });
+      try {
+        const loaded: LoadedMessage[] = [];
+        for (const s of ['rx', 'tx', 'irq']) loaded.push(await h.load(s, path.join(workdir, `${s}.bpf.o`)));
+        h.send({ cmd: 'set', data: { measure_every: FLOOR_EVERY, irq_measure_every: FLOOR_EVERY } });
+        const progs = attachedProgs(loaded);
+        progs.forEach((p) => ourProgIds.add(p.id));
+        await measure('e', round, progs);
+      } finally {
+        await h.quit();
+      }
+    }
     // (b) empty programs on the same hooks
     {
       log(`part 1: round ${round}/${ROUNDS}: (b) empty programs`);
@@ -311,10 +330,12 @@ async function probeCost(env: Record<string, unknown>) {
     const a = rows.map((x) => x.ns);
     const b = rounds.map((r) => emptyNs(r, hook));
     const c = slot === 'rx' ? rounds.map((r) => btNs(r, hook)) : rounds.map(() => NaN);
+    const e = rounds.map((r) => byRound('e', r).progs.find((p) => `${p.slot}:${p.name}` === k)?.ns ?? NaN);
     return {
       key: k, slot, hook, section: rows[0]!.section,
       runs_per_s: median(rows.map((x, i) => x.runs / byRound('a', rounds[i]!).seconds)),
-      a_ns: median(a), b_ns: median(b), c_ns: median(c),
+      a_ns: median(a), b_ns: median(b), c_ns: median(c), e_ns: median(e),
+      e_over_b: median(e.map((x, i) => x / b[i]!)),
       a_over_b: median(a.map((x, i) => x / b[i]!)),
       c_over_a: median(c.map((x, i) => x / a[i]!)),
     };
@@ -336,7 +357,14 @@ async function probeCost(env: Record<string, unknown>) {
     const meanD = mean(ranD.map((p) => p.ns));
     const meanBD = mean(ranD.map((p) => emptyNs(r, p.hook)));
     const dRxPkt = sumTime(D, (p) => p.slot === 'rx') / D.loPkts;
+    // (e): the same programs at 1 in FLOOR_EVERY
+    const E = byRound('e', r);
+    const ranE = ran.map((p) => E.progs.find((q) => q.slot === p.slot && q.name === p.name)).filter((p): p is Prog & RunStat => !!p && p.runs >= MIN_RUNS);
+    const meanE = mean(ranE.map((p) => p.ns));
+    const meanBE = mean(ranE.map((p) => emptyNs(r, p.hook)));
     return {
+      mean_e_ns: meanE, mean_e_ratio: meanE / meanBE,
+      e_ns_per_pkt: sumTime(E) / E.loPkts, e_rx_ns_per_pkt: sumTime(E, (p) => p.slot === 'rx') / E.loPkts,
       mean_d_ns: meanD, mean_d_ratio: meanD / meanBD,
       d_ns_per_pkt: sumTime(D) / D.loPkts, d_rx_ns_per_pkt: dRxPkt, c_over_d_rx: cPkt / dRxPkt,
       round: r, n_mean: ran.length,
@@ -366,6 +394,9 @@ async function probeCost(env: Record<string, unknown>) {
     mean_d_ns: median(perRound.map((x) => x.mean_d_ns)), mean_d_ratio: median(perRound.map((x) => x.mean_d_ratio)),
     d_ns_per_pkt: median(perRound.map((x) => x.d_ns_per_pkt)), d_rx_ns_per_pkt: median(perRound.map((x) => x.d_rx_ns_per_pkt)),
     c_over_d_rx: median(perRound.map((x) => x.c_over_d_rx)),
+    mean_e_ns: median(perRound.map((x) => x.mean_e_ns)), mean_e_ratio: median(perRound.map((x) => x.mean_e_ratio)),
+    e_ns_per_pkt: median(perRound.map((x) => x.e_ns_per_pkt)), e_rx_ns_per_pkt: median(perRound.map((x) => x.e_rx_ns_per_pkt)),
+    c_over_e_rx: median(perRound.map((x) => x.c_ns_per_pkt / x.e_rx_ns_per_pkt)),
     sampled_every: [...new Set(sampledEvery)].sort((a, b) => a - b),
   };
   env.empty_sections = emptySections;
@@ -679,6 +710,10 @@ function markdown(R: Results): string {
     L.push(`| 1 | BPF ns per packet, all nslat programs (a) / empty (b) | ${fmt(P.a_ns_per_pkt)} / ${fmt(P.b_ns_per_pkt)} ns per lo RX packet (${fmt(P.a_over_b_per_pkt, 2)}×) | – | – |`);
     L.push(`| 1 | BPF ns per packet, RX stages: bpftrace (c) vs nslat rx slot at default sampling (d, all rx programs) | ${fmt(P.c_ns_per_pkt)} vs ${fmt(P.d_rx_ns_per_pkt)} ns = **c/d ${fmt(P.c_over_d_rx, 2)}×** | ≥ 3× | ${verdict(P.c_over_d_rx >= 3)} |`);
     L.push(`| 1 | … the same, nslat measuring every packet (a) | ${fmt(P.c_ns_per_pkt)} vs ${fmt(P.a_rx_ns_per_pkt)} ns = c/a ${fmt(P.c_over_a_rx, 2)}× (same 7 hooks only: ${fmt(P.c_over_a_rx_same_hooks, 2)}×) | – | – |`);
+    if (P.mean_e_ns !== undefined) {
+      L.push(`| 1 | floor of sampling: nslat timing 1 in ${FLOOR_EVERY} packets and IRQ events (e) vs empty (b), mean ns per hook run (same programs) | ${fmt(P.mean_e_ns)} vs ${fmt(P.mean_b_ns)} ns = **${fmt(P.mean_e_ratio, 2)}×** | – | – |`);
+      L.push(`| 1 | … BPF ns per packet: all nslat programs (e) / empty (b); bpftrace RX (c) / nslat rx (e) | ${fmt(P.e_ns_per_pkt)} / ${fmt(P.b_ns_per_pkt)} ns (${fmt(P.e_ns_per_pkt / P.b_ns_per_pkt, 2)}×); c/e ${fmt(P.c_over_e_rx, 2)}× | – | – |`);
+    }
   }
   const E = R.e2e;
   if (E) {
@@ -715,10 +750,10 @@ function markdown(R: Results): string {
   }
   L.push('');
   if (R.probe) {
-    L.push('### Per program: ns per run (median of rounds), nslat (a) / empty (b) / bpftrace (c)', '');
-    L.push('| hook | nslat program | runs/s (a) | a ns/run | b ns/run | a/b | c ns/run | c/a |', '|---|---|---|---|---|---|---|---|');
+    L.push(`### Per program: ns per run (median of rounds), nslat (a) / empty (b) / bpftrace (c) / nslat at 1 in ${FLOOR_EVERY} (e)`, '');
+    L.push('| hook | nslat program | runs/s (a) | a ns/run | b ns/run | a/b | c ns/run | c/a | e ns/run | e/b |', '|---|---|---|---|---|---|---|---|---|---|');
     for (const p of [...R.probe.perProg].sort((x, y) => (y.a_ns || 0) - (x.a_ns || 0))) {
-      L.push(`| ${p.section} | ${p.key} | ${fmt(p.runs_per_s, 0)} | ${fmt(p.a_ns)} | ${fmt(p.b_ns)} | ${fmt(p.a_over_b, 2)} | ${fmt(p.c_ns)} | ${fmt(p.c_over_a, 2)} |`);
+      L.push(`| ${p.section} | ${p.key} | ${fmt(p.runs_per_s, 0)} | ${fmt(p.a_ns)} | ${fmt(p.b_ns)} | ${fmt(p.a_over_b, 2)} | ${fmt(p.c_ns)} | ${fmt(p.c_over_a, 2)} | ${fmt(p.e_ns)} | ${fmt(p.e_over_b, 2)} |`);
     }
     L.push('', 'Packets: loopback RX packets counted by the kernel (/sys/class/net/lo/statistics/rx_packets) during each window — ' +
       'every lo packet fires the probes, including other users\' traffic on this shared machine. Per round: ' +

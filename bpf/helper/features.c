@@ -168,7 +168,9 @@ static void probe_netfilter(struct kernel *k)
 	}
 	lfd = nf_link_create(pfd, 2, 0, -1000);
 	e = errno;
-	if (lfd < 0)
+	/* EBUSY: another BPF netfilter link holds that priority (another nslat
+	 * session on this kernel): the links work */
+	if (lfd < 0 && e != EBUSY)
 		snprintf(why, n, "netfilter attach fails on this kernel (%s; CONFIG_NETFILTER_BPF_LINK?)",
 			 strerrorname_np(e) ?: strerror(e));
 	else

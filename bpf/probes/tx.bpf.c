@@ -2,13 +2,14 @@
 /*
  * tx.bpf.c - transmit path.
  *
- * The skb is not known at sendmsg time, so sendmsg opens a per-thread
- * context (inet_sendmsg / inet6_sendmsg with fentry or kprobes; else
+ * The skb is not known at sendmsg time, so sendmsg opens a context for the
+ * sending thread (inet_sendmsg / inet6_sendmsg with fentry or kprobes; else
  * tcp:tcp_sendmsg_locked and the sendto/sendmsg/sendmmsg syscalls), closed
- * at the end of the call (their return; else sock:sock_send_length). The
- * first skb reaching IP output or
- * net_dev_queue in that context starts with t0 = sendmsg; others start at
- * their first boundary. Ends: consume_skb (TX completion), kfree_skb, or -
+ * at the end of the call (their return; else sock:sock_send_length): a
+ * per-CPU record of the thread and of sampling's decision, plus, for a
+ * measured send, its time kept with the thread (task storage). The first
+ * skb reaching IP output or net_dev_queue in that context starts with
+ * t0 = sendmsg; others start at their first boundary. Ends: consume_skb (TX completion), kfree_skb, or -
  * on loopback/veth, where the TX skb becomes the peer's RX skb inside
  * start_xmit - net_dev_xmit after that hand-off. net_dev_xmit never
  * dereferences the skb (it may already be freed).
@@ -36,12 +37,30 @@ enum nslat_boundary {
 };
 NSLAT_BOUNDARY_ENUM_CHECK();
 
-/* Per-thread sendmsg context: task storage (no hash insert or delete on
- * the send path). t == 0: no send in progress. */
+/* The send in progress on each CPU: its task, and sampling's decision for
+ * the first packet it sends (made at sendmsg, before any clock is read).
+ * A send not measured costs its hooks this per-CPU record and nothing else. */
+struct send_cpu {
+	__u64 task;	/* the sending task (0: none) */
+	__u64 t;	/* a measured send's sendmsg time (0: not measured) */
+	__u32 used;	/* an skb took the decision: tcp_sendmsg_locked must not reopen it */
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct send_cpu);
+} tx_send_cpu SEC(".maps");
+
+/* A measured send's time kept with its task as well (task storage: no hash
+ * insert or delete on the send path), for the skb that leaves after the
+ * task moved to another CPU or another send took this CPU's record. */
 struct sendmsg_ctx {
 	__u64 t;
-	__u32 used;	/* an skb took this call's context: tcp_sendmsg_locked must not reopen it */
-	__u32 skip;	/* sampling passed this call over: its first skb is not measured */
+	__u32 used;
+	__u32 pad;
 };
 
 struct {
@@ -53,34 +72,59 @@ struct {
 
 /* ---------------------------------------------------------------- sendmsg context */
 
+static __always_inline struct send_cpu *send_cpu(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&tx_send_cpu, &zero);
+}
+
+static __always_inline struct sendmsg_ctx *send_task(__u64 flags)
+{
+	return bpf_task_storage_get(&tx_sendmsg, bpf_get_current_task_btf(), 0, flags);
+}
+
+/* keep_first: a send already open on this CPU for this task stays (TCP calls
+ * tcp_sendmsg_locked once per loop of one send). */
 static __always_inline void sendmsg_open(bool keep_first)
 {
+	struct send_cpu *sc = send_cpu();
+	__u64 task = bpf_get_current_task();
 	struct sendmsg_ctx *c;
 
-	if (!nslat_task_ok())
+	if (!sc || !nslat_task_ok() || (keep_first && sc->task == task))
 		return;
-	c = bpf_task_storage_get(&tx_sendmsg, bpf_get_current_task_btf(), 0,
-				 BPF_LOCAL_STORAGE_GET_F_CREATE);
+	nslat_cnt(NSLAT_CNT_SENDMSG);
+	sc->task = task;
+	sc->used = 0;
+	sc->t = 0;
+	/* the packet this call sends first is measured or not from here (the
+	 * clock is read only for one that is) */
+	if (measure_every > 1 && bpf_get_prandom_u32() % measure_every)
+		return;
+	sc->t = bpf_ktime_get_ns();
+	c = send_task(BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!c) {
 		nslat_cnt(NSLAT_CNT_MAP_FULL);
 		return;
 	}
-	if (keep_first && (c->t || c->used || c->skip))
-		return;
+	c->t = sc->t;
 	c->used = 0;
-	nslat_cnt(NSLAT_CNT_SENDMSG);
-	/* the packet this call sends first is measured or not from here (the
-	 * clock is read only for one that is) */
-	c->skip = measure_every > 1 && bpf_get_prandom_u32() % measure_every;
-	c->t = c->skip ? 0 : bpf_ktime_get_ns();
 }
 
 static __always_inline void sendmsg_close(void)
 {
-	struct sendmsg_ctx *c = bpf_task_storage_get(&tx_sendmsg, bpf_get_current_task_btf(), 0, 0);
+	struct send_cpu *sc = send_cpu();
+	struct sendmsg_ctx *c;
 
+	if (sc && sc->task == bpf_get_current_task()) {
+		sc->task = 0;
+		if (!sc->t)	/* not measured: nothing kept with the task */
+			return;
+	}
+	c = send_task(0);
 	if (c)
-		c->t = c->used = c->skip = 0;
+		c->t = c->used = 0;
 }
 
 /* The socket layer's sendmsg of both inet families (send, sendto, sendmsg,
@@ -208,7 +252,8 @@ static __always_inline int tx_admit(struct tx_skb *in, __u32 b, struct nslat_pkt
 {
 	struct nslat_pkt *st = nslat_lookup(in->key);
 	struct sendmsg_ctx *c;
-	__u64 now;
+	struct send_cpu *sc;
+	__u64 now, task, t_send = 0;
 
 	if (st && st->last < b) {
 		now = bpf_ktime_get_ns();
@@ -222,30 +267,36 @@ static __always_inline int tx_admit(struct tx_skb *in, __u32 b, struct nslat_pkt
 	if (!in->dev_ok || !in->cgroup_ok ||
 	    (nslat_flow_filter() && !nslat_ports_ok(init->l4, init->sport, init->dport)))
 		return nslat_reject(in->key);
-	c = bpf_task_storage_get(&tx_sendmsg, bpf_get_current_task_btf(), 0, 0);
-	if (c && c->skip) {
-		/* the first skb of a send sampling passed over */
+	sc = send_cpu();
+	task = bpf_get_current_task();
+	if (sc && sc->task == task && !sc->used) {
+		/* The first skb of the send on this CPU: decided at sendmsg. One
+		 * decision per call: an skb sent from a softirq that interrupted this
+		 * thread between the syscall entry and tcp_sendmsg_locked may take
+		 * it, which must not let tcp_sendmsg_locked open a second one. */
+		sc->used = 1;
 		nslat_cnt(NSLAT_CNT_SEEN);
-		c->skip = 0;
+		if (!sc->t)
+			return nslat_unmeasured(in->key);
+		t_send = sc->t;
+		c = send_task(0);
+		if (c)
+			c->used = 1;
+	} else if (!(sc && sc->task == task) && (c = send_task(0)) && c->t && !c->used) {
+		/* a measured send whose task moved, or whose CPU record another send took */
 		c->used = 1;
+		nslat_cnt(NSLAT_CNT_SEEN);
+		t_send = c->t;
+	} else if (filter_pid) {
+		return nslat_reject(in->key);	/* not sent from a matching thread's sendmsg */
+	} else if (!nslat_measure()) {
 		return nslat_unmeasured(in->key);
 	}
-	if (c && c->t)
-		nslat_cnt(NSLAT_CNT_SEEN);	/* measured: decided at sendmsg */
-	else if (filter_pid)
-		return nslat_reject(in->key);	/* not sent from a matching thread's sendmsg */
-	else if (!nslat_measure())
-		return nslat_unmeasured(in->key);
 	now = bpf_ktime_get_ns();
 	*t0p = now;
 	*nowp = now;
-	if (c && c->t && now - c->t <= NSLAT_MAX_AGE_NS) {
-		*t0p = c->t;
-		c->t = 0;
-		/* One context per call: an skb sent from a softirq that interrupted this
-		 * thread between the syscall entry and tcp_sendmsg_locked may take it,
-		 * which must not let tcp_sendmsg_locked open a second one. */
-		c->used = 1;
+	if (t_send && now - t_send <= NSLAT_MAX_AGE_NS) {
+		*t0p = t_send;
 		init->mask = 1U << NSLAT_TX_SENDMSG;	/* ts[SENDMSG] = 0 */
 	} else if (filter_pid) {
 		return nslat_reject(in->key);	/* not sent from a matching thread's sendmsg */

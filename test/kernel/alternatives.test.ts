@@ -110,6 +110,42 @@ describe('alternatives: choose before loading, verify every variant', { skip, ti
     }
   });
 
+  test('two sessions on one kernel: the second helper still finds netfilter hooks working and both feed the IP layer', async () => {
+    const a = await Helper.start();
+    const b = await Helper.start().catch(async (e: unknown) => {
+      await a.dispose();
+      throw e;
+    });
+    try {
+      if (!a.hello.netfilter) return; // no BPF netfilter links on this kernel: nothing to share
+      const rxA = await a.loadOk('rx', 'rx');
+      // b's start-up probe ran while a had no hooks; a third helper probes while a's hooks hold
+      // the default priority (EBUSY there means another link holds it, not that links fail).
+      const c = await Helper.start();
+      try {
+        assert.equal(c.hello.netfilter, true, 'a helper started while another holds netfilter hooks still finds them working');
+        const rxC = await c.loadOk('rx', 'rx');
+        const rxB = await b.loadOk('rx', 'rx');
+        for (const [who, l] of [['first', rxA], ['second', rxB], ['third', rxC]] as const) {
+          for (const name of ['ip_rcv', 'ip_local_deliver']) {
+            const bd = l.boundaries.find((x) => x.name === name)!;
+            if (bd.feeds?.some((f) => f.attach === 'netfilter') || bd.attach === 'netfilter' || !bd.active) {
+              assert.ok(bd.active, `${who} helper: ${name} fed (${bd.reason})`);
+            }
+          }
+        }
+        c.assertProtocolClean();
+      } finally {
+        await c.dispose();
+      }
+      a.assertProtocolClean();
+      b.assertProtocolClean();
+    } finally {
+      await a.dispose();
+      await b.dispose();
+    }
+  });
+
   test('--no-netfilter: the IP layer is fed by fentry or kprobe only, and says why not', async () => {
     const h = await Helper.start({ args: ['--no-netfilter'] });
     try {

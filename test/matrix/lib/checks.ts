@@ -556,36 +556,53 @@ export const IRQ_SAMPLED_SHARE: [number, number] = [0.5, 2];
  * time; a NIC with GRO enters at napi_gro_receive, before any stamp. Windows without timestamping
  * take none (guests: nothing else on them turns it on).
  */
+/** What one timestamped window's rx entries took, from its counters. */
+export interface StampWindow {
+  name: string;
+  kind: PathKind;
+  proto: 'tcp' | 'udp';
+  started: number;
+  stamped: number;
+  checked: number;
+  /** Mean distance of a stamp from the probes' clock at the entry, ns (0 when none was checked). */
+  skew: number;
+}
+
+/** The windows run with software receive timestamping on (named *-stamped). */
+export function stampWindows(a: Analysis): StampWindow[] {
+  const out: StampWindow[] = [];
+  for (const [name, w] of a.wins) {
+    if (!name.endsWith('-stamped')) continue;
+    const c = (k: string) => w.totals.counters.get(`rx.${k}`) ?? 0;
+    const checked = c('stamp_checked');
+    out.push({ name, kind: pathKind(name, a.ev), proto: name.includes('tcp') ? 'tcp' : 'udp', started: c('started'), stamped: c('kernel_stamped'), checked, skew: checked ? c('stamp_skew_ns') / checked : 0 });
+  }
+  return out;
+}
+
 function checkStamps(a: Analysis): void {
   const g = a.groups.stamps;
   if (!a.h1.loaded.get('rx')) {
     g.add('rx did not load: nothing to check (see the load test)');
     return;
   }
-  const c = (t: Totals, k: string) => t.counters.get(`rx.${k}`) ?? 0;
   const bound = STAMP_SKEW_NS[a.facts.kind];
   let rejected = 0;
   for (const [name, w] of a.wins) {
-    const t = w.totals;
-    rejected += c(t, 'stamp_rejected');
-    const started = c(t, 'started');
-    const stamped = c(t, 'kernel_stamped');
-    if (!name.endsWith('-stamped')) {
-      if (a.facts.kind === 'guest') g.check(stamped === 0, `${name}: ${stamped} entries from kernel stamps with timestamping off`);
-      continue;
-    }
-    const checked = c(t, 'stamp_checked');
-    const skew = checked ? c(t, 'stamp_skew_ns') / checked : 0;
-    g.note(`${name}: ${stamped} of ${started} entries from the kernel's stamp; mean distance from the clock ${formatNs(skew)}`);
-    const kind = pathKind(name, a.ev);
-    if (name.includes('tcp')) {
-      g.check(stamped <= 0.05 * started, `${name}: ${stamped} of ${started} TCP entries from skb->tstamp, which holds TCP's departure time there`);
-    } else if (kind === 'virtio') {
-      g.check(stamped === 0, `${name}: ${stamped} entries from stamps at a GRO NIC (it enters at napi_gro_receive, before the kernel stamps)`);
+    rejected += w.totals.counters.get('rx.stamp_rejected') ?? 0;
+    const stamped = w.totals.counters.get('rx.kernel_stamped') ?? 0;
+    if (!name.endsWith('-stamped') && a.facts.kind === 'guest') g.check(stamped === 0, `${name}: ${stamped} entries from kernel stamps with timestamping off`);
+  }
+  for (const w of stampWindows(a)) {
+    g.note(`${w.name}: ${w.stamped} of ${w.started} entries from the kernel's stamp; mean distance from the clock ${formatNs(w.skew)}`);
+    if (w.proto === 'tcp') {
+      g.check(w.stamped <= 0.05 * w.started, `${w.name}: ${w.stamped} of ${w.started} TCP entries from skb->tstamp, which holds TCP's departure time there`);
+    } else if (w.kind === 'virtio') {
+      g.check(w.stamped === 0, `${w.name}: ${w.stamped} entries from stamps at a GRO NIC (it enters at napi_gro_receive, before the kernel stamps)`);
     } else {
-      g.check(started > 0 && stamped >= 0.9 * started, `${name}: only ${stamped} of ${started} netif_rx entries took the kernel's stamp with timestamping on`);
-      g.check(checked === stamped, `${name}: ${checked} of ${stamped} stamps checked against the clock`);
-      g.check(skew <= bound, `${name}: stamps ${formatNs(skew)} from the clock on average (bound ${formatNs(bound)})`);
+      g.check(w.started > 0 && w.stamped >= 0.9 * w.started, `${w.name}: only ${w.stamped} of ${w.started} netif_rx entries took the kernel's stamp with timestamping on`);
+      g.check(w.checked === w.stamped, `${w.name}: ${w.checked} of ${w.stamped} stamps checked against the clock`);
+      g.check(w.skew <= bound, `${w.name}: stamps ${formatNs(w.skew)} from the clock on average (bound ${formatNs(bound)})`);
     }
   }
   g.check(rejected === 0, `${rejected} kernel stamps refuted by the next boundary`);
