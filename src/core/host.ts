@@ -195,7 +195,7 @@ export function cpuShares(t: CpuTime): { softirq: number; busy: number } | undef
 
 /** The interval as the panel gets it: every series value, CPU shares included; events in order
  *  of kind, then largest first. */
-export function hostPoint(h: IntervalHost): HostPoint {
+export function hostPoint(h: IntervalHost, dur_ms: number): HostPoint {
   const v: Record<string, number> = {};
   for (const [k, n] of h.counters) v[k] = n;
   for (const [k, n] of h.gauges) v[k] = n;
@@ -205,7 +205,7 @@ export function hostPoint(h: IntervalHost): HostPoint {
     v[softirqShareKey(c)] = s.softirq;
     v[busyShareKey(c)] = s.busy;
   }
-  return { v, events: sortedEvents(h.events.values()) };
+  return { dur_ms, v, events: sortedEvents(h.events.values()) };
 }
 
 const KIND_RANK: Record<HostEventKind, number> = { drop: 0, overflow: 1, squeeze: 2, retransmit: 3 };

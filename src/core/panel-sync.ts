@@ -132,7 +132,7 @@ function point(iv: Interval): IntervalPoint {
     stages[key] = [st.count, quantile(b, 0.5, st.sum), quantile(b, 0.99, st.sum), pairs, group];
   }
   const p: IntervalPoint = { t_ms: iv.t_ms, stages, events_per_s: iv.dur_ms > 0 ? iv.events / (iv.dur_ms / 1000) : 0 };
-  if (iv.host) p.host_counters = hostPoint(iv.host);
+  if (iv.host) p.host_counters = hostPoint(iv.host, iv.dur_ms);
   return p;
 }
 

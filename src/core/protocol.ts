@@ -826,6 +826,8 @@ export type HostEventCounter = z.infer<typeof HostEventCounter>;
 
 /** The host's figures of one interval (host.ts HOST_SERIES says what each key is). */
 export const HostPoint = z.object({
+  /** The interval's length (ms), to turn counters into rates. */
+  dur_ms: z.number().min(0),
   /** By series key: counters as the interval's delta ("rx_packets:eth0", "time_squeeze"), CPU
    *  time as a share of the interval ("softirq:1", 0..1), queue lengths as the largest seen
    *  ("recv_q:udp 127.0.0.1:5000 *:*"). */
