@@ -36,17 +36,14 @@ function wrap(text: string, width: number, indent: string): string[] {
 
 const pct = (share: number): string => formatPercent(share).replace(' %', '%');
 
-function ifaceState(i: HostIfaceRow): string {
-  const c = i.config;
-  if (!c) return '-';
-  return [c.operstate, c.speed_mbps !== undefined && c.speed_mbps > 0 ? `${c.speed_mbps}Mb/s` : undefined].filter(Boolean).join(' ') || '-';
-}
 
 /** The configuration lines under an interface: rings, coalescing, queues, RPS/XPS, MTU. */
 function ifaceConfig(i: HostIfaceRow): string | undefined {
   const c = i.config;
   if (!c) return undefined;
   const parts: string[] = [];
+  if (c.driver !== undefined) parts.push(`driver ${c.driver}`);
+  if (c.speed_mbps !== undefined && c.speed_mbps > 0) parts.push(`${c.speed_mbps} Mb/s`);
   if (c.mtu !== undefined) parts.push(`mtu ${c.mtu}`);
   if (c.rx_queues !== undefined || c.tx_queues !== undefined) parts.push(`queues rx ${c.rx_queues ?? '?'} tx ${c.tx_queues ?? '?'}`);
   const r = c.rings;
@@ -96,10 +93,10 @@ export function formatHostSection(h: HostReport, o: HostTableOptions): string[] 
   if (h.ifaces.length) {
     out.push('', bold('Interfaces') + dim('  (ip -s link, tc -s qdisc, ethtool -S/-g/-c; totals and mean rates)'));
     const lines = layout(
-      ['iface', 'driver', 'state', 'rx pkts', 'rx/s', 'rx bytes', 'tx pkts', 'tx/s', 'tx bytes', 'dropped', 'errors'],
-      h.ifaces.map((i) => [i.id, i.config?.driver ?? '-', ifaceState(i), formatCount(i.stats.rx_packets ?? 0), formatRate(i.rx_pps), formatBytes(i.stats.rx_bytes ?? 0), formatCount(i.stats.tx_packets ?? 0), formatRate(i.tx_pps), formatBytes(i.stats.tx_bytes ?? 0), formatCount(i.drops), formatCount(i.errors)]),
+      ['iface', 'state', 'rx pkts', 'rx/s', 'rx bytes', 'tx pkts', 'tx/s', 'tx bytes', 'dropped', 'errors'],
+      h.ifaces.map((i) => [i.id, i.config?.operstate ?? '-', formatCount(i.stats.rx_packets ?? 0), formatRate(i.rx_pps), formatBytes(i.stats.rx_bytes ?? 0), formatCount(i.stats.tx_packets ?? 0), formatRate(i.tx_pps), formatBytes(i.stats.tx_bytes ?? 0), formatCount(i.drops), formatCount(i.errors)]),
       width,
-      [0, 1, 2],
+      [0, 1],
     );
     out.push(dim(lines[0]!));
     h.ifaces.forEach((i, k) => {
