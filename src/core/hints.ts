@@ -6,7 +6,7 @@
  * JSON document and the panel's Host tab.
  */
 import type { Hint, HostIrqRow, HostSocketRow } from './protocol.ts';
-import { type HostTables, type IntervalHost, cpuShares, eventKindOf, socketLabel, qdiscLabel } from './host.ts';
+import { type HostTables, type IntervalHost, eventKindOf, qdiscLabel, socketLabel, softirqShare } from './host.ts';
 import { HOST_TOTAL_KEYS, nicIrqsKey, recvQKey } from './host-keys.ts';
 import { formatBytes, formatCount, formatNs, formatPercent, formatRate } from './format.ts';
 
@@ -241,7 +241,7 @@ const softirqSaturated: HintRule = {
     for (const c of tables.cpus) {
       const share = (iv: HintInterval) => {
         const t = iv.host.cpu.get(c.cpu);
-        return t ? cpuShares(t)?.softirq ?? 0 : 0;
+        return t ? softirqShare(t) ?? 0 : 0;
       };
       const sat = intervals.filter((iv) => share(iv) >= HINT_LIMITS.softirqSaturated);
       if (!sat.length) continue;

@@ -12,9 +12,8 @@
 export const rxPacketsKey = (iface: string): string => `rx_packets:${iface}`;
 export const txPacketsKey = (iface: string): string => `tx_packets:${iface}`;
 export const dropsKey = (iface: string): string => `drops:${iface}`;
-/** Share of a CPU's time in softirq, and not idle (everything but idle and iowait). */
+/** Share of a CPU's time in softirq. */
 export const softirqShareKey = (cpu: number): string => `softirq:${cpu}`;
-export const busyShareKey = (cpu: number): string => `busy:${cpu}`;
 /** Interrupts of IRQ lines that belong to a NIC queue, on one CPU. */
 export const nicIrqsKey = (cpu: number): string => `nic_irqs:${cpu}`;
 /** A listed socket's Recv-Q (bytes, the largest seen in the interval), by HostSocketRow.id. */

@@ -35,7 +35,7 @@ import {
   type HostSocketRow,
   type HostSummary,
 } from './protocol.ts';
-import { HOST_TOTAL_KEYS, busyShareKey, dropsKey, nicIrqsKey, recvQKey, rxPacketsKey, softirqShareKey, txPacketsKey } from './host-keys.ts';
+import { HOST_TOTAL_KEYS, dropsKey, nicIrqsKey, recvQKey, rxPacketsKey, softirqShareKey, txPacketsKey } from './host-keys.ts';
 
 export const HOST_LIMITS = {
   ifaces: 256,
@@ -186,11 +186,10 @@ function cloneHost(h: IntervalHost): IntervalHost {
   };
 }
 
-/** A CPU's share of the interval in softirq and busy (not idle, not iowait); undefined without time. */
-export function cpuShares(t: CpuTime): { softirq: number; busy: number } | undefined {
+/** A CPU's share of the interval in softirq; undefined without time. */
+export function softirqShare(t: CpuTime): number | undefined {
   const total = cpuTotal(t);
-  if (!(total > 0)) return undefined;
-  return { softirq: t.softirq / total, busy: (total - t.idle - t.iowait) / total };
+  return total > 0 ? t.softirq / total : undefined;
 }
 
 /** The interval as the panel gets it: every series value, CPU shares included; events in order
@@ -200,10 +199,8 @@ export function hostPoint(h: IntervalHost, dur_ms: number): HostPoint {
   for (const [k, n] of h.counters) v[k] = n;
   for (const [k, n] of h.gauges) v[k] = n;
   for (const [c, t] of h.cpu) {
-    const s = cpuShares(t);
-    if (!s) continue;
-    v[softirqShareKey(c)] = s.softirq;
-    v[busyShareKey(c)] = s.busy;
+    const s = softirqShare(t);
+    if (s !== undefined) v[softirqShareKey(c)] = s;
   }
   return { dur_ms, v, events: sortedEvents(h.events.values()) };
 }
@@ -386,8 +383,8 @@ export class HostAccumulator {
     const prev = iv.cpu.get(c.cpu);
     if (prev) for (const f of CPU_FIELDS) prev[f] += c.time_ns[f];
     else iv.cpu.set(c.cpu, { ...c.time_ns });
-    const share = cpuShares(iv.cpu.get(c.cpu)!);
-    if (share) st.softirqMax = Math.max(st.softirqMax, share.softirq);
+    const share = softirqShare(iv.cpu.get(c.cpu)!);
+    if (share !== undefined) st.softirqMax = Math.max(st.softirqMax, share);
     c.softirqs.forEach((v, k) => {
       if (k < st.softirqs.length && v > 0) st.softirqs[k]! += v;
     });
