@@ -5,6 +5,9 @@
 #                          probe sources' boundaries)
 #   helper-stream.jsonl    the recorded stream stretched to 30 snapshots (test/fixtures/stream.ts)
 #   panel-state.json       the panel fixture built from the recording (test/webview/fixture.ts)
+#   helper-host.jsonl      a short stream with host counters (test/kernel/host-counters.test.ts):
+#                          a veth with a dropping tbf qdisc, a full UDP socket and its process,
+#                          protocol counters, CPUs, IRQ lines
 # and replaces the helper's work directory in the captured helper-6.18-*.jsonl by the same
 # placeholder, so no fixture carries a path of the machine it came from.
 #
@@ -25,6 +28,13 @@ if [ ! -s "$out" ]; then
 	exit 1
 fi
 cp "$out" test/fixtures/helper-recorded.jsonl
+: >"$out"
+NSLAT_HOST_RECORD_OUT="$out" node --import tsx --test --test-name-pattern='^record' test/kernel/host-counters.test.ts
+if [ ! -s "$out" ]; then
+	echo "record-fixtures: the host recording wrote nothing (was it skipped? see its output above)" >&2
+	exit 1
+fi
+cp "$out" test/fixtures/helper-host.jsonl
 node --import tsx --input-type=module -e '
 import { readFileSync, writeFileSync } from "node:fs";
 import { WORKDIR, scrubPaths } from "./test/fixtures/recorded.ts";

@@ -25,6 +25,8 @@
  *   load.c      one probe object: plan, load, attach, detach, describe (object.h)
  *   snapshot.c  reading an object's maps as deltas; journeys
  *   slot.c      one object per slot name: load, reload, unload (slot.h)
+ *   host.c      the host's own counters in each snapshot (with nl.c,
+ *               hostproc.c, hostnet.c, hostsock.c; host.h)
  *   main.c      commands, the event loop
  *
  * State is passed explicitly: `struct kernel` (what features.c found) and
@@ -55,6 +57,7 @@
 #include "object.h"
 #include "snapshot.h"
 #include "slot.h"
+#include "host.h"
 
 #define HELPER_VERSION "0.2.0"
 #define MAX_COMMAND_BYTES (64 * 1024)
@@ -70,6 +73,7 @@ static int stats_fd = -1;
 
 static struct ev ev_stdin = { EV_STDIN, NULL }, ev_timer = { EV_TIMER, NULL }, ev_signal = { EV_SIGNAL, NULL };
 static struct slots slots = { .epfd = -1 };
+static struct host *host;
 
 /* ---------------------------------------------------------------- commands */
 
@@ -116,7 +120,7 @@ static const struct {
 	{ "load", { "cmd", "id", "slot", "object", "rodata", "rodata_by_dir", "data", "netns", "strict",
 		    "if_declared" } },
 	{ "unload", { "cmd", "id", "slot" } },
-	{ "set", { "cmd", "id", "interval_ms", "data" } },
+	{ "set", { "cmd", "id", "interval_ms", "data", "host" } },
 	{ "snapshot", { "cmd", "id" } },
 	{ "verify", { "cmd", "id", "object", "alternative", "rodata" } },
 	{ "quit", { "cmd", "id" } },
@@ -198,7 +202,7 @@ static void arm_timer(void)
 
 static void do_snapshot(const char *id)
 {
-	json_object *o = json_object_new_object(), *arr;
+	json_object *o = json_object_new_object(), *arr, *hs;
 	uint64_t now;
 
 	/* Detaching waits for the kernel (RCU): do it before the snapshot's
@@ -206,6 +210,7 @@ static void do_snapshot(const char *id)
 	slots_retire_replaced(&slots);
 	now = mono_ns();
 	arr = slots_collect(&slots);
+	hs = host_collect(host);
 	json_object_object_add(o, "type", json_object_new_string("snapshot"));
 	json_object_object_add(o, "seq", json_object_new_uint64(snap_seq++));
 	json_object_object_add(o, "mono_ns", json_object_new_uint64(now));
@@ -213,6 +218,8 @@ static void do_snapshot(const char *id)
 	if (id)
 		json_object_object_add(o, "id", json_object_new_string(id));
 	json_object_object_add(o, "slots", arr);
+	if (hs)
+		json_object_object_add(o, "host", hs);
 	last_snap_ns = now;
 	emit(o);
 }
@@ -238,31 +245,44 @@ static bool object_path(const char *id, const char *slot, const char *object, ch
 	return true;
 }
 
-/* 'netns': network namespace inode numbers for netfilter hooks. */
-static bool check_netns(const char *id, json_object *cmd, __u64 *out, int *n)
+/* An array of at most `max` integers in lo..hi; `what` names it in errors. */
+static bool int_array(const char *id, const char *what, json_object *a, int max, int64_t lo, int64_t hi,
+		      int64_t *out, int *n)
 {
-	json_object *a;
-
 	*n = 0;
-	if (!json_object_object_get_ex(cmd, "netns", &a) || json_object_is_type(a, json_type_null))
-		return true;
-	if (!json_object_is_type(a, json_type_array) || json_object_array_length(a) > MAX_NETNS) {
-		emit_error(id, "bad_command", NULL, NULL, NULL,
-			   "'netns' must be an array of at most %d namespace inode numbers", MAX_NETNS);
+	if (!json_object_is_type(a, json_type_array) || (int)json_object_array_length(a) > max) {
+		emit_error(id, "bad_command", NULL, NULL, NULL, "%s must be an array of at most %d integers in %lld..%lld",
+			   what, max, (long long)lo, (long long)hi);
 		return false;
 	}
 	for (size_t i = 0; i < json_object_array_length(a); i++) {
 		json_object *v = json_object_array_get_idx(a, i);
 		int64_t x;
 
-		if (!json_object_is_type(v, json_type_int) || (x = json_object_get_int64(v)) <= 0 ||
-		    x > UINT32_MAX) {
-			emit_error(id, "bad_command", NULL, NULL, NULL,
-				   "'netns' entries must be namespace inode numbers (1..4294967295)");
+		if (!json_object_is_type(v, json_type_int) || !int_in_range(v) ||
+		    (x = json_object_get_int64(v)) < lo || x > hi) {
+			emit_error(id, "bad_command", NULL, NULL, NULL, "%s: entries must be integers in %lld..%lld",
+				   what, (long long)lo, (long long)hi);
 			return false;
 		}
-		out[(*n)++] = (__u64)x;
+		out[(*n)++] = x;
 	}
+	return true;
+}
+
+/* 'netns': network namespace inode numbers for netfilter hooks. */
+static bool check_netns(const char *id, json_object *cmd, __u64 *out, int *n)
+{
+	json_object *a;
+	int64_t v[MAX_NETNS];
+
+	*n = 0;
+	if (!json_object_object_get_ex(cmd, "netns", &a) || json_object_is_type(a, json_type_null))
+		return true;
+	if (!int_array(id, "'netns' (namespace inode numbers)", a, MAX_NETNS, 1, UINT32_MAX, v, n))
+		return false;
+	for (int i = 0; i < *n; i++)
+		out[i] = (__u64)v[i];
 	return true;
 }
 
@@ -304,6 +324,71 @@ static bool get_bool(const char *id, json_object *cmd, const char *field, bool *
 		return false;
 	}
 	*out = json_object_get_boolean(v);
+	return true;
+}
+
+/* One field of `set`'s host (HostOptions) into o. */
+static bool host_field(const char *id, const char *k, json_object *v, struct host_opts *o)
+{
+	int64_t a[HOST_MAX_NETNS];
+	int n;
+
+	if (!strcmp(k, "enabled")) {
+		if (!json_object_is_type(v, json_type_boolean)) {
+			emit_error(id, "bad_command", NULL, NULL, NULL, "set: 'host.enabled' must be true or false");
+			return false;
+		}
+		o->enabled = json_object_get_boolean(v);
+	} else if (!strcmp(k, "top")) {
+		if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 0 ||
+		    json_object_get_int64(v) > HOST_TOP_MAX) {
+			emit_error(id, "bad_command", NULL, NULL, NULL, "set: 'host.top' must be an integer in 0..%d",
+				   HOST_TOP_MAX);
+			return false;
+		}
+		o->top = (int)json_object_get_int64(v);
+	} else if (!strcmp(k, "ports")) {
+		if (!int_array(id, "set: 'host.ports'", v, HOST_MAX_PORTS, 1, 65535, a, &n))
+			return false;
+		for (o->nports = 0; o->nports < n; o->nports++)
+			o->ports[o->nports] = (__u16)a[o->nports];
+	} else if (!strcmp(k, "pids")) {
+		if (!int_array(id, "set: 'host.pids'", v, HOST_MAX_PIDS, 1, INT32_MAX, a, &n))
+			return false;
+		for (o->npids = 0; o->npids < n; o->npids++)
+			o->pids[o->npids] = (int)a[o->npids];
+	} else if (!strcmp(k, "netns")) {
+		if (!int_array(id, "set: 'host.netns' (namespace inode numbers)", v, HOST_MAX_NETNS, 1, UINT32_MAX, a, &n))
+			return false;
+		for (o->nnetns = 0; o->nnetns < n; o->nnetns++)
+			o->netns[o->nnetns] = (__u64)a[o->nnetns];
+	} else {
+		emit_error(id, "bad_command", NULL, NULL, NULL,
+			   "set: 'host': unknown field '%.64s' (enabled, top, ports, pids, netns)", k);
+		return false;
+	}
+	return true;
+}
+
+/* `set`'s host: the options as they are, with each field it gives replaced. */
+static bool check_host(const char *id, json_object *cmd, struct host_opts *o, bool *given)
+{
+	json_object *m;
+
+	*given = false;
+	*o = *host_opts(host);
+	if (!json_object_object_get_ex(cmd, "host", &m) || json_object_is_type(m, json_type_null))
+		return true;
+	if (!json_object_is_type(m, json_type_object)) {
+		emit_error(id, "bad_command", NULL, NULL, NULL,
+			   "set: 'host' must be an object (enabled, top, ports, pids, netns)");
+		return false;
+	}
+	json_object_object_foreach(m, k, v) {
+		if (!host_field(id, k, v, o))
+			return false;
+	}
+	*given = true;
 	return true;
 }
 
@@ -394,8 +479,11 @@ static void cmd_unload(const char *id, json_object *cmd)
 static void cmd_set(const char *id, json_object *cmd)
 {
 	json_object *iv, *data;
-	char reply[1024] = "", unknown[1024] = "";
+	char reply[1024] = "", unknown[1024] = "", err[256];
+	struct host_opts ho;
+	bool host_given;
 	int64_t v = -1;
+	size_t l;
 
 	if (json_object_object_get_ex(cmd, "interval_ms", &iv) && !json_object_is_type(iv, json_type_null)) {
 		if (!json_object_is_type(iv, json_type_int) ||
@@ -432,10 +520,21 @@ static void cmd_set(const char *id, json_object *cmd)
 			return;
 		}
 	}
+	if (!check_host(id, cmd, &ho, &host_given))
+		return;
+	/* last of the checks: it opens the namespaces named, or changes nothing */
+	if (host_given && !host_apply(host, &ho, err, sizeof(err))) {
+		emit_error(id, "bad_command", NULL, NULL, NULL, "%s", err);
+		return;
+	}
+	if (host_given)
+		snprintf(reply, sizeof(reply), "set host: %s, top %d, %d port(s), %d pid(s), %d netns",
+			 ho.enabled ? "on" : "off", ho.top, ho.nports, ho.npids, ho.nnetns);
 	if (v >= 0) {
 		interval_ms = (unsigned)v;
 		arm_timer();
-		snprintf(reply, sizeof(reply), "set interval_ms to %lld", (long long)v);
+		l = strlen(reply);
+		snprintf(reply + l, sizeof(reply) - l, "%sset interval_ms to %lld", l ? "; " : "", (long long)v);
 	}
 	if (data) {
 		json_object_object_foreach(data, k, val) {
@@ -604,6 +703,7 @@ static void hello(void)
 	json_object_object_add(o, "irq_threads", json_object_new_boolean(kern.threaded_irqs));
 	json_object_object_add(o, "netfilter", json_object_new_boolean(kern.ok[AT_NETFILTER] && kern.netfilter_on));
 	json_object_object_add(o, "bpf_stats", json_object_new_boolean(stats > 0 || stats_fd >= 0));
+	json_object_object_add(o, "host", json_object_new_boolean(true));
 	json_object_object_add(o, "attach_types", at);
 	json_object_object_add(o, "workdir", json_object_new_string(workdir));
 	json_object_object_add(o, "pid", json_object_new_int(getpid()));
@@ -694,6 +794,7 @@ int main(int argc, char **argv)
 			fprintf(stderr, "nslat-helper: cannot enable bpf_stats: %s\n", strerror(errno));
 	}
 	probe_features(&kern, verbose);
+	host = host_new(&kern);	/* the first sample counts from here */
 	hello();
 	if (tracefs_msg[0])
 		emit_log(tracefs_level, "%s", tracefs_msg);
@@ -778,6 +879,7 @@ out:
 	}
 	if (stats_fd >= 0)
 		close(stats_fd);
+	host_free(host);
 	btf__free(kern.btf);
 	return 0;
 }

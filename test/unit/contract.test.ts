@@ -114,7 +114,7 @@ test('the recorded stream, the derived stream and the panel fixture name the pro
 });
 
 test('the fixtures carry no paths of the machine they were recorded on', () => {
-  for (const f of ['helper-recorded.jsonl', 'helper-stream.jsonl', 'panel-state.json', 'helper-6.18-netfilter.jsonl', 'helper-6.18-no-netfilter.jsonl', 'helper-6.18-refused.jsonl']) {
+  for (const f of ['helper-recorded.jsonl', 'helper-stream.jsonl', 'panel-state.json', 'helper-6.18-netfilter.jsonl', 'helper-6.18-no-netfilter.jsonl', 'helper-6.18-refused.jsonl', 'helper-host.jsonl']) {
     const text = readFileSync(`${FIXTURES}${f}`, 'utf8');
     const paths = [...text.matchAll(/"(\/[^"]*)"/g)].map((m) => m[1]!).filter((p) => !p.startsWith(WORKDIR) && !p.startsWith(REPO_DIR));
     assert.deepEqual(paths, [], `${f}: machine paths`);

@@ -409,10 +409,22 @@ export class Helper {
 
   /** Sends `set` and waits for its reply: the info log carrying its id, or an error. Returns the
    *  reply's raw line fields (the log schema may drop the id; the raw line keeps it). */
-  async set(body: { interval_ms?: number; data?: Record<string, number> }, timeoutMs = 10_000): Promise<{ type: 'log' | 'error'; message: string; code?: string }> {
+  async set(body: Omit<Extract<HelperCommand, { cmd: 'set' }>, 'cmd' | 'id'>, timeoutMs = 10_000): Promise<{ type: 'log' | 'error'; message: string; code?: string }> {
     const id = this.nextId('set');
     const from = this.rawLines.length;
     this.send({ cmd: 'set', id, ...body });
+    return this.replyTo(id, from, timeoutMs);
+  }
+
+  /** `set` with a body as written, bad values included (not checked against the protocol). */
+  async setRaw(body: Record<string, unknown>, timeoutMs = 10_000): Promise<{ type: 'log' | 'error'; message: string; code?: string }> {
+    const id = this.nextId('set');
+    const from = this.rawLines.length;
+    this.sendRaw(JSON.stringify({ cmd: 'set', id, ...body }));
+    return this.replyTo(id, from, timeoutMs);
+  }
+
+  private async replyTo(id: string, from: number, timeoutMs: number): Promise<{ type: 'log' | 'error'; message: string; code?: string }> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       for (let i = from; i < this.rawLines.length; i++) {

@@ -48,14 +48,44 @@ function lastJson(out: string): Record<string, unknown> {
   return JSON.parse(lines[lines.length - 1] ?? '{}') as Record<string, unknown>;
 }
 
-/** Starts a server, runs one client against it, and returns both sides' counts. */
-export async function runFlow(o: FlowOptions): Promise<FlowResult> {
+export interface ServerOptions {
+  proto: 'tcp' | 'udp';
+  family: 4 | 6;
+  /** Address to bind (default 127.0.0.1 / ::1). */
+  addr?: string;
+  /** Namespace to run in (default: the current one). */
+  ns?: string;
+  count: number;
+  size: number;
+  /** Waits this long between "readable" and each recv() (a slow or stalled reader). */
+  delayMs?: number;
+  port?: number;
+  timeoutS?: number;
+}
+
+export interface Server {
+  port: number;
+  /** The server process's pid (ip netns exec runs it in place). */
+  pid: number;
+  /** Its counts, once it has ended. */
+  result(): Promise<FlowResult['server']>;
+  stop(): void;
+}
+
+/** Starts a traffic.py server and resolves once it listens. */
+export async function startServer(o: ServerOptions): Promise<Server> {
   const timeoutS = o.timeoutS ?? 20;
   const addr = o.addr ?? (o.family === 6 ? '::1' : '127.0.0.1');
-  const common = ['--proto', o.proto, '--family', String(o.family), '--count', String(o.count), '--size', String(o.size)];
-  const [sf, sa] = argv(o.serverNs, [
+  const [sf, sa] = argv(o.ns, [
     'server',
-    ...common,
+    '--proto',
+    o.proto,
+    '--family',
+    String(o.family),
+    '--count',
+    String(o.count),
+    '--size',
+    String(o.size),
     '--bind',
     addr,
     '--port',
@@ -65,12 +95,12 @@ export async function runFlow(o: FlowOptions): Promise<FlowResult> {
     '--timeout',
     String(timeoutS),
   ]);
-  const server = execa(sf, sa, { timeout: (timeoutS + 2) * 1000, reject: false, buffer: true, stdout: 'pipe' });
+  const proc = execa(sf, sa, { timeout: (timeoutS + 2) * 1000, reject: false, buffer: true, stdout: 'pipe' });
   try {
     const port = await new Promise<number>((resolvePort, reject) => {
       let acc = '';
       const t = setTimeout(() => reject(new Error('traffic server did not become ready within 10 s')), 10_000);
-      server.stdout.on('data', (chunk: Buffer) => {
+      proc.stdout.on('data', (chunk: Buffer) => {
         acc += chunk.toString('utf8');
         const nl = acc.indexOf('\n');
         if (nl !== -1) {
@@ -79,33 +109,93 @@ export async function runFlow(o: FlowOptions): Promise<FlowResult> {
           resolvePort(first.port);
         }
       });
-      void server.then((r) => {
+      void proc.then((r) => {
         clearTimeout(t);
         reject(new Error(`traffic server exited early: ${r.stderr || r.stdout}`));
       });
     });
-    const [cf, ca] = argv(o.clientNs, [
-      'client',
-      ...common,
-      '--addr',
+    return {
+      port,
+      pid: proc.pid ?? -1,
+      result: async () => {
+        const r = await proc;
+        if (r.exitCode !== 0 && o.proto === 'tcp') throw new Error(`traffic server failed (${r.exitCode}): ${r.stderr || r.stdout}`);
+        return lastJson(String(r.stdout)) as FlowResult['server'];
+      },
+      stop: () => proc.kill('SIGKILL'),
+    };
+  } catch (e) {
+    proc.kill('SIGKILL');
+    throw e;
+  }
+}
+
+export interface ClientOptions {
+  proto: 'tcp' | 'udp';
+  family: 4 | 6;
+  addr: string;
+  port: number;
+  ns?: string;
+  count: number;
+  size: number;
+  intervalMs?: number;
+  durationS?: number;
+  sport?: number;
+  timeoutS?: number;
+}
+
+/** Runs one traffic.py client to its end and returns its counts. */
+export async function runClient(o: ClientOptions): Promise<FlowResult['client']> {
+  const timeoutS = o.timeoutS ?? 20;
+  const [cf, ca] = argv(o.ns, [
+    'client',
+    '--proto',
+    o.proto,
+    '--family',
+    String(o.family),
+    '--count',
+    String(o.count),
+    '--size',
+    String(o.size),
+    '--addr',
+    o.addr,
+    '--port',
+    String(o.port),
+    '--interval-ms',
+    String(o.intervalMs ?? 0),
+    '--duration-s',
+    String(o.durationS ?? 0),
+    '--sport',
+    String(o.sport ?? 0),
+    '--timeout',
+    String(timeoutS),
+  ]);
+  const client = await execa(cf, ca, { timeout: (timeoutS + 2) * 1000, reject: false });
+  if (client.exitCode !== 0) throw new Error(`traffic client failed (${client.exitCode}): ${client.stderr || client.stdout}`);
+  return lastJson(client.stdout) as FlowResult['client'];
+}
+
+/** Starts a server, runs one client against it, and returns both sides' counts. */
+export async function runFlow(o: FlowOptions): Promise<FlowResult> {
+  const timeoutS = o.timeoutS ?? 20;
+  const addr = o.addr ?? (o.family === 6 ? '::1' : '127.0.0.1');
+  const server = await startServer({ proto: o.proto, family: o.family, addr, ns: o.serverNs, count: o.count, size: o.size, delayMs: o.delayMs, port: o.port, timeoutS });
+  try {
+    const client = await runClient({
+      proto: o.proto,
+      family: o.family,
       addr,
-      '--port',
-      String(port),
-      '--interval-ms',
-      String(o.intervalMs ?? 0),
-      '--duration-s',
-      String(o.durationS ?? 0),
-      '--sport',
-      String(o.sport ?? 0),
-      '--timeout',
-      String(timeoutS),
-    ]);
-    const client = await execa(cf, ca, { timeout: (timeoutS + 2) * 1000, reject: false });
-    if (client.exitCode !== 0) throw new Error(`traffic client failed (${client.exitCode}): ${client.stderr || client.stdout}`);
-    const s = await server;
-    if (s.exitCode !== 0 && o.proto === 'tcp') throw new Error(`traffic server failed (${s.exitCode}): ${s.stderr || s.stdout}`);
-    return { port, server: lastJson(String(s.stdout)) as FlowResult['server'], client: lastJson(client.stdout) as FlowResult['client'] };
+      port: server.port,
+      ns: o.clientNs,
+      count: o.count,
+      size: o.size,
+      intervalMs: o.intervalMs,
+      durationS: o.durationS,
+      sport: o.sport,
+      timeoutS,
+    });
+    return { port: server.port, server: await server.result(), client };
   } finally {
-    server.kill('SIGKILL');
+    server.stop();
   }
 }
