@@ -224,7 +224,7 @@ const qdiscDrops: HintRule = {
         out.push({
           rule: 'qdisc-drops',
           title: `${i.id} ${qdiscLabel(q)} (${q.parent}) dropped ${plural(q.drops, 'packet')} (${formatRate(tables.duration_s > 0 ? q.drops / tables.duration_s : 0)})`,
-          detail: `It sent ${plural(q.sent_packets, 'packet')}, was over its limit ${plural(q.overlimits, 'time')} and held up to ${plural(q.backlog_max_packets, 'packet')} in its backlog: the queue is full, packets wait in it before they are dropped. The wait shows in the TX stage net_dev_queue→net_dev_start_xmit.`,
+          detail: `It sent ${plural(q.sent_packets, 'packet')} (overlimits ${formatCount(q.overlimits)}: times it held packets back)${q.backlog_max_packets > 0 ? `; its backlog held up to ${plural(q.backlog_max_packets, 'packet')} at a snapshot` : ''}. Packets that arrive faster than it lets them out wait in its queue, and beyond its limit it drops them; the wait shows in the TX stage net_dev_queue→net_dev_start_xmit.`,
           intervals: times(when),
         });
       }

@@ -72,7 +72,7 @@ export function formatHostSection(h: HostReport, o: HostTableOptions): string[] 
     out.push(dim(lines[0]!), ...lines.slice(1));
   };
 
-  out.push('', bold('Host') + dim(cut(`  (the host's own counters, ${h.samples} samples over ${h.duration_s.toFixed(1)} s; collecting one took the helper ${formatNs(h.cost_ns.mean)} of CPU, at most ${formatNs(h.cost_ns.max)})`, width - 6)));
+  out.push('', bold('Host') + dim(cut(`  (${h.samples} samples over ${h.duration_s.toFixed(1)} s; each cost the helper ${formatNs(h.cost_ns.mean)} of CPU, at most ${formatNs(h.cost_ns.max)})`, width - 6)));
 
   // hints first: what the counters explain
   out.push('', bold('Hints') + dim(h.hints.length ? '  (counters that explain a latency or loss pattern)' : '  (no rule found a pattern)'));
@@ -93,7 +93,7 @@ export function formatHostSection(h: HostReport, o: HostTableOptions): string[] 
   if (h.ifaces.length) {
     out.push('', bold('Interfaces') + dim('  (ip -s link, tc -s qdisc, ethtool -S/-g/-c; totals and mean rates)'));
     const lines = layout(
-      ['iface', 'state', 'rx pkts', 'rx/s', 'rx bytes', 'tx pkts', 'tx/s', 'tx bytes', 'dropped', 'errors'],
+      ['iface', 'state', 'rx pkts', 'rx/s', 'rx bytes', 'tx pkts', 'tx/s', 'tx bytes', 'drops', 'errs'],
       h.ifaces.map((i) => [i.id, i.config?.operstate ?? '-', formatCount(i.stats.rx_packets ?? 0), formatRate(i.rx_pps), formatBytes(i.stats.rx_bytes ?? 0), formatCount(i.stats.tx_packets ?? 0), formatRate(i.tx_pps), formatBytes(i.stats.tx_bytes ?? 0), formatCount(i.drops), formatCount(i.errors)]),
       width,
       [0, 1],
@@ -117,7 +117,7 @@ export function formatHostSection(h: HostReport, o: HostTableOptions): string[] 
   }
 
   if (h.cpus.length) {
-    out.push('', bold('CPUs') + dim(cut('  (CPU time as sar -u splits it, over the session; softirq max: the largest share of one interval)', width - 6)));
+    out.push('', bold('CPUs') + dim(cut('  (CPU time as sar -u splits it; softirq max: the largest share of one interval)', width - 6)));
     table(
       ['cpu', '%usr', '%nice', '%sys', '%irq', '%soft', '%iowait', '%steal', '%idle', 'softirq max'],
       h.cpus.map((c) => [String(c.cpu), pct(c.time.user), pct(c.time.nice), pct(c.time.system), pct(c.time.irq), pct(c.time.softirq), pct(c.time.iowait), pct(c.time.steal), pct(c.time.idle), pct(c.softirq_max)]),

@@ -135,18 +135,20 @@ test('socket-recvq-high: a queue that stays non-empty while sock_enqueue→app_r
 
 test('nic-drops: drop statistics or driver drop counters of an interface', () => {
   const samples = base();
-  const eth = samples[0]!.ifaces.find((i) => i.name !== 'lo') ?? samples[0]!.ifaces[0]!;
+  const eth = samples[0]!.ifaces.find((i) => i.name !== 'lo' && i.netns === 0) ?? samples[0]!.ifaces[0]!;
   const hit = samples.map((s, k) => {
-    if (k !== 4) return s;
     const c = structuredClone(s);
-    const i = c.ifaces.find((x) => x.name === eth.name)!;
-    i.stats.rx_missed_errors = 12;
-    i.driver = { ...i.driver, rx_queue_0_drops: 12 };
+    const i = c.ifaces.find((x) => x.name === eth.name && x.netns === eth.netns)!;
+    // its configuration as the driver reports it (the latest one sent counts)
     i.config = { ...i.config, rings: { rx: 256, tx: 256, rx_max: 4096, tx_max: 4096 } };
+    if (k === 4) {
+      i.stats.rx_missed_errors = 12;
+      i.driver = { ...i.driver, rx_queue_0_drops: 12 };
+    }
     return c;
   });
   const [h] = fires('nic-drops', input(hit));
-  assert.match(h!.title, new RegExp(`^${eth.name}.* drops packets at the interface: rx_missed_errors 12, driver rx_queue_0_drops 12`));
+  assert.match(h!.title, new RegExp(`^${eth.name}( \\([a-z_]+\\))? drops packets at the interface: rx_missed_errors 12, driver rx_queue_0_drops 12$`));
   assert.match(h!.detail, new RegExp(`holds 256 of at most 4096 descriptors: a larger one \\(ethtool -G ${eth.name} rx 4096\\)`));
   assert.deepEqual(h!.intervals, at([4]));
   quietRule('nic-drops', input(samples), 'no drop counter moved');

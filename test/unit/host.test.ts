@@ -35,7 +35,7 @@ test('the recorded fixture: real host samples in every snapshot, valid protocol'
   const hello = msgs.find((m) => m.type === 'hello');
   assert.ok(hello && hello.type === 'hello');
   const snaps = msgs.filter((m) => m.type === 'snapshot');
-  assert.ok(snaps.length >= 5, `${snaps.length} snapshots`);
+  assert.ok(snaps.length >= 3, `${snaps.length} snapshots`);
   assert.equal(snapshots(msgs).length, snaps.length, 'every snapshot carries host counters');
   const s = snapshots(msgs);
   assert.ok(s.some((x) => x.host.ifaces.some((i) => i.name === 'lo')), 'the loopback interface is read');

@@ -38,7 +38,7 @@ test('the text report: hints, events and the tables, every figure written by for
   const h = rep.host_counters!;
   const text = formatTable(rep, { width: 160 });
   const sec = hostSection(text);
-  assert.match(sec, new RegExp(`${h.samples} samples over ${h.duration_s.toFixed(1)} s; collecting one took the helper ${formatNs(h.cost_ns.mean).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} of CPU`));
+  assert.ok(sec.includes(`(${h.samples} samples over ${h.duration_s.toFixed(1)} s; each cost the helper ${formatNs(h.cost_ns.mean)} of CPU, at most ${formatNs(h.cost_ns.max)})`), sec.slice(0, 200));
   for (const title of ['Hints', 'Events', 'Interfaces', 'CPUs', 'Softnet', 'Protocol counters']) assert.match(sec, new RegExp(`\\n${title}  \\(`), title);
   // one row per interface: packets, rate, bytes, drops as format.ts writes them
   for (const i of h.ifaces) {
