@@ -1,7 +1,8 @@
-// The Host tab and the event markers in real headless Chromium, fed the stream recorded from the real
-// helper with its host counters (test/fixtures/helper-host.jsonl) through the real Aggregator. For
-// the markers, one known event is injected into one recorded snapshot (a qdisc dropping 7 packets,
-// a retransmit), so the test knows where the marker must be and what it must say.
+// The Host tab and the event markers in real headless Chromium, fed through the real Aggregator the
+// probe stream recorded from the real helper with the host samples recorded from it put into its
+// snapshots (test/fixtures/host-recorded.ts recordedWithHost: stages and host counters in the same
+// intervals). For the markers, one known event is added to one snapshot (a qdisc dropping 7
+// packets, a retransmit), so the test knows where the marker must be and what it must say.
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,7 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { formatBytes, formatClock, formatCount } from '../../src/core/format.ts';
 import type { HelperMessage, PanelState, SnapshotMessage } from '../../src/core/protocol.ts';
-import { hostRecorded } from '../fixtures/host-recorded.ts';
+import { recordedWithHost } from '../fixtures/host-recorded.ts';
 import { buildWebview, canvasInk, cspViolations, launch, panelOf, type PanelServer, pixelsNear, readyPosted, type Problems, ROOT, rendered, send, servePanel, TEST_THEME, watchProblems } from './harness.ts';
 
 const RESULTS = join(ROOT, 'test-results');
@@ -48,12 +49,12 @@ async function clean(page: Page, problems: Problems): Promise<void> {
   await page.close();
 }
 
-/** The recorded stream with its event counters as recorded, and with one known event added in the
- *  snapshot `k` (from the end): lo's qdisc drops 7 packets and TCP retransmits 3 segments. */
-function withEvent(k = 4): { msgs: HelperMessage[]; snap: SnapshotMessage } {
-  const msgs = structuredClone(hostRecorded());
+/** The recorded streams with their event counters as recorded, and one known event added in the
+ *  middle snapshot: lo's qdisc drops 7 packets and TCP retransmits 3 segments. */
+function withEvent(): { msgs: HelperMessage[]; snap: SnapshotMessage } {
+  const msgs = recordedWithHost();
   const snaps = msgs.filter((m): m is SnapshotMessage => m.type === 'snapshot');
-  const snap = snaps[snaps.length - 1 - k]!;
+  const snap = snaps[Math.floor(snaps.length / 2)]!;
   const lo = snap.host!.ifaces.find((i) => i.name === 'lo') ?? snap.host!.ifaces[0]!;
   lo.qdiscs = [...(lo.qdiscs ?? []), { kind: 'tbf', handle: '8001:', parent: 'root', sent_packets: 10, sent_bytes: 1000, drops: 7, overlimits: 9, requeues: 0, backlog_bytes: 0, backlog_packets: 0 }];
   snap.host!.snmp['Tcp.RetransSegs'] = (snap.host!.snmp['Tcp.RetransSegs'] ?? 0) + 3;
@@ -65,7 +66,7 @@ const panel = (page: Page, expr: string) => page.evaluate(`(() => { const p = wi
 describe('Host tab and event markers', () => {
   test('the Host tab renders its tables and charts from the recorded host counters', async () => {
     const { page, problems } = await open();
-    const state: PanelState = panelOf(hostRecorded());
+    const state: PanelState = panelOf(recordedWithHost());
     const h = state.host_counters!;
     await send(page, { type: 'snapshot', state });
     await page.click('#tab-host');
@@ -129,11 +130,11 @@ describe('Host tab and event markers', () => {
     const box = (await page.locator('#timeseries-canvas').boundingBox())!;
     await page.mouse.click(box.x + tPos.x, box.y + tPos.y - 40);
     await rendered(page);
-    assert.equal(await page.locator('#timeseries-event-detail').isHidden(), true);
+    assert.equal(await page.locator('#timeseries-event-detail').isHidden(), true, "a click off the marker shows nothing");
     await page.mouse.click(box.x + tPos.x, box.y + tPos.y - 3);
     await rendered(page);
     const detail = page.locator('#timeseries-event-detail');
-    assert.equal(await detail.isVisible(), true);
+    assert.equal(await detail.isVisible(), true, "a click on the time chart marker shows what moved");
     assert.match((await detail.locator('.event-detail-title').textContent()) ?? '', new RegExp(`Interval ending ${formatClock(agg.t)}`));
     const items = await detail.locator('li').allTextContents();
     const lo = snap.host!.ifaces.find((i) => i.name === 'lo') ?? snap.host!.ifaces[0]!;
@@ -141,11 +142,12 @@ describe('Host tab and event markers', () => {
     assert.ok(items.some((t) => t === `retransmit Tcp.RetransSegs +${formatCount(snap.host!.snmp['Tcp.RetransSegs']!)}`), items.join(' | '));
     assert.equal(items.length, point.host_counters!.events.length, 'every counter that moved, and only those');
 
+    await page.locator('#heatmap-canvas').scrollIntoViewIfNeeded();
     const hbox = (await page.locator('#heatmap-canvas').boundingBox())!;
     await page.mouse.click(hbox.x + hPos.x, hbox.y + hPos.y - 3);
     await rendered(page);
     const hd = page.locator('#heatmap-event-detail');
-    assert.equal(await hd.isVisible(), true);
+    assert.equal(await hd.isVisible(), true, "a click on the heatmap marker shows what moved");
     assert.deepEqual(await hd.locator('li').allTextContents(), items, 'the heatmap marker says the same');
     await hd.locator('button').click();
     assert.equal(await hd.isHidden(), true, 'and it closes');
