@@ -94,8 +94,10 @@ test('e2e: the Host tab in a live session, and a marker on the stage chart where
     const ids = new Set(helpers.flatMap(bpfProgIdsOf));
     assert.ok(ids.size > 0, 'the helper holds BPF programs');
 
-    // A reader that stops: its receive buffer overflows while the session runs.
-    udp = await stoppedReader(20);
+    // A reader that stops: its receive buffer overflows while the session runs. It keeps its full
+    // queue for a while: the helper finds who holds a listed socket by walking /proc within a small
+    // CPU budget per snapshot, which takes some snapshots on a machine running a VS Code.
+    udp = await stoppedReader(80);
     mark(`UDP reader pid ${udp.pid} on port ${udp.port} stops after 10 datagrams`);
 
     await panel.locator('#tab-host').click();
@@ -105,12 +107,14 @@ test('e2e: the Host tab in a live session, and a marker on the stage chart where
     }, 30_000, 500);
     const cpus = await panel.locator('#host-cpu-table tbody tr').count();
     assert.ok(cpus >= 1, 'every CPU has a row');
-    const hint = await waitFor('the udp-rcvbuf-errors hint naming the reader', async () => {
-      const h = panel.locator('#host-hints li[data-rule="udp-rcvbuf-errors"]');
-      const text = (await h.count()) ? await h.first().textContent({ timeout: 1000 }) : '';
-      return text && text.includes(`127.0.0.1:${udp!.port}`) && text.includes(`python3 ${udp!.pid}`) ? text : undefined;
-    }, 40_000, 500);
-    mark(`hint: ${hint.slice(0, 160)}`);
+    const hintRow = panel.locator('#host-hints li[data-rule="udp-rcvbuf-errors"]');
+    await waitFor('the udp-rcvbuf-errors hint naming the socket', async () => (await hintRow.count()) > 0 && ((await hintRow.first().textContent({ timeout: 1000 })) ?? '').includes(`127.0.0.1:${udp!.port}`), 30_000, 500);
+    mark('hint shown');
+    const hint = await waitFor('the hint to name the reader\'s process too', async () => {
+      const text = (await hintRow.first().textContent({ timeout: 1000 })) ?? '';
+      return text.includes(`python3 ${udp!.pid}`) ? text : undefined;
+    }, 80_000, 500);
+    mark(`hint with the process: ${hint.slice(0, 160)}`);
     const sock = panel.locator(`#host-socket-table tbody tr[data-key^="udp 127.0.0.1:${udp.port} "]`);
     assert.match((await sock.textContent()) ?? '', new RegExp(`python3 ${udp.pid}`), 'the reader\'s socket with its pid');
     const rcvbuf = (await panel.locator('#host-snmp-table tbody tr[data-key="Udp.RcvbufErrors"] td').first().textContent()) ?? '';
