@@ -479,7 +479,8 @@ export class HostAccumulator {
           ifindex: st.ifindex,
           netns: st.netns,
           stats: Object.fromEntries([...st.stats].sort((a, b) => (a[0] < b[0] ? -1 : 1))),
-          driver: Object.fromEntries([...st.driver].sort((a, b) => (a[0] < b[0] ? -1 : 1))),
+          // drop counters first, then the largest
+          driver: Object.fromEntries([...st.driver].sort((a, b) => Number(!!eventKindOf('driver', b[0])) - Number(!!eventKindOf('driver', a[0])) || b[1] - a[1] || (a[0] < b[0] ? -1 : 1))),
           qdiscs,
           rx_pps: rate(stat('rx_packets')),
           tx_pps: rate(stat('tx_packets')),

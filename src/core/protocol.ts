@@ -849,7 +849,8 @@ export const HostIfaceRow = z.object({
   netns: z.number().int().min(0),
   /** The latest configuration the helper sent. */
   config: HostIfaceConfig.optional(),
-  /** Totals over the session of the statistics (sysfs) and driver (`ethtool -S`) counters that moved. */
+  /** Totals over the session of the statistics (sysfs, by name) and driver (`ethtool -S`: its drop
+   *  counters first, then the largest) counters that moved. */
   stats: z.record(z.string(), z.number()),
   driver: z.record(z.string(), z.number()),
   qdiscs: z.array(HostQdiscRow),

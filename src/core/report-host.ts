@@ -7,7 +7,7 @@
  */
 import type { HostIfaceRow, HostReport, HostSocketRow } from './protocol.ts';
 import { formatBytes, formatClock, formatCount, formatNs, formatPercent, formatRate } from './format.ts';
-import { eventKindOf, qdiscLabel } from './host.ts';
+import { qdiscLabel } from './host.ts';
 import { cut, layout, paint } from './text-table.ts';
 
 export interface HostTableOptions {
@@ -110,8 +110,7 @@ export function formatHostSection(h: HostReport, o: HostTableOptions): string[] 
       }
       const stats = Object.entries(i.stats).filter(([k, v]) => v > 0 && !/^(rx|tx)_(packets|bytes)$/.test(k));
       if (stats.length) sub(`statistics: ${stats.map(([k, v]) => `${k} ${formatCount(v)}`).join(', ')}`);
-      // Drop counters of the driver first, then the others by size.
-      const drv = Object.entries(i.driver).sort((a, b) => Number(!!eventKindOf('driver', b[0])) - Number(!!eventKindOf('driver', a[0])) || b[1] - a[1]);
+      const drv = Object.entries(i.driver);
       if (drv.length) sub(`driver: ${drv.slice(0, 12).map(([k, v]) => `${k} ${formatCount(v)}`).join(', ')}${drv.length > 12 ? `, … ${drv.length - 12} more` : ''}`);
     });
   }

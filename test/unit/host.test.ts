@@ -93,6 +93,8 @@ test('session totals and mean rates are the sums of the deltas; the configuratio
       assert.equal(row.stats[k] ?? 0, want, `${row.id} ${k}`);
     }
     for (const k of new Set(samples.flatMap((i) => Object.keys(i.driver ?? {})))) assert.equal(row.driver[k] ?? 0, sum(samples.map((i) => i.driver?.[k] ?? 0)), `${row.id} driver ${k}`);
+    const order = Object.entries(row.driver).map(([k, v]) => [eventKindOf('driver', k) ? 1 : 0, v] as const);
+    order.forEach((x, j) => j === 0 || assert.ok(order[j - 1]![0] > x[0] || (order[j - 1]![0] === x[0] && order[j - 1]![1] >= x[1]), `${row.id}: driver counters, drop counters first, then the largest`));
     for (const q of row.qdiscs) {
       const qs = samples.flatMap((i) => (i.qdiscs ?? []).filter((x) => x.kind === q.kind && x.handle === q.handle && x.parent === q.parent));
       assert.equal(q.drops, sum(qs.map((x) => x.drops)), `${row.id} qdisc ${q.kind} drops`);

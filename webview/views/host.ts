@@ -37,7 +37,7 @@ export class HostView implements View {
   private readonly chartCards: { packets: ChartCard; events: ChartCard; cpu: ChartCard; recvq: ChartCard };
   private readonly bodies = { events: h('tbody'), ifaces: h('tbody'), cpus: h('tbody'), irqs: h('tbody'), sockets: h('tbody'), snmp: h('tbody') };
   private readonly cEvents = card('host-events', 'Intervals in which event counters moved', numbersTable('host-events-table', 'Intervals in which a drop, time_squeeze, retransmit or queue-overflow counter moved, newest first', ['interval end', 'counters that moved'], this.bodies.events));
-  private readonly cIfaces = card('host-ifaces', 'Interfaces', numbersTable('host-iface-table', 'Interfaces: packets, drops and configuration', ['interface', 'driver', 'state', 'rx/s', 'tx/s', 'dropped', 'errors', 'rings rx/tx', 'qdiscs', 'configuration'], this.bodies.ifaces));
+  private readonly cIfaces = card('host-ifaces', 'Interfaces', numbersTable('host-iface-table', 'Interfaces: packets, drops and configuration', ['interface', 'driver', 'state', 'rx/s', 'tx/s', 'dropped', 'errors', 'rings rx/tx', 'qdiscs', 'driver counters', 'configuration'], this.bodies.ifaces));
   private readonly cCpus = card('host-cpus', 'CPUs', numbersTable('host-cpu-table', 'CPUs: time as sar -u splits it, softnet_stat, NET_RX runs', ['CPU', '%usr', '%sys', '%irq', '%soft', 'soft max', '%idle', 'processed', 'dropped', 'squeezed', 'NET_RX'], this.bodies.cpus));
   private readonly cIrqs = card('host-irqs', 'IRQ lines', numbersTable('host-irq-table', 'IRQ lines: interrupts per CPU and affinity', ['IRQ', 'name', 'NIC queue', 'total', 'per CPU', 'affinity', 'effective'], this.bodies.irqs));
   private readonly cSockets = card('host-sockets', 'Sockets', numbersTable('host-socket-table', 'Sockets with the longest queues and those of the filter', ['socket', 'state', 'Recv-Q', 'max', 'Send-Q', 'drops', 'process', 'TCP'], this.bodies.sockets));
@@ -167,10 +167,13 @@ export class HostView implements View {
         const r = c?.rings;
         const cfg = [c?.mtu !== undefined ? `mtu ${c.mtu}` : '', c?.rx_queues !== undefined ? `queues ${c.rx_queues}/${c.tx_queues ?? '?'}` : '', ...Object.entries(c?.coalesce ?? {}).map(([k, v]) => `${k} ${v}`), c?.rps?.length ? `rps ${c.rps.join(',')}` : '', c?.xps?.length ? `xps ${c.xps.join(',')}` : ''].filter(Boolean).join(', ');
         const qd = i.qdiscs.filter((q) => q.kind !== 'noqueue').map((q) => `${q.kind} ${q.handle} dropped ${formatCount(q.drops)}, backlog ≤${formatCount(q.backlog_max_packets)}`).join('; ');
+        // The driver's counters that moved (ethtool -S), in the core's order: drop counters first.
+        const drv = Object.entries(i.driver);
+        const drvText = drv.slice(0, 4).map(([k, v]) => `${k} ${formatCount(v)}`).join(', ') + (drv.length > 4 ? `, +${drv.length - 4} more` : '');
         return {
           key: i.id,
           class: i.drops > 0 ? 'warn' : '',
-          cells: [i.id, c?.driver ?? '–', [c?.operstate, c?.speed_mbps ? `${c.speed_mbps} Mb/s` : ''].filter(Boolean).join(' ') || '–', formatRate(i.rx_pps), formatRate(i.tx_pps), formatCount(i.drops), formatCount(i.errors), r && (r.rx !== undefined || r.tx !== undefined) ? `${r.rx ?? '?'}/${r.rx_max ?? '?'} · ${r.tx ?? '?'}/${r.tx_max ?? '?'}` : '–', qd || '–', cfg || '–'],
+          cells: [i.id, c?.driver ?? '–', [c?.operstate, c?.speed_mbps ? `${c.speed_mbps} Mb/s` : ''].filter(Boolean).join(' ') || '–', formatRate(i.rx_pps), formatRate(i.tx_pps), formatCount(i.drops), formatCount(i.errors), r && (r.rx !== undefined || r.tx !== undefined) ? `${r.rx ?? '?'}/${r.rx_max ?? '?'} · ${r.tx ?? '?'}/${r.tx_max ?? '?'}` : '–', qd || '–', drvText || '–', cfg || '–'],
         };
       }),
     );
