@@ -5,7 +5,7 @@
  * hints it finds, none when its pattern is absent. Every view shows them: the CLI report, the
  * JSON document and the panel's Host tab.
  */
-import type { Hint, HostIrqRow, HostSocketRow } from './protocol.ts';
+import { HINT_MAX_INTERVALS, type Hint, type HostIrqRow, type HostSocketRow } from './protocol.ts';
 import { type HostTables, type IntervalHost, eventKindOf, qdiscLabel, socketLabel, softirqShare } from './host.ts';
 import { HOST_TOTAL_KEYS, nicIrqsKey, recvQKey } from './host-keys.ts';
 import { formatBytes, formatCount, formatNs, formatPercent, formatRate } from './format.ts';
@@ -32,7 +32,8 @@ export interface HintRule {
   name: string;
   /** What it looks for, in words. */
   what: string;
-  check(input: HintInput): Hint[];
+  /** Its hints, each with every interval that shows it (hostHints keeps the newest). */
+  check(input: HintInput): Array<Omit<Hint, 'interval_count'>>;
 }
 
 /** The rules' thresholds. */
@@ -112,7 +113,7 @@ const nicIrqsOneCpu: HintRule = {
       const nic = q.queue.iface ?? q.queue.device;
       byNic.set(nic, [...(byNic.get(nic) ?? []), q]);
     }
-    const out: Hint[] = [];
+    const out: Array<Omit<Hint, 'interval_count'>> = [];
     for (const [nic, lines] of byNic) {
       if (lines.length < 2) continue;
       const perCpu: number[] = [];
@@ -154,7 +155,7 @@ const socketRecvQ: HintRule = {
   name: 'socket-recvq-high',
   what: 'a socket whose Recv-Q stays non-empty while sock_enqueue→app_read p99 grows',
   check({ intervals, tables }) {
-    const out: Hint[] = [];
+    const out: Array<Omit<Hint, 'interval_count'>> = [];
     for (const s of tables.sockets) {
       const run = longestRun(intervals, recvQKey(s.id));
       if (run.length < HINT_LIMITS.recvQRun) continue;
@@ -189,7 +190,7 @@ const nicDrops: HintRule = {
   name: 'nic-drops',
   what: "packets dropped at the NIC: the interface's drop statistics or the driver's drop counters",
   check({ intervals, tables }) {
-    const out: Hint[] = [];
+    const out: Array<Omit<Hint, 'interval_count'>> = [];
     for (const i of tables.ifaces) {
       const moved = [
         ...Object.entries(i.stats).filter(([k, v]) => v > 0 && eventKindOf('stats', k)).map(([k, v]) => `${k} ${formatCount(v)}`),
@@ -215,7 +216,7 @@ const qdiscDrops: HintRule = {
   name: 'qdisc-drops',
   what: 'a qdisc dropping packets (its limit reached)',
   check({ intervals, tables }) {
-    const out: Hint[] = [];
+    const out: Array<Omit<Hint, 'interval_count'>> = [];
     for (const i of tables.ifaces) {
       for (const q of i.qdiscs) {
         if (!(q.drops > 0)) continue;
@@ -237,7 +238,7 @@ const softirqSaturated: HintRule = {
   name: 'softirq-saturated-cpu',
   what: 'a CPU saturated by softirq (its share of the CPU time) while softirq delay grows there',
   check({ intervals, tables }) {
-    const out: Hint[] = [];
+    const out: Array<Omit<Hint, 'interval_count'>> = [];
     for (const c of tables.cpus) {
       const share = (iv: HintInterval) => {
         const t = iv.host.cpu.get(c.cpu);
@@ -325,7 +326,7 @@ const udpRcvbufErrors: HintRule = {
 /** Every rule, in the order hints are listed. */
 export const HINT_RULES: readonly HintRule[] = [nicDrops, qdiscDrops, nicIrqsOneCpu, softirqSaturated, netRxDelaySqueeze, socketRecvQ, udpRcvbufErrors, listenOverflows, tcpRetransmits];
 
-/** Every rule's hints. */
+/** Every rule's hints, each with the newest HINT_MAX_INTERVALS of its intervals and their count. */
 export function hostHints(input: HintInput): Hint[] {
-  return HINT_RULES.flatMap((r) => r.check(input));
+  return HINT_RULES.flatMap((r) => r.check(input)).map((h) => ({ ...h, intervals: h.intervals.slice(-HINT_MAX_INTERVALS), interval_count: h.intervals.length }));
 }

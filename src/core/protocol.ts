@@ -912,10 +912,15 @@ export const Hint = z.object({
   title: z.string(),
   /** The figures behind it and what to look at next. */
   detail: z.string(),
-  /** Wall-clock ms of the intervals that show it (end of each interval). */
+  /** Wall-clock ms of the intervals that show it (end of each interval): the newest
+   *  HINT_MAX_INTERVALS of them. */
   intervals: z.array(z.number()),
+  /** How many intervals show it. */
+  interval_count: z.number().int().min(0),
 });
 export type Hint = z.infer<typeof Hint>;
+/** A hint lists at most this many of its intervals (the newest). */
+export const HINT_MAX_INTERVALS = 64;
 
 /** The host's counters over the session, as every view shows them. */
 export const HostSummary = z.object({

@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { HINT_LIMITS, HINT_RULES, NET_RX_DELAY, SOCK_TO_APP, hostHints, netRxDelayOnCpu, type HintInput } from '../../src/core/hints.ts';
 import { HostAccumulator, eventKindOf } from '../../src/core/host.ts';
 import { formatCount } from '../../src/core/format.ts';
-import type { Hint, HostSample, HostSocket } from '../../src/core/protocol.ts';
+import { HINT_MAX_INTERVALS, type Hint, type HostSample, type HostSocket } from '../../src/core/protocol.ts';
 import { hostRecorded } from '../fixtures/host-recorded.ts';
 
 const T0 = Date.UTC(2026, 11, 4, 12, 0, 0);
@@ -73,7 +73,7 @@ function rule(name: string) {
 
 const at = (ks: number[]): number[] => ks.map((k) => T0 + (k + 1) * 1000);
 
-function fires(name: string, inp: HintInput): Hint[] {
+function fires(name: string, inp: HintInput): Array<Omit<Hint, 'interval_count'>> {
   const out = rule(name).check(inp);
   assert.ok(out.length > 0, `${name} fires`);
   for (const h of out) assert.equal(h.rule, name);
@@ -210,4 +210,12 @@ test('udp-rcvbuf-errors: a full UDP receive buffer, and the socket behind it wit
   assert.match(h!.detail, /udp 127\.0\.0\.1:5353 \(stopped 4242\): Recv-Q up to 208 KiB of 208 KiB, \d+ drops/);
   assert.deepEqual(h!.intervals, at(samples.map((_, k) => k).filter((k) => k >= 4)));
   quietRule('udp-rcvbuf-errors', input(base()), 'no receive buffer error');
+});
+
+test('a hint lists the newest of its intervals and says how many there were', () => {
+  const samples = Array.from({ length: HINT_MAX_INTERVALS + 10 }, (_, k) => base()[k % base().length]!);
+  const busy = samples.map((s) => ({ ...s, snmp: { ...s.snmp, 'Tcp.RetransSegs': 1 } }));
+  const [h] = hostHints(input(busy)).filter((x) => x.rule === 'tcp-retransmits');
+  assert.equal(h!.interval_count, busy.length);
+  assert.deepEqual(h!.intervals, at(busy.map((_, k) => k)).slice(-HINT_MAX_INTERVALS));
 });

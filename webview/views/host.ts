@@ -231,7 +231,7 @@ export class HostView implements View {
       this.hintsSig = sig;
       clear(this.hints);
       for (const x of hints) {
-        const when = x.intervals.length ? `${x.intervals.length === 1 ? 'interval' : `${x.intervals.length} intervals`}: ${x.intervals.slice(-6).map(formatClock).join(', ')}${x.intervals.length > 6 ? ', …' : ''}` : '';
+        const when = x.interval_count ? `${x.interval_count === 1 ? 'interval' : `${formatCount(x.interval_count)} intervals`}: ${x.interval_count > 6 ? '…, ' : ''}${x.intervals.slice(-6).map(formatClock).join(', ')}` : '';
         this.hints.append(h('li', { class: 'hint', 'data-rule': x.rule }, h('p', { class: 'hint-title' }, h('code', {}, x.rule), ' ', x.title), h('p', { class: 'hint-detail' }, x.detail), when ? h('p', { class: 'muted hint-when' }, when) : null));
       }
     }
