@@ -157,6 +157,8 @@ const socketRecvQ: HintRule = {
   check({ intervals, tables }) {
     const out: Array<Omit<Hint, 'interval_count'>> = [];
     for (const s of tables.sockets) {
+      // a listener's Recv-Q is its accept queue (listen-overflows), not data waiting to be read
+      if (s.state === 'LISTEN') continue;
       const run = longestRun(intervals, recvQKey(s.id));
       if (run.length < HINT_LIMITS.recvQRun) continue;
       const inRun = run.map((iv) => iv.p99(SOCK_TO_APP)).filter(defined);

@@ -131,6 +131,8 @@ test('socket-recvq-high: a queue that stays non-empty while sock_enqueue→app_r
   quietRule('socket-recvq-high', input(samples, (_k, key) => (key === SOCK_TO_APP ? 20_000 : undefined)), 'the read waits no longer');
   const brief = base().map((s, k) => ({ ...s, sockets: [...s.sockets, { ...reader, recv_q: k === 5 || k === 6 ? 60_000 : 0 }] }));
   quietRule('socket-recvq-high', input(brief, slower), `non-empty in fewer than ${HINT_LIMITS.recvQRun} intervals in a row`);
+  const listening = base().map((s, k) => ({ ...s, sockets: [...s.sockets, { ...reader, state: 'LISTEN', remote: '0.0.0.0:*', recv_q: full.includes(k) ? 5 : 0 }] }));
+  quietRule('socket-recvq-high', input(listening, slower), 'a listener\'s Recv-Q is its accept queue');
 });
 
 test('nic-drops: drop statistics or driver drop counters of an interface', () => {
