@@ -396,7 +396,8 @@ export class TimeChart {
     return { drop, addFrom: k + 1 };
   }
 
-  constructor(canvas: HTMLCanvasElement) {
+  /** `plugins`: more to draw on the chart (the host counters' event markers). */
+  constructor(canvas: HTMLCanvasElement, plugins: Plugin<'line'>[] = []) {
     this.chart = new Chart(canvas, {
       // chart.js's line chart with KeptOptionsLineController.
       type: KeptOptionsLineController.id as 'line',
@@ -442,6 +443,7 @@ export class TimeChart {
       plugins: [
         reloadPlugin(() => ({ marks: this.marks, theme: this.theme })),
         minorGridPlugin(() => this.minor),
+        ...plugins,
       ],
     });
     this.legend = new HtmlLegend(this.chart as unknown as Chart, canvas, 'Lines of the time chart');

@@ -331,6 +331,16 @@ export class Heatmap {
     return true;
   }
 
+  /** Where the interval ending at `t_ms` is drawn: its column's centre and the plot's bottom, in
+   *  CSS pixels of the canvas; undefined when it is not among the columns drawn last. */
+  columnOf(t_ms: number): { x: number; bottom: number } | undefined {
+    const L = this.layout;
+    if (!L) return undefined;
+    const i = lowerBound(this.series, t_ms, L.first);
+    if (i >= this.series.length || this.series[i]!.t_ms !== t_ms) return undefined;
+    return { x: L.x + ((i - L.first + 0.5) * L.w) / L.n, bottom: L.y + L.h };
+  }
+
   /** The cell under a point in CSS pixels of the canvas. */
   hit(x: number, y: number): HeatmapHit | undefined {
     const L = this.layout;

@@ -15,6 +15,7 @@ import { type Dirty, Store, allDirty } from './store.ts';
 import { type Theme, readTheme, watchTheme } from './theme.ts';
 import type { PanelContext, Tab, UiState, View } from './view.ts';
 import { HealthView } from './views/health.ts';
+import { HostView } from './views/host.ts';
 import { IrqView } from './views/irq.ts';
 import { JourneysView } from './views/journeys.ts';
 import { SessionView } from './views/session.ts';
@@ -31,6 +32,7 @@ const TABS: { id: Tab; label: string }[] = [
   { id: 'stages', label: 'Stages' },
   { id: 'irq', label: 'IRQ & softirq' },
   { id: 'journeys', label: 'Packet journeys' },
+  { id: 'host', label: 'Host' },
 ];
 
 const vscode = acquireVsCodeApi();
@@ -92,7 +94,8 @@ const health = new HealthView(post);
 const stages = new StagesView(ctx);
 const irq = new IrqView(ctx);
 const journeys = new JourneysView(ctx);
-const tabViews: Record<Tab, View & { el: HTMLElement }> = { stages, irq, journeys };
+const host = new HostView(ctx);
+const tabViews: Record<Tab, View & { el: HTMLElement }> = { stages, irq, journeys, host };
 /** The views always on screen, rendered before the selected tab; by their name in stats.parts. */
 const fixedViews: [string, View][] = [
   ['session', session],
@@ -126,7 +129,7 @@ tablist.addEventListener('keydown', (ev) => {
 app.append(session.header, session.message, health.el, session.banner, tablist, ...Object.values(tabViews).map((v) => v.el));
 for (const v of allViews) v.mount?.();
 
-(window as unknown as { nslatPanel: unknown }).nslatPanel = { stats, store, charts: { ...stages.charts, ...irq.charts }, heatmap: stages.heatmap };
+(window as unknown as { nslatPanel: unknown }).nslatPanel = { stats, store, charts: { ...stages.charts, ...irq.charts }, heatmap: stages.heatmap, markers: { stages: stages.markers, host: host.markers } };
 
 watchTheme(() => {
   ctx.theme = readTheme();

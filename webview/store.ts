@@ -2,6 +2,7 @@
 // Pure (no DOM), so it can be tested and benchmarked on its own.
 import type {
   Health,
+  HostSummary,
   IntervalPoint,
   JourneyMessage,
   PanelState,
@@ -24,10 +25,12 @@ export interface Dirty {
   journeys: boolean;
   reloads: boolean;
   health: boolean;
+  /** The host counters' tables and hints (their per-interval figures ride on `series`). */
+  hostCounters: boolean;
 }
 
 export function allDirty(v = true): Dirty {
-  return { session: v, stages: v, series: v, journeys: v, reloads: v, health: v };
+  return { session: v, stages: v, series: v, journeys: v, reloads: v, health: v, hostCounters: v };
 }
 
 export class Store {
@@ -40,6 +43,8 @@ export class Store {
   journeys: JourneyMessage[] = [];
   reloads: ReloadMark[] = [];
   health: Health | undefined;
+  /** The traced machine's own counters over the session, when the helper sends them. */
+  hostCounters: HostSummary | undefined;
   /** Whether any snapshot arrived since load or the last clear. */
   loaded = false;
   /** orderedStages() until the next change (a render asks for it several times). */
@@ -81,6 +86,10 @@ export class Store {
           this.health = msg.health;
           d.health = true;
         }
+        if (msg.host_counters) {
+          this.hostCounters = msg.host_counters;
+          d.hostCounters = true;
+        }
         this.loaded = true;
         return d;
       }
@@ -102,6 +111,7 @@ export class Store {
     this.journeys = state.journeys.slice(-MAX_JOURNEYS);
     this.reloads = state.reloads.slice(-MAX_RELOADS);
     this.health = state.health;
+    this.hostCounters = state.host_counters;
     this.loaded = true;
   }
 
@@ -114,6 +124,7 @@ export class Store {
     this.journeys = [];
     this.reloads = [];
     this.health = undefined;
+    this.hostCounters = undefined;
     this.loaded = false;
   }
 

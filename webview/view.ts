@@ -8,7 +8,7 @@ import type { Theme } from './theme.ts';
 
 export type { Dirty };
 
-export type Tab = 'stages' | 'irq' | 'journeys';
+export type Tab = 'stages' | 'irq' | 'journeys' | 'host';
 
 /** What the panel keeps across reloads with `setState`: UI state only, never data. */
 export interface UiState {

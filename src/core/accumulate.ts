@@ -17,6 +17,7 @@ import {
   type SnapshotMessage,
 } from './protocol.ts';
 import { addSparse, emptyBuckets, toSparse, type SparseBuckets } from './hist.ts';
+import { HostAccumulator, mergeIntervalHost, type IntervalHost } from './host.ts';
 import type { Series, SlotInfo, StageContext } from './stage.ts';
 
 export interface AccumulatorOptions {
@@ -54,6 +55,8 @@ export interface Interval {
   dur_ms: number;
   events: number;
   stages: Map<string, IntervalStage>;
+  /** The host's counters of the same snapshot (host.ts), when it carried them. */
+  host?: IntervalHost;
 }
 
 export interface ProgTotals {
@@ -72,12 +75,15 @@ export class Changes {
   readonly stages = new Set<string>();
   health = false;
   session = false;
+  /** Host counters arrived (host tables and hints). */
+  host = false;
   compacted = false;
 
   clear(): void {
     this.stages.clear();
     this.health = false;
     this.session = false;
+    this.host = false;
   }
 }
 
@@ -136,6 +142,8 @@ export class Accumulator implements StageContext {
   readonly slotDirs = new Map<string, string>();
   readonly drops = new Map<string, number>();
   readonly progs = new Map<string, ProgTotals>();
+  /** The host's counters over the session (HostSample of each snapshot). */
+  readonly host = new HostAccumulator();
   snapshots = 0;
   lostSnapshots = 0;
   private lastSeq?: number;
@@ -297,6 +305,10 @@ export class Accumulator implements StageContext {
         t.misses += p.recursion_misses;
       }
     }
+    if (msg.host) {
+      iv.host = this.host.ingest(msg.host, msg.interval_ns);
+      this.changes.host = true;
+    }
     this.lastEventsPerS = iv.dur_ms > 0 ? iv.events / (iv.dur_ms / 1000) : 0;
     this.intervals.push(iv);
     this.changes.health = true;
@@ -354,5 +366,8 @@ function mergeIntervals(a: Interval, b: Interval): Interval {
       stages.set(key, { count: cur.count + st.count, sum: cur.sum + st.sum, sparse: mergeFlat(cur.sparse, pairs) });
     }
   }
-  return { id: Math.max(a.id, b.id), t_ms: Math.max(a.t_ms, b.t_ms), dur_ms: a.dur_ms + b.dur_ms, events: a.events + b.events, stages };
+  const out: Interval = { id: Math.max(a.id, b.id), t_ms: Math.max(a.t_ms, b.t_ms), dur_ms: a.dur_ms + b.dur_ms, events: a.events + b.events, stages };
+  const host = mergeIntervalHost(a.host, b.host);
+  if (host) out.host = host;
+  return out;
 }

@@ -236,3 +236,16 @@ export function netfilterNamespaces(spec: FilterSpec, dir: 'rx' | 'tx' | 'irq', 
   if (spec.netns === undefined || spec.netns === 0 || dir === 'irq' || spec.netns === ownNetns) return undefined;
   return [spec.netns];
 }
+
+/** What the helper lists of the host's sockets and namespaces for a filter (protocol.ts
+ *  HostOptions): the sockets of its ports (any side) and process, however short their queues, and
+ *  the interfaces and sockets of its network namespace (unless that is the helper's own,
+ *  `ownNetns`, read anyway). Undefined when the filter names none of these. */
+export function hostOptionsOf(spec: FilterSpec, ownNetns?: number): { ports?: number[]; pids?: number[]; netns?: number[] } | undefined {
+  const ports = [...new Set([spec.port, spec.lport, spec.rport, spec.sport, spec.dport].filter((p): p is number => p !== undefined))];
+  const out: { ports?: number[]; pids?: number[]; netns?: number[] } = {};
+  if (ports.length) out.ports = ports;
+  if (spec.pid !== undefined) out.pids = [spec.pid];
+  if (spec.netns !== undefined && spec.netns !== 0 && spec.netns !== ownNetns) out.netns = [spec.netns];
+  return Object.keys(out).length ? out : undefined;
+}

@@ -147,3 +147,43 @@ export function formatMeasuredShort(measured: number, seen: number): string {
   const n = seen / measured;
   return `1 in ${n < 10 ? String(Math.round(n * 10) / 10) : Math.round(n)} of ${formatCount(seen)}`;
 }
+
+/** A share as a percentage: "0 %", "<0.01 %", "0.02 %", "12.5 %". */
+export function formatPercent(share: number): string {
+  const p = 100 * share;
+  if (!(p > 0)) return '0 %';
+  if (p < 0.01) return '<0.01 %';
+  if (p < 10) return `${p.toFixed(2).replace(/\.?0+$/, '')} %`;
+  return `${p.toFixed(1).replace(/\.0$/, '')} %`;
+}
+
+/** 1234567 → "1.2 M", 12345 → "12.3 k", 999 → "999". */
+export function formatCountShort(n: number): string {
+  const a = Math.abs(n);
+  const f = (v: number, u: string): string => `${(v >= 100 ? v.toFixed(0) : v.toFixed(1).replace(/\.0$/, ''))} ${u}`;
+  if (a < 1_000) return String(Math.round(n));
+  if (a < 1_000_000) return f(n / 1_000, 'k');
+  if (a < 1_000_000_000) return f(n / 1_000_000, 'M');
+  return f(n / 1_000_000_000, 'G');
+}
+
+/** A size in bytes: "0 B", "512 B", "12.3 KiB", "4.50 MiB", "1.20 GiB". "—" when not a number. */
+export function formatBytes(n: number): string {
+  if (!Number.isFinite(n)) return '—';
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = Math.abs(n);
+  let u = 0;
+  while (u < units.length - 1 && v >= 1023.5) {
+    v /= 1024;
+    u++;
+  }
+  return `${n < 0 ? '-' : ''}${u === 0 ? String(Math.round(v)) : sig3(v)} ${units[u]}`;
+}
+
+/** A count per second: "0/s", "950/s", "12.3k/s", "0.50/s" (below 10 with two decimals, so a rare
+ *  counter does not read as zero). */
+export function formatRate(perS: number): string {
+  if (!Number.isFinite(perS)) return '—';
+  if (perS !== 0 && Math.abs(perS) < 10) return `${perS.toFixed(2)}/s`;
+  return `${formatCount(Math.round(perS))}/s`;
+}

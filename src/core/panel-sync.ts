@@ -7,6 +7,8 @@ import { HIST_BUCKETS, MAX_INTERVAL_BUCKETS, activityCounters, lossFigures, meas
 import { quantile } from './hist.ts';
 import { denseFromFlat, type Accumulator, type Interval } from './accumulate.ts';
 import { orderedSeries, stageRecord, stageSummary } from './stage.ts';
+import { hostPoint } from './host.ts';
+import { hostSummary } from './host-summary.ts';
 
 export class PanelSync {
   private sentIntervalId = 0;
@@ -29,6 +31,8 @@ export class PanelSync {
       reloads: a.reloads.slice(),
       health: this.health(),
     };
+    const host = hostSummary(a);
+    if (host) state.host_counters = host;
     this.markSent();
     a.changes.compacted = false;
     return state;
@@ -47,6 +51,10 @@ export class PanelSync {
     const delta: Extract<ToPanel, { type: 'delta' }> = { type: 'delta', stages, points, journeys, reloads };
     if (a.changes.session) delta.session = { ...a.session };
     if (a.changes.health) delta.health = this.health();
+    if (a.changes.host) {
+      const host = hostSummary(a);
+      if (host) delta.host_counters = host;
+    }
     this.markSent();
     return delta;
   }
@@ -73,6 +81,7 @@ export class PanelSync {
       a.reloadTotal > this.sentReloads ||
       a.changes.health ||
       a.changes.session ||
+      a.changes.host ||
       a.changes.compacted
     );
   }
@@ -122,7 +131,9 @@ function point(iv: Interval): IntervalPoint {
     const { pairs, group } = boundedPairs(st.sparse);
     stages[key] = [st.count, quantile(b, 0.5, st.sum), quantile(b, 0.99, st.sum), pairs, group];
   }
-  return { t_ms: iv.t_ms, stages, events_per_s: iv.dur_ms > 0 ? iv.events / (iv.dur_ms / 1000) : 0 };
+  const p: IntervalPoint = { t_ms: iv.t_ms, stages, events_per_s: iv.dur_ms > 0 ? iv.events / (iv.dur_ms / 1000) : 0 };
+  if (iv.host) p.host_counters = hostPoint(iv.host, iv.dur_ms);
+  return p;
 }
 
 /** Flattened sparse buckets (in bucket order) as at most MAX_INTERVAL_BUCKETS flat [first bucket,

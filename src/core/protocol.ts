@@ -14,8 +14,10 @@
 import { z } from 'zod';
 
 import { ALTERNATIVES, ATTACH_TYPES, DIRECTIONS, ERROR_CODES, HIST_BUCKETS, MAX_COMMAND_BYTES, MAX_MESSAGE_BYTES, PROTOCOL_VERSION, SLOT_RE, VAR_NAME_RE } from './contract.ts';
+import { formatCountShort, formatPercent } from './format.ts';
 
 export { ALTERNATIVES, HIST_BUCKETS, MAX_COMMAND_BYTES, MAX_MESSAGE_BYTES, PROTOCOL_VERSION };
+export { formatCountShort, formatPercent };
 
 // ---------------------------------------------------------------- helper commands (core → helper)
 
@@ -670,25 +672,6 @@ export function formatLossShare(f: Pick<LossFigure, 'total' | 'of' | 'base'>): s
   return f.of > 0 ? `${formatPercent(f.total / f.of)} of ${of}` : `of ${of}`;
 }
 
-/** A share as a percentage: "0 %", "<0.01 %", "0.02 %", "12.5 %". */
-export function formatPercent(share: number): string {
-  const p = 100 * share;
-  if (!(p > 0)) return '0 %';
-  if (p < 0.01) return '<0.01 %';
-  if (p < 10) return `${p.toFixed(2).replace(/\.?0+$/, '')} %`;
-  return `${p.toFixed(1).replace(/\.0$/, '')} %`;
-}
-
-/** 1234567 → "1.2 M", 12345 → "12.3 k", 999 → "999". */
-export function formatCountShort(n: number): string {
-  const a = Math.abs(n);
-  const f = (v: number, u: string): string => `${(v >= 100 ? v.toFixed(0) : v.toFixed(1).replace(/\.0$/, ''))} ${u}`;
-  if (a < 1_000) return String(Math.round(n));
-  if (a < 1_000_000) return f(n / 1_000, 'k');
-  if (a < 1_000_000_000) return f(n / 1_000_000, 'M');
-  return f(n / 1_000_000_000, 'G');
-}
-
 // ---------------------------------------------------------------- parsing
 
 export class ProtocolError extends Error {
@@ -817,6 +800,159 @@ export const FlatPairs = z
   .max(2 * MAX_INTERVAL_BUCKETS)
   .refine((a) => a.length % 2 === 0 && a.every((v, i) => i % 2 === 1 || (Number.isInteger(v) && v >= 0 && v < HIST_BUCKETS)), 'flat [bucket, count] pairs with buckets in range');
 
+// ---------------------------------------------------------------- host counters, aggregated (core → views)
+//
+// What the core makes of the helper's HostSample stream (src/core/host.ts): per interval, beside the
+// stages (IntervalPoint.host_counters), the figures the time charts draw and the event counters that moved;
+// over the session, tables of interfaces, CPUs, IRQ lines, protocol counters and sockets with the
+// latest configuration, and hints (src/core/hints.ts). The panel, the report, the JSON document and
+// the exports all read these records.
+
+/** What kind of trouble an event counter counts: packets dropped, NAPI out of budget
+ *  (softnet time_squeeze), TCP retransmits, or a queue that overflowed (listen queue, socket
+ *  receive buffer, backlog). */
+export const HOST_EVENT_KINDS = ['drop', 'squeeze', 'retransmit', 'overflow'] as const;
+export const HostEventKind = z.enum(HOST_EVENT_KINDS);
+export type HostEventKind = z.infer<typeof HostEventKind>;
+
+/** One event counter that moved in an interval, and by how much. */
+export const HostEventCounter = z.object({
+  kind: HostEventKind,
+  /** The counter as the tables name it: "veth0 qdisc tbf 1: drops", "Udp.RcvbufErrors",
+   *  "CPU 1 softnet time_squeeze", "eth0 driver rx_queue_0_drops". */
+  counter: z.string(),
+  delta: z.number().min(0),
+});
+export type HostEventCounter = z.infer<typeof HostEventCounter>;
+
+/** The host's figures of one interval (host.ts HOST_SERIES says what each key is). */
+export const HostPoint = z.object({
+  /** The interval's length (ms), to turn counters into rates. */
+  dur_ms: z.number().min(0),
+  /** By series key: counters as the interval's delta ("rx_packets:eth0", "time_squeeze"), CPU
+   *  time as a share of the interval ("softirq:1", 0..1), queue lengths as the largest seen
+   *  ("recv_q:udp 127.0.0.1:5000 *:*"). */
+  v: z.record(z.string(), z.number()),
+  /** The event counters that moved (none: no marker at this interval). */
+  events: z.array(HostEventCounter),
+});
+export type HostPoint = z.infer<typeof HostPoint>;
+
+/** A qdisc over the session: its counters as totals, its backlog as last seen and at most. */
+export const HostQdiscRow = HostQdisc.extend({ backlog_max_packets: z.number().int().min(0) });
+export type HostQdiscRow = z.infer<typeof HostQdiscRow>;
+
+export const HostIfaceRow = z.object({
+  /** The interface's name, "name@netns" outside the helper's own namespace. */
+  id: z.string(),
+  name: z.string(),
+  ifindex: z.number().int().min(0),
+  netns: z.number().int().min(0),
+  /** The latest configuration the helper sent. */
+  config: HostIfaceConfig.optional(),
+  /** Totals over the session of the statistics (sysfs, by name) and driver (`ethtool -S`: its drop
+   *  counters first, then the largest) counters that moved. */
+  stats: z.record(z.string(), z.number()),
+  driver: z.record(z.string(), z.number()),
+  qdiscs: z.array(HostQdiscRow),
+  /** Mean packets and bytes per second over the time the host counters cover. */
+  rx_pps: z.number(),
+  tx_pps: z.number(),
+  rx_Bps: z.number(),
+  tx_Bps: z.number(),
+  /** Packets dropped in total: drop counters of the statistics, the driver and the qdiscs. */
+  drops: z.number(),
+  errors: z.number(),
+});
+export type HostIfaceRow = z.infer<typeof HostIfaceRow>;
+
+export const HostCpuRow = z.object({
+  cpu: z.number().int().min(0),
+  /** softnet_stat totals. */
+  softnet: HostCpu.shape.softnet,
+  /** CPU time as `sar -u` splits it, each a share of the CPU's time over the session (0..1). */
+  time: z.object({ user: z.number(), nice: z.number(), system: z.number(), irq: z.number(), softirq: z.number(), iowait: z.number(), idle: z.number(), steal: z.number() }),
+  /** The largest share of one interval spent in softirq. */
+  softirq_max: z.number(),
+  /** Softirq runs by vector name (SOFTIRQ_VECTORS), totals. */
+  softirqs: z.record(z.string(), z.number()),
+});
+export type HostCpuRow = z.infer<typeof HostCpuRow>;
+
+export const HostIrqRow = HostIrq.pick({ irq: true, name: true, queue: true, affinity: true, effective_affinity: true }).extend({
+  /** Interrupts per CPU over the session (index = CPU). */
+  counts: z.array(z.number()),
+  total: z.number(),
+});
+export type HostIrqRow = z.infer<typeof HostIrqRow>;
+
+/** A protocol counter (netstat -s): its total, mean rate, and its event kind if it is one. */
+export const HostCounterRow = z.object({ name: z.string(), total: z.number(), per_s: z.number(), kind: HostEventKind.optional() });
+export type HostCounterRow = z.infer<typeof HostCounterRow>;
+
+/** A socket as last seen, with its queues at most and how long it was listed. */
+export const HostSocketRow = HostSocket.extend({
+  /** "udp 127.0.0.1:5000 *:*" (and "@netns" outside the helper's namespace): the same socket
+   *  from one sample to the next. */
+  id: z.string(),
+  recv_q_max: z.number().int().min(0),
+  send_q_max: z.number().int().min(0),
+  /** Samples that listed it, and whether the last one did. */
+  samples: z.number().int().min(0),
+  current: z.boolean(),
+  /** Its drops (SK_MEMINFO) that happened while it was listed. */
+  drops_seen: z.number().int().min(0),
+});
+export type HostSocketRow = z.infer<typeof HostSocketRow>;
+
+/** A hint: a named rule (hints.ts) found counters that explain a latency or loss pattern. */
+export const Hint = z.object({
+  /** The rule's name ("udp-rcvbuf-errors"). */
+  rule: z.string(),
+  /** One sentence: what was seen. */
+  title: z.string(),
+  /** The figures behind it and what to look at next. */
+  detail: z.string(),
+  /** Wall-clock ms of the intervals that show it (end of each interval): the newest
+   *  HINT_MAX_INTERVALS of them. */
+  intervals: z.array(z.number()),
+  /** How many intervals show it. */
+  interval_count: z.number().int().min(0),
+});
+export type Hint = z.infer<typeof Hint>;
+/** A hint lists at most this many of its intervals (the newest). */
+export const HINT_MAX_INTERVALS = 64;
+
+/** The host's counters over the session, as every view shows them. */
+export const HostSummary = z.object({
+  /** Samples received, and the time they cover (s). */
+  samples: z.number().int().min(0),
+  duration_s: z.number().min(0),
+  /** The helper's CPU time collecting a sample (ns): mean and largest. */
+  cost_ns: z.object({ mean: z.number(), max: z.number() }),
+  ifaces: z.array(HostIfaceRow),
+  cpus: z.array(HostCpuRow),
+  irqs: z.array(HostIrqRow),
+  /** The protocol counters the tables always show, then every other one that moved. */
+  snmp: z.array(HostCounterRow),
+  /** Sockets by their largest Recv-Q, then Send-Q. */
+  sockets: z.array(HostSocketRow),
+  hints: z.array(Hint),
+  /** What the helper could not read (each once). */
+  errors: z.array(z.string()),
+  /** Counters, interfaces, IRQ lines or sockets not kept because a table was full (host.ts limits). */
+  overflow: z.number().int().min(0),
+});
+export type HostSummary = z.infer<typeof HostSummary>;
+
+/** An interval in which event counters moved. */
+export const HostEventRecord = z.object({ t_ms: z.number(), dur_ms: z.number(), counters: z.array(HostEventCounter) });
+export type HostEventRecord = z.infer<typeof HostEventRecord>;
+
+/** The host section of a report: the summary and every event interval held. */
+export const HostReport = HostSummary.extend({ events: z.array(HostEventRecord) });
+export type HostReport = z.infer<typeof HostReport>;
+
 /** One interval of the time series (one per helper snapshot). */
 export const IntervalPoint = z.object({
   t_ms: z.number(), // wall-clock ms
@@ -829,6 +965,8 @@ export const IntervalPoint = z.object({
    *  full-resolution buckets. */
   stages: z.record(z.string(), z.tuple([z.number(), z.number(), z.number(), FlatPairs, z.number().int().min(1).max(HIST_BUCKETS)])),
   events_per_s: z.number(),
+  /** The host's counters of the same interval, when the helper sends them. */
+  host_counters: HostPoint.optional(),
 });
 export type IntervalPoint = z.infer<typeof IntervalPoint>;
 
@@ -875,6 +1013,8 @@ export const PanelState = z.object({
   journeys: z.array(JourneyMessage),
   reloads: z.array(ReloadMark),
   health: Health,
+  /** The host's counters over the session, when the helper sends them. */
+  host_counters: HostSummary.optional(),
 });
 export type PanelState = z.infer<typeof PanelState>;
 
@@ -888,6 +1028,7 @@ export const ToPanel = z.discriminatedUnion('type', [
     journeys: z.array(JourneyMessage), // new journeys
     reloads: z.array(ReloadMark),
     health: Health.optional(),
+    host_counters: HostSummary.optional(),
   }),
   z.object({ type: z.literal('clear') }),
 ]);

@@ -14,9 +14,11 @@ import {
   type Group,
   type LossFigure,
   type MeasuredShare,
+  type HostReport,
   type ProgramStatus,
   type ReloadMark,
 } from './protocol.ts';
+import { hostReport } from './host-summary.ts';
 import { mechanismOf } from './feeds.ts';
 import type { Accumulator } from './accumulate.ts';
 import { DIR_RANK, orderedSeries, stageRecord, type Stage } from './stage.ts';
@@ -120,6 +122,9 @@ export interface Report {
   journeys: number;
   /** Histogram values dropped because the series cap was reached. */
   series_overflow: number;
+  /** The host's counters (interfaces, CPUs, IRQ lines, protocol counters, sockets), their events
+   *  and hints; absent when the helper sent none. */
+  host_counters?: HostReport;
 }
 
 export class ReportBuilder {
@@ -230,6 +235,8 @@ export class ReportBuilder {
       r.features = f;
     } else if (this.acc.firstMs !== undefined) r.started_ms = this.acc.firstMs;
     if (this.acc.lastSnapshotMs !== undefined) r.ended_ms = this.acc.lastSnapshotMs;
+    const host = hostReport(this.acc);
+    if (host) r.host_counters = host;
     return r;
   }
 }

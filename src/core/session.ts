@@ -20,10 +20,10 @@ import type { Diagnostic } from './diagnostic.ts';
 import { EditCompiler, type CompilePlace } from './build.ts';
 import { deploy, DeployError, type Deployment } from './deploy.ts';
 import { refusalsOf, type Refusal } from './feeds.ts';
-import { filterToRodata, netfilterNamespaces, parseFilter, type FilterResolver } from './filter.ts';
+import { filterToRodata, hostOptionsOf, netfilterNamespaces, parseFilter, type FilterResolver } from './filter.ts';
 import { HelperClient, HelperGoneError, HelperRequestError, type HelperExit } from './helper-client.ts';
 import { compilerRows, runPreflight, type PreflightResult } from './preflight.ts';
-import type { Direction, HelloMessage, HelperMessage, LoadCommand, LoadedMessage, SnapshotMessage } from './protocol.ts';
+import type { Direction, HelloMessage, HelperMessage, HostOptions, LoadCommand, LoadedMessage, SnapshotMessage } from './protocol.ts';
 import { ADAPTIVE, SessionSampling, type SamplingMode } from './sampling.ts';
 import type { AskPass, PrivilegeMode, Transport } from './transport/types.ts';
 import { mapVerifierLog } from './verifier.ts';
@@ -314,6 +314,10 @@ export class Session extends EventEmitter<SessionEvents> {
       });
       client.on('stderr', (t) => opts.log?.(`helper stderr: ${t.trimEnd()}`));
       client.on('exit', (info) => session.onHelperExit(info));
+      // The host counters list the filter's sockets (its ports, its process) and read its network
+      // namespace, from the first snapshot on.
+      const host = hello.host ? hostOptionsOf(spec, ownNetns) : undefined;
+      if (host) session.set({ host });
 
       let loadedAny = false;
       const failures: string[] = [];
@@ -517,11 +521,12 @@ export class Session extends EventEmitter<SessionEvents> {
     });
   }
 
-  /** Changes mutable globals in every loaded slot (sample_every, slow_ns) or the snapshot period. */
-  set(opts: { intervalMs?: number; data?: Record<string, number> }): void {
+  /** Changes mutable globals in every loaded slot (sample_every, slow_ns), the snapshot period, or
+   *  what the host counters list (HostOptions). */
+  set(opts: { intervalMs?: number; data?: Record<string, number>; host?: HostOptions }): void {
     if (this.endedInfo) return;
     try {
-      this.client.send({ cmd: 'set', interval_ms: opts.intervalMs, data: opts.data });
+      this.client.send({ cmd: 'set', interval_ms: opts.intervalMs, data: opts.data, host: opts.host });
     } catch (e) {
       this.emit('warning', `set failed: ${(e as Error).message}`);
     }

@@ -21,8 +21,8 @@ class FakeHelper implements TargetProcess {
   private resolveExit!: (i: ExitInfo) => void;
   readonly exited = new Promise<ExitInfo>((r) => { this.resolveExit = r; });
   private readonly split = new LineSplitter((l) => this.lineCbs.forEach((cb) => cb(l)), () => {});
-  constructor(private readonly script: Script) {
-    setImmediate(() => this.say({ type: 'hello', protocol: PROTOCOL_VERSION, helper_version: 'fake', kernel: '6.18', mono_ns: 1e9, wall_ns: 1.7e18, ncpus: 2, btf: true, bpf_stats: false, attach_types: { tp_btf: true }, workdir: '/w', pid: 99 }));
+  constructor(private readonly script: Script, hello: Record<string, unknown> = {}) {
+    setImmediate(() => this.say({ type: 'hello', protocol: PROTOCOL_VERSION, helper_version: 'fake', kernel: '6.18', mono_ns: 1e9, wall_ns: 1.7e18, ncpus: 2, btf: true, bpf_stats: false, attach_types: { tp_btf: true }, workdir: '/w', pid: 99, ...hello }));
   }
   say(o: unknown) { this.raw(`${JSON.stringify(o)}\n`); }
   raw(s: string) { if (!this.done) this.split.push(s); }
@@ -43,7 +43,7 @@ const loaded = (cmd: Record<string, unknown>) => {
   return { type: 'loaded', id: cmd.id, slot: cmd.slot, object: cmd.object, replaced: false, mono_ns: 2e9, programs: [{ name: 'handle_x', section: 'tp_btf/x', status: 'attached', attach: 'tp_btf', prog_id: 5 }], boundaries: [], globals };
 };
 
-function fakeTarget(script: Script) {
+function fakeTarget(script: Script, hello: Record<string, unknown> = {}) {
   const ship = `${localBpfDir()}/build/ship/x86_64`;
   const hash = hashShipped(ship);
   const sums = fileHashes(ship);
@@ -72,7 +72,7 @@ function fakeTarget(script: Script) {
       spawned.push(argv);
       privileges.push(o ?? {});
       // Like the real helper, it answers the snapshot a start-up asks for once the probes are loaded.
-      const h = new FakeHelper((cmd, p) => (cmd.cmd === 'snapshot' ? p.say({ type: 'snapshot', id: cmd.id, seq: 0, mono_ns: 3e9, interval_ns: 1e9, slots: [] }) : script(cmd, p)));
+      const h = new FakeHelper((cmd, p) => (cmd.cmd === 'snapshot' ? p.say({ type: 'snapshot', id: cmd.id, seq: 0, mono_ns: 3e9, interval_ns: 1e9, slots: [] }) : script(cmd, p)), hello);
       helpers.push(h);
       return h;
     },
@@ -313,4 +313,25 @@ test('a filter no loaded object declares (by its BTF) ends the start with the re
   });
   await assert.rejects(Session.start({ transport: t, stages: ['rx', 'tx'], filter: 'lport 8080' }), (e: unknown) => e instanceof SessionError && /^the probes for rx, tx have no filter_lport filter, so --filter "lport 8080" cannot be applied$/.test(e.message));
   assert.equal(quit, true);
+});
+
+test('host counters: the filter\'s ports, process and namespace reach the helper before the first load, only when it sends host counters', async () => {
+  const run = async (filter: string | undefined, hello: Record<string, unknown>) => {
+    const cmds: Array<Record<string, unknown>> = [];
+    const { t } = fakeTarget((cmd, p) => {
+      cmds.push(cmd);
+      if (cmd.cmd === 'load') p.say(loaded(cmd));
+      else if (cmd.cmd === 'quit') p.die({ code: 0, signal: null, why: 'exited' });
+    }, hello);
+    const s = await Session.start({ transport: t, stages: ['rx'], ...(filter ? { filter } : {}) });
+    await s.stop();
+    return cmds;
+  };
+  const cmds = await run('udp and lport 5000 and pid 4321 and netns 4026532890', { host: true });
+  const set = cmds.findIndex((c) => c.cmd === 'set' && c.host !== undefined);
+  assert.ok(set >= 0, 'a set with host options');
+  assert.deepEqual(cmds[set]!.host, { ports: [5000], pids: [4321], netns: [4026532890] });
+  assert.ok(set < cmds.findIndex((c) => c.cmd === 'load'), 'before the first load, so the first snapshot lists the flow');
+  assert.ok(!(await run('udp and lport 5000', {})).some((c) => c.cmd === 'set' && c.host !== undefined), 'a helper without host counters is not asked');
+  assert.ok(!(await run('udp', { host: true })).some((c) => c.cmd === 'set' && c.host !== undefined), 'a filter without ports, process or namespace asks nothing');
 });

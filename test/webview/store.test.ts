@@ -28,7 +28,7 @@ test('snapshot replaces, delta merges, clear empties', () => {
     journeys: [state.journeys[0]!],
     reloads: [{ t_ms: last.t_ms, slot: 'rx', ok: false }],
   });
-  assert.deepEqual(d, { session: false, stages: true, series: true, journeys: true, reloads: true, health: false });
+  assert.deepEqual(d, { session: false, stages: true, series: true, journeys: true, reloads: true, health: false, hostCounters: false });
   assert.equal(s.stages.get(first.key)?.p99, 999);
   assert.ok(s.stages.has('rx:stage:new'));
   assert.equal(s.series.length, 6);

@@ -6,6 +6,7 @@ import { bucketRangeLabel, formatClock, formatCount, formatKindValue, kindLabel,
 import { HistogramChart, TimeChart, WaterfallChart, restyleAll } from '../charts.ts';
 import { type Row, clear, h, setText, syncRows } from '../dom.ts';
 import { Heatmap } from '../heatmap.ts';
+import { EventDetail, EventMarkers } from '../markers.ts';
 import type { Dirty, Store } from '../store.ts';
 import { type PanelContext, type View, card, chartBox, dirName, noDataYet, numbersTable, showEmpty, stageName, statCells, tabPanel } from '../view.ts';
 
@@ -15,6 +16,11 @@ export class StagesView implements View {
    *  made; one made detached is sized later, by a resize that clears what was drawn). */
   charts!: { histogram: HistogramChart; time: TimeChart; waterfall: WaterfallChart };
   heatmap!: Heatmap;
+  /** The host counters' events on the time chart's and the heatmap's time axes; a click on one
+   *  says under its chart what moved. */
+  readonly markers: EventMarkers;
+  private readonly timeDetail = new EventDetail('timeseries-event-detail');
+  private readonly heatDetail = new EventDetail('heatmap-event-detail');
   readonly actions;
 
   private readonly select = h('select', { id: 'stage-select' });
@@ -42,12 +48,15 @@ export class StagesView implements View {
   private store: Store | undefined;
 
   constructor(private readonly ctx: PanelContext) {
+    this.markers = new EventMarkers((m, where) => (where === 'heatmap' ? this.heatDetail : this.timeDetail).show(m));
+    this.cTime.el.append(this.timeDetail.el);
     const heatBox = h('div', { class: 'chart chart-heatmap' }, this.heatCanvas);
     this.cHeat = card(
       'heatmap',
       'Latency heatmap',
       heatBox,
-      h('div', { class: 'legend-row' }, h('span', { class: 'ramp', 'aria-hidden': 'true' }), h('span', { class: 'muted' }, 'packets per interval, log scale; dashed lines: probe reloads (red: failed)'), this.heatReadout),
+      h('div', { class: 'legend-row' }, h('span', { class: 'ramp', 'aria-hidden': 'true' }), h('span', { class: 'muted' }, 'packets per interval, log scale; dashed lines: probe reloads (red: failed); ▲ host counters moved (click)'), this.heatReadout),
+      this.heatDetail.el,
     );
     this.el = tabPanel(
       'stages',
@@ -85,7 +94,7 @@ export class StagesView implements View {
   mount(): void {
     this.charts = {
       histogram: new HistogramChart(this.histogram.canvas),
-      time: new TimeChart(this.timeline.canvas),
+      time: new TimeChart(this.timeline.canvas, [this.markers.chartPlugin('timeseries')]),
       waterfall: new WaterfallChart(this.waterfall.canvas),
     };
     this.heatmap = new Heatmap(this.heatCanvas);
@@ -103,6 +112,7 @@ export class StagesView implements View {
 
   render(store: Store, dirty: Dirty): void {
     this.store = store;
+    this.markers.update(store.series, this.ctx.theme);
     if (dirty.stages || dirty.series || dirty.reloads || dirty.health) {
       this.renderStages(store);
       this.heatDirty = true;
@@ -233,6 +243,7 @@ export class StagesView implements View {
     let drawn = false;
     this.ctx.timed('heatmap', () => {
       drawn = sel ? this.heatmap.draw(store.series, sel.key, store.reloads, this.ctx.theme, unitOfKind(sel.kind)) : false;
+      if (drawn) this.markers.drawOn('heatmap', this.heatCanvas, (t) => this.heatmap.columnOf(t));
     });
     if (!drawn) showEmpty(this.cHeat, noDataYet(store) ?? 'No packets in the history of this stage yet.');
   }

@@ -1,0 +1,55 @@
+/**
+ * The host section every view shows, from an Accumulator: the host tables (host.ts) with the
+ * hints the rules find (hints.ts) in the intervals held, and the intervals in which event counters
+ * moved. The panel synchronisation and the report building both take it from here.
+ */
+import type { HostEventRecord, HostReport, HostSummary } from './protocol.ts';
+import { quantile } from './hist.ts';
+import { denseFromFlat, type Accumulator, type Interval, type IntervalStage } from './accumulate.ts';
+import { type HintInterval, hostHints } from './hints.ts';
+import { sortedEvents } from './host.ts';
+
+/** p99 of an interval's stage, computed once per stage record (intervals are only replaced, by
+ *  compaction, never changed). */
+const p99Cache = new WeakMap<IntervalStage, number>();
+
+function stageP99(st: IntervalStage | undefined): number | undefined {
+  if (!st || !(st.count > 0)) return undefined;
+  let v = p99Cache.get(st);
+  if (v === undefined) {
+    v = quantile(denseFromFlat(st.sparse), 0.99, st.sum);
+    p99Cache.set(st, v);
+  }
+  return Number.isFinite(v) ? v : undefined;
+}
+
+/** The intervals that carry host figures, as the hint rules read them. */
+export function hintIntervals(intervals: readonly Interval[]): HintInterval[] {
+  const out: HintInterval[] = [];
+  for (const iv of intervals) {
+    const host = iv.host;
+    if (!host) continue;
+    out.push({ t_ms: iv.t_ms, dur_ms: iv.dur_ms, host, p99: (key) => stageP99(iv.stages.get(key)) });
+  }
+  return out;
+}
+
+/** The host's tables and hints; undefined until a snapshot carried host counters. */
+export function hostSummary(acc: Accumulator): HostSummary | undefined {
+  if (acc.host.samples === 0) return undefined;
+  const tables = acc.host.tables();
+  return { ...tables, hints: hostHints({ intervals: hintIntervals(acc.intervals), tables }) };
+}
+
+/** The intervals held in which an event counter moved, oldest first. */
+export function hostEvents(intervals: readonly Interval[]): HostEventRecord[] {
+  const out: HostEventRecord[] = [];
+  for (const iv of intervals) if (iv.host && iv.host.events.size) out.push({ t_ms: iv.t_ms, dur_ms: iv.dur_ms, counters: sortedEvents(iv.host.events.values()) });
+  return out;
+}
+
+/** The report's host section: the summary and the event intervals. */
+export function hostReport(acc: Accumulator): HostReport | undefined {
+  const s = hostSummary(acc);
+  return s && { ...s, events: hostEvents(acc.intervals) };
+}
