@@ -46,6 +46,7 @@ test('totals continue across sessions, nslat_up follows them, failures back off 
   assert.equal(value('nslat_up'), 1);
   assert.equal(value('nslat_stage_latency_seconds_count', { stage: 'a→b' }), 15);
   assert.equal(value('nslat_measure_every'), 2);
+  assert.equal(value('nslat_irq_measure_every'), 2);
   assert.equal(agent.health().helper_pid, 4242);
   assert.deepEqual(agent.health().prog_ids, [7]);
 
