@@ -140,10 +140,11 @@ Options:
                          .txt    seed-style text: one line per sampled packet per stage
   --format FMT         table (default) or json (one JSON document on stdout).
   --interval MS        Snapshot period in ms (default 1000; 100-60000).
-  --measure auto|N     Which packets are timed through every boundary: auto (default) 1 in N with N
-                       adapting so that at most 20 000 packets a second are measured per probe
-                       object; N: 1 in N; 1: every packet (exact counts per stage, every slow
-                       outlier caught, at the full cost per packet). Every packet is counted.
+  --measure auto|N     Which packets are timed through every boundary, and which hard IRQs and
+                       softirq runs are timed: auto (default) 1 in N with N adapting so that at
+                       most 20 000 a second are measured per probe object; N: 1 in N; 1: every
+                       one (exact counts per stage, every slow outlier caught, at the full cost
+                       per packet). Every packet is counted; the kernel counts every IRQ.
   --sample N           Send every Nth packet's journey (0 = none).
   --slow-ms X          Also send every packet slower end to end than X ms.
   --bpf-stats          Turn on kernel bpf_stats to report each program's cost per run.

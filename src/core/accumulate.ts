@@ -16,6 +16,7 @@ import {
   type SlotCounters,
   type SnapshotMessage,
 } from './protocol.ts';
+import { IRQ_LINES } from './contract.ts';
 import { addSparse, emptyBuckets, toSparse, type SparseBuckets } from './hist.ts';
 import { HostAccumulator, mergeIntervalHost, type IntervalHost } from './host.ts';
 import type { Series, SlotInfo, StageContext } from './stage.ts';
@@ -136,6 +137,8 @@ export class Accumulator implements StageContext {
   readonly slotCounters = new Map<string, Map<string, number>>();
   /** slot → hard IRQs measured (hardirq histogram counts) */
   readonly slotHardIrqs = new Map<string, number>();
+  /** IRQ slot → [hard IRQs and softirq runs the kernel counted while it was loaded, those it timed] */
+  readonly slotIrqShare = new Map<string, [number, number]>();
   /** slot → the kind of object, from its `loaded` boundaries or its histograms */
   readonly slotKinds = new Map<string, SlotCounters['kind']>();
   /** slot → its object's direction, from its `loaded` message */
@@ -241,7 +244,26 @@ export class Accumulator implements StageContext {
       kind: this.slotKinds.get(slot) ?? (slot === 'irq' ? 'irq' : 'packets'),
       counters: Object.fromEntries(c),
       hard_irqs: this.slotHardIrqs.get(slot) ?? 0,
+      irq_seen: this.slotIrqShare.get(slot)?.[0],
+      irq_timed: this.slotIrqShare.get(slot)?.[1],
     }));
+  }
+
+  /** The IRQ objects' timed share of what the kernel counted in the same interval (their hard IRQ
+   *  lines, /proc/interrupts, and softirq runs, /proc/softirqs). */
+  private countIrqShare(msg: SnapshotMessage): void {
+    const host = msg.host!;
+    let kernel = 0;
+    for (const q of host.irqs) if (q.irq < IRQ_LINES) for (const v of q.counts) kernel += Number.isFinite(v) && v > 0 ? v : 0;
+    for (const c of host.cpus) for (const v of c.softirqs) kernel += Number.isFinite(v) && v > 0 ? v : 0;
+    for (const slot of msg.slots) {
+      const irq = this.slotKinds.get(slot.slot) === 'irq' || slot.hists.some((h) => h.dir === 'irq');
+      if (!irq) continue;
+      let timed = 0;
+      for (const h of slot.hists) if ((h.kind === 'hardirq' || h.kind === 'softirq_delay') && Number.isFinite(h.count) && h.count > 0) timed += h.count;
+      const cur = this.slotIrqShare.get(slot.slot) ?? [0, 0];
+      this.slotIrqShare.set(slot.slot, [cur[0] + kernel, cur[1] + timed]);
+    }
   }
 
   private ingestSnapshot(msg: SnapshotMessage, recvMs?: number): void {
@@ -253,6 +275,7 @@ export class Accumulator implements StageContext {
     this.lastSnapshotMs = t_ms;
     const iv: Interval = { id: ++this.intervalSeq, t_ms, dur_ms: msg.interval_ns / 1e6, events: 0, stages: new Map() };
 
+    if (msg.host) this.countIrqShare(msg);
     for (const slot of msg.slots) {
       for (const h of slot.hists) {
         const base = `${h.dir}:${h.kind}:${h.name}`;

@@ -15,6 +15,9 @@ export const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 export const HIST_BUCKETS = 256;
 /** Linear sub-buckets per power of two: 2^HIST_SUB_BITS (NSLAT_HIST_SUB_BITS). */
 export const HIST_SUB_BITS = 3;
+/** IRQ lines the IRQ object times, 0 to IRQ_LINES - 1 (NSLAT_IRQ_NR_LINES); higher ones are counted
+ *  as irq_out_of_range. */
+export const IRQ_LINES = 256;
 
 /** Attach types, in the helper's spelling (atype_names). */
 export const ATTACH_TYPES = ['tracepoint', 'raw_tp', 'tp_btf', 'fentry', 'fexit', 'kprobe', 'kretprobe', 'netfilter', 'other'] as const;

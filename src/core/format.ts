@@ -130,13 +130,15 @@ export function l4Name(l4: number | undefined): string {
 }
 
 /** The share of a probe object's packets that was measured: "measured 1 in 16 of 1.2M packets
- *  (75.3k)", "every packet measured (1.2M)". The "1 in N" is the share the counters show (what was
+ *  (75.3k)", "every packet measured (1.2M)"; of the IRQ object's events, "timed 1 in 8 of 30.1k
+ *  hard IRQs and softirq runs (3.76k)". The "1 in N" is the share the counters show (what was
  *  measured of what was seen), not the rate last set. */
-export function formatMeasured(measured: number, seen: number): string {
-  if (!(seen > 0)) return 'no packets seen';
-  if (measured >= seen) return `every packet measured (${formatCount(seen)})`;
-  if (!(measured > 0)) return `none of ${formatCount(seen)} packets measured`;
-  return `measured ${formatMeasuredShort(measured, seen)} packets (${formatCount(measured)})`;
+export function formatMeasured(measured: number, seen: number, of: 'packets' | 'irq' = 'packets'): string {
+  const [one, many, verb] = of === 'irq' ? ['hard IRQ and softirq run', 'hard IRQs and softirq runs', 'timed'] : ['packet', 'packets', 'measured'];
+  if (!(seen > 0)) return `no ${many} seen`;
+  if (measured >= seen) return `every ${one} ${verb} (${formatCount(seen)})`;
+  if (!(measured > 0)) return `none of ${formatCount(seen)} ${many} ${verb}`;
+  return `${verb} ${formatMeasuredShort(measured, seen)} ${many} (${formatCount(measured)})`;
 }
 
 /** The same, short (a panel tile): "1 in 16 of 1.2M", "all of 1.2M". */

@@ -620,6 +620,10 @@ export interface SlotCounters {
   counters: Readonly<Record<string, number>>;
   /** Hard IRQs measured (the hardirq histograms' counts), for IRQ objects. */
   hard_irqs?: number;
+  /** IRQ objects: hard IRQs and softirq runs the kernel counted while the object was loaded (the
+   *  host counters), and those the object timed (hardirq and softirq_delay counts). */
+  irq_seen?: number;
+  irq_timed?: number;
 }
 
 /** Loss figures, in LOSS_COUNTERS order then lost snapshots, from per-slot counter totals. A loss
@@ -653,17 +657,27 @@ export function activityCounters(slots: readonly SlotCounters[]): Record<string,
   return Object.fromEntries(Object.entries(out).sort((a, b) => (a[0] < b[0] ? -1 : 1)));
 }
 
-/** What share of a packet object's packets was measured (sampling.ts): `seen` passed the filters
- *  at the entry boundary, `measured` were timed through the later ones. */
-export const MeasuredShare = z.object({ slot: z.string(), dir: z.string(), seen: z.number().min(0), measured: z.number().min(0) });
+/** What share of what an object saw was measured (sampling.ts). A packet object (`of` absent or
+ *  "packets"): `seen` passed the filters at the entry boundary, `measured` were timed through the
+ *  later ones. The IRQ object (`of` "irq"): `seen` is the kernel's own count of hard IRQs and
+ *  softirq runs (/proc/interrupts, /proc/softirqs, through the host counters) while it was loaded,
+ *  `measured` those it timed. */
+export const MeasuredShare = z.object({ slot: z.string(), dir: z.string(), seen: z.number().min(0), measured: z.number().min(0), of: z.enum(['packets', 'irq']).optional() });
 export type MeasuredShare = z.infer<typeof MeasuredShare>;
 
-/** The measured share of each packet object that saw packets, from per-slot counter totals
- *  (`seen`, `started`); `dirOf` names a slot's direction (its loaded `dir`, else the slot). */
+/** The measured share of each object that saw anything, from per-slot counter totals (`seen`,
+ *  `started`; for the IRQ object the totals the accumulator keeps under those names, see
+ *  IRQ_SEEN/IRQ_TIMED); `dirOf` names a slot's direction (its loaded `dir`, else the slot). */
 export function measuredShares(slots: ReadonlyArray<SlotCounters & { slot: string }>, dirOf: (slot: string) => string | undefined): MeasuredShare[] {
-  return slots
-    .filter((s) => s.kind === 'packets' && (s.counters.seen ?? 0) > 0)
-    .map((s) => ({ slot: s.slot, dir: dirOf(s.slot) ?? s.slot, seen: s.counters.seen ?? 0, measured: Math.min(s.counters.started ?? 0, s.counters.seen ?? 0) }));
+  const out: MeasuredShare[] = [];
+  for (const s of slots) {
+    if (s.kind === 'packets' && (s.counters.seen ?? 0) > 0) {
+      out.push({ slot: s.slot, dir: dirOf(s.slot) ?? s.slot, seen: s.counters.seen ?? 0, measured: Math.min(s.counters.started ?? 0, s.counters.seen ?? 0) });
+    } else if (s.kind === 'irq' && (s.irq_seen ?? 0) > 0) {
+      out.push({ slot: s.slot, dir: dirOf(s.slot) ?? 'irq', seen: s.irq_seen!, measured: Math.min(s.irq_timed ?? 0, s.irq_seen!), of: 'irq' });
+    }
+  }
+  return out;
 }
 
 /** "0.02 % of 1.2 M started packets"; "of 0 hard IRQs" when there is nothing to be a share of. */

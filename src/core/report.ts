@@ -125,8 +125,9 @@ export const ReportDocument = z.strictObject({
    *  filtered, sendmsg, napi_polls, coalesced, …). */
   activity: z.record(z.string(), num.min(0)),
   /** Per packet object: of the packets that passed its filters (`seen`), how many were timed
-   *  through every later boundary (`measured`; sampling, see src/core/sampling.ts). */
-  measured: z.array(z.strictObject({ slot: z.string(), dir: z.string(), seen: num.min(0), measured: num.min(0) })),
+   *  through every later boundary (`measured`; sampling, see src/core/sampling.ts). For the IRQ
+   *  object (`of` "irq"): of the hard IRQs and softirq runs the kernel counted, how many it timed. */
+  measured: z.array(z.strictObject({ slot: z.string(), dir: z.string(), seen: num.min(0), measured: num.min(0), of: z.enum(['packets', 'irq']).optional() })),
   /** Packets the kernel freed with kfree_skb, by drop reason, as totals (not nslat's loss). */
   drops: z.record(z.string(), num.min(0)),
   programs: z.array(
@@ -440,7 +441,7 @@ export function formatTable(report: Report, opts: TableOptions = {}): string {
   if (report.kernel) head.push(`kernel ${report.kernel}`);
   head.push(`${report.duration_s.toFixed(1)} s`, `${report.snapshots} snapshots${report.lost_snapshots ? ` (${report.lost_snapshots} lost)` : ''}`);
   out.push(bold(head.join(' — ')));
-  for (const m of report.measured) out.push(dim(cut(`${m.dir === m.slot ? m.dir : `${m.slot} (${m.dir})`}: ${formatMeasured(m.measured, m.seen)}`, width)));
+  for (const m of report.measured) out.push(dim(cut(`${m.dir === m.slot ? m.dir : `${m.slot} (${m.dir})`}: ${formatMeasured(m.measured, m.seen, m.of)}`, width)));
 
   // per-layer percentile tables
   for (const dir of ['rx', 'tx'] as const) {

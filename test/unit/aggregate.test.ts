@@ -443,3 +443,28 @@ test('panel intervals stay bounded: at most MAX_INTERVAL_BUCKETS pairs, aligned 
   assert.deepEqual(p!.stages['rx:stage:c→d']!.slice(3), [toSparse(fromValues(narrow)).flat(), 1]);
   assert.ok(PanelState.safeParse(agg.panelState()).success);
 });
+
+test('the IRQ object\'s timed share: what it timed of the hard IRQs and softirq runs the kernel counted in the same snapshots', async () => {
+  const { recordedWithHost } = await import('../fixtures/host-recorded.ts');
+  const { IRQ_LINES } = await import('../../src/core/contract.ts');
+  const msgs = recordedWithHost();
+  const agg = new Aggregator();
+  feed(agg, msgs);
+  let kernel = 0;
+  let timed = 0;
+  for (const m of msgs) {
+    if (m.type !== 'snapshot' || !m.host) continue;
+    const irqSlot = m.slots.find((s) => s.hists.some((h) => h.dir === 'irq'));
+    if (!irqSlot) continue;
+    for (const q of m.host.irqs) if (q.irq < IRQ_LINES) kernel += q.counts.reduce((a, b) => a + b, 0);
+    for (const c of m.host.cpus) kernel += c.softirqs.reduce((a, b) => a + b, 0);
+    for (const h of irqSlot.hists) if (h.kind === 'hardirq' || h.kind === 'softirq_delay') timed += h.count;
+  }
+  assert.ok(kernel > 0 && timed > 0, 'the recording has IRQ histograms beside host counters');
+  const irq = agg.report().measured.find((m) => m.of === 'irq');
+  assert.ok(irq, `an IRQ share in the report: ${JSON.stringify(agg.report().measured)}`);
+  assert.equal(irq.seen, kernel, 'seen: the kernel\'s own counts of those snapshots');
+  assert.equal(irq.measured, Math.min(timed, kernel), 'measured: the hardirq and softirq_delay counts');
+  const { formatMeasured } = await import('../../src/core/format.ts');
+  assert.match(formatMeasured(irq.measured, irq.seen, 'irq'), /^(timed 1 in [\d.]+ of|every hard IRQ and softirq run timed)/);
+});

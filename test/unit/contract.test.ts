@@ -12,7 +12,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Aggregator } from '../../src/core/aggregate.ts';
-import { ALTERNATIVES, ATTACH_TYPES, DIRECTIONS, ERROR_CODES, HIST_BUCKETS, HIST_SUB_BITS, MAX_COMMAND_BYTES, PROTOCOL_VERSION, SLOT_RE, VAR_NAME_RE } from '../../src/core/contract.ts';
+import { ALTERNATIVES, ATTACH_TYPES, DIRECTIONS, ERROR_CODES, HIST_BUCKETS, HIST_SUB_BITS, IRQ_LINES, MAX_COMMAND_BYTES, PROTOCOL_VERSION, SLOT_RE, VAR_NAME_RE } from '../../src/core/contract.ts';
 import { LOSS_COUNTERS, LOST_SNAPSHOTS, activityCounters, formatLossShare, isLossCounter, lossFigures, type LoadedMessage, type PanelState, type SlotCounters } from '../../src/core/protocol.ts';
 import { REPO_DIR, WORKDIR, probeBoundaries, readStream, recorded } from '../fixtures/recorded.ts';
 
@@ -234,12 +234,14 @@ function validatorDisagreements(v: { max: number; first: CharClass; rest: CharCl
 /** The upper bound of the regex's repeated tail, plus its first character: the longest match. */
 const regexMaxLength = (re: RegExp) => Number(/\{0,(\d+)\}\$$/.exec(re.source)?.[1] ?? NaN) + 1;
 
-test('PROTOCOL_VERSION, HIST_BUCKETS, HIST_SUB_BITS and MAX_COMMAND_BYTES are the C side\'s', () => {
+test('PROTOCOL_VERSION, HIST_BUCKETS, HIST_SUB_BITS, IRQ_LINES and MAX_COMMAND_BYTES are the C side\'s', () => {
   const header = new Map([['nslat.h', readFileSync(NSLAT_H, 'utf8')]]);
   assert.equal(cDefine(header, 'NSLAT_PROTOCOL'), PROTOCOL_VERSION, 'NSLAT_PROTOCOL (bpf/include/nslat.h) and PROTOCOL_VERSION (src/core/contract.ts) differ');
   assert.equal(cDefine(header, 'NSLAT_HIST_BUCKETS'), HIST_BUCKETS, 'NSLAT_HIST_BUCKETS and HIST_BUCKETS differ');
   assert.equal(cDefine(header, 'NSLAT_HIST_SUB_BITS'), HIST_SUB_BITS, 'NSLAT_HIST_SUB_BITS (bpf/include/nslat.h) and HIST_SUB_BITS (src/core/contract.ts) differ');
   assert.equal(cDefine(helperSources(), 'MAX_COMMAND_BYTES'), MAX_COMMAND_BYTES, 'MAX_COMMAND_BYTES (bpf/helper) and MAX_COMMAND_BYTES (src/core/contract.ts) differ');
+  const lines = [...stripC(readFileSync(NSLAT_H, 'utf8')).matchAll(/\bNSLAT_IRQ_NR_LINES\s*=\s*(\d+)/g)].map((m) => Number(m[1]));
+  assert.deepEqual(lines, [IRQ_LINES], 'NSLAT_IRQ_NR_LINES (enum nslat_irq_index, bpf/include/nslat.h) and IRQ_LINES (src/core/contract.ts) differ');
 });
 
 test('ATTACH_TYPES, ALTERNATIVES and DIRECTIONS are the helper\'s string tables, in order', () => {

@@ -47,7 +47,7 @@ export class HealthView implements View {
         tile('events/s', t.events, 'Events the probes handled per second'),
         tile('drops', t.drops, 'Packets freed by kfree_skb (by drop reason)'),
         tile('lost', t.lost, 'Measurements nslat itself lost (ring buffer full, map full, stale or evicted entries, unattributed UDP reads, IRQ lines out of range, missing snapshots), as a share of what they apply to'),
-        tile('measured', t.measured, 'Of the packets that passed the filters, those timed through every boundary: by default 1 in N, N adapting to the packet rate; every packet with nslat.measure = 1 (--measure 1)'),
+        tile('measured', t.measured, 'Of the packets that passed the filters, those timed through every boundary; of the hard IRQs and softirq runs the kernel counted, those the IRQ probes timed. By default 1 in N, N adapting to the rate; every one with nslat.measure = 1 (--measure 1)'),
         tile('ns per probe run', t.probe, 'Mean BPF program run time (kernel bpf_stats)'),
         tile('boundaries fed', t.attached, 'Boundaries fed by an attached program (the chips below say by which mechanism, or why not)'),
       ),
@@ -96,7 +96,7 @@ export class HealthView implements View {
     tiles.lost.title = hl.loss.map((l) => `${l.name}: ${formatCount(l.total)}, ${l.label}`).join('\n');
     const measured = hl.measured ?? [];
     setText(tiles.measured, measured.length ? measured.map((m) => `${dirName(m.dir)} ${formatMeasuredShort(m.measured, m.seen)}`).join(' · ') : '–');
-    tiles.measured.title = measured.map((m) => `${m.slot}: ${formatMeasured(m.measured, m.seen)}`).join('\n');
+    tiles.measured.title = measured.map((m) => `${m.slot}: ${formatMeasured(m.measured, m.seen, m.of)}`).join('\n');
     let runs = 0;
     let ns = 0;
     let worst: { name: string; ns_per_run: number } | undefined;
