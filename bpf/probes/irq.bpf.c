@@ -69,21 +69,11 @@ static __always_inline struct irq_cpu *cpu_state(void)
 	return bpf_map_lookup_elem(&irq_state, &zero);
 }
 
-/* Whether this event is timed: a per-CPU countdown through random gaps of
- * mean irq_measure_every (uniform in 1 .. 2N-1, so a periodic pattern of
- * events cannot lock onto the choice). */
+/* Whether this event is timed (nslat_pick: per-CPU random gaps of mean
+ * irq_measure_every). */
 static __always_inline bool irq_pick(__u32 *gap)
 {
-	__u32 n = irq_measure_every;
-
-	if (n <= 1)
-		return true;
-	if (*gap > 1) {
-		(*gap)--;
-		return false;
-	}
-	*gap = 1 + bpf_get_prandom_u32() % (2 * n - 1);
-	return true;
+	return nslat_pick(gap, irq_measure_every);
 }
 
 /* ---------------------------------------------------------------- hard IRQ */

@@ -179,6 +179,22 @@ __noinline int nslat_hist_add(__u32 idx, __u64 v)
 	return 0;
 }
 
+/* Whether this one of a stream of events is picked, 1 in n: a per-CPU
+ * countdown through random gaps of mean n (uniform in 1 .. 2n-1, so a
+ * periodic pattern cannot lock onto the choice), a random number only at
+ * each pick. */
+static __always_inline bool nslat_pick(__u32 *gap, __u32 n)
+{
+	if (n <= 1)
+		return true;
+	if (*gap > 1) {
+		(*gap)--;
+		return false;
+	}
+	*gap = 1 + bpf_get_prandom_u32() % (2 * n - 1);
+	return true;
+}
+
 #ifndef NSLAT_NO_PACKETS
 /* ------------------------------------------------------------ packets */
 
@@ -225,20 +241,25 @@ struct {
 	__type(value, struct nslat_pkt);
 } nslat_pkts SEC(".maps");
 
-/* Which slots of nslat_pkts hold a live packet: one byte per slot, set while
+/* Which slots of nslat_pkts hold a live packet: one bit per slot, set while
  * its packet is on its way. Most skbs a boundary sees are not measured
- * (sampling) or not tracked at all (other traffic); this table, 64 KiB and
+ * (sampling) or not tracked at all (other traffic); this bitmap, 8 KiB and
  * so mostly in cache, tells them apart without touching the per-packet table
- * (7 MiB: a cache miss per packet). Shared like nslat_pkts. */
-struct nslat_live_bytes {
-	__u8 b[NSLAT_PKT_ENTRIES];
+ * (7 MiB: a cache miss per packet). A bit is set and cleared without an
+ * atomic operation: two CPUs changing bits of one byte at once (slots within
+ * eight of each other, both changing state in the same instant) can lose
+ * one change, which costs a later check a table lookup (a clear lost) or
+ * leaves a packet unfinished (a set lost), the same as two packets taking
+ * one slot. Shared like nslat_pkts. */
+struct nslat_live_bits {
+	__u8 b[NSLAT_PKT_ENTRIES / 8];
 };
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct nslat_live_bytes);
+	__type(value, struct nslat_live_bits);
 } nslat_live SEC(".maps");
 
 /* A packet's key: its skb pointer as a number. The verifier allows no
@@ -288,14 +309,16 @@ static __always_inline struct nslat_pkt *nslat_slot(__u64 key)
 	return bpf_map_lookup_elem(&nslat_pkts, &idx);
 }
 
-/* The live byte of slot idx (never NULL in practice). */
+/* The byte of nslat_live holding slot idx's bit (never NULL in practice). */
 static __always_inline __u8 *nslat_live_byte(__u32 idx)
 {
 	__u32 zero = 0;
-	struct nslat_live_bytes *l = bpf_map_lookup_elem(&nslat_live, &zero);
+	struct nslat_live_bits *l = bpf_map_lookup_elem(&nslat_live, &zero);
 
-	return l ? &l->b[idx & (NSLAT_PKT_ENTRIES - 1)] : NULL;
+	return l ? &l->b[(idx >> 3) & (NSLAT_PKT_ENTRIES / 8 - 1)] : NULL;
 }
+
+#define nslat_live_bit(idx)	((__u8)(1U << ((idx) & 7)))
 
 /* The state of packet key, or NULL when no live packet holds its slot, or
  * another skb does, or a packet another object of the slot (an earlier load)
@@ -306,7 +329,7 @@ static __always_inline struct nslat_pkt *nslat_lookup(__u64 key)
 	__u8 *live = nslat_live_byte(idx);
 	struct nslat_pkt *st;
 
-	if (!live || !*live)
+	if (!live || !(*live & nslat_live_bit(idx)))
 		return NULL;
 	st = bpf_map_lookup_elem(&nslat_pkts, &idx);
 	return st && st->skb == key && st->gen == nslat_my_gen ? st : NULL;
@@ -471,12 +494,13 @@ static __always_inline void nslat_sk_flow(struct sock *sk, struct nslat_pkt *st)
 
 static __always_inline void nslat_done(struct nslat_pkt *st)
 {
-	__u8 *live = nslat_live_byte(nslat_slot_idx(st->skb));
+	__u32 idx = nslat_slot_idx(st->skb);
+	__u8 *live = nslat_live_byte(idx);
 
 	st->last = NSLAT_DONE;	/* no boundary id is larger: nothing advances it */
 	st->mask = 0;
 	if (live)
-		*live = 0;
+		*live &= ~nslat_live_bit(idx);
 }
 
 /* Every stage a packet passed, recorded at its end: the boundaries only
@@ -527,50 +551,69 @@ static __always_inline int nslat_reject(__u64 key)
 	return nslat_unmeasured(key);
 }
 
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} nslat_gap SEC(".maps");
+
+/* 1 in measure_every packets (or sends), on this CPU. */
+static __always_inline bool nslat_pick_packet(void)
+{
+	__u32 zero = 0, *gap, n = measure_every;
+
+	if (n <= 1)
+		return true;
+	gap = bpf_map_lookup_elem(&nslat_gap, &zero);
+	return gap && nslat_pick(gap, n);
+}
+
 /* Whether a packet that passed the filters at its entry boundary is
  * measured; every such packet is counted (the exact total). */
 static __always_inline bool nslat_measure(void)
 {
-	__u32 n = measure_every;
-
 	nslat_cnt(NSLAT_CNT_SEEN);
-	return n <= 1 || bpf_get_prandom_u32() % n == 0;
+	return nslat_pick_packet();
 }
 
 /* Key's slot now holds a live packet. */
 static __always_inline void nslat_set_live(__u64 key)
 {
-	__u8 *live = nslat_live_byte(nslat_slot_idx(key));
+	__u32 idx = nslat_slot_idx(key);
+	__u8 *live = nslat_live_byte(idx);
 
 	if (live)
-		*live = 1;
+		*live |= nslat_live_bit(idx);
 }
 
-/* Take st's slot for key: a slot still held by another live packet (not
- * done, not stale) is an eviction. */
-static __always_inline void nslat_claim(struct nslat_pkt *st, __u64 key, __u64 now)
-{
-	if (st->skb != key && st->skb && st->last != NSLAT_DONE && now - st->t0 <= NSLAT_MAX_AGE_NS)
-		nslat_cnt(NSLAT_CNT_EVICTED);
-}
-
-/* Start (or restart: skb pointers are reused) a packet at an entry
- * boundary. The caller has applied its filters. */
-static __always_inline bool
-nslat_start(__u64 key, __u32 b, __u64 t0, __u64 now, struct nslat_pkt *init)
+/* Start (or restart: skb pointers are reused) a packet at its entry
+ * boundary b, in key's slot; the caller has applied its filters and
+ * sampling. The slot is written before the clock is read: a measured
+ * packet's slot was last touched long ago (at 1 in N its cache lines are
+ * cold), and that miss belongs to no stage. t0 is the given time when not 0
+ * (a kernel receive stamp, a send's sendmsg time), else the clock; `clock`
+ * false means the given time is the entry time itself (no clock read).
+ * `init` holds the flow and the boundaries passed before (tx: sendmsg, at
+ * ts 0). A slot still held by another live packet (not done, not stale) is
+ * an eviction. */
+static __always_inline bool nslat_begin(__u64 key, __u32 b, struct nslat_pkt *init, __u64 t0, bool clock)
 {
 	struct nslat_pkt *st = nslat_slot(key);
+	__u64 old_skb, old_t0, now;
+	__u32 old_last;
 
-	if (!st || !nslat_current())
+	if (!st)
 		return false;
-	nslat_claim(st, key, now);
+	old_skb = st->skb;
+	old_t0 = st->t0;
+	old_last = st->last;
 	/* Stores straight into the slot; ts[] entries outside mask are never
 	 * read, so they are not cleared. */
 	st->skb = key;
-	st->t0 = t0;
 	st->last = b;
-	st->mask = 1U << (b & (NSLAT_NB - 1));
-	st->ts[b & (NSLAT_NB - 1)] = now - t0;
+	st->mask = init->mask | (1U << (b & (NSLAT_NB - 1)));
+	st->ts[0] = 0;
 	st->ifindex = init->ifindex;
 	st->len = init->len;
 	st->sport = init->sport;
@@ -581,6 +624,15 @@ nslat_start(__u64 key, __u32 b, __u64 t0, __u64 now, struct nslat_pkt *init)
 	st->stamped = init->stamped;
 	st->gen = nslat_my_gen;
 	nslat_set_live(key);
+	now = clock ? bpf_ktime_get_ns() : t0;
+	if (!t0 || now - t0 > NSLAT_MAX_AGE_NS) {	/* none, or a send too long ago */
+		t0 = now;
+		st->mask = 1U << (b & (NSLAT_NB - 1));
+	}
+	st->t0 = t0;
+	st->ts[b & (NSLAT_NB - 1)] = now - t0;
+	if (old_skb != key && old_skb && old_last != NSLAT_DONE && now - old_t0 <= NSLAT_MAX_AGE_NS)
+		nslat_cnt(NSLAT_CNT_EVICTED);
 	nslat_cnt(NSLAT_CNT_STARTED);
 	return true;
 }

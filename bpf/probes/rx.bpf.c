@@ -82,7 +82,7 @@ static __always_inline int rx_enter(struct sk_buff *skb, __u32 b)
 {
 	struct net_device *dev = skb->dev;
 	struct nslat_pkt init = {};
-	__u64 now, key = NSLAT_KEY(skb);
+	__u64 stamp, key = NSLAT_KEY(skb);
 
 	if (!nslat_current())	/* a reload replaced this object: no new packets */
 		return 0;
@@ -98,20 +98,19 @@ static __always_inline int rx_enter(struct sk_buff *skb, __u32 b)
 		return nslat_unmeasured(key);
 	init.ifindex = dev ? dev->ifindex : 0;
 	init.len = skb->len;
-	now = b == NSLAT_RX_NETIF_RX ? rx_kernel_stamp(skb) : 0;
-	if (now) {
-		init.stamped = 1;
+	stamp = b == NSLAT_RX_NETIF_RX ? rx_kernel_stamp(skb) : 0;
+	init.stamped = stamp != 0;
+	if (stamp) {
 		nslat_cnt(NSLAT_CNT_KERNEL_STAMPED);
 		if (check_kernel_stamps) {
 			__u64 c = bpf_ktime_get_ns();
 
 			nslat_cnt(NSLAT_CNT_STAMP_CHECKED);
-			nslat_cnt_add(NSLAT_CNT_STAMP_SKEW_NS, c > now ? c - now : now - c);
+			nslat_cnt_add(NSLAT_CNT_STAMP_SKEW_NS, c > stamp ? c - stamp : stamp - c);
 		}
-	} else {
-		now = bpf_ktime_get_ns();
 	}
-	nslat_start(key, b, now, now, &init);
+	/* the entry time: the stamp, or the clock read once the slot is written */
+	nslat_begin(key, b, &init, stamp, !stamp);
 	return 0;
 }
 

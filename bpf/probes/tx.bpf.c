@@ -100,7 +100,7 @@ static __always_inline void sendmsg_open(bool keep_first)
 	sc->t = 0;
 	/* the packet this call sends first is measured or not from here (the
 	 * clock is read only for one that is) */
-	if (measure_every > 1 && bpf_get_prandom_u32() % measure_every)
+	if (!nslat_pick_packet())
 		return;
 	sc->t = bpf_ktime_get_ns();
 	c = send_task(BPF_LOCAL_STORAGE_GET_F_CREATE);
@@ -225,30 +225,28 @@ int BPF_PROG(sendmsg__tp_end, struct sock *sk, int ret, int flags)
 
 /* ---------------------------------------------------------------- entry */
 
-/* What the entry boundary needs to know about an skb, read directly
- * (BTF-typed contexts) or through bpf_probe_read_kernel (kprobes). Read in
- * two steps: what the filters need before the packet is admitted, the rest
+/* What the entry boundary's filters need to know about an skb, read
+ * directly (BTF-typed contexts) or through bpf_probe_read_kernel (kprobes)
+ * before the packet is admitted; the rest (flow, device, length) is read
  * only for a packet that is measured. */
 struct tx_skb {
 	__u64 key;
-	__u32 ifindex;
-	__u32 len;
 	bool dev_ok;		/* the device passes filter_ifindex / filter_netns */
 	bool cgroup_ok;		/* the socket passes filter_cgroup */
 };
 
 #define TX_SKIP 0	/* nothing more to do for this skb */
-#define TX_MEASURE 1	/* a new measured packet: fill in its flow, then tx_begin */
+#define TX_MEASURE 1	/* a new measured packet: fill in its flow, then nslat_begin */
 
 #define nslat_dev_filter() (filter_ifindex || filter_netns)
 
 /* First TX boundary of an skb: IP output where attachable, else
  * net_dev_queue. A packet already past an earlier boundary is advanced;
  * a new one goes through the filters (`init` holds its flow when a flow
- * filter is on) and sampling. TX_MEASURE leaves its t0 and the time now in
- * *t0p and *nowp, and init->mask set when it started at sendmsg. */
-static __always_inline int tx_admit(struct tx_skb *in, __u32 b, struct nslat_pkt *init,
-				    __u64 *t0p, __u64 *nowp)
+ * filter is on) and sampling. TX_MEASURE leaves in *t_sendp the sendmsg
+ * time when the packet is a measured send's first (init->mask then has
+ * sendmsg), else 0. */
+static __always_inline int tx_admit(struct tx_skb *in, __u32 b, struct nslat_pkt *init, __u64 *t_sendp)
 {
 	struct nslat_pkt *st = nslat_lookup(in->key);
 	struct sendmsg_ctx *c;
@@ -292,46 +290,10 @@ static __always_inline int tx_admit(struct tx_skb *in, __u32 b, struct nslat_pkt
 	} else if (!nslat_measure()) {
 		return nslat_unmeasured(in->key);
 	}
-	now = bpf_ktime_get_ns();
-	*t0p = now;
-	*nowp = now;
-	if (t_send && now - t_send <= NSLAT_MAX_AGE_NS) {
-		*t0p = t_send;
+	*t_sendp = t_send;
+	if (t_send)
 		init->mask = 1U << NSLAT_TX_SENDMSG;	/* ts[SENDMSG] = 0 */
-	} else if (filter_pid) {
-		return nslat_reject(in->key);	/* not sent from a matching thread's sendmsg */
-	}
 	return TX_MEASURE;
-}
-
-/* Start a measured packet in its slot (a finished, stale, reused or another
- * packet's slot is restarted in place; ts[] outside mask is never read). */
-static __always_inline int tx_begin(struct tx_skb *in, __u32 b, struct nslat_pkt *init,
-				    __u64 t0, __u64 now)
-{
-	struct nslat_pkt *st = nslat_slot(in->key);
-
-	if (!st)
-		return 0;
-	nslat_claim(st, in->key, now);
-	st->skb = in->key;
-	st->t0 = t0;
-	st->last = b;
-	st->mask = init->mask | (1U << b);
-	st->ts[NSLAT_TX_SENDMSG] = 0;
-	st->ts[b & (NSLAT_NB - 1)] = now - t0;
-	st->ifindex = in->ifindex;
-	st->len = in->len;
-	st->sport = init->sport;
-	st->dport = init->dport;
-	st->l4 = init->l4;
-	st->family = init->family;
-	st->handoff = 0;
-	st->stamped = 0;
-	st->gen = nslat_my_gen;
-	nslat_set_live(in->key);
-	nslat_cnt(NSLAT_CNT_STARTED);
-	return 0;
 }
 
 /* The flow of a BTF-typed skb: from its socket, else (unconnected UDP
@@ -364,7 +326,7 @@ static __always_inline int tx_enter(struct sk_buff *skb, __u32 b)
 	struct nslat_pkt init = {};
 	struct tx_skb in = { .key = NSLAT_KEY(skb), .dev_ok = true, .cgroup_ok = true };
 	struct net_device *dev;
-	__u64 t0, now;
+	__u64 t_send;
 
 	if (nslat_dev_filter())
 		in.dev_ok = nslat_dev_addr_ok(tx_dev(skb, b));
@@ -375,14 +337,15 @@ static __always_inline int tx_enter(struct sk_buff *skb, __u32 b)
 	}
 	if (nslat_flow_filter())
 		tx_flow(skb, &init);
-	if (tx_admit(&in, b, &init, &t0, &now) != TX_MEASURE)
+	if (tx_admit(&in, b, &init, &t_send) != TX_MEASURE)
 		return 0;
 	if (!nslat_flow_filter())
 		tx_flow(skb, &init);
 	dev = tx_dev(skb, b);
-	in.ifindex = dev ? BPF_CORE_READ(dev, ifindex) : 0;
-	in.len = skb->len;
-	return tx_begin(&in, b, &init, t0, now);
+	init.ifindex = dev ? BPF_CORE_READ(dev, ifindex) : 0;
+	init.len = skb->len;
+	nslat_begin(in.key, b, &init, t_send, true);
+	return 0;
 }
 
 SEC("fentry/ip_output")
@@ -428,7 +391,7 @@ static __always_inline int tx_enter_addr(struct sk_buff *skb, __u32 b)
 	struct nslat_pkt init = {};
 	struct tx_skb in = { .key = nslat_addr_key((__u64)skb), .dev_ok = true, .cgroup_ok = true };
 	struct net_device *dev;
-	__u64 t0, now;
+	__u64 t_send;
 
 	if (nslat_dev_filter())
 		in.dev_ok = nslat_dev_addr_ok(tx_dst_dev(BPF_CORE_READ(skb, _skb_refdst)));
@@ -439,14 +402,15 @@ static __always_inline int tx_enter_addr(struct sk_buff *skb, __u32 b)
 	}
 	if (nslat_flow_filter())
 		tx_flow_addr(skb, &init);
-	if (tx_admit(&in, b, &init, &t0, &now) != TX_MEASURE)
+	if (tx_admit(&in, b, &init, &t_send) != TX_MEASURE)
 		return 0;
 	if (!nslat_flow_filter())
 		tx_flow_addr(skb, &init);
 	dev = tx_dst_dev(BPF_CORE_READ(skb, _skb_refdst));
-	in.ifindex = dev ? BPF_CORE_READ(dev, ifindex) : 0;
-	in.len = BPF_CORE_READ(skb, len);
-	return tx_begin(&in, b, &init, t0, now);
+	init.ifindex = dev ? BPF_CORE_READ(dev, ifindex) : 0;
+	init.len = BPF_CORE_READ(skb, len);
+	nslat_begin(in.key, b, &init, t_send, true);
+	return 0;
 }
 
 SEC("kprobe/ip_output")
