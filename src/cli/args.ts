@@ -142,7 +142,7 @@ Options:
   --interval MS        Snapshot period in ms (default 1000; 100-60000).
   --measure auto|N     Which packets are timed through every boundary, and which hard IRQs and
                        softirq runs are timed: auto (default) 1 in N with N adapting so that at
-                       most 20 000 a second are measured per probe object; N: 1 in N; 1: every
+                       most 5 000 a second are measured per probe object; N: 1 in N; 1: every
                        one (exact counts per stage, every slow outlier caught, at the full cost
                        per packet). Every packet is counted; the kernel counts every IRQ.
   --sample N           Send every Nth packet's journey (0 = none).

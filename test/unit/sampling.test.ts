@@ -3,9 +3,19 @@ import assert from 'node:assert/strict';
 import { ADAPTIVE, EVERY_PACKET, MAX_MEASURE_EVERY, MeasureRate } from '../../src/core/sampling.ts';
 
 const S = 1e9;
+/** The arithmetic below is written for a bound of 20 000 a second. */
+const AT_20K = { kind: 'adaptive', maxMeasuredPerSec: 20_000 } as const;
+
+test('the default bound: 5 000 measured a second per probe object', async () => {
+  const { DEFAULT_MAX_MEASURED_PER_SEC } = await import('../../src/core/sampling.ts');
+  assert.deepEqual(ADAPTIVE, { kind: 'adaptive', maxMeasuredPerSec: 5_000 });
+  assert.equal(DEFAULT_MAX_MEASURED_PER_SEC, 5_000);
+  const r = new MeasureRate(ADAPTIVE);
+  assert.equal(r.observe([150_000], S), 32, '150 k/s → 1 in 32 (4.7 k/s measured)');
+});
 
 test('adaptive: N is the smallest power of two that keeps the busiest object at or under the bound', () => {
-  const r = new MeasureRate(ADAPTIVE);
+  const r = new MeasureRate(AT_20K);
   assert.equal(r.every, 1);
   assert.equal(r.observe([10_000, 5_000], S), undefined, 'under the bound: every packet');
   assert.equal(r.observe([100_000, 20_000], S), 8, '100 k/s → 1 in 8 (12.5 k/s measured)');
@@ -15,7 +25,7 @@ test('adaptive: N is the smallest power of two that keeps the busiest object at 
 });
 
 test('adaptive: N comes down only when half the bound is kept, so a steady rate does not flip it', () => {
-  const r = new MeasureRate(ADAPTIVE);
+  const r = new MeasureRate(AT_20K);
   r.observe([150_000], S); // 8
   assert.equal(r.every, 8);
   for (const rate of [150_000, 130_000, 160_000, 90_000, 150_000]) assert.equal(r.observe([rate], S), undefined, `${rate}/s keeps 1 in 8`);
@@ -77,7 +87,7 @@ test('a session\'s two rates: packets follow the packet objects\' seen counts, I
     ],
   });
   assert.equal(timedIrqEvents(snap(0, 1000).slots[1]!.hists), 1000);
-  const s = new SessionSampling(ADAPTIVE);
+  const s = new SessionSampling(AT_20K);
   assert.deepEqual(s.data, { measure_every: 1, irq_measure_every: 1 });
   const isIrq = (slot: string) => slot === 'irq';
   assert.equal(s.observe(snap(10_000, 10_000), isIrq), undefined, 'both under the bound');
