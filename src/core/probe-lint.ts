@@ -6,11 +6,11 @@
  * ordered by value), and a program feeds a boundary by its name: `handle_<b>` or
  * `<b>__<alt>[_<what>]` (bpf/include/nslat.h). Two rules, on each such program and what it calls
  * in the same file:
- *   - it must pass its boundary (to nslat_pass / nslat_record / nslat_start, directly or through a
+ *   - it must pass its boundary (to nslat_pass / nslat_record / nslat_begin, directly or through a
  *     helper's boundary parameter), else no packet ever reaches that boundary's histograms; the
  *     first boundary of a direction is exempt (sendmsg contexts, entry programs);
  *   - it must not pass a boundary of its direction before its own to nslat_pass / nslat_record:
- *     those only move a packet forward, so such a stage is never counted (nslat_start may).
+ *     those only move a packet forward, so such a stage is never counted (nslat_begin may).
  * Statements after an unconditional `return` at the top level of a function body are dead code and
  * do not count. The lint reads tokens, not C semantics: preprocessor lines are ignored (both
  * branches of an #if count), and a call to something not defined in the file (a macro, a helper
@@ -309,7 +309,7 @@ type Kind = 'pass' | 'start';
 const BUILTIN: Record<string, Map<number, Kind>> = {
   nslat_pass: new Map([[1, 'pass']]),
   nslat_record: new Map([[1, 'pass']]),
-  nslat_start: new Map([[1, 'start']]),
+  nslat_begin: new Map([[1, 'start']]),
 };
 
 const NOT_CALLS = new Set(['if', 'while', 'for', 'switch', 'return', 'sizeof', 'typeof', '__typeof__', '_Static_assert', 'SEC']);

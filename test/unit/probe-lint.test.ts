@@ -68,7 +68,7 @@ test('backwards in tx.bpf.c, through a helper taking the boundary: on the call s
 
 test('an entry program starting a packet at another entry boundary is not backwards', () => {
   const text = replaced(RX, 'rx_enter((struct sk_buff *)skb, NSLAT_RX_NAPI_GRO_RECEIVE_ENTRY)', 'rx_enter((struct sk_buff *)skb, NSLAT_RX_NETIF_RX)');
-  // It starts packets (nslat_start), it does not pass them on: only "never passes" its own.
+  // It starts packets (nslat_begin), it does not pass them on: only "never passes" its own.
   oneError(lintProbeSource(text, 'rx.bpf.c'), lineOf(text, 'int BPF_PROG(handle_napi_gro_receive_entry') - 1, /^handle_napi_gro_receive_entry feeds napi_gro_receive_entry but never passes it/);
 });
 
