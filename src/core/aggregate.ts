@@ -23,7 +23,7 @@
  */
 import type { HelloMessage, HelperMessage, JourneyMessage, PanelState, ReloadMark, SessionInfo, ToPanel } from './protocol.ts';
 import { type Unit, unitOfKind } from './format.ts';
-import { Accumulator, DEFAULTS, type AccumulatorOptions } from './accumulate.ts';
+import { Accumulator, DEFAULTS, type AccumulatorOptions, type Interval } from './accumulate.ts';
 import { PanelSync } from './panel-sync.ts';
 import { ReportBuilder, type Report } from './report-build.ts';
 
@@ -119,6 +119,12 @@ export class Aggregator {
 
   helloInfo(): HelloMessage | undefined {
     return this.acc.hello;
+  }
+
+  /** The history's intervals, oldest first (one per snapshot; the oldest merged pairwise as it
+   *  grows), at full bucket resolution: the windows of a comparison (compare.ts). Read-only. */
+  intervals(): readonly Interval[] {
+    return this.acc.intervals;
   }
 
   /** Number of intervals held (bounded by maxIntervals). */
