@@ -18,7 +18,7 @@ export interface CommonTarget {
 }
 
 export type Command =
-  | { kind: 'help'; topic?: 'check' | 'trace' | 'replay' }
+  | { kind: 'help'; topic?: 'check' | 'trace' | 'replay' | 'diff' }
   | { kind: 'version' }
   | ({
       kind: 'check';
@@ -49,7 +49,22 @@ export type Command =
       /** Also print bcc-style log2 histograms per stage (--log2). */
       log2: boolean;
     } & CommonTarget)
-  | { kind: 'replay'; file: string; format: Format; log2: boolean };
+  | { kind: 'replay'; file: string; format: Format; log2: boolean }
+  | DiffCommand;
+
+/** `nslat diff A [B]`: two traces, or two ranges (seconds since the trace's start) of one. */
+export interface DiffCommand {
+  kind: 'diff';
+  a: string;
+  b?: string;
+  rangeA?: [number, number];
+  rangeB?: [number, number];
+  /** Before against after the first successful probe reload of A. */
+  atReload: boolean;
+  format: Format;
+  alpha?: number;
+  minPackets?: number;
+}
 
 export class UsageError extends Error {
   constructor(message: string, readonly hint: string) {
@@ -67,6 +82,8 @@ Usage:
                [--format table|json] [--interval MS] [--measure auto|N] [--sample N] [--slow-ms X]
                [--bpf-stats] [--no-netfilter] [--log2]
   nslat replay FILE [--format table|json] [--log2]
+  nslat diff   A.jsonl [B.jsonl] [--range-a S:E] [--range-b S:E] [--at-reload]
+               [--alpha P] [--min-packets N] [--format table|json]
   nslat --help | --version
 
 Commands:
@@ -79,6 +96,11 @@ Commands:
            through the root helper, trace, and print a per-layer percentile table (RX, TX) plus
            IRQ, the percentiles interpolated in log-linear buckets (at most 12.5 % wide).
   replay   Print the same report from a trace saved with --out FILE.jsonl.
+  diff     Compare two saved traces stage by stage (or two time ranges of one: --range-a and
+           --range-b in seconds since its start, or --at-reload: before and after its first probe
+           reload): p50 and p99 of each, the shift, and whether it is larger than the
+           interval-to-interval noise (Mann–Whitney over per-interval percentiles, Holm-adjusted
+           over the stages at --alpha, default 0.01; docs/compare.md).
 
 Options:
   --host DEST          SSH destination (user@host, alias from ~/.ssh/config, host:port,
@@ -184,14 +206,20 @@ const OPTIONS = {
   'bpf-stats': { type: 'boolean' },
   'no-netfilter': { type: 'boolean' },
   log2: { type: 'boolean' },
+  'range-a': { type: 'string' },
+  'range-b': { type: 'string' },
+  'at-reload': { type: 'boolean' },
+  alpha: { type: 'string' },
+  'min-packets': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'V' },
 } as const;
 
-const ALLOWED: Record<'check' | 'trace' | 'replay', string[]> = {
+const ALLOWED: Record<'check' | 'trace' | 'replay' | 'diff', string[]> = {
   check: ['host', 'ssh-config', 'privilege', 'format', 'no-netfilter', 'probes', 'help'],
   trace: ['host', 'ssh-config', 'privilege', 'duration', 'stages', 'filter', 'probes', 'load', 'out', 'format', 'interval', 'measure', 'sample', 'slow-ms', 'bpf-stats', 'no-netfilter', 'log2', 'help'],
   replay: ['format', 'log2', 'help'],
+  diff: ['format', 'range-a', 'range-b', 'at-reload', 'alpha', 'min-packets', 'help'],
 };
 
 export function parseCli(argv: string[]): Command {
@@ -222,9 +250,9 @@ export function parseCli(argv: string[]): Command {
     if (v.help) return { kind: 'help' };
     usage('no command given.', 'Use `nslat check`, `nslat trace` or `nslat replay FILE`; `nslat --help` shows all options.');
   }
-  if (cmd !== 'check' && cmd !== 'trace' && cmd !== 'replay') {
+  if (cmd !== 'check' && cmd !== 'trace' && cmd !== 'replay' && cmd !== 'diff') {
     if (cmd === 'help') return { kind: 'help' };
-    usage(`unknown command ${shown(cmd)}.`, 'Use `nslat check`, `nslat trace` or `nslat replay FILE`.');
+    usage(`unknown command ${shown(cmd)}.`, 'Use `nslat check`, `nslat trace`, `nslat replay FILE` or `nslat diff A B`.');
   }
   if (v.help) return { kind: 'help', topic: cmd };
   if (v.version) usage('--version takes no command.', 'Run `nslat --version` alone.');
@@ -243,6 +271,7 @@ export function parseCli(argv: string[]): Command {
     const file = nonEmptyPath('replay FILE', pos[1]!)!;
     return { kind: 'replay', file, format, log2: v.log2 === true };
   }
+  if (cmd === 'diff') return parseDiff(pos.slice(1), v, format);
   if (pos.length > 1) usage(`unexpected argument ${shown(pos[1]!)} after \`nslat ${cmd}\`.`, 'Options start with --; quote a --filter expression that has spaces.');
 
   const host = str('host');
@@ -312,4 +341,37 @@ export function parseCli(argv: string[]): Command {
     netfilter,
     log2: v.log2 === true,
   };
+}
+
+/** "S:E" seconds (S < E) → [S, E]. */
+function secondsRange(name: string, v: string | undefined): [number, number] | undefined {
+  if (v === undefined) return undefined;
+  const m = /^\s*([0-9]+(?:\.[0-9]+)?)\s*:\s*([0-9]+(?:\.[0-9]+)?)\s*$/.exec(v);
+  if (!m) usage(`--${name} needs START:END in seconds since the trace's start, got ${shown(v)}.`, `Example: --${name} 0:30`);
+  const r: [number, number] = [Number(m[1]), Number(m[2])];
+  if (!(r[1] > r[0])) usage(`--${name} ${shown(v)} ends before it starts.`, `Example: --${name} 0:30`);
+  return r;
+}
+
+function parseDiff(files: string[], v: Record<string, string | string[] | boolean | undefined>, format: Format): DiffCommand {
+  const str = (k: string) => (typeof v[k] === 'string' ? (v[k] as string) : undefined);
+  if (files.length === 0) usage('`nslat diff` needs the traces to compare.', 'Example: nslat diff before.jsonl after.jsonl');
+  if (files.length > 2) usage(`\`nslat diff\` compares two traces, got ${files.length}: ${files.map(shown).join(' ')}.`);
+  const a = nonEmptyPath('diff A', files[0]!)!;
+  const b = files[1] === undefined ? undefined : nonEmptyPath('diff B', files[1])!;
+  const rangeA = secondsRange('range-a', str('range-a'));
+  const rangeB = secondsRange('range-b', str('range-b'));
+  const atReload = v['at-reload'] === true;
+  if (atReload && (b !== undefined || rangeA || rangeB)) usage('--at-reload compares one trace before and after its first reload: give one file and no --range-a/--range-b.');
+  if (b === undefined && !atReload && !(rangeA && rangeB)) usage('`nslat diff` with one trace needs --range-a and --range-b, or --at-reload.', 'Example: nslat diff trace.jsonl --range-a 0:30 --range-b 40:70');
+  const alpha = num('alpha', str('alpha'), 0, 0.5, false);
+  if (alpha !== undefined && !(alpha > 0)) usage('--alpha must be above 0.');
+  const minPackets = num('min-packets', str('min-packets'), 1, 1_000_000, true);
+  const out: DiffCommand = { kind: 'diff', a, atReload, format };
+  if (b !== undefined) out.b = b;
+  if (rangeA) out.rangeA = rangeA;
+  if (rangeB) out.rangeB = rangeB;
+  if (alpha !== undefined) out.alpha = alpha;
+  if (minPackets !== undefined) out.minPackets = minPackets;
+  return out;
 }

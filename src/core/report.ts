@@ -282,7 +282,7 @@ function cut(s: string, n: number): string {
 /** Lays out rows as columns: first column left-aligned (and shortened to fit `width`), the others
  *  right-aligned except those listed in `left`. A row of one cell plus `span[i]` (a skipped
  *  boundary and its reason) prints that text after its first cell, across the other columns. */
-function layout(header: string[], rows: string[][], width: number, left: number[] = [0], span: Array<string | undefined> = []): string[] {
+export function layout(header: string[], rows: string[][], width: number, left: number[] = [0], span: Array<string | undefined> = []): string[] {
   const ncol = header.length;
   const w = header.map((h, i) => Math.max(h.length, ...rows.map((r, j) => (i > 0 && span[j] !== undefined ? 0 : (r[i] ?? '').length))));
   const total = w.reduce((a, b) => a + b, 0) + 2 * (ncol - 1) + 2;
