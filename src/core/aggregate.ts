@@ -26,6 +26,7 @@ import { type Unit, unitOfKind } from './format.ts';
 import { Accumulator, DEFAULTS, type AccumulatorOptions, type Interval } from './accumulate.ts';
 import { PanelSync } from './panel-sync.ts';
 import { ReportBuilder, type Report } from './report-build.ts';
+import { stageRecord, type Stage } from './stage.ts';
 
 export type { FedReport, KernelFeatures, LossReport, ProgramReport, Rate, Report, SkippedBoundary, StageReport } from './report-build.ts';
 export type { Stage } from './stage.ts';
@@ -125,6 +126,12 @@ export class Aggregator {
    *  grows), at full bucket resolution: the windows of a comparison (compare.ts). Read-only. */
   intervals(): readonly Interval[] {
     return this.acc.intervals;
+  }
+
+  /** One stage's record (report() builds every stage's). */
+  stage(key: string): Stage | undefined {
+    const s = this.acc.series.get(key);
+    return s ? stageRecord(this.acc, s) : undefined;
   }
 
   /** Number of intervals held (bounded by maxIntervals). */

@@ -19,6 +19,7 @@
  */
 import type { Aggregator } from './aggregate.ts';
 import type { Interval, IntervalStage } from './accumulate.ts';
+import { formatClock } from './format.ts';
 import { bucketEnd, bucketLower, bucketOf, HIST_BUCKETS, quantile } from './hist.ts';
 import type { Comparison, CompareSideStage, CompareVerdict, QuantileDiff, StageComparison, StageSummary, TimeRange } from './protocol.ts';
 import { hodgesLehmann, holm, mannWhitney } from './stats.ts';
@@ -222,4 +223,19 @@ function verdictOf(...ds: Array<QuantileDiff | undefined>): CompareVerdict {
 /** Stages whose verdict is a difference beyond noise. */
 export function differences(c: Comparison): StageComparison[] {
   return c.stages.filter((s) => s.verdict === 'higher' || s.verdict === 'lower' || s.verdict === 'mixed');
+}
+
+/** "12:00:00–12:02:00" (local time). */
+export function rangeLabel(r: TimeRange): string {
+  return `${formatClock(r.from_ms)}–${formatClock(r.to_ms)}`;
+}
+
+/** Two time ranges of an aggregator's history compared (the panel's range selection), or why not:
+ *  a range that holds no whole interval. `what` names the source in the labels. */
+export function compareRanges(agg: Aggregator, what: string, a: TimeRange, b: TimeRange, options: CompareOptions = {}): { comparison?: Comparison; error?: string } {
+  const wa = windowOf(agg, `${what} ${rangeLabel(a)}`, a);
+  const wb = windowOf(agg, `${what} ${rangeLabel(b)}`, b);
+  const empty = wa.intervals.length === 0 ? a : wb.intervals.length === 0 ? b : undefined;
+  if (empty) return { error: `No whole interval lies inside ${empty === a ? 'the first' : 'the second'} range (${rangeLabel(empty)}): select a wider one.` };
+  return { comparison: compare(wa, wb, options) };
 }
