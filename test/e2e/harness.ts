@@ -13,7 +13,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { chromium, type Browser, type FrameLocator, type Page } from 'playwright-core';
 
 export const REPO = resolve(import.meta.dirname, '..', '..');
-export const CODE_SERVER = join(REPO, '.cache', 'code-server', 'node_modules', 'code-server', 'out', 'node', 'entry.js');
+/** Where scripts/install-code-server.sh put code-server (NSLAT_CODE_SERVER_DIR, as there). */
+export const CODE_SERVER = join(process.env.NSLAT_CODE_SERVER_DIR ? resolve(process.env.NSLAT_CODE_SERVER_DIR) : join(REPO, '.cache', 'code-server'), 'node_modules', 'code-server', 'out', 'node', 'entry.js');
 export const CHROMIUM = process.env.NSLAT_CHROMIUM ?? '/usr/bin/chromium';
 export const RESULTS = join(REPO, 'test-results');
 
