@@ -347,6 +347,18 @@ function minorGridPlugin(get: () => number[]): Plugin<'line'> {
   };
 }
 
+/** What every line chart over a linear x axis shares: points as {x, y} (no parsing), a gap where a
+ *  value is missing, the nearest point along x under the pointer, thin lines without dots. */
+export function lineChartBase(): Pick<ChartOptions<'line'>, 'parsing' | 'normalized' | 'spanGaps' | 'interaction' | 'elements'> {
+  return {
+    parsing: false,
+    normalized: true,
+    spanGaps: false,
+    interaction: { mode: 'nearest', axis: 'x', intersect: false },
+    elements: { point: { radius: 0, hitRadius: 4, hoverRadius: 3 }, line: { borderWidth: 1.5, tension: 0 } },
+  };
+}
+
 type XY = { x: number; y: number | null };
 type LineDS = ChartDataset<'line', XY[]>;
 
@@ -405,11 +417,7 @@ export class TimeChart {
       type: KeptOptionsLineController.id as 'line',
       data: { datasets: [] },
       options: {
-        parsing: false,
-        normalized: true,
-        spanGaps: false,
-        interaction: { mode: 'nearest', axis: 'x', intersect: false },
-        elements: { point: { radius: 0, hitRadius: 4, hoverRadius: 3 }, line: { borderWidth: 1.5, tension: 0 } },
+        ...lineChartBase(),
         plugins: {
           // Histories longer than the plot is wide (in CSS pixels) are thinned to one point per
           // pixel column (LTTB keeps the spikes); samples and threshold follow the width in update().

@@ -5,7 +5,7 @@ import { Chart, type ChartDataset } from 'chart.js';
 import { type Unit, formatClock, formatValue } from '../src/core/format.ts';
 import { HIST_SUB } from '../src/core/hist.ts';
 import { overlayBars } from './bins.ts';
-import { HtmlLegend, logTick } from './charts.ts';
+import { HtmlLegend, lineChartBase, logTick } from './charts.ts';
 import { type Theme, withAlpha } from './theme.ts';
 
 /** One histogram to overlay: dense buckets and a name. */
@@ -82,11 +82,7 @@ export class Lines {
       type: 'line',
       data: { datasets: [] },
       options: {
-        parsing: false,
-        normalized: true,
-        spanGaps: false,
-        interaction: { mode: 'nearest', axis: 'x', intersect: false },
-        elements: { point: { radius: 0, hitRadius: 4, hoverRadius: 3 }, line: { borderWidth: 1.5, tension: 0 } },
+        ...lineChartBase(),
         plugins: {
           legend: { display: false },
           tooltip: {

@@ -6,7 +6,7 @@
  */
 import * as vscode from 'vscode';
 import { sshConfigHosts } from '../core/sshConfig.ts';
-import { escapeMarkdown, formatRate, hostLabel, LOCAL_HOST } from './labels.ts';
+import { escapeMarkdown, formatRate, LOCAL_HOST } from './labels.ts';
 import { recentHosts } from './hostPicker.ts';
 import type { HostRun, HostRuns } from './hosts.ts';
 import { readSettings } from './settings.ts';
@@ -105,7 +105,8 @@ export class HostsView implements vscode.TreeDataProvider<Node>, vscode.Disposab
       item.command = { command: 'nslat.showPanel', title: 'Show in the Latency Panel', arguments: [r.host] };
       return item;
     }
-    const item = new vscode.TreeItem(hostLabel(node.host), vscode.TreeItemCollapsibleState.None);
+    // "This machine" as the start picker says it (its session is "this machine", like every message).
+    const item = new vscode.TreeItem(node.host === LOCAL_HOST ? 'This machine' : node.host, vscode.TreeItemCollapsibleState.None);
     item.id = `host:${node.host}`;
     item.iconPath = new vscode.ThemeIcon(node.host === LOCAL_HOST ? 'vm' : 'remote');
     item.description = node.detail ? `${node.source} · ${node.detail}` : node.source === 'this machine' ? '' : node.source;

@@ -17,7 +17,7 @@
  * Needs root, the code-server install and built bundles (`npm run test:e2e`).
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { Browser, FrameLocator, Page } from 'playwright-core';
@@ -25,14 +25,12 @@ import { TraceWriter } from '../../src/core/export/jsonl.ts';
 import { makeStream } from '../fixtures/stream.ts';
 import { startSshd, type SshFixture } from '../ssh/lib/sshd.ts';
 import {
-  CODE_SERVER,
   GiveUp,
-  REPO,
+  e2eSkipReason,
   bpfProgIdsOf,
   cleanupDirs,
   cmdline,
   descendants,
-  groupMembers,
   launchBrowser,
   loadedProgIds,
   makeRunDirs,
@@ -40,14 +38,13 @@ import {
   runCommand,
   screenshot,
   startCodeServer,
+  stopCodeServer,
   waitFor,
   webviewFrame,
   type CodeServer,
 } from './harness.ts';
 import { startLoopbackTraffic, type Traffic } from './traffic.ts';
 
-const isRoot = process.getuid?.() === 0;
-const built = existsSync(join(REPO, 'dist', 'extension.cjs'));
 
 /** Every live process whose command line runs the helper, with the BPF programs it holds. */
 function helpers(): Array<{ pid: number; ids: number[] }> {
@@ -79,7 +76,7 @@ async function hostOptions(panel: FrameLocator): Promise<string[]> {
 
 test('e2e: two hosts (this machine, sshd on 127.0.0.1) in one panel, compared; one stopped, one lost, the other running; saved traces in the panel', {
   timeout: 15 * 60_000,
-  skip: !isRoot ? 'needs root (BPF, users for sshd)' : !existsSync(CODE_SERVER) ? 'code-server not installed: run scripts/install-code-server.sh (npm run test:e2e does)' : !built ? 'extension not built: npm run build' : false,
+  skip: e2eSkipReason(),
 }, async (t) => {
   const t0 = Date.now();
   const mark = (what: string) => t.diagnostic(`${((Date.now() - t0) / 1000).toFixed(1)} s: ${what}`);
@@ -182,7 +179,7 @@ test('e2e: two hosts (this machine, sshd on 127.0.0.1) in one panel, compared; o
     // ---- 4. start the SSH host again and cut its connection: failed with the reason, this machine goes on
     await inline(page, treeRow(page, ssh, /stopped/), 'Start Stack Trace');
     await waitFor(`${ssh} running again`, async () => (await hostOptions(panel)).includes('nslat-test — running'), 5 * 60_000, 1000);
-    const sshPid = await waitFor('the ssh process carrying the helper', () => descendants(cs!.proc.pid!).find((p) => /^ssh .*nslat-helper/.test(cmdline(p))), 20_000);
+    const sshPid = await waitFor('the ssh process carrying the helper', () => descendants(cs!.proc.pid!).find((p) => /^(\S*\/)?ssh .*nslat-helper/.test(cmdline(p))), 20_000);
     process.kill(sshPid, 'SIGKILL');
     await waitFor(`${ssh} marked failed`, async () => (await hostOptions(panel)).includes('nslat-test — failed'), 60_000, 500);
     const reason = (await panel.locator('#host-select option[value="nslat-test"]').getAttribute('title')) ?? '';
@@ -236,17 +233,9 @@ test('e2e: two hosts (this machine, sshd on 127.0.0.1) in one panel, compared; o
     await traffic?.stop();
     await browser?.close().catch(() => undefined);
     if (cs) {
-      const pid = cs.proc.pid!;
-      const tree = descendants(pid).map((p) => ({ p, cmd: cmdline(p) }));
-      await cs.stop();
-      const survivors = () => [...new Set([...groupMembers(pid), ...tree.filter((x) => cmdline(x.p) === x.cmd && x.cmd !== '').map((x) => x.p)])];
-      const alive = await waitFor('code-server\'s processes to exit', () => (survivors().length === 0 ? true : undefined), 10_000).then(() => [], () => survivors());
-      for (const p of alive) {
-        try {
-          process.kill(p, 'SIGKILL');
-        } catch { /* gone */ }
-      }
-      if (!failure) assert.deepEqual(alive, [], `processes left behind by code-server: ${alive.map((p) => `${p} ${cmdline(p)}`).join('; ')}`);
+      const left = await stopCodeServer(cs);
+      if (!failure) assert.deepEqual(left, [], `processes left behind by code-server: ${left.join('; ')}`);
+      else if (left.length) t.diagnostic(`processes left behind by code-server (killed): ${left.join('; ')}`);
     }
     await fx?.stop();
     cleanupDirs(dirs);

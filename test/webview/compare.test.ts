@@ -7,52 +7,21 @@
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
+import { describe, test } from 'node:test';
+import type { Page } from 'playwright-core';
 import { Aggregator } from '../../src/core/aggregate.ts';
 import { compareRanges } from '../../src/core/compare.ts';
 import { formatClock, formatKindValue } from '../../src/core/format.ts';
 import { hostStageOf } from '../../src/core/hostStage.ts';
 import type { FromPanel, HelperMessage, HostEntry, TimeRange } from '../../src/core/protocol.ts';
 import { makeStream } from '../fixtures/stream.ts';
-import { buildWebview, canvasInk, cspViolations, launch, type PanelServer, pixelsNear, posted, type Problems, readyPosted, rendered, ROOT, send, servePanel, TEST_THEME, watchProblems } from './harness.ts';
+import { canvasInk, panelSuite, pixelsNear, posted, rendered, ROOT, send, TEST_THEME } from './harness.ts';
 
 const RESULTS = join(ROOT, 'test-results');
 const T = Date.UTC(2026, 11, 1, 12, 0, 0);
 
-let browser: Browser;
-let server: PanelServer;
-let cleanup: () => Promise<void>;
-
-before(async () => {
-  mkdirSync(RESULTS, { recursive: true });
-  const bundle = await buildWebview();
-  cleanup = bundle.cleanup;
-  server = await servePanel(bundle.js);
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.close();
-  await cleanup?.();
-});
-
-async function open(width = 1280, height = 1000): Promise<{ page: Page; problems: Problems }> {
-  const page = await browser.newPage({ viewport: { width, height } });
-  page.setDefaultTimeout(10_000);
-  const problems = watchProblems(page);
-  await page.goto(server.url);
-  await readyPosted(page);
-  return { page, problems };
-}
-
-async function clean(page: Page, problems: Problems): Promise<void> {
-  assert.deepEqual(await cspViolations(page), [], 'no CSP violations');
-  assert.deepEqual(problems.pageErrors, [], 'no uncaught errors');
-  assert.deepEqual(problems.console, [], 'no console errors or warnings');
-  await page.close();
-}
+mkdirSync(RESULTS, { recursive: true });
+const { open, clean } = panelSuite({ width: 1280, height: 1000 });
 
 /** An aggregator fed with a stream; `slower` doubles every value of the rx stages (bucket index +8). */
 function aggregatorOf(msgs: HelperMessage[], host: string, slower = false): Aggregator {

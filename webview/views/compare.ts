@@ -170,8 +170,13 @@ export class CompareView implements View {
   }
 
   render(store: Store, _dirty: Dirty): void {
-    const mode = this.cmp().mode;
-    for (const [m, b] of this.modeButtons) b.setAttribute('aria-pressed', String(m === mode));
+    // A saved trace has no other hosts: only its windows compare.
+    const traceOnly = !!store.session?.trace && this.multi.hosts.length === 0;
+    const mode = traceOnly ? 'windows' : this.cmp().mode;
+    for (const [m, b] of this.modeButtons) {
+      b.setAttribute('aria-pressed', String(m === mode));
+      b.hidden = traceOnly;
+    }
     this.hostsPane.hidden = mode !== 'hosts';
     this.windowsPane.hidden = mode !== 'windows';
     if (mode === 'hosts') this.renderHosts(store);
