@@ -16,7 +16,7 @@ export const HOSTS_VIEW = 'nslat.hosts';
 type Node =
   | { kind: 'group'; id: 'sessions' | 'hosts'; label: string }
   | { kind: 'session'; run: HostRun }
-  | { kind: 'host'; host: string; source: 'this machine' | 'recent' | 'ssh config'; detail?: string };
+  | { kind: 'host'; host: string; source: 'this machine' | 'recent' | 'ssh config'; detail?: string | undefined };
 
 const STATE_ICON: Record<HostRun['state'], [string, string | undefined]> = {
   starting: ['loading~spin', undefined],
@@ -45,6 +45,11 @@ export class HostsView implements vscode.TreeDataProvider<Node>, vscode.Disposab
     hosts: { kind: 'group', id: 'hosts', label: 'Hosts' },
   };
   private readonly disposables: vscode.Disposable[] = [];
+  /** Nodes by id, kept across refreshes: a command from an inline button gets the node it was
+   *  clicked on even while the list refreshes (the sessions' rates change every snapshot). */
+  private readonly nodes = new Map<string, Node>();
+  /** Hosts and states of the runs, to refresh the host list only when a run comes or goes. */
+  private runsSig = '';
   readonly view: vscode.TreeView<Node>;
 
   constructor(
@@ -55,7 +60,7 @@ export class HostsView implements vscode.TreeDataProvider<Node>, vscode.Disposab
     this.disposables.push(
       this.view,
       this.changed,
-      runs.onDidChange(() => this.refresh()),
+      runs.onDidChange(() => this.runsChanged()),
       vscode.workspace.onDidChangeConfiguration((e) => e.affectsConfiguration('nslat.sshConfigFile') && this.refresh()),
     );
   }
@@ -64,14 +69,42 @@ export class HostsView implements vscode.TreeDataProvider<Node>, vscode.Disposab
     this.changed.fire(undefined);
   }
 
+  /** Every snapshot changes a session's rate: only the sessions are redrawn then; the host list
+   *  when a run starts or ends (a host that started becomes a recent one). */
+  private runsChanged(): void {
+    const sig = this.runs.runs().map((r) => `${r.host}\t${r.state}`).join('\n');
+    if (sig !== this.runsSig) {
+      this.runsSig = sig;
+      this.refresh();
+    } else this.changed.fire(this.groups.sessions);
+  }
+
+  /** The node of `id`, made once (see `nodes`). */
+  private node<N extends Node>(id: string, make: () => N, update?: (n: N) => void): N {
+    let n = this.nodes.get(id) as N | undefined;
+    if (!n) {
+      n = make();
+      this.nodes.set(id, n);
+    } else update?.(n);
+    return n;
+  }
+
   getChildren(node?: Node): Node[] {
     if (!node) return [this.groups.sessions, this.groups.hosts];
     if (node.kind !== 'group') return [];
-    if (node.id === 'sessions') return this.runs.runs().map((run) => ({ kind: 'session', run }));
-    const out: Node[] = [{ kind: 'host', host: LOCAL_HOST, source: 'this machine' }];
+    if (node.id === 'sessions') {
+      return this.runs.runs().map((run) => this.node(`session:${run.host}`, () => ({ kind: 'session' as const, run }), (n) => (n.run = run)));
+    }
+    const out: Node[] = [this.node(`host:${LOCAL_HOST}`, () => ({ kind: 'host' as const, host: LOCAL_HOST, source: 'this machine' as const }))];
     const seen = new Set<string>([LOCAL_HOST]);
+    type HostNode = Extract<Node, { kind: 'host' }>;
+    const host = (h: string, source: 'recent' | 'ssh config', detail?: string) =>
+      this.node<HostNode>(`host:${h}`, () => ({ kind: 'host', host: h, source, detail }), (n) => {
+        n.source = source;
+        n.detail = detail;
+      });
     for (const h of recentHosts(this.state)) {
-      if (!seen.has(h)) out.push({ kind: 'host', host: h, source: 'recent' });
+      if (!seen.has(h)) out.push(host(h, 'recent'));
       seen.add(h);
     }
     const settings = readSettings();
@@ -79,7 +112,8 @@ export class HostsView implements vscode.TreeDataProvider<Node>, vscode.Disposab
       if (seen.has(h.alias)) continue;
       seen.add(h.alias);
       const detail = [h.user ? `${h.user}@` : '', h.hostName ?? '', h.port ? `:${h.port}` : ''].join('');
-      out.push({ kind: 'host', host: h.alias, source: 'ssh config', ...(detail ? { detail } : {}) });
+      const n = host(h.alias, 'ssh config', detail || undefined);
+      out.push(n);
     }
     return out;
   }

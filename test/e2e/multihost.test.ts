@@ -151,7 +151,13 @@ test('e2e: two hosts (this machine, sshd on 127.0.0.1) in one panel, compared; o
       const rows = await hostRows.evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll('td, th')].map((c) => c.textContent ?? '')));
       return rows.length === 2 && rows.every((r) => /[1-9]/.test(r[2] ?? '')) ? rows : undefined;
     }, 90_000, 1000);
-    const ink = (await panel.locator('#cmp-hist-canvas').evaluate('(c) => { const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data; let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n; }')) as number;
+    const ink = await panel.locator('#cmp-hist-canvas').evaluate((el) => {
+      const c = el as unknown as { width: number; height: number; getContext(k: '2d'): { getImageData(x: number, y: number, w: number, h: number): { data: Uint8ClampedArray } } };
+      const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+      let n = 0;
+      for (let i = 3; i < d.length; i += 4) if (d[i]! > 0) n++;
+      return n;
+    });
     assert.ok(ink > 2000, `overlaid histograms drawn (${ink} px)`);
     const legend = await panel.locator('#cmp-hist ~ .chart-legend button, #cmp-hist .chart-legend button').allTextContents();
     assert.deepEqual(legend.sort(), ['nslat-test', 'this machine']);
