@@ -6,7 +6,7 @@
  */
 import * as vscode from 'vscode';
 import { sshConfigHosts } from '../core/sshConfig.ts';
-import { escapeMarkdown, formatRate, LOCAL_HOST } from './labels.ts';
+import { escapeMarkdown, LOCAL_HOST } from './labels.ts';
 import { recentHosts } from './hostPicker.ts';
 import type { HostRun, HostRuns } from './hosts.ts';
 import { readSettings } from './settings.ts';
@@ -45,10 +45,9 @@ export class HostsView implements vscode.TreeDataProvider<Node>, vscode.Disposab
     hosts: { kind: 'group', id: 'hosts', label: 'Hosts' },
   };
   private readonly disposables: vscode.Disposable[] = [];
-  /** Nodes by id, kept across refreshes: a command from an inline button gets the node it was
-   *  clicked on even while the list refreshes (the sessions' rates change every snapshot). */
+  /** Nodes by id, kept across refreshes (an inline button's command gets the node it was on). */
   private readonly nodes = new Map<string, Node>();
-  /** Hosts and states of the runs, to refresh the host list only when a run comes or goes. */
+  /** Hosts, states and selection of the runs as last shown. */
   private runsSig = '';
   readonly view: vscode.TreeView<Node>;
 
@@ -69,14 +68,14 @@ export class HostsView implements vscode.TreeDataProvider<Node>, vscode.Disposab
     this.changed.fire(undefined);
   }
 
-  /** Every snapshot changes a session's rate: only the sessions are redrawn then; the host list
-   *  when a run starts or ends (a host that started becomes a recent one). */
+  /** Redrawn when a run comes, goes or changes state, or the selection moves; not on every
+   *  snapshot (the rates are in the status bar and the panel): while a list refreshes, VS Code can
+   *  hand an inline button's command no node at all. */
   private runsChanged(): void {
-    const sig = this.runs.runs().map((r) => `${r.host}\t${r.state}`).join('\n');
-    if (sig !== this.runsSig) {
-      this.runsSig = sig;
-      this.refresh();
-    } else this.changed.fire(this.groups.sessions);
+    const sig = `${this.runs.selected?.host ?? ''}\n${this.runs.runs().map((r) => `${r.host}\t${r.state}`).join('\n')}`;
+    if (sig === this.runsSig) return;
+    this.runsSig = sig;
+    this.refresh();
   }
 
   /** The node of `id`, made once (see `nodes`). */
@@ -133,7 +132,7 @@ export class HostsView implements vscode.TreeDataProvider<Node>, vscode.Disposab
       const [icon, color] = STATE_ICON[r.state];
       item.iconPath = new vscode.ThemeIcon(icon, color ? new vscode.ThemeColor(color) : undefined);
       const selected = this.runs.selected === r;
-      item.description = `${r.state}${r.state === 'running' ? ` · ${formatRate(r.eventsPerS)} ev/s` : ''}${selected ? ' · in the panel' : ''}`;
+      item.description = `${r.state}${selected ? ' · in the panel' : ''}`;
       item.tooltip = new vscode.MarkdownString(`**${escapeMarkdown(r.label)}**: ${r.state}${r.message ? `\n\n${escapeMarkdown(r.message)}` : ''}`);
       item.contextValue = r.state === 'running' || r.state === 'starting' || r.state === 'reloading' ? 'session-live' : 'session-ended';
       item.command = { command: 'nslat.showPanel', title: 'Show in the Latency Panel', arguments: [r.host] };
