@@ -24,6 +24,7 @@ import { HIST_SUB } from '../src/core/hist.ts';
 import { histogramBars } from './bins.ts';
 import { stageSeries } from './store.ts';
 import { type Theme, withAlpha } from './theme.ts';
+import { type TimeOverlay, overlayPlugin } from './timeOverlay.ts';
 
 /** chart.js drops every dataset's resolved element options at the start of each update (in the
  *  controller's configure()) and resolves them again through its option scopes, some 30 µs per
@@ -58,7 +59,7 @@ Chart.defaults.maintainAspectRatio = false;
 Chart.defaults.resizeDelay = 50;
 
 /** Log-axis tick label: only 1·10ⁿ and 3·10ⁿ are labelled, so labels never crowd. */
-function logTick(v: number | string, unit: Unit = 'ns'): string {
+export function logTick(v: number | string, unit: Unit = 'ns'): string {
   const n = Number(v);
   if (!(n > 0)) return '';
   const m = n / 10 ** Math.floor(Math.log10(n) + 1e-9);
@@ -346,6 +347,18 @@ function minorGridPlugin(get: () => number[]): Plugin<'line'> {
   };
 }
 
+/** What every line chart over a linear x axis shares: points as {x, y} (no parsing), a gap where a
+ *  value is missing, the nearest point along x under the pointer, thin lines without dots. */
+export function lineChartBase(): Pick<ChartOptions<'line'>, 'parsing' | 'normalized' | 'spanGaps' | 'interaction' | 'elements'> {
+  return {
+    parsing: false,
+    normalized: true,
+    spanGaps: false,
+    interaction: { mode: 'nearest', axis: 'x', intersect: false },
+    elements: { point: { radius: 0, hitRadius: 4, hoverRadius: 3 }, line: { borderWidth: 1.5, tension: 0 } },
+  };
+}
+
 type XY = { x: number; y: number | null };
 type LineDS = ChartDataset<'line', XY[]>;
 
@@ -369,6 +382,8 @@ function widen(r: { lo: number; hi: number }, pts: XY[]): { lo: number; hi: numb
 
 export class TimeChart {
   readonly chart: Chart<'line'>;
+  /** Ranges and a cursor drawn over the lines (range selection, trace scrubber). */
+  overlay: TimeOverlay | undefined;
   private marks: ReloadMark[] = [];
   private theme: Theme | undefined;
   private unit: Unit = 'ns';
@@ -403,11 +418,7 @@ export class TimeChart {
       type: KeptOptionsLineController.id as 'line',
       data: { datasets: [] },
       options: {
-        parsing: false,
-        normalized: true,
-        spanGaps: false,
-        interaction: { mode: 'nearest', axis: 'x', intersect: false },
-        elements: { point: { radius: 0, hitRadius: 4, hoverRadius: 3 }, line: { borderWidth: 1.5, tension: 0 } },
+        ...lineChartBase(),
         plugins: {
           // Histories longer than the plot is wide (in CSS pixels) are thinned to one point per
           // pixel column (LTTB keeps the spikes); samples and threshold follow the width in update().
@@ -444,6 +455,7 @@ export class TimeChart {
         reloadPlugin(() => ({ marks: this.marks, theme: this.theme })),
         minorGridPlugin(() => this.minor),
         ...plugins,
+        overlayPlugin(() => ({ overlay: this.overlay, theme: this.theme })),
       ],
     });
     this.legend = new HtmlLegend(this.chart as unknown as Chart, canvas, 'Lines of the time chart');

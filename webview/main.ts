@@ -11,13 +11,19 @@
 import type { FromPanel, ToPanel } from '../src/core/protocol.ts';
 import { applyChartTheme } from './charts.ts';
 import { clear, h } from './dom.ts';
+import { MultiStore, isMultiMessage } from './multi.ts';
+import { RangeSelect } from './rangeSelect.ts';
 import { type Dirty, Store, allDirty } from './store.ts';
 import { type Theme, readTheme, watchTheme } from './theme.ts';
+import { TimeOverlay } from './timeOverlay.ts';
 import type { PanelContext, Tab, UiState, View } from './view.ts';
+import { CompareView } from './views/compare.ts';
 import { HealthView } from './views/health.ts';
 import { HostView } from './views/host.ts';
+import { HostBar } from './views/hostbar.ts';
 import { IrqView } from './views/irq.ts';
 import { JourneysView } from './views/journeys.ts';
+import { ScrubberView } from './views/scrubber.ts';
 import { SessionView } from './views/session.ts';
 import { StagesView } from './views/stages.ts';
 
@@ -33,6 +39,7 @@ const TABS: { id: Tab; label: string }[] = [
   { id: 'irq', label: 'IRQ & softirq' },
   { id: 'journeys', label: 'Packet journeys' },
   { id: 'host', label: 'Host' },
+  { id: 'compare', label: 'Compare' },
 ];
 
 const vscode = acquireVsCodeApi();
@@ -44,9 +51,12 @@ const ui: UiState = {
   journey: typeof saved.journey === 'string' ? saved.journey : undefined,
   scroll: typeof saved.scroll === 'number' ? saved.scroll : 0,
   journeyScroll: typeof saved.journeyScroll === 'number' ? saved.journeyScroll : 0,
+  ...(typeof saved.cmp === 'object' && saved.cmp !== null ? { cmp: saved.cmp } : {}),
 };
 const post = (m: FromPanel) => vscode.postMessage(m);
 const store = new Store();
+/** Hosts, the host comparison and the last before/after comparison (not part of a snapshot). */
+const multi = new MultiStore();
 
 /** Render statistics, read by the panel tests and bench/panel-render.ts. */
 const stats = { renders: 0, messages: 0, lastApplyMs: 0, lastRenderMs: 0, parts: {} as Record<string, number> };
@@ -95,13 +105,19 @@ const stages = new StagesView(ctx);
 const irq = new IrqView(ctx);
 const journeys = new JourneysView(ctx);
 const host = new HostView(ctx);
-const tabViews: Record<Tab, View & { el: HTMLElement }> = { stages, irq, journeys, host };
+const compare = new CompareView(ctx, multi, post, store);
+const overlay = new TimeOverlay();
+const hostbar = new HostBar(multi, post);
+const scrubber = new ScrubberView(ctx, () => overlay);
+const tabViews: Record<Tab, View & { el: HTMLElement }> = { stages, irq, journeys, host, compare };
 /** The views always on screen, rendered before the selected tab; by their name in stats.parts. */
 const fixedViews: [string, View][] = [
   ['session', session],
+  ['hostbar', hostbar],
   ['health', health],
+  ['scrubber', scrubber],
 ];
-const allViews: View[] = [session, health, ...Object.values(tabViews)];
+const allViews: View[] = [session, hostbar, health, scrubber, ...Object.values(tabViews)];
 /** What changed in the store since each view last rendered. */
 const pending = new Map<View, Dirty>(allViews.map((v) => [v, allDirty()]));
 
@@ -126,10 +142,16 @@ tablist.addEventListener('keydown', (ev) => {
   tabButtons.get(TABS[j]!.id)?.focus();
 });
 
-app.append(session.header, session.message, health.el, session.banner, tablist, ...Object.values(tabViews).map((v) => v.el));
+app.append(session.header, hostbar.el, session.message, health.el, session.banner, scrubber.el, tablist, ...Object.values(tabViews).map((v) => v.el));
 for (const v of allViews) v.mount?.();
+stages.charts.time.overlay = overlay;
+overlay.attach(stages.charts.time.chart);
+const ranges = new RangeSelect(stages.charts.time.chart, overlay, store, post, () => {
+  compare.setMode('windows');
+  selectTab('compare');
+});
 
-(window as unknown as { nslatPanel: unknown }).nslatPanel = { stats, store, charts: { ...stages.charts, ...irq.charts }, heatmap: stages.heatmap, markers: { stages: stages.markers, host: host.markers } };
+(window as unknown as { nslatPanel: unknown }).nslatPanel = { stats, store, multi, ranges, charts: { ...stages.charts, ...irq.charts, ...compare.charts, scrubber: scrubber.chart }, heatmap: stages.heatmap, markers: { stages: stages.markers, host: host.markers } };
 
 watchTheme(() => {
   ctx.theme = readTheme();
@@ -181,6 +203,7 @@ function selectTab(tab: Tab): void {
     b.tabIndex = id === tab ? 0 : -1;
   }
   for (const [id, v] of Object.entries(tabViews)) v.el.hidden = id !== tab;
+  compare.setActive(tab === 'compare');
   ctx.invalidate(tabViews[tab]);
 }
 
@@ -215,6 +238,14 @@ function isToPanel(m: unknown): m is ToPanel {
 }
 
 window.addEventListener('message', (ev: MessageEvent) => {
+  if (isMultiMessage(ev.data)) {
+    multi.apply(ev.data);
+    stats.messages++;
+    ctx.invalidate(hostbar);
+    if (ev.data.type === 'comparison') compare.comparisonArrived();
+    else if (ui.tab === 'compare') ctx.invalidate(compare);
+    return;
+  }
   if (!isToPanel(ev.data)) return;
   const t0 = performance.now();
   const d = store.apply(ev.data);

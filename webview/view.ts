@@ -8,7 +8,7 @@ import type { Theme } from './theme.ts';
 
 export type { Dirty };
 
-export type Tab = 'stages' | 'irq' | 'journeys' | 'host';
+export type Tab = 'stages' | 'irq' | 'journeys' | 'host' | 'compare';
 
 /** What the panel keeps across reloads with `setState`: UI state only, never data. */
 export interface UiState {
@@ -18,6 +18,8 @@ export interface UiState {
   journey?: string;
   scroll: number;
   journeyScroll: number;
+  /** The Compare tab: hosts side by side or two windows, its stage, hosts and selected row. */
+  cmp?: { mode: 'hosts' | 'windows'; stage?: string; hosts?: string[]; row?: string };
 }
 
 /** One part of the panel. main.ts calls render once per animation frame while the view is visible,

@@ -19,7 +19,7 @@ export interface CommonTarget {
 }
 
 export type Command =
-  | { kind: 'help'; topic?: 'check' | 'trace' | 'replay' | 'serve' }
+  | { kind: 'help'; topic?: 'check' | 'trace' | 'replay' | 'serve' | 'diff' }
   | { kind: 'version' }
   | ({
       kind: 'check';
@@ -71,7 +71,8 @@ export type Command =
       hostLabel?: string;
       /** Reach a helper that systemd runs as root through this socket instead of starting one. */
       helperSocket?: string;
-    } & CommonTarget);
+    } & CommonTarget)
+  | DiffCommand;
 
 /** Where `nslat serve` listens. */
 export interface Listen { host: string; port: number }
@@ -80,6 +81,20 @@ export interface Listen { host: string; port: number }
  *  outside Prometheus's exporter range 9100-9999 (every number there is taken) and below the
  *  Linux ephemeral port range. */
 export const DEFAULT_LISTEN: Listen = { host: '127.0.0.1', port: 10064 };
+
+/** `nslat diff A [B]`: two traces, or two ranges (seconds since the trace's start) of one. */
+export interface DiffCommand {
+  kind: 'diff';
+  a: string;
+  b?: string;
+  rangeA?: [number, number];
+  rangeB?: [number, number];
+  /** Before against after the first successful probe reload of A. */
+  atReload: boolean;
+  format: Format;
+  alpha?: number;
+  minPackets?: number;
+}
 
 export class UsageError extends Error {
   constructor(message: string, readonly hint: string) {
@@ -101,6 +116,8 @@ Usage:
                [--filter EXPR] [--probes DIR] [--interval MS] [--measure auto|N] [--sample N]
                [--slow-ms X] [--bpf-stats] [--no-netfilter] [--buckets-per-octave 8|4|2|1]
                [--host-label NAME] [--helper-socket PATH] [--out FILE.jsonl]
+  nslat diff   A.jsonl [B.jsonl] [--range-a S:E] [--range-b S:E] [--at-reload]
+               [--alpha P] [--min-packets N] [--format table|json]
   nslat --help | --version
 
 Commands:
@@ -117,6 +134,11 @@ Commands:
            GET /metrics (and GET /healthz). Reconnects with backoff when the helper or the SSH
            connection is lost (nslat_up is 0 meanwhile); counters never reset while it runs.
            Reloads the probes when a file in --probes DIR changes, and on SIGHUP.
+  diff     Compare two saved traces stage by stage (or two time ranges of one: --range-a and
+           --range-b in seconds since its start, or --at-reload: before and after its first probe
+           reload): p50 and p99 of each, the shift, and whether it is larger than the
+           interval-to-interval noise (Mann–Whitney over per-interval percentiles, Holm-adjusted
+           over the stages at --alpha, default 0.01; docs/compare.md).
 
 Options:
   --host DEST          SSH destination (user@host, alias from ~/.ssh/config, host:port,
@@ -234,15 +256,21 @@ const OPTIONS = {
   'buckets-per-octave': { type: 'string' },
   'host-label': { type: 'string' },
   'helper-socket': { type: 'string' },
+  'range-a': { type: 'string' },
+  'range-b': { type: 'string' },
+  'at-reload': { type: 'boolean' },
+  alpha: { type: 'string' },
+  'min-packets': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'V' },
 } as const;
 
-const ALLOWED: Record<'check' | 'trace' | 'replay' | 'serve', string[]> = {
+const ALLOWED: Record<'check' | 'trace' | 'replay' | 'serve' | 'diff', string[]> = {
   check: ['host', 'ssh-config', 'privilege', 'format', 'no-netfilter', 'probes', 'help'],
   trace: ['host', 'ssh-config', 'privilege', 'duration', 'stages', 'filter', 'probes', 'load', 'out', 'format', 'interval', 'measure', 'sample', 'slow-ms', 'bpf-stats', 'no-netfilter', 'log2', 'help'],
   replay: ['format', 'log2', 'help'],
   serve: ['host', 'ssh-config', 'privilege', 'stages', 'filter', 'probes', 'out', 'interval', 'measure', 'sample', 'slow-ms', 'bpf-stats', 'no-netfilter', 'listen', 'buckets-per-octave', 'host-label', 'helper-socket', 'help'],
+  diff: ['format', 'range-a', 'range-b', 'at-reload', 'alpha', 'min-packets', 'help'],
 };
 
 /** Parses --listen: "ADDR:PORT", "[IPv6]:PORT", ":PORT" (every address) or "PORT" (loopback). */
@@ -290,9 +318,9 @@ export function parseCli(argv: string[]): Command {
     if (v.help) return { kind: 'help' };
     usage('no command given.', 'Use `nslat check`, `nslat trace` or `nslat replay FILE`; `nslat --help` shows all options.');
   }
-  if (cmd !== 'check' && cmd !== 'trace' && cmd !== 'replay' && cmd !== 'serve') {
+  if (cmd !== 'check' && cmd !== 'trace' && cmd !== 'replay' && cmd !== 'serve' && cmd !== 'diff') {
     if (cmd === 'help') return { kind: 'help' };
-    usage(`unknown command ${shown(cmd)}.`, 'Use `nslat check`, `nslat trace`, `nslat replay FILE` or `nslat serve`.');
+    usage(`unknown command ${shown(cmd)}.`, 'Use `nslat check`, `nslat trace`, `nslat replay FILE`, `nslat serve` or `nslat diff A B`.');
   }
   if (v.help) return { kind: 'help', topic: cmd };
   if (v.version) usage('--version takes no command.', 'Run `nslat --version` alone.');
@@ -311,6 +339,7 @@ export function parseCli(argv: string[]): Command {
     const file = nonEmptyPath('replay FILE', pos[1]!)!;
     return { kind: 'replay', file, format, log2: v.log2 === true };
   }
+  if (cmd === 'diff') return parseDiff(pos.slice(1), v, format);
   if (pos.length > 1) usage(`unexpected argument ${shown(pos[1]!)} after \`nslat ${cmd}\`.`, 'Options start with --; quote a --filter expression that has spaces.');
 
   const host = str('host');
@@ -411,4 +440,37 @@ export function parseCli(argv: string[]): Command {
     netfilter,
     log2: v.log2 === true,
   };
+}
+
+/** "S:E" seconds (S < E) → [S, E]. */
+function secondsRange(name: string, v: string | undefined): [number, number] | undefined {
+  if (v === undefined) return undefined;
+  const m = /^\s*([0-9]+(?:\.[0-9]+)?)\s*:\s*([0-9]+(?:\.[0-9]+)?)\s*$/.exec(v);
+  if (!m) usage(`--${name} needs START:END in seconds since the trace's start, got ${shown(v)}.`, `Example: --${name} 0:30`);
+  const r: [number, number] = [Number(m[1]), Number(m[2])];
+  if (!(r[1] > r[0])) usage(`--${name} ${shown(v)} ends before it starts.`, `Example: --${name} 0:30`);
+  return r;
+}
+
+function parseDiff(files: string[], v: Record<string, string | string[] | boolean | undefined>, format: Format): DiffCommand {
+  const str = (k: string) => (typeof v[k] === 'string' ? (v[k] as string) : undefined);
+  if (files.length === 0) usage('`nslat diff` needs the traces to compare.', 'Example: nslat diff before.jsonl after.jsonl');
+  if (files.length > 2) usage(`\`nslat diff\` compares two traces, got ${files.length}: ${files.map(shown).join(' ')}.`);
+  const a = nonEmptyPath('diff A', files[0]!)!;
+  const b = files[1] === undefined ? undefined : nonEmptyPath('diff B', files[1])!;
+  const rangeA = secondsRange('range-a', str('range-a'));
+  const rangeB = secondsRange('range-b', str('range-b'));
+  const atReload = v['at-reload'] === true;
+  if (atReload && (b !== undefined || rangeA || rangeB)) usage('--at-reload compares one trace before and after its first reload: give one file and no --range-a/--range-b.');
+  if (b === undefined && !atReload && !(rangeA && rangeB)) usage('`nslat diff` with one trace needs --range-a and --range-b, or --at-reload.', 'Example: nslat diff trace.jsonl --range-a 0:30 --range-b 40:70');
+  const alpha = num('alpha', str('alpha'), 0, 0.5, false);
+  if (alpha !== undefined && !(alpha > 0)) usage('--alpha must be above 0.');
+  const minPackets = num('min-packets', str('min-packets'), 1, 1_000_000, true);
+  const out: DiffCommand = { kind: 'diff', a, atReload, format };
+  if (b !== undefined) out.b = b;
+  if (rangeA) out.rangeA = rangeA;
+  if (rangeB) out.rangeB = rangeB;
+  if (alpha !== undefined) out.alpha = alpha;
+  if (minPackets !== undefined) out.minPackets = minPackets;
+  return out;
 }

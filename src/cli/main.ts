@@ -12,8 +12,9 @@ import { EditCompiler } from '../core/build.ts';
 import { attachRows, compilerRows, feedRows, runPreflight, type PreflightRow, type StageLoad } from '../core/preflight.ts';
 import { Session, SessionError, type EndInfo } from '../core/session.ts';
 import { formatTable, toJsonDocument } from '../core/report.ts';
-import { TraceProtocolError } from '../core/export/jsonl.ts';
+import { TraceOpenError } from '../core/export/jsonl.ts';
 import { parseCli, USAGE, UsageError, type Command } from './args.ts';
+import { runDiff } from './diff.ts';
 import { openOutputs, readTrace } from './outputs.ts';
 import { askPass, createProgress } from './terminal.ts';
 import { CliError, sentence } from './errors.ts';
@@ -272,17 +273,33 @@ function loadBudget(durationMs: number): number {
 
 // ---------------------------------------------------------------- replay
 
+/** One sentence for a trace that cannot be read: "X does not exist.", "cannot replay X: it was
+ *  recorded with protocol version 1 …", "cannot replay: X holds no nslat trace messages …". */
+function traceError(verb: string, e: TraceOpenError): string {
+  if (e.kind === 'missing') return `${e.message}.`;
+  if (e.kind === 'protocol') return `cannot ${verb} ${e.path}: ${e.reason}.`;
+  return `cannot ${verb}: ${e.message}.`;
+}
+
 async function runReplay(cmd: Extract<Command, { kind: 'replay' }>): Promise<number> {
-  if (!existsSync(cmd.file)) throw new CliError(`${cmd.file} does not exist.`, 'Give a trace written by `nslat trace --out FILE.jsonl`.');
   let report;
   try {
-    report = await readTrace(cmd.file);
+    report = (await readTrace(cmd.file)).report();
   } catch (e) {
-    if (e instanceof TraceProtocolError) throw new CliError(`cannot replay ${cmd.file}: ${sentence(e)}.`, 'Traces of another protocol version are not converted: their histogram buckets mean other values.');
-    throw new CliError(`cannot replay ${cmd.file}: ${sentence(e)}.`, 'Give a trace written by `nslat trace --out FILE.jsonl`.');
+    if (e instanceof TraceOpenError) throw new CliError(traceError('replay', e), e.hint);
+    throw e;
   }
   out(cmd.format === 'json' ? JSON.stringify(toJsonDocument(report), null, 2) : formatTable(report, { histograms: cmd.log2 }));
   return 0;
+}
+
+async function runDiffCommand(cmd: Extract<Command, { kind: 'diff' }>): Promise<number> {
+  try {
+    return await runDiff(cmd, out);
+  } catch (e) {
+    if (e instanceof TraceOpenError) throw new CliError(traceError('compare', e), e.hint);
+    throw new CliError(`cannot compare: ${sentence(e)}.`, 'See `nslat diff --help`.');
+  }
 }
 
 // ---------------------------------------------------------------- main
@@ -314,6 +331,8 @@ export async function main(argv: string[]): Promise<number> {
         return await runReplay(cmd);
       case 'serve':
         return await runServe(cmd);
+      case 'diff':
+        return await runDiffCommand(cmd);
     }
   } catch (e) {
     if (e instanceof CliError) {

@@ -5,11 +5,10 @@
  */
 import { closeSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import type { Aggregator } from '../core/aggregate.ts';
-import { readTrace as readJsonl, TraceWriter } from '../core/export/jsonl.ts';
+import { openTrace, traceProblems, TraceWriter } from '../core/export/jsonl.ts';
 import { toCsv } from '../core/export/csv.ts';
 import { toOpenMetrics } from '../core/export/openmetrics.ts';
 import { seedTraceLines } from '../core/export/seedtrace.ts';
-import type { Report } from '../core/aggregate.ts';
 import type { HelperMessage } from '../core/protocol.ts';
 import type { OutFile } from './args.ts';
 
@@ -51,11 +50,10 @@ export function openOutputs(files: OutFile[], host: string, agg: Aggregator): Ou
   };
 }
 
-/** Reads a saved trace back into a report; bad lines are reported on stderr and skipped. */
-export async function readTrace(path: string): Promise<Report> {
-  const r = await readJsonl(path);
-  for (const e of r.errors.slice(0, 5)) process.stderr.write(`nslat: ${path}: ${e.message}\n`);
-  if (r.errorCount > 5) process.stderr.write(`nslat: ${path}: ${r.errorCount - 5} more bad lines skipped\n`);
-  if (r.messages === 0) throw new Error(`${path} holds no nslat trace messages${r.errorCount ? ` (${r.errorCount} bad lines)` : ''}`);
-  return r.aggregator.report();
+/** Reads a saved trace (openTrace, the one reader); bad lines are reported on stderr and skipped.
+ *  Throws TraceOpenError when there is nothing to read. */
+export async function readTrace(path: string): Promise<Aggregator> {
+  const r = await openTrace(path);
+  for (const p of traceProblems(r)) process.stderr.write(`nslat: ${path}: ${p}\n`);
+  return r.aggregator;
 }

@@ -23,9 +23,10 @@
  */
 import type { HelloMessage, HelperMessage, JourneyMessage, PanelState, ReloadMark, SessionInfo, ToPanel } from './protocol.ts';
 import { type Unit, unitOfKind } from './format.ts';
-import { Accumulator, DEFAULTS, type AccumulatorOptions } from './accumulate.ts';
+import { Accumulator, DEFAULTS, type AccumulatorOptions, type Interval } from './accumulate.ts';
 import { PanelSync } from './panel-sync.ts';
 import { ReportBuilder, type Report } from './report-build.ts';
+import { stageRecord, type Stage } from './stage.ts';
 
 export type { FedReport, KernelFeatures, LossReport, ProgramReport, Rate, Report, SkippedBoundary, StageReport } from './report-build.ts';
 export type { Stage } from './stage.ts';
@@ -119,6 +120,18 @@ export class Aggregator {
 
   helloInfo(): HelloMessage | undefined {
     return this.acc.hello;
+  }
+
+  /** The history's intervals, oldest first (one per snapshot; the oldest merged pairwise as it
+   *  grows), at full bucket resolution: the windows of a comparison (compare.ts). Read-only. */
+  intervals(): readonly Interval[] {
+    return this.acc.intervals;
+  }
+
+  /** One stage's record (report() builds every stage's). */
+  stage(key: string): Stage | undefined {
+    const s = this.acc.series.get(key);
+    return s ? stageRecord(this.acc, s) : undefined;
   }
 
   /** Number of intervals held (bounded by maxIntervals). */

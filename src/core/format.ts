@@ -189,3 +189,58 @@ export function formatRate(perS: number): string {
   if (perS !== 0 && Math.abs(perS) < 10) return `${perS.toFixed(2)}/s`;
   return `${formatCount(Math.round(perS))}/s`;
 }
+
+// ---------------------------------------------------------------- comparisons (compare.ts)
+
+/** A signed difference in its unit: "+1.98 ms", "-120 ns", "+3 packets"; "±0" for none. */
+export function formatSigned(v: number, unit: Unit): string {
+  if (!Number.isFinite(v)) return '—';
+  if (v === 0) return '±0';
+  const s = formatValue(Math.abs(v), unit);
+  return `${v > 0 ? '+' : '-'}${s}${unit === 'packets' ? ' packets' : ''}`;
+}
+
+/** A change relative to `base`: "+190 %", "-12 %", "+0.4 %"; "" when base is not positive. */
+export function formatRelative(diff: number, base: number): string {
+  if (!(base > 0) || !Number.isFinite(diff)) return '';
+  const p = (100 * diff) / base;
+  const a = Math.abs(p);
+  return `${p >= 0 ? '+' : '-'}${a >= 10 ? a.toFixed(0) : a.toFixed(1)} %`;
+}
+
+/** A p-value: "p = 0.003", "p = 0.41", "p < 0.0001"; "no test" when null. */
+export function formatP(p: number | null | undefined): string {
+  if (p === null || p === undefined || !Number.isFinite(p)) return 'no test';
+  if (p < 1e-4) return 'p < 0.0001';
+  return `p = ${p < 0.01 ? p.toPrecision(1) : p.toFixed(p < 0.1 ? 3 : 2)}`;
+}
+
+/** A compared stage's verdict in words (CompareVerdict), for a stage of `kind`. */
+export function verdictText(verdict: string, kind: string): string {
+  const time = unitOfKind(kind) === 'ns';
+  switch (verdict) {
+    case 'higher':
+      return time ? 'slower beyond noise' : 'higher beyond noise';
+    case 'lower':
+      return time ? 'faster beyond noise' : 'lower beyond noise';
+    case 'mixed':
+      return 'p50 and p99 moved apart beyond noise';
+    case 'same':
+      return 'no difference beyond noise';
+    case 'too_few':
+      return 'too few intervals to tell';
+    case 'only_a':
+      return 'only in A';
+    case 'only_b':
+      return 'only in B';
+    default:
+      return verdict;
+  }
+}
+
+/** The verdict in a word or two, for a table column. */
+export function verdictShort(verdict: string, kind: string): string {
+  const time = unitOfKind(kind) === 'ns';
+  const short: Record<string, string> = { higher: time ? 'slower' : 'higher', lower: time ? 'faster' : 'lower', mixed: 'mixed', same: 'same', too_few: 'too few', only_a: 'only in A', only_b: 'only in B' };
+  return short[verdict] ?? verdict;
+}

@@ -996,6 +996,8 @@ export const SessionInfo = z.object({
   preempt_rt: z.boolean().optional(),
   irq_threads: z.boolean().optional(),
   netfilter: z.boolean().optional(),
+  /** Set when the panel shows a saved trace (read-only) rather than a live session. */
+  trace: z.object({ file: z.string(), intervals: z.number().int().min(0) }).optional(),
 });
 export type SessionInfo = z.infer<typeof SessionInfo>;
 
@@ -1032,6 +1034,106 @@ export const PanelState = z.object({
 });
 export type PanelState = z.infer<typeof PanelState>;
 
+// ---------------------------------------------------------------- several hosts and comparisons
+//
+// The extension traces several hosts at once; the panel shows one (the selected host) and can set
+// chosen hosts side by side on one stage. A comparison (src/core/compare.ts) sets two windows —
+// two traces, or two time ranges of one session — side by side on every stage.
+
+/** A host of the panel's host selector. */
+export const HostEntry = z.object({
+  /** "local" or the SSH destination (what the extension starts sessions with). */
+  host: z.string(),
+  label: z.string(),
+  state: SessionInfo.shape.state,
+  message: z.string().optional(),
+  events_per_s: z.number().min(0).optional(),
+});
+export type HostEntry = z.infer<typeof HostEntry>;
+
+/** One host's view of one stage, for the host comparison: its totals, and per interval
+ *  [t_ms, count, p50, p99] (wall-clock ms of that host's clock). */
+export const HostStage = z.object({
+  host: z.string(),
+  label: z.string(),
+  state: SessionInfo.shape.state,
+  stage: StageSummary.optional(),
+  points: z.array(z.tuple([z.number(), z.number(), z.number(), z.number()])),
+});
+export type HostStage = z.infer<typeof HostStage>;
+
+/** A time range in wall-clock ms (end included). */
+export const TimeRange = z.object({ from_ms: z.number(), to_ms: z.number() });
+export type TimeRange = z.infer<typeof TimeRange>;
+
+/** One quantile of one stage compared: whole-window values, the per-block shift and its test. */
+export const QuantileDiff = z.object({
+  /** The quantile over the whole window of A and of B. */
+  a: z.number(),
+  b: z.number(),
+  /** Hodges–Lehmann estimate of the shift of the per-block values from A to B. */
+  shift: z.number(),
+  /** Mann–Whitney two-sided p-value over the per-block values, and Holm-adjusted over every test
+   *  of the comparison; null when too few blocks. */
+  p_value: z.number().nullable(),
+  adjusted: z.number().nullable(),
+  /** The histogram's resolution at A's value (one bucket's width): smaller shifts are not flagged. */
+  resolution: z.number(),
+  /** Larger than the interval-to-interval noise (adjusted p ≤ α) and than the resolution. */
+  significant: z.boolean(),
+});
+export type QuantileDiff = z.infer<typeof QuantileDiff>;
+
+/** One side's figures of a stage: packets, blocks (runs of consecutive intervals holding at least
+ *  the minimum packets) with their p50 and p99, and the window's histogram as flat sparse pairs. */
+export const CompareSideStage = z.object({
+  count: z.number().min(0),
+  block_p50: z.array(z.number()),
+  block_p99: z.array(z.number()),
+  buckets: z.array(z.number()),
+});
+export type CompareSideStage = z.infer<typeof CompareSideStage>;
+
+/** higher / lower: B's p50 or p99 above / below A's beyond noise (for latencies: slower, faster);
+ *  mixed: one above, one below; same: no difference beyond noise; too_few: not enough blocks on a
+ *  side to tell; only_a / only_b: the stage has packets in one window only. */
+export const CompareVerdict = z.enum(['higher', 'lower', 'mixed', 'same', 'too_few', 'only_a', 'only_b']);
+export type CompareVerdict = z.infer<typeof CompareVerdict>;
+
+export const StageComparison = z.object({
+  key: z.string(),
+  name: z.string(),
+  kind: z.string(),
+  dir: Direction,
+  a: CompareSideStage.optional(),
+  b: CompareSideStage.optional(),
+  p50: QuantileDiff.optional(),
+  p99: QuantileDiff.optional(),
+  verdict: CompareVerdict,
+});
+export type StageComparison = z.infer<typeof StageComparison>;
+
+export const CompareSide = z.object({
+  label: z.string(),
+  range: TimeRange.optional(),
+  /** Intervals of the window. */
+  intervals: z.number().int().min(0),
+});
+export type CompareSide = z.infer<typeof CompareSide>;
+
+export const Comparison = z.object({
+  a: CompareSide,
+  b: CompareSide,
+  /** Significance level, family-wise over every test (Holm). */
+  alpha: z.number(),
+  /** Packets a block needs at least. */
+  min_packets: z.number().int(),
+  /** Blocks each side needs at least for a test. */
+  min_blocks: z.number().int(),
+  stages: z.array(StageComparison),
+});
+export type Comparison = z.infer<typeof Comparison>;
+
 export const ToPanel = z.discriminatedUnion('type', [
   z.object({ type: z.literal('snapshot'), state: PanelState }),
   z.object({
@@ -1045,6 +1147,12 @@ export const ToPanel = z.discriminatedUnion('type', [
     host_counters: HostSummary.optional(),
   }),
   z.object({ type: z.literal('clear') }),
+  /** The hosts of the host selector and which one the panel shows. */
+  z.object({ type: z.literal('hosts'), hosts: z.array(HostEntry), selected: z.string() }),
+  /** The stage `key` on the hosts the panel asked for (compareHosts), refreshed while it looks. */
+  z.object({ type: z.literal('hostCompare'), key: z.string(), hosts: z.array(HostStage) }),
+  /** A before/after comparison, or why there is none. */
+  z.object({ type: z.literal('comparison'), comparison: Comparison.optional(), error: z.string().optional() }),
 ]);
 export type ToPanel = z.infer<typeof ToPanel>;
 
@@ -1052,5 +1160,11 @@ export const FromPanel = z.discriminatedUnion('type', [
   z.object({ type: z.literal('ready') }),
   z.object({ type: z.literal('openProbe'), boundary: z.string() }),
   z.object({ type: z.literal('command'), command: z.enum(['stop', 'reload', 'export', 'openProbes']) }),
+  /** Show this host's session. */
+  z.object({ type: z.literal('selectHost'), host: z.string().max(300) }),
+  /** Set stage `key` on these hosts side by side (an empty list: stop sending). */
+  z.object({ type: z.literal('compareHosts'), key: z.string().max(400), hosts: z.array(z.string().max(300)).max(32) }),
+  /** Compare two time ranges of what the panel shows (before and after a reload, …). */
+  z.object({ type: z.literal('compareRanges'), a: TimeRange, b: TimeRange }),
 ]);
 export type FromPanel = z.infer<typeof FromPanel>;

@@ -18,6 +18,11 @@ export function validateDestination(value: string): string | undefined {
   return undefined;
 }
 
+/** Text for a MarkdownString, with Markdown's special characters escaped. */
+export function escapeMarkdown(s: string): string {
+  return s.replace(/[\\`*_{}[\]()#+\-.!|<>]/g, '\\$&');
+}
+
 export function hostLabel(host: string): string {
   return host === LOCAL_HOST || host === '' ? 'this machine' : host;
 }

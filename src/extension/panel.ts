@@ -16,9 +16,16 @@ export type { PanelSource };
 
 export type PanelCommand = Extract<FromPanel, { type: 'command' }>['command'];
 
+/** What the panel asks of several hosts and comparisons. */
+export type PanelRequest = Extract<FromPanel, { type: 'selectHost' | 'compareHosts' | 'compareRanges' }>;
+
 export interface PanelHandlers {
   onCommand(command: PanelCommand): void;
   onOpenProbe(boundary: string): void;
+  onRequest?(request: PanelRequest): void;
+  /** A new webview document is listening (after a snapshot, it gets what is not in the snapshot:
+   *  the host list). */
+  onReady?(): void;
 }
 
 export function emptyPanelState(message = 'No session: run "nslat: Start Stack Trace".'): PanelState {
@@ -82,7 +89,9 @@ export class PanelController implements vscode.Disposable {
     this.pump.notify();
   }
 
-  private post(msg: ToPanel): void {
+  /** Posts a message besides the pump's snapshots and deltas (hosts, comparisons); a hidden or
+   *  closed panel drops it and gets what it needs again on its next `ready`. */
+  post(msg: ToPanel): void {
     this.panel?.webview.postMessage(msg).then(undefined, (e: unknown) => this.log.warn(`panel: postMessage failed: ${String(e)}`));
   }
 
@@ -116,12 +125,16 @@ export class PanelController implements vscode.Disposable {
       case 'ready':
         this.pump.setVisible(this.panel?.visible ?? false);
         this.pump.setReady();
+        this.handlers.onReady?.();
         break;
       case 'command':
         this.handlers.onCommand(msg.command);
         break;
       case 'openProbe':
         this.handlers.onOpenProbe(msg.boundary);
+        break;
+      default:
+        this.handlers.onRequest?.(msg);
         break;
     }
   }
@@ -142,7 +155,7 @@ export function webviewOptions(extensionUri: vscode.Uri): vscode.WebviewOptions 
   };
 }
 
-function buildHtml(webview: vscode.Webview, extensionUri: vscode.Uri): string {
+export function buildHtml(webview: vscode.Webview, extensionUri: vscode.Uri): string {
   // A fresh crypto nonce per document (panelHtml puts it in the CSP and on the one script tag).
   const nonce = randomBytes(18).toString('base64');
   return panelHtml({

@@ -1,7 +1,7 @@
 /** The status bar item: host · state · events/s; a click shows the panel. */
 import * as vscode from 'vscode';
 import type { SessionInfo } from '../core/protocol.ts';
-import { formatRate, hostLabel } from './labels.ts';
+import { escapeMarkdown, formatRate, hostLabel } from './labels.ts';
 
 const ICON: Record<SessionInfo['state'], string> = {
   starting: '$(loading~spin)',
@@ -20,13 +20,16 @@ export class StatusBar implements vscode.Disposable {
     this.item.command = showPanelCommand;
   }
 
-  update(host: string, state: SessionInfo['state'], eventsPerSecond: number, message?: string): void {
+  /** The host the panel shows; `others`: how many other hosts are tracing. */
+  update(host: string, state: SessionInfo['state'], eventsPerSecond: number, message?: string, others = 0): void {
     const shown = hostLabel(host);
     const rate = state === 'running' || state === 'reloading' ? ` · ${formatRate(eventsPerSecond)} ev/s` : '';
-    this.item.text = `${ICON[state]} nslat: ${shown} · ${state}${rate}`;
+    const more = others > 0 ? ` (+${others} host${others === 1 ? '' : 's'})` : '';
+    this.item.text = `${ICON[state]} nslat: ${shown} · ${state}${rate}${more}`;
     const tip = new vscode.MarkdownString(undefined, true);
     tip.appendMarkdown(`**nslat** on \`${shown}\`: ${state}`);
-    if (message) tip.appendMarkdown(`\n\n${message.replace(/[\\`*_{}[\]()#+\-.!|<>]/g, '\\$&')}`);
+    if (message) tip.appendMarkdown(`\n\n${escapeMarkdown(message)}`);
+    if (others > 0) tip.appendMarkdown(`\n\n${others} other host${others === 1 ? ' is' : 's are'} tracing: see the nslat sidebar.`);
     tip.appendMarkdown('\n\nClick to show the latency panel.');
     this.item.tooltip = tip;
     this.item.backgroundColor = state === 'failed' ? new vscode.ThemeColor('statusBarItem.errorBackground') : undefined;

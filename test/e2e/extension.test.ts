@@ -27,14 +27,12 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import {
-  CODE_SERVER,
   GiveUp,
-  REPO,
+  e2eSkipReason,
   bpfProgIdsOf,
   cleanupDirs,
   cmdline,
   descendants,
-  groupMembers,
   launchBrowser,
   loadedProgIds,
   makeRunDirs,
@@ -43,14 +41,13 @@ import {
   runCommand,
   screenshot,
   startCodeServer,
+  stopCodeServer,
   waitFor,
   webviewFrame,
   type CodeServer,
 } from './harness.ts';
 import { startLoopbackTraffic, type Traffic } from './traffic.ts';
 
-const isRoot = process.getuid?.() === 0;
-const built = existsSync(join(REPO, 'dist', 'extension.cjs'));
 
 /** rx.bpf.c plus one boundary, NSLAT_RX_E2E_MARK, passed right after netif_receive_skb (ids stay in
  *  path order: boundaries only count forward). */
@@ -78,7 +75,7 @@ const SHARE = /^(?:<?[\d.]+ % of |of )[\d.]+(?: [kMG])? (?:started packets|hard 
 
 test('e2e: Start Stack Trace → live panel → break, fix and extend a probe → Stop → Export → restore, in code-server', {
   timeout: 12 * 60_000,
-  skip: !isRoot ? 'needs root to load BPF programs' : !existsSync(CODE_SERVER) ? 'code-server not installed: run scripts/install-code-server.sh (npm run test:e2e does)' : !built ? 'extension not built: npm run build' : false,
+  skip: e2eSkipReason(),
 }, async (t) => {
   const t0 = Date.now();
   const mark = (what: string) => t.diagnostic(`${((Date.now() - t0) / 1000).toFixed(1)} s: ${what}`);
@@ -369,21 +366,10 @@ test('e2e: Start Stack Trace → live panel → break, fix and extend a probe �
     if (sent) t.diagnostic(`traffic sent: ${sent.udp} UDP datagrams, ${sent.tcp} TCP writes`);
     await browser?.close().catch(() => undefined);
     if (cs) {
-      const pid = cs.proc.pid!;
-      const tree = descendants(pid).map((p) => ({ p, cmd: cmdline(p) }));
-      await cs.stop();
-      // Nothing code-server started may survive it (extension host, language server, helper): the
-      // helper exits when its stdin closes. Give it a few seconds, then end stragglers by pid.
-      const survivors = () => [...new Set([...groupMembers(pid), ...tree.filter((x) => cmdline(x.p) === x.cmd && x.cmd !== '').map((x) => x.p)])];
-      const alive = await waitFor('code-server\'s processes to exit', () => (survivors().length === 0 ? true : undefined), 10_000).then(() => [], () => survivors());
-      const described = alive.map((p) => `${p} ${cmdline(p)}`).join('; ');
-      for (const p of alive) {
-        try {
-          process.kill(p, 'SIGKILL');
-        } catch { /* gone */ }
-      }
-      if (!failure) assert.deepEqual(alive, [], `processes left behind by code-server: ${described}`);
-      else if (alive.length) t.diagnostic(`processes left behind by code-server (killed): ${described}`);
+      // Nothing code-server started may survive it (extension host, language server, helper).
+      const left = await stopCodeServer(cs);
+      if (!failure) assert.deepEqual(left, [], `processes left behind by code-server: ${left.join('; ')}`);
+      else if (left.length) t.diagnostic(`processes left behind by code-server (killed): ${left.join('; ')}`);
     }
     cleanupDirs(dirs);
     mark('cleaned up');

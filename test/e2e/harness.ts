@@ -13,10 +13,19 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { chromium, type Browser, type FrameLocator, type Page } from 'playwright-core';
 
 export const REPO = resolve(import.meta.dirname, '..', '..');
-/** Where scripts/install-code-server.sh installs it (NSLAT_CODE_SERVER_DIR, as there). */
-export const CODE_SERVER = join(process.env.NSLAT_CODE_SERVER_DIR ?? join(REPO, '.cache', 'code-server'), 'node_modules', 'code-server', 'out', 'node', 'entry.js');
+/** Where scripts/install-code-server.sh put code-server (NSLAT_CODE_SERVER_DIR, as there). */
+export const CODE_SERVER = join(process.env.NSLAT_CODE_SERVER_DIR ? resolve(process.env.NSLAT_CODE_SERVER_DIR) : join(REPO, '.cache', 'code-server'), 'node_modules', 'code-server', 'out', 'node', 'entry.js');
 export const CHROMIUM = process.env.NSLAT_CHROMIUM ?? '/usr/bin/chromium';
 export const RESULTS = join(REPO, 'test-results');
+
+/** Why the end-to-end tests cannot run here (root for BPF, code-server installed, bundles built),
+ *  or false. */
+export function e2eSkipReason(): string | false {
+  if (process.getuid?.() !== 0) return 'needs root to load BPF programs';
+  if (!existsSync(CODE_SERVER)) return 'code-server not installed: run scripts/install-code-server.sh (npm run test:e2e does)';
+  if (!existsSync(join(REPO, 'dist', 'extension.cjs'))) return 'extension not built: npm run build';
+  return false;
+}
 
 export function freePort(): Promise<number> {
   return new Promise((res, rej) => {
@@ -338,4 +347,22 @@ export function groupMembers(pgid: number): number[] {
     } catch { /* exited */ }
   }
   return out;
+}
+
+/** Stops code-server by its process group, then checks that nothing it started outlives it
+ *  (extension host, language server, helpers: a helper exits when its stdin closes, so it gets a
+ *  few seconds). Stragglers are ended by pid; returns them as "pid command line". */
+export async function stopCodeServer(cs: CodeServer): Promise<string[]> {
+  const pid = cs.proc.pid!;
+  const tree = descendants(pid).map((p) => ({ p, cmd: cmdline(p) }));
+  await cs.stop();
+  const survivors = () => [...new Set([...groupMembers(pid), ...tree.filter((x) => cmdline(x.p) === x.cmd && x.cmd !== '').map((x) => x.p)])];
+  const alive = await waitFor('code-server\'s processes to exit', () => (survivors().length === 0 ? true : undefined), 10_000).then(() => [], () => survivors());
+  const described = alive.map((p) => `${p} ${cmdline(p)}`);
+  for (const p of alive) {
+    try {
+      process.kill(p, 'SIGKILL');
+    } catch { /* gone */ }
+  }
+  return described;
 }

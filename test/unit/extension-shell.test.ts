@@ -1,13 +1,13 @@
 /** The extension shell's vscode-free parts, and its manifest (package.json contributions). */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { Aggregator } from '../../src/core/aggregate.ts';
 import { parseHelperMessage } from '../../src/core/protocol.ts';
 import { EXPORT_FORMATS, renderExport } from '../../src/extension/exportFormats.ts';
-import { formatRate, hostLabel, installCommands, validateDestination } from '../../src/extension/labels.ts';
+import { escapeMarkdown, formatRate, hostLabel, installCommands, validateDestination } from '../../src/extension/labels.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
@@ -21,7 +21,8 @@ test('validateDestination accepts SSH destinations and refuses options, spaces a
   }
 });
 
-test('labels: host and rate', () => {
+test('labels: host, rate and Markdown', () => {
+  assert.equal(escapeMarkdown('lost *x* [y](z) `c`'), 'lost \\*x\\* \\[y\\]\\(z\\) \\`c\\`');
   assert.equal(hostLabel('local'), 'this machine');
   assert.equal(hostLabel('root@box'), 'root@box');
   assert.deepEqual([0, -1, NaN, 7.46, 950.4, 1234, 12_345, 3_400_000].map(formatRate), ['0', '0', '0', '7.5', '950', '1.2k', '12k', '3.4M']);
@@ -89,4 +90,23 @@ test('manifest: commands, settings, trust and extension kind', () => {
   assert.equal(pkg.main, './dist/extension.cjs');
   assert.ok(pkg.activationEvents.includes('onWebviewPanel:nslat.panel'), 'the panel serializer needs onWebviewPanel activation');
   assert.equal(pkg.scripts.package, 'vsce package --no-dependencies');
+});
+
+test('manifest: the nslat sidebar, the trace editors and menus that name contributed commands', () => {
+  const c = pkg.contributes;
+  assert.deepEqual(c.viewsContainers.activitybar.map((v: { id: string }) => v.id), ['nslat']);
+  for (const v of c.viewsContainers.activitybar) assert.ok(existsSync(join(ROOT, v.icon)), `${v.icon} exists`);
+  const viewsSrc = readFileSync(join(ROOT, 'src', 'extension', 'hostsView.ts'), 'utf8');
+  assert.deepEqual(c.views.nslat.map((v: { id: string }) => v.id), [/HOSTS_VIEW = '([^']+)'/.exec(viewsSrc)![1]]);
+  const traceSrc = readFileSync(join(ROOT, 'src', 'extension', 'traceEditor.ts'), 'utf8');
+  const types = [...traceSrc.matchAll(/export const TRACE_\w*VIEW_TYPE = '([^']+)'/g)].map((m) => m[1]);
+  assert.deepEqual(c.customEditors.map((e: { viewType: string }) => e.viewType), types);
+  assert.deepEqual(c.customEditors.map((e: { priority: string }) => e.priority), ['default', 'option']);
+  for (const e of c.customEditors) assert.ok(pkg.activationEvents.includes(`onCustomEditor:${e.viewType}`), e.viewType);
+  const commands = new Set(c.commands.map((x: { command: string }) => x.command));
+  for (const [where, items] of Object.entries(c.menus) as Array<[string, Array<{ command: string }>]>) {
+    for (const i of items) assert.ok(commands.has(i.command), `${where}: ${i.command} is contributed`);
+  }
+  const inline = c.menus['view/item/context'].map((m: { command: string; when: string }) => `${m.command} ${/viewItem (?:==|=~) (\S+)/.exec(m.when)?.[1]}`);
+  assert.deepEqual(inline, ['nslat.start host', 'nslat.start session-ended', 'nslat.stop session-live', 'nslat.showPanel /^session-/']);
 });

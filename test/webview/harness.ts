@@ -7,6 +7,8 @@ import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import assert from 'node:assert/strict';
+import { after, before } from 'node:test';
 import { build } from 'esbuild';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { Aggregator } from '../../src/core/aggregate.ts';
@@ -172,6 +174,47 @@ export function watchProblems(page: Page): Problems {
   });
   page.on('pageerror', (e) => p.pageErrors.push(String(e)));
   return p;
+}
+
+/** A panel test file's set-up: the bundle built and served, and a browser, around the file's tests.
+ *  `open` gives a page of the panel that has said `ready`; `clean` checks that it ran without CSP
+ *  violations, uncaught errors or console complaints, and closes it. */
+export function panelSuite(defaults: { width: number; height: number }): {
+  open(width?: number, height?: number): Promise<{ page: Page; problems: Problems }>;
+  clean(page: Page, problems: Problems): Promise<void>;
+  server(): PanelServer;
+} {
+  let browser: Browser | undefined;
+  let server: PanelServer | undefined;
+  let cleanup: (() => Promise<void>) | undefined;
+  before(async () => {
+    const bundle = await buildWebview();
+    cleanup = bundle.cleanup;
+    server = await servePanel(bundle.js);
+    browser = await launch();
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.close();
+    await cleanup?.();
+  });
+  return {
+    async open(width = defaults.width, height = defaults.height) {
+      const page = await browser!.newPage({ viewport: { width, height } });
+      page.setDefaultTimeout(10_000);
+      const problems = watchProblems(page);
+      await page.goto(server!.url);
+      await readyPosted(page);
+      return { page, problems };
+    },
+    async clean(page, problems) {
+      assert.deepEqual(await cspViolations(page), [], 'no CSP violations');
+      assert.deepEqual(problems.pageErrors, [], 'no uncaught errors');
+      assert.deepEqual(problems.console, [], 'no console errors or warnings');
+      await page.close();
+    },
+    server: () => server!,
+  };
 }
 
 /** Waits for the panel's `ready`. (Predicates are functions, not strings: the CSP forbids eval.) */

@@ -5,8 +5,8 @@
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
+import { describe, test } from 'node:test';
+import type { Page } from 'playwright-core';
 import { PanelState, type StageSummary, type ToPanel } from '../../src/core/protocol.ts';
 import { makePanelState, nextDelta } from './fixture.ts';
 import { shortReason } from '../../src/core/feeds.ts';
@@ -14,63 +14,26 @@ import { captured, threadedIrqStream } from '../fixtures/captured.ts';
 import { recorded } from '../fixtures/recorded.ts';
 import { panelCsp, panelHtml } from '../../src/extension/panelHtml.ts';
 import {
-  buildWebview,
   canvasInk,
   computed,
-  cspViolations,
   fixtureState,
-  launch,
   panelOf,
-  type PanelServer,
+  panelSuite,
   pixelsNear,
   readyPosted,
   savedScroll,
   posted,
-  type Problems,
   ROOT,
   recordedPanel,
   rendered,
   send,
-  servePanel,
   TEST_THEME,
-  watchProblems,
 } from './harness.ts';
 
 const RESULTS = join(ROOT, 'test-results');
 
-let browser: Browser;
-let server: PanelServer;
-let cleanup: () => Promise<void>;
-
-before(async () => {
-  mkdirSync(RESULTS, { recursive: true });
-  const bundle = await buildWebview();
-  cleanup = bundle.cleanup;
-  server = await servePanel(bundle.js);
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.close();
-  await cleanup?.();
-});
-
-async function open(width = 1280, height = 900): Promise<{ page: Page; problems: Problems }> {
-  const page = await browser.newPage({ viewport: { width, height } });
-  page.setDefaultTimeout(10_000);
-  const problems = watchProblems(page);
-  await page.goto(server.url);
-  await readyPosted(page);
-  return { page, problems };
-}
-
-async function clean(page: Page, problems: Problems): Promise<void> {
-  assert.deepEqual(await cspViolations(page), [], 'no CSP violations');
-  assert.deepEqual(problems.pageErrors, [], 'no uncaught errors');
-  assert.deepEqual(problems.console, [], 'no console errors or warnings');
-  await page.close();
-}
+mkdirSync(RESULTS, { recursive: true });
+const { open, clean, server } = panelSuite({ width: 1280, height: 900 });
 
 const text = (page: Page, sel: string) => page.locator(sel).first().textContent();
 
@@ -101,7 +64,7 @@ describe('panel in headless Chromium', () => {
   test('recorded session: ready, charts, heatmap, theme, delta, journeys, no CSP violations', async () => {
     const { page, problems } = await open();
     // The CSP the page runs under is the real one.
-    assert.equal(await page.locator('meta[http-equiv="Content-Security-Policy"]').getAttribute('content'), server.csp);
+    assert.equal(await page.locator('meta[http-equiv="Content-Security-Policy"]').getAttribute('content'), server().csp);
     assert.deepEqual(await posted(page), [{ type: 'ready' }], 'ready is posted on load, once');
     assert.match((await text(page, '#banner')) ?? '', /Waiting for the first snapshot/, 'deliberate empty state before data');
     assert.match((await text(page, '#histogram')) ?? '', /No data yet/);

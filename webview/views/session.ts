@@ -51,7 +51,7 @@ export class SessionView implements View {
   private renderHeader(store: Store): void {
     const s = store.session;
     setText(this.host, s ? `— ${s.host}` : '');
-    setText(this.state, s ? s.state : store.loaded ? '' : 'waiting');
+    setText(this.state, s ? (s.trace ? 'saved trace' : s.state) : store.loaded ? '' : 'waiting');
     this.state.className = `state state-${s?.state ?? 'waiting'}`;
     setText(this.kernel, s?.kernel ? `kernel ${s.kernel}` : '');
     this.message.hidden = !s?.message;

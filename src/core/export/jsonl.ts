@@ -12,7 +12,7 @@
  * 32 log2 bucket indices, protocol 2 sends 256 log-linear ones), so it is never replayed.
  */
 import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { z } from 'zod';
 import { HelperMessage, MAX_MESSAGE_BYTES, PROTOCOL_VERSION } from '../protocol.ts';
@@ -234,4 +234,56 @@ export async function readTrace(path: string, opts: ReadTraceOptions = {}): Prom
     if (e) e.message = `line ${n}: truncated (the trace ends mid-line; was the session cut short?)`;
   }
   return result;
+}
+
+/** A trace that cannot be shown: the file is missing or unreadable, of another protocol version,
+ *  or holds no nslat message. `reason` says which in words that follow the file's name. */
+export class TraceOpenError extends Error {
+  constructor(
+    readonly path: string,
+    readonly kind: 'missing' | 'unreadable' | 'protocol' | 'empty',
+    readonly reason: string,
+    /** What to do about it. */
+    readonly hint: string,
+    /** The trace's protocol version, when that is why. */
+    readonly protocol?: number,
+  ) {
+    super(kind === 'protocol' ? `${path}: ${reason}` : `${path} ${reason}`);
+    this.name = 'TraceOpenError';
+  }
+}
+
+const TRACE_HINT = 'Give a trace written by `nslat trace --out FILE.jsonl` or by the extension\'s Export Trace.';
+
+/** Reads a whole trace for a view of it — `nslat replay`, `nslat diff`, the panel's trace editor —
+ *  with readTrace, the one reader. Throws TraceOpenError when there is nothing to show; bad lines
+ *  that were skipped are in the result (traceProblems says them). */
+export async function openTrace(path: string, opts: ReadTraceOptions = {}): Promise<TraceReadResult> {
+  const info = await stat(path).catch((e: NodeJS.ErrnoException) => {
+    throw e.code === 'ENOENT' ? new TraceOpenError(path, 'missing', 'does not exist', TRACE_HINT) : new TraceOpenError(path, 'unreadable', `cannot be read (${e.message})`, 'Check that the file is readable.');
+  });
+  if (info.isDirectory()) throw new TraceOpenError(path, 'unreadable', 'is a directory', 'Give a trace file (.jsonl).');
+  let r: TraceReadResult;
+  try {
+    r = await readTrace(path, opts);
+  } catch (e) {
+    if (e instanceof TraceProtocolError) {
+      throw new TraceOpenError(path, 'protocol', e.message, 'Traces of another protocol version are not converted: their histogram buckets mean other values.', e.protocol);
+    }
+    throw new TraceOpenError(path, 'unreadable', `cannot be read (${(e as Error).message})`, 'Check that the file is readable.');
+  }
+  // The host the trace was recorded on, unless the caller named one.
+  if (r.header && !opts.aggregator && opts.aggregatorOptions?.host === undefined) r.aggregator.setSession({ host: r.header.host });
+  if (r.messages === 0) {
+    const first = r.errors[0] ? `; ${r.errors[0].message}` : '';
+    throw new TraceOpenError(path, 'empty', `holds no nslat trace messages${r.errorCount ? ` (${r.errorCount} bad line${r.errorCount === 1 ? '' : 's'}${first})` : ''}`, TRACE_HINT);
+  }
+  return r;
+}
+
+/** What was skipped while reading a trace, in at most `max` lines plus a count of the rest. */
+export function traceProblems(r: Pick<TraceReadResult, 'errors' | 'errorCount'>, max = 5): string[] {
+  const out = r.errors.slice(0, max).map((e) => e.message);
+  if (r.errorCount > out.length) out.push(`${r.errorCount - out.length} more bad line${r.errorCount - out.length === 1 ? '' : 's'} skipped`);
+  return out;
 }
