@@ -35,7 +35,7 @@
  * on average: it costs what the table's size costs (set at boot from the
  * memory size), however few sockets there are, so on a large table it is
  * walked every few samples and the sockets it listed are read in between. */
-#define HOST_TCP_WALK_NS 250000
+#define HOST_TCP_WALK_NS 200000
 #define HOST_MAX_FLOWS 64
 /* Errors kept to say each once; beyond this many, new ones are dropped. */
 #define HOST_MAX_ERRORS 512
