@@ -30,6 +30,18 @@ __u64 host_thread_ns(void)
 	return (__u64)ts.tv_sec * 1000000000ull + ts.tv_nsec;
 }
 
+int host_pace(int *credit, int n, int cap)
+{
+	int k = 0;
+
+	*credit += n;
+	for (; *credit >= HOST_CFG_PERIOD && k < cap; k++)
+		*credit -= HOST_CFG_PERIOD;
+	if (*credit > HOST_CFG_PERIOD)
+		*credit = HOST_CFG_PERIOD;
+	return k;
+}
+
 /* ---------------------------------------------------------------- errors */
 
 void host_err(struct host *h, const char *fmt, ...)

@@ -17,19 +17,25 @@
 #include "host.h"
 #include "nl.h"
 
-/* Configuration read by ethtool, sysfs and /proc/irq is polled: this many
- * interfaces and IRQ lines per sample, in turn (a change is seen within
- * objects / HOST_ROTATE_CFG samples; what a link dump shows - name, MTU,
- * state, queues - at once). The driver's counters of an interface are
- * read when its statistics moved, else on its turn, HOST_ROTATE_DRV per
- * sample (what moved meanwhile lands in the sample that reads it). */
-#define HOST_ROTATE_CFG 2
-#define HOST_ROTATE_DRV 8
+/* Configuration read by ethtool, sysfs and /proc/irq is polled: each
+ * interface and IRQ line about every HOST_CFG_PERIOD samples, but at most
+ * HOST_CFG_IFACES interfaces and HOST_CFG_IRQS lines a sample (on a large
+ * host a change shows within objects / that many samples); what a link
+ * dump shows - name, MTU, state, queues - at once. The driver's counters
+ * of an interface are read when its statistics moved, at most HOST_DRV_MAX
+ * devices a sample in turn, and every device at least every
+ * HOST_DRV_PERIOD samples: what moved meanwhile lands in the sample that
+ * reads it. */
+#define HOST_CFG_PERIOD 10
+#define HOST_CFG_IFACES 1
+#define HOST_CFG_IRQS 2
+#define HOST_DRV_MAX 6
+#define HOST_DRV_PERIOD 30
 /* CPU time per sample the walk of the kernel's TCP socket table may take
  * on average: it costs what the table's size costs (set at boot from the
  * memory size), however few sockets there are, so on a large table it is
  * walked every few samples and the sockets it listed are read in between. */
-#define HOST_TCP_WALK_NS 300000
+#define HOST_TCP_WALK_NS 200000
 #define HOST_MAX_FLOWS 64
 /* Errors kept to say each once; beyond this many, new ones are dropped. */
 #define HOST_MAX_ERRORS 512
@@ -70,7 +76,8 @@ struct ifst {
 	json_object *cfg;	/* the configuration as last read */
 	bool sent;		/* ... and sent */
 	bool cfg_due;		/* read the configuration again this sample */
-	bool drv_due;		/* read the driver's counters even if nothing moved */
+	bool moved;		/* its statistics moved in this sample */
+	int drv_age;		/* samples since its driver's counters were read */
 };
 
 struct qst {
@@ -95,7 +102,7 @@ struct nsctx {
 	int nifs, capifs;
 	struct qst *qs;
 	int nqs, capqs;
-	int rot_cfg, rot_drv;
+	int rot_cfg, rot_drv, cfg_credit;
 };
 
 struct cpust {
@@ -151,7 +158,7 @@ struct host {
 	struct cpust *cpu;
 	int ncpu;		/* entries of cpu */
 	struct irqst *irq;
-	int nirq, capirq, irq_rot;
+	int nirq, capirq, irq_rot, irq_credit;
 	struct snmpv *snmp;
 	int nsnmp, capsnmp;
 	struct inoproc *ip;
@@ -178,6 +185,9 @@ long host_slurp(struct host *h, const char *path);
 /* A one-line file into buf, without its newline; false when unreadable. */
 bool host_line(const char *path, char *buf, size_t size);
 __u64 host_thread_ns(void);
+/* How many of `n` configuration objects to read again this sample (about
+ * n / HOST_CFG_PERIOD, at most `cap`); *credit carries the remainder. */
+int host_pace(int *credit, int n, int cap);
 static inline __u64 delta64(__u64 cur, __u64 prev)
 {
 	return cur >= prev ? cur - prev : cur;	/* backwards: the counter was reset */

@@ -113,35 +113,43 @@ static int ethtool(struct nsctx *ns, const char *name, void *cmd)
 	return ioctl(ns->genl.fd, SIOCETHTOOL, &ifr) ? errno : 0;
 }
 
+/* How many counters the driver has now (-1: it does not say). */
+static int eth_count(struct nsctx *ns, const char *name)
+{
+	struct {
+		struct ethtool_sset_info hdr;
+		__u32 count;
+	} ss = { .hdr = { .cmd = ETHTOOL_GSSET_INFO, .sset_mask = 1ull << ETH_SS_STATS } };
+
+	if (ethtool(ns, name, &ss) || !(ss.hdr.sset_mask & (1ull << ETH_SS_STATS)))
+		return -1;
+	return (int)ss.count;
+}
+
 /* Driver name and its counters' names (once per device, and again when
  * their number changes). */
 static void eth_probe(struct host *h, struct nsctx *ns, struct ifst *s)
 {
 	struct ethtool_drvinfo di = { .cmd = ETHTOOL_GDRVINFO };
-	struct {
-		struct ethtool_sset_info hdr;
-		__u32 count;
-	} ss = { .hdr = { .cmd = ETHTOOL_GSSET_INFO, .sset_mask = 1ull << ETH_SS_STATS } };
 	struct ethtool_gstrings *gs;
-	int e, n;
+	char *old = s->snames;
+	__u64 *oldv = s->sprev;
+	int oldn = s->nstats, e, n;
 
 	s->probed = true;
-	free(s->snames);
-	free(s->sprev);
 	s->snames = NULL;
 	s->sprev = NULL;
 	s->nstats = 0;
-	s->have_s = false;
 	if ((e = ethtool(ns, s->name, &di))) {
 		eop_failed(h, s, EOP_DRVINFO, e);
-		return;
+		goto out;
 	}
 	snprintf(s->driver, sizeof(s->driver), "%s", di.driver);
-	n = di.n_stats;
-	if (!ethtool(ns, s->name, &ss) && (ss.hdr.sset_mask & (1ull << ETH_SS_STATS)))
-		n = ss.count;
+	n = eth_count(ns, s->name);
+	if (n < 0)
+		n = di.n_stats;
 	if (n <= 0 || n > 65536)
-		return;
+		goto out;
 	gs = calloc(1, sizeof(*gs) + (size_t)n * ETH_GSTRING_LEN);
 	gs->cmd = ETHTOOL_GSTRINGS;
 	gs->string_set = ETH_SS_STATS;
@@ -149,7 +157,7 @@ static void eth_probe(struct host *h, struct nsctx *ns, struct ifst *s)
 	if ((e = ethtool(ns, s->name, gs)) || gs->len != (__u32)n) {
 		eop_failed(h, s, EOP_STATS, e ? e : EAGAIN);
 		free(gs);
-		return;
+		goto out;
 	}
 	s->snames = malloc((size_t)n * ETH_GSTRING_LEN);
 	memcpy(s->snames, gs->data, (size_t)n * ETH_GSTRING_LEN);
@@ -158,20 +166,37 @@ static void eth_probe(struct host *h, struct nsctx *ns, struct ifst *s)
 	s->sprev = calloc(n, sizeof(*s->sprev));
 	s->nstats = n;
 	free(gs);
+	/* counters the driver had before go on from their last values */
+	for (int i = 0; i < n && old; i++)
+		for (int j = 0; j < oldn; j++)
+			if (!strcmp(s->snames + (size_t)i * ETH_GSTRING_LEN, old + (size_t)j * ETH_GSTRING_LEN))
+				s->sprev[i] = oldv[j];
+out:
+	if (!s->nstats)
+		s->have_s = false;
+	free(old);
+	free(oldv);
 }
 
 /* `ethtool -S` as deltas (those that moved) into o. The kernel writes as
- * many values as the driver has now, so the buffer has room for growth;
- * a changed count means new names: read them again next sample. */
+ * many values as the driver has when it answers (a queue count changed
+ * meanwhile changes that): the count is asked first, new names read when
+ * it changed, and the buffer has room besides. */
 static void eth_stats(struct host *h, struct nsctx *ns, struct ifst *s, json_object *o)
 {
-	size_t room = (size_t)s->nstats * 2 + 256;
+	size_t room;
 	struct ethtool_stats *st;
 	json_object *d = NULL;
 	int e;
 
 	if (!s->nstats || (s->unsup & (1u << EOP_STATS)))
 		return;
+	if ((e = eth_count(ns, s->name)) >= 0 && e != s->nstats) {
+		eth_probe(h, ns, s);
+		if (!s->nstats)
+			return;
+	}
+	room = (size_t)s->nstats * 2 + 256;
 	if (h->nscratch < sizeof(*st) / sizeof(__u64) + room) {
 		h->nscratch = sizeof(*st) / sizeof(__u64) + room;
 		free(h->scratch);
@@ -179,7 +204,8 @@ static void eth_stats(struct host *h, struct nsctx *ns, struct ifst *s, json_obj
 			abort();
 	}
 	st = (struct ethtool_stats *)h->scratch;
-	memset(st, 0, sizeof(*st));
+	/* zeroed, data too: what the kernel writes there is not seen as written by every checker */
+	memset(st, 0, sizeof(*st) + (size_t)s->nstats * sizeof(__u64));
 	st->cmd = ETHTOOL_GSTATS;
 	st->n_stats = s->nstats;
 	if ((e = ethtool(ns, s->name, st))) {
@@ -217,7 +243,8 @@ static void eth_speed(struct host *h, struct nsctx *ns, struct ifst *s, json_obj
 		eop_failed(h, s, EOP_SPEED, e);
 		return;
 	}
-	speed = ethtool_cmd_speed(&ec);
+	/* ethtool_cmd_speed() shifts an int: not for speed_hi 0xffff (SPEED_UNKNOWN) */
+	speed = (__u32)ec.speed_hi << 16 | ec.speed;
 	if (speed && speed != (__u32)SPEED_UNKNOWN)
 		json_object_object_add(c, "speed_mbps", json_object_new_int64(speed));
 }
@@ -414,7 +441,6 @@ static struct ifst *if_slot(struct nsctx *ns, int ifindex)
 	memset(&ns->ifs[ns->nifs], 0, sizeof(ns->ifs[0]));
 	ns->ifs[ns->nifs].ifindex = ifindex;
 	ns->ifs[ns->nifs].cfg_due = true;
-	ns->ifs[ns->nifs].drv_due = true;
 	ns->sysfs = -1;		/* the set of interfaces changed */
 	return &ns->ifs[ns->nifs++];
 }
@@ -548,16 +574,16 @@ static void link_dump(struct host *h, struct nsctx *ns)
 
 /* Statistics deltas (those that moved); a device without a previous
  * reading appeared in the interval: all it counted is new. */
-static json_object *if_stats(struct ifst *s, bool out, bool *moved)
+static json_object *if_stats(struct ifst *s, bool out)
 {
 	json_object *o = out ? json_object_new_object() : NULL;
 
-	*moved = false;
+	s->moved = false;
 	for (int i = 0; i < IF_NSTATS; i++) {
 		__u64 d = s->have ? delta64(s->cur[i], s->st[i]) : s->cur[i];
 
 		s->st[i] = s->cur[i];
-		*moved |= d != 0;
+		s->moved |= d != 0;
 		if (o && d)
 			json_object_object_add(o, if_stat_names[i], json_object_new_uint64(d));
 	}
@@ -565,13 +591,13 @@ static json_object *if_stats(struct ifst *s, bool out, bool *moved)
 	return o;
 }
 
-/* One device's part of the sample (NULL for a baseline). */
+/* One device's part of the sample (NULL for a baseline); its driver's
+ * counters come after (if_drivers). */
 static json_object *if_sample(struct host *h, struct nsctx *ns, struct ifst *s, bool out)
 {
 	json_object *o = NULL, *st;
-	bool moved;
 
-	st = if_stats(s, out, &moved);
+	st = if_stats(s, out);
 	if (out) {
 		o = json_object_new_object();
 		json_object_object_add(o, "name", json_object_new_string(s->name));
@@ -581,9 +607,6 @@ static json_object *if_sample(struct host *h, struct nsctx *ns, struct ifst *s, 
 	}
 	if (!s->probed)
 		eth_probe(h, ns, s);
-	if (moved || s->drv_due || !s->have_s)
-		eth_stats(h, ns, s, o);
-	s->drv_due = false;
 	if_config_read(h, ns, s);
 	if (o && s->cfg && !s->sent) {
 		json_object_object_add(o, "config", json_object_get(s->cfg));
@@ -592,15 +615,44 @@ static json_object *if_sample(struct host *h, struct nsctx *ns, struct ifst *s, 
 	return o;
 }
 
+static json_object *obj_of(const struct dumpctx *c, int ifindex)
+{
+	for (int i = 0; i < c->nio; i++)
+		if (c->io[i].ifindex == ifindex)
+			return c->io[i].o;
+	return NULL;
+}
+
+/* The driver's counters of the devices whose statistics moved (and of
+ * those not read for long), at most HOST_DRV_MAX a sample, in turn; a
+ * baseline reads every device's. */
+static void if_drivers(struct host *h, struct nsctx *ns, const struct dumpctx *c)
+{
+	int start = ns->rot_drv, reads = 0, max = c->out ? HOST_DRV_MAX : ns->nifs;
+
+	for (int k = 0; k < ns->nifs; k++) {
+		int i = (start + k) % ns->nifs;
+		struct ifst *s = &ns->ifs[i];
+		bool due = s->moved || !s->have_s || s->drv_age >= HOST_DRV_PERIOD;
+
+		if (!due || reads == max || !s->nstats) {
+			s->drv_age++;
+			continue;
+		}
+		eth_stats(h, ns, s, obj_of(c, s->ifindex));
+		s->drv_age = 0;
+		reads++;
+		ns->rot_drv = (i + 1) % ns->nifs;
+	}
+}
+
 static void if_rotate(struct nsctx *ns)
 {
-	for (int i = 0; i < HOST_ROTATE_CFG && i < ns->nifs; i++) {
+	int k = host_pace(&ns->cfg_credit, ns->nifs, HOST_CFG_IFACES);
+
+	for (int i = 0; i < k && i < ns->nifs; i++) {
 		ns->rot_cfg %= ns->nifs;
 		ns->ifs[ns->rot_cfg++].cfg_due = true;
-	}
-	for (int i = 0; i < HOST_ROTATE_DRV && i < ns->nifs; i++) {
-		ns->rot_drv %= ns->nifs;
-		ns->ifs[ns->rot_drv++].drv_due = true;
 	}
 }
 
@@ -716,19 +768,17 @@ static json_object *qdisc_json(const struct qst *q, const struct qread *r, bool 
 
 static void qdisc_attach(struct dumpctx *c, int ifindex, json_object *q)
 {
-	for (int i = 0; i < c->nio; i++) {
-		json_object *a;
+	json_object *o = obj_of(c, ifindex), *a;
 
-		if (c->io[i].ifindex != ifindex)
-			continue;
-		if (!json_object_object_get_ex(c->io[i].o, "qdiscs", &a)) {
-			a = json_object_new_array();
-			json_object_object_add(c->io[i].o, "qdiscs", a);
-		}
-		json_object_array_add(a, q);
+	if (!o) {
+		json_object_put(q);	/* its device came after the link dump */
 		return;
 	}
-	json_object_put(q);	/* its device came after the link dump */
+	if (!json_object_object_get_ex(o, "qdiscs", &a)) {
+		a = json_object_new_array();
+		json_object_object_add(o, "qdiscs", a);
+	}
+	json_object_array_add(a, q);
 }
 
 static int qdisc_cb(const struct nlmsghdr *nh, void *ctx)
@@ -807,6 +857,7 @@ void net_ifaces(struct host *h, struct nsctx *ns, json_object *out)
 		c.io[c.nio].ifindex = ns->ifs[i].ifindex;
 		c.io[c.nio++].o = o;
 	}
+	if_drivers(h, ns, &c);
 	t = nl_req_init(&r, RTM_GETQDISC, NLM_F_DUMP, sizeof(*t));
 	t->tcm_family = AF_UNSPEC;
 	e = nl_talk(&ns->rt, &r, qdisc_cb, &c);

@@ -476,7 +476,9 @@ static const char *irq_tail(const char *s)
 
 static void irq_rotate(struct host *h)
 {
-	for (int i = 0; i < HOST_ROTATE_CFG && i < h->nirq; i++) {
+	int k = host_pace(&h->irq_credit, h->nirq, HOST_CFG_IRQS);
+
+	for (int i = 0; i < k && i < h->nirq; i++) {
 		h->irq_rot %= h->nirq;
 		h->irq[h->irq_rot++].cfg_due = true;
 	}

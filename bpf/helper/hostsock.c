@@ -204,9 +204,9 @@ static void udp_dump(struct host *h, struct nsctx *ns, struct selection *s, __u8
 	q->idiag_states = DIAG_STATES;
 	s->proto = IPPROTO_UDP;
 	e = nl_talk(&ns->diag, &r, diag_cb, s);
-	/* a kernel without IPv6, or without UDP diag (the udp_diag module) */
+	/* a kernel without IPv6, or without UDP diag */
 	if (e)
-		host_err(h, "sock_diag udp%s: %s", family == AF_INET ? "" : "6", strerror(-e));
+		host_err(h, "sock_diag udp%s: %s (the udp_diag module)", family == AF_INET ? "" : "6", strerror(-e));
 }
 
 /* TCP sockets of both families in `states`: one pass over the table. */
@@ -222,7 +222,7 @@ static void tcp_dump(struct host *h, struct nsctx *ns, struct selection *s, __u3
 	s->proto = IPPROTO_TCP;
 	e = nl_talk(&ns->diag, &r, diag_cb, s);
 	if (e)
-		host_err(h, "sock_diag tcp: %s", strerror(-e));
+		host_err(h, "sock_diag tcp: %s (the tcp_diag module)", strerror(-e));
 }
 
 /* ---------------------------------------------------------------- exact lookups */

@@ -329,6 +329,7 @@ static bool get_bool(const char *id, json_object *cmd, const char *field, bool *
 }
 
 /* One field of `set`'s host (HostOptions) into o. */
+_Static_assert(HOST_MAX_PORTS <= HOST_MAX_NETNS && HOST_MAX_PIDS <= HOST_MAX_NETNS, "host_field's array");
 static bool host_field(const char *id, const char *k, json_object *v, struct host_opts *o)
 {
 	int64_t a[HOST_MAX_NETNS];

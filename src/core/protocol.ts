@@ -376,9 +376,14 @@ export const HostIface = z.object({
    *  rx_dropped, tx_dropped, rx_errors, tx_errors, rx_missed_errors, ...): those that moved. */
   stats: Deltas,
   /** `ethtool -S` (SIOCETHTOOL ETHTOOL_GSTATS), the driver's own counters by its names, deltas:
-   *  those that moved. */
+   *  those that moved. Read when the device's statistics moved, else every few samples: a
+   *  counter that moves while the statistics do not lands in the sample that reads it. */
   driver: Deltas.optional(),
+  /** Each qdisc in the first sample that lists the interface, then when it moved or holds a
+   *  backlog. */
   qdiscs: z.array(HostQdisc).optional(),
+  /** What a link dump shows (MTU, state, queues) is seen at once; what ethtool and sysfs show
+   *  (driver, speed, rings, coalescing, RPS/XPS) is read again a few devices per sample. */
   config: HostIfaceConfig.optional(),
 });
 export type HostIface = z.infer<typeof HostIface>;
@@ -474,14 +479,19 @@ export const HostSample = z.object({
   ifaces: z.array(HostIface),
   /** Every online CPU. */
   cpus: z.array(HostCpu),
-  /** The numbered IRQ lines that fired in the interval, or whose configuration changed. */
+  /** The numbered IRQ lines that fired in the interval, or whose configuration changed (so the
+   *  first sample lists every line; affinities are read again a few lines per sample). */
   irqs: z.array(HostIrq),
   /** /proc/net/snmp, /proc/net/netstat and /proc/net/snmp6 counters as "Group.Name"
    *  ("Tcp.RetransSegs", "TcpExt.ListenDrops", "Udp.RcvbufErrors", "Ip.InDiscards", "Ip6.InDiscards"),
-   *  deltas: those that moved. Gauges (Tcp.CurrEstab, Tcp.RtoMin, ...) are not counters: left out. */
+   *  deltas: those that moved. Gauges (Tcp.CurrEstab, Tcp.RtoMin, ...) are not counters: left out.
+   *  The helper's own network namespace's. */
   snmp: Deltas,
   /** The top sockets by Recv-Q then Send-Q (non-empty queues only, at most HostOptions.top), then
-   *  those HostOptions names (flow: true). */
+   *  those HostOptions names (flow: true; one that is also among the top is listed there, once,
+   *  with flow: true). Where walking the kernel's TCP table is dear it is walked every few samples
+   *  and the TCP sockets listed are read again in between: one whose queue starts to grow then
+   *  shows at the next walk. */
   sockets: z.array(HostSocket),
   /** CPU time the helper spent collecting this sample (ns, its thread CPU clock). */
   cost_ns: z.number().int().min(0),

@@ -77,6 +77,7 @@ const GROUP_TITLES: Record<Group, string> = {
   delay: 'the known qdisc delay lands in the qdisc stage and in no earlier one',
   irq: 'IRQ, softirq and NAPI histograms fill (virtio input lines in guests); 1 in N timed when sampled',
   stamps: 'kernel receive stamps are taken where netif_rx has them, close to the clock, never from TCP departure times',
+  host: 'host counters in every snapshot: the NIC\'s statistics and driver counters move with its traffic; virtio IRQ lines with their queue and affinity (guests)',
   leaks: 'no program outlives the helper (quit, SIGKILL)',
 };
 

@@ -94,17 +94,24 @@ export function onlineCpus(r: Reading): number[] {
   return [...new Set([...r.keys()].map((k) => Number(/^cpu(\d+)\./.exec(k)?.[1] ?? -1)))].filter((c) => c >= 0).sort((a, b) => a - b);
 }
 
-/** /proc/softirqs: "cpu<N>.<VECTOR>". */
-export function readSoftirqs(): Reading {
+/** A table of a "CPU0 CPU1 ..." header and rows of per-CPU values ("NAME: v v ..."): the rows
+ *  `row` matches (its first group the name), each value under key(name, cpu). */
+function cpuTable(path: string, row: RegExp, key: (name: string, cpu: number) => string): Reading {
   const out: Reading = new Map();
-  const [head, ...rows] = readFileSync('/proc/softirqs', 'utf8').split('\n');
+  const [head, ...rows] = readFileSync(path, 'utf8').split('\n');
   const cpus = [...(head ?? '').matchAll(/CPU(\d+)/g)].map((m) => Number(m[1]));
   for (const r of rows) {
-    const m = /^\s*(\w+):\s*(.*)$/.exec(r);
+    const m = row.exec(r);
     if (!m) continue;
-    m[2]!.trim().split(/\s+/).forEach((v, i) => out.set(`cpu${cpus[i]}.${m[1]}`, Number(v)));
+    const v = m[2]!.trim().split(/\s+/);
+    cpus.forEach((c, i) => out.set(key(m[1]!, c), Number(v[i])));
   }
   return out;
+}
+
+/** /proc/softirqs: "cpu<N>.<VECTOR>". */
+export function readSoftirqs(): Reading {
+  return cpuTable('/proc/softirqs', /^\s*(\w+):\s*(.*)$/, (v, c) => `cpu${c}.${v}`);
 }
 
 /** /proc/net/softnet_stat: "cpu<N>.<column>" (the CPU from column 13, where the kernel has it). */
@@ -130,16 +137,7 @@ export function readSoftnet(): Reading {
 
 /** /proc/interrupts' numbered lines: "<irq>.cpu<N>". */
 export function readInterrupts(): Reading {
-  const out: Reading = new Map();
-  const [head, ...rows] = readFileSync('/proc/interrupts', 'utf8').split('\n');
-  const cpus = [...(head ?? '').matchAll(/CPU(\d+)/g)].map((m) => Number(m[1]));
-  for (const r of rows) {
-    const m = /^\s*(\d+):\s*(.*)$/.exec(r);
-    if (!m) continue;
-    const v = m[2]!.trim().split(/\s+/);
-    cpus.forEach((c, i) => out.set(`${m[1]}.cpu${c}`, Number(v[i])));
-  }
-  return out;
+  return cpuTable('/proc/interrupts', /^\s*(\d+):\s*(.*)$/, (irq, c) => `${irq}.cpu${c}`);
 }
 
 /** Several readings as one, each key under its prefix. */

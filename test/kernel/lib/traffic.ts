@@ -77,20 +77,18 @@ export interface Server {
   stop(): void;
 }
 
+/** The arguments server and client share. */
+function common(o: { proto: string; family: number; count: number; size: number }): string[] {
+  return ['--proto', o.proto, '--family', String(o.family), '--count', String(o.count), '--size', String(o.size)];
+}
+
 /** Starts a traffic.py server and resolves once it listens. */
 export async function startServer(o: ServerOptions): Promise<Server> {
   const timeoutS = o.timeoutS ?? 20;
   const addr = o.addr ?? (o.family === 6 ? '::1' : '127.0.0.1');
   const [sf, sa] = argv(o.ns, [
     'server',
-    '--proto',
-    o.proto,
-    '--family',
-    String(o.family),
-    '--count',
-    String(o.count),
-    '--size',
-    String(o.size),
+    ...common(o),
     '--bind',
     addr,
     '--port',
@@ -155,14 +153,7 @@ export async function runClient(o: ClientOptions): Promise<FlowResult['client']>
   const timeoutS = o.timeoutS ?? 20;
   const [cf, ca] = argv(o.ns, [
     'client',
-    '--proto',
-    o.proto,
-    '--family',
-    String(o.family),
-    '--count',
-    String(o.count),
-    '--size',
-    String(o.size),
+    ...common(o),
     '--addr',
     o.addr,
     '--port',

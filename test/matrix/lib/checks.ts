@@ -15,7 +15,7 @@ import { NOT_ON_VIRTUAL_DEVICES, QDISC, boundaryL4, describe as describeTotals, 
 import { loadedProgIds, parseEvents, parseHelperOutput, phaseDurations, windows, type ErrorMsg, type Events, type HelperOutput, type Window } from './parse.ts';
 import type { RunResult } from './run.ts';
 
-export const GROUPS = ['run', 'load', 'attach', 'verify', 'traffic', 'consistency', 'delay', 'irq', 'stamps', 'leaks'] as const;
+export const GROUPS = ['run', 'load', 'attach', 'verify', 'traffic', 'consistency', 'delay', 'irq', 'stamps', 'host', 'leaks'] as const;
 export type Group = (typeof GROUPS)[number];
 
 /** Σ stage p50 / end-to-end p50: one log2 bucket either way (see MEDIAN_RATIO in test/kernel/stages.test.ts). */
@@ -187,6 +187,7 @@ export function analyse(run: RunResult, facts: KernelFacts): Analysis {
   checkDelay(a);
   checkIrq(a);
   checkStamps(a);
+  checkHostCounters(a);
   checkLeaks(a);
   return a;
 }
@@ -606,6 +607,59 @@ function checkStamps(a: Analysis): void {
     }
   }
   g.check(rejected === 0, `${rejected} kernel stamps refuted by the next boundary`);
+}
+
+/**
+ * The helper's host counters (HostSample in every snapshot): the server NIC's statistics move in
+ * every NIC-path window; on guests, the virtio NICs' IRQ lines are named with their queue and
+ * affinity in the first sample, virtio_net is the server NIC's driver, and its own counters
+ * (`ethtool -S`) move with the traffic, its per-queue packet counts (where this kernel's
+ * virtio_net names them) adding up to the interface's.
+ */
+function checkHostCounters(a: Analysis): void {
+  const g = a.groups.host;
+  const snaps = a.h1.snapshots;
+  const samples = snaps.map((s) => s.host);
+  if (!g.check(snaps.length > 0 && samples.every((x) => x), `host: ${samples.filter((x) => !x).length} of ${snaps.length} snapshots lack a host sample`)) return;
+  const first = samples[0]!;
+  const costs = samples.map((x) => x!.cost_ns).sort((x, y) => x - y);
+  g.note(`host: ${samples.length} samples, collection ${formatNs(costs[Math.floor(costs.length / 2)]!)} median, ${formatNs(costs[costs.length - 1]!)} max; said once: ${samples.flatMap((x) => x!.errors ?? []).join('; ') || 'nothing'}`);
+  const dev = a.ev.nic?.server_dev;
+  if (!g.check(!!dev, 'host: the scenario did not say which device is the server NIC')) return;
+  const movedDriver = new Map<string, number>();
+  for (const name of [...a.wins.keys()].filter((n) => n.startsWith('nic-'))) {
+    const end = snaps.find((s) => s.id === `end:${name}`)?.host;
+    const nic = end?.ifaces.find((i) => i.name === dev && i.netns === 0);
+    if (!g.check(!!nic, `host: window ${name}: ${dev} is not among the interfaces`)) continue;
+    // the server receives in every window; over TCP it also sends (ACKs)
+    const tcp = a.wins.get(name)?.flow?.proto === 'tcp';
+    g.check((nic!.stats.rx_packets ?? 0) > 0 && (!tcp || (nic!.stats.tx_packets ?? 0) > 0), `host: window ${name}: ${dev} statistics did not move: ${JSON.stringify(nic!.stats)}`);
+    for (const [k, v] of Object.entries(nic!.driver ?? {})) movedDriver.set(k, (movedDriver.get(k) ?? 0) + v);
+    const perQueue = Object.entries(nic!.driver ?? {}).filter(([k]) => /^rx(?:_queue_)?\d+_packets$/.test(k));
+    if (perQueue.length) {
+      const sum = perQueue.reduce((x, [, v]) => x + v, 0);
+      g.check(sum === nic!.stats.rx_packets, `host: window ${name}: ${dev}'s driver counts ${sum} packets received (${perQueue.map(([k, v]) => `${k} ${v}`).join(', ')}), its statistics ${nic!.stats.rx_packets}`);
+    }
+  }
+  if (a.facts.kind !== 'guest') return;
+  const cfg = first.ifaces.find((i) => i.name === dev && i.netns === 0)?.config;
+  g.check(cfg?.driver === 'virtio_net', `host: ${dev}'s driver is ${cfg?.driver ?? 'not given'} in the first sample (want virtio_net)`);
+  g.check(movedDriver.size > 0, `host: no driver counter of ${dev} (ethtool -S) moved with the NIC-path traffic`);
+  g.note(`host: ${dev} (${cfg?.driver}) driver counters that moved: ${[...movedDriver].map(([k, v]) => `${k}=${v}`).join(' ') || 'none'}`);
+  for (const [bus, iface] of [[a.ev.nic?.server_bus, dev], [a.ev.nic?.peer_bus, undefined]] as const) {
+    if (!bus) continue;
+    const lines = first.irqs.filter((l) => new RegExp(`^${bus}-(input|output)\\.\\d+$`).test(l.name));
+    if (!g.check(lines.some((l) => l.name.startsWith(`${bus}-input.`)), `host: no ${bus}-input line among the IRQ lines of the first sample (${first.irqs.map((l) => l.name).join(', ')})`)) continue;
+    for (const l of lines) {
+      g.note(`host: IRQ ${l.irq} ${l.name}: queue ${JSON.stringify(l.queue)}, affinity ${l.affinity}, effective ${l.effective_affinity}`);
+      g.check(l.queue?.device === bus && l.queue.queue === l.name.slice(bus.length + 1), `host: IRQ ${l.irq} ${l.name} is not named as ${bus}'s queue: ${JSON.stringify(l.queue)}`);
+      // the peer NIC lives in another namespace: its interface is not the helper's to name
+      if (iface) g.check(l.queue?.iface === iface, `host: IRQ ${l.irq} ${l.name} is not named as ${iface}'s: ${JSON.stringify(l.queue)}`);
+      g.check(!!l.affinity && !!l.effective_affinity, `host: IRQ ${l.irq} ${l.name} has no affinity (${l.affinity}, ${l.effective_affinity})`);
+    }
+    const fired = samples.reduce((n, x) => n + x!.irqs.filter((l) => l.name === `${bus}-input.0`).reduce((m, l) => m + l.counts.reduce((p, c) => p + c, 0), 0), 0);
+    g.check(fired > 0, `host: ${bus}-input.0 never fired in the host samples`);
+  }
 }
 
 export const VERIFY_ALTERNATIVES = ['fentry', 'kprobe', 'netfilter', 'tp'] as const;
