@@ -391,6 +391,18 @@ export function parseCli(argv: string[]): Command {
   const slowMs = num('slow-ms', str('slow-ms'), 0, 60_000, false);
   const sampling = parseSampling(str('measure'));
   if (!sampling) usage(`--measure must be auto or a whole number from 1 to ${MAX_MEASURE_EVERY}, not "${str('measure')}"`);
+  // What trace and serve both start a session with.
+  const tracing = {
+    stages,
+    filter: filter?.trim() === '' ? undefined : filter,
+    probesDir: nonEmptyPath('probes', str('probes')),
+    intervalMs: num('interval', str('interval'), 100, 60_000, true) ?? 1000,
+    sampling,
+    sampleEvery: num('sample', str('sample'), 0, 1_000_000_000, true),
+    slowNs: slowMs === undefined ? undefined : Math.round(slowMs * 1e6),
+    bpfStats: v['bpf-stats'] === true,
+    netfilter,
+  };
   if (cmd === 'serve') {
     for (const o of out) if (o.kind !== 'jsonl') usage(`--out ${shown(o.path)}: nslat serve records only JSON Lines traces (.jsonl); it serves the rest live on /metrics.`);
     const per = str('buckets-per-octave');
@@ -406,17 +418,9 @@ export function parseCli(argv: string[]): Command {
     return {
       kind: 'serve',
       ...target,
+      ...tracing,
       listen: parseListen(str('listen')),
-      stages,
-      filter: filter?.trim() === '' ? undefined : filter,
-      probesDir: nonEmptyPath('probes', str('probes')),
       out,
-      intervalMs: num('interval', str('interval'), 100, 60_000, true) ?? 1000,
-      sampling,
-      sampleEvery: num('sample', str('sample'), 0, 1_000_000_000, true),
-      slowNs: slowMs === undefined ? undefined : Math.round(slowMs * 1e6),
-      bpfStats: v['bpf-stats'] === true,
-      netfilter,
       perOctave: perOctave as PerOctave,
       ...(hostLabel !== undefined ? { hostLabel } : {}),
       ...(helperSocket !== undefined ? { helperSocket } : {}),
@@ -425,19 +429,11 @@ export function parseCli(argv: string[]): Command {
   return {
     kind: 'trace',
     ...target,
+    ...tracing,
     durationS,
-    stages,
-    filter: filter?.trim() === '' ? undefined : filter,
-    probesDir: nonEmptyPath('probes', str('probes')),
     load: oneOf('load', str('load'), ['loopback', 'none'] as const, 'none'),
     out,
     format,
-    intervalMs: num('interval', str('interval'), 100, 60_000, true) ?? 1000,
-    sampling,
-    sampleEvery: num('sample', str('sample'), 0, 1_000_000_000, true),
-    slowNs: slowMs === undefined ? undefined : Math.round(slowMs * 1e6),
-    bpfStats: v['bpf-stats'] === true,
-    netfilter,
     log2: v.log2 === true,
   };
 }

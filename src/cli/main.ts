@@ -17,6 +17,7 @@ import { parseCli, USAGE, UsageError, type Command } from './args.ts';
 import { runDiff } from './diff.ts';
 import { openOutputs, readTrace } from './outputs.ts';
 import { askPass, createProgress } from './terminal.ts';
+import { sessionOptions } from './session-options.ts';
 import { CliError, sentence } from './errors.ts';
 import { runServe } from './serve.ts';
 
@@ -162,22 +163,9 @@ async function runTrace(cmd: TraceCmd): Promise<number> {
   let load: RunningLoad | undefined;
   try {
     session = await Session.start({
-      host: cmd.host,
-      sshConfig: cmd.sshConfig,
-      privilege: cmd.privilege,
-      askPass: askPass(progress),
-      stages: cmd.stages,
-      filter: cmd.filter,
-      probesDir: cmd.probesDir,
-      intervalMs: cmd.intervalMs,
-      sampling: cmd.sampling,
-      sampleEvery: cmd.sampleEvery,
-      slowNs: cmd.slowNs,
-      bpfStats: cmd.bpfStats,
-      netfilter: cmd.netfilter,
+      ...sessionOptions(cmd, progress, (l) => progress.note(l)),
       signal: ac.signal,
       onProgress: (p) => progress.set(p.message),
-      log: process.env.NSLAT_DEBUG ? (l) => progress.note(l) : undefined,
     });
     if (ac.signal.aborted) {
       await session.stop();

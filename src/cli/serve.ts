@@ -14,10 +14,11 @@ import { NSLAT_VERSION } from '../core/deploy.ts';
 import { formatFor, OPENMETRICS_CONTENT_TYPE, PROMETHEUS_TEXT_CONTENT_TYPE } from '../core/export/openmetrics.ts';
 import { TraceWriter } from '../core/export/jsonl.ts';
 import { ServeAgent } from '../core/serve.ts';
-import { Session, type SessionOptions } from '../core/session.ts';
+import { Session } from '../core/session.ts';
 import type { Command, Listen } from './args.ts';
 import { CliError, sentence } from './errors.ts';
-import { askPass, createProgress } from './terminal.ts';
+import { createProgress } from './terminal.ts';
+import { sessionOptions } from './session-options.ts';
 import { socketTransport } from '../core/transport/socket.ts';
 
 type ServeCmd = Extract<Command, { kind: 'serve' }>;
@@ -59,22 +60,7 @@ export async function runServe(cmd: ServeCmd): Promise<number> {
     throw new CliError(`cannot write --out: ${sentence(e)}.`, 'Give a path in a directory you can write to.');
   }
 
-  const session: Omit<SessionOptions, 'signal' | 'onProgress'> = {
-    host: cmd.host,
-    sshConfig: cmd.sshConfig,
-    privilege: cmd.privilege,
-    askPass: askPass(progress),
-    stages: cmd.stages,
-    filter: cmd.filter,
-    probesDir: cmd.probesDir,
-    intervalMs: cmd.intervalMs,
-    sampling: cmd.sampling,
-    sampleEvery: cmd.sampleEvery,
-    slowNs: cmd.slowNs,
-    bpfStats: cmd.bpfStats,
-    netfilter: cmd.netfilter,
-    log: process.env.NSLAT_DEBUG ? (l) => say(l) : undefined,
-  };
+  const session = sessionOptions(cmd, progress, say);
   const agent = new ServeAgent({
     session,
     hostLabel,
