@@ -4,7 +4,7 @@
 import { Chart, type Plugin } from 'chart.js';
 import type { IntervalPoint } from '../src/core/protocol.ts';
 import { formatClock } from '../src/core/format.ts';
-import { HtmlLegend } from './charts.ts';
+import { HtmlLegend, lineChartBase } from './charts.ts';
 import { type Theme, withAlpha } from './theme.ts';
 
 /** One line: how to read its value from an interval's host figures (null: a gap). */
@@ -57,11 +57,7 @@ export class HostSeriesChart {
       type: 'line',
       data: { datasets: [] },
       options: {
-        parsing: false,
-        normalized: true,
-        spanGaps: false,
-        interaction: { mode: 'nearest', axis: 'x', intersect: false },
-        elements: { point: { radius: 0, hitRadius: 4, hoverRadius: 3 }, line: { borderWidth: 1.5, tension: 0 } },
+        ...lineChartBase(),
         plugins: {
           decimation: { enabled: true, algorithm: 'lttb', samples: 600, threshold: 1200 },
           legend: { display: false },

@@ -6,48 +6,19 @@
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
+import { before, describe, test } from 'node:test';
+import type { Page } from 'playwright-core';
 import { formatBytes, formatClock, formatCount } from '../../src/core/format.ts';
 import type { HelperMessage, PanelState, SnapshotMessage } from '../../src/core/protocol.ts';
 import { recordedWithHost } from '../fixtures/host-recorded.ts';
-import { buildWebview, canvasInk, cspViolations, launch, panelOf, type PanelServer, pixelsNear, readyPosted, type Problems, ROOT, rendered, send, servePanel, TEST_THEME, watchProblems } from './harness.ts';
+import { canvasInk, panelOf, panelSuite, pixelsNear, ROOT, rendered, send, TEST_THEME } from './harness.ts';
 
 const RESULTS = join(ROOT, 'test-results');
 
-let browser: Browser;
-let server: PanelServer;
-let cleanup: () => Promise<void>;
+const suite = panelSuite({ width: 1280, height: 1000 });
+const { open, clean } = suite;
 
-before(async () => {
-  mkdirSync(RESULTS, { recursive: true });
-  const bundle = await buildWebview();
-  cleanup = bundle.cleanup;
-  server = await servePanel(bundle.js);
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.close();
-  await cleanup?.();
-});
-
-async function open(width = 1280, height = 1000): Promise<{ page: Page; problems: Problems }> {
-  const page = await browser.newPage({ viewport: { width, height } });
-  page.setDefaultTimeout(10_000);
-  const problems = watchProblems(page);
-  await page.goto(server.url);
-  await readyPosted(page);
-  return { page, problems };
-}
-
-async function clean(page: Page, problems: Problems): Promise<void> {
-  assert.deepEqual(await cspViolations(page), [], 'no CSP violations');
-  assert.deepEqual(problems.pageErrors, [], 'no uncaught errors');
-  assert.deepEqual(problems.console, [], 'no console errors or warnings');
-  await page.close();
-}
+before(() => mkdirSync(RESULTS, { recursive: true }));
 
 /** The recorded streams with their event counters as recorded, and one known event added in the
  *  middle snapshot: lo's qdisc drops 7 packets and TCP retransmits 3 segments. */
