@@ -148,13 +148,20 @@ const build = (a: Arm): Agg => {
   }
   return agg;
 };
+// Then what it holds beyond that once the host summary was built (report()): the hint rules'
+// states and the stage percentiles they read, which a panel session keeps.
 for (const a of arms) a.agg = undefined as unknown as Agg;
 const heap = new Map<Arm, number>();
+const summaryHeap = new Map<Arm, number>();
 const kept: Agg[] = [];
 for (const a of arms) {
   const before = settled();
-  kept.push(build(a));
-  heap.set(a, settled() - before);
+  const agg = build(a);
+  kept.push(agg);
+  const held = settled();
+  heap.set(a, held - before);
+  agg.report();
+  summaryHeap.set(a, settled() - held);
 }
 void kept.length;
 
@@ -166,7 +173,10 @@ for (const [code] of codes) {
   const [fp, fh] = [figures(plain), figures(host)];
   const tag = codes.length > 1 ? `[${code}] ` : '';
   console.log(`${tag}ingest per snapshot (+2 journeys): ${(plain.ingestMs / n).toFixed(3)} ms without host counters, ${(host.ingestMs / n).toFixed(3)} ms with (${ratio(host.ingestMs, plain.ingestMs)})`);
-  if (gc) console.log(`${tag}heap held: ${(heap.get(plain)! / 1e6).toFixed(1)} MB without host counters, ${(heap.get(host)! / 1e6).toFixed(1)} MB with (${ratio(heap.get(host)!, heap.get(plain)!)})`);
+  if (gc) {
+    console.log(`${tag}heap held: ${(heap.get(plain)! / 1e6).toFixed(1)} MB without host counters, ${(heap.get(host)! / 1e6).toFixed(1)} MB with (${ratio(heap.get(host)!, heap.get(plain)!)})`);
+    console.log(`${tag}heap held beyond that after a report() (hint states): ${(summaryHeap.get(plain)! / 1e6).toFixed(2)} MB without host counters, ${(summaryHeap.get(host)! / 1e6).toFixed(2)} MB with`);
+  }
   else console.log(`${tag}heap: run with --expose-gc for settled figures`);
   for (const [name, f] of [['without host counters', fp], ['with host counters', fh]] as const) {
     console.log(`${tag}${name}: report() ${f.tr.toFixed(1)} ms; panelState() ${f.tp.toFixed(1)} ms, ${(f.sp / 1e6).toFixed(2)} MB JSON; panelDelta() after a snapshot ${f.td.toFixed(2)} ms, ${(f.sd / 1e3).toFixed(1)} kB JSON`);
