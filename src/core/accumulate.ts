@@ -18,7 +18,7 @@ import {
 } from './protocol.ts';
 import { IRQ_LINES } from './contract.ts';
 import { addSparse, emptyBuckets, toSparse, type SparseBuckets } from './hist.ts';
-import { HostAccumulator, mergeIntervalHost, type IntervalHost } from './host.ts';
+import { HostAccumulator, mergeIntervalHost, type HostLimits, type IntervalHost } from './host.ts';
 import type { Series, SlotInfo, StageContext } from './stage.ts';
 
 export interface AccumulatorOptions {
@@ -30,6 +30,8 @@ export interface AccumulatorOptions {
   maxJourneys?: number;
   maxSeries?: number;
   maxReloads?: number;
+  /** Bounds of the host's tables (host.ts HOST_LIMITS by default). */
+  hostLimits?: Partial<HostLimits>;
   /** Wall clock in ms, for messages that arrive before `hello` (tests inject a fixed clock). */
   now?: () => number;
 }
@@ -117,7 +119,7 @@ export function denseFromFlat(flat: readonly number[]): number[] {
 }
 
 export class Accumulator implements StageContext {
-  private readonly opts: Required<Omit<AccumulatorOptions, 'host' | 'now'>>;
+  private readonly opts: Required<Omit<AccumulatorOptions, 'host' | 'now' | 'hostLimits'>>;
   readonly now: () => number;
   readonly changes = new Changes();
 
@@ -146,7 +148,7 @@ export class Accumulator implements StageContext {
   readonly drops = new Map<string, number>();
   readonly progs = new Map<string, ProgTotals>();
   /** The host's counters over the session (HostSample of each snapshot). */
-  readonly host = new HostAccumulator();
+  readonly host: HostAccumulator;
   snapshots = 0;
   lostSnapshots = 0;
   private lastSeq?: number;
@@ -164,6 +166,7 @@ export class Accumulator implements StageContext {
       maxSeries: Math.max(1, options.maxSeries ?? DEFAULTS.maxSeries),
       maxReloads: Math.max(1, options.maxReloads ?? DEFAULTS.maxReloads),
     };
+    this.host = new HostAccumulator(options.hostLimits);
     this.now = options.now ?? Date.now;
     this.session = { host: options.host ?? 'local', state: 'running' };
   }

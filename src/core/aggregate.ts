@@ -19,7 +19,8 @@
  *    intervals is merged pairwise. Each interval stores only the stages that saw data, as sparse
  *    buckets, so its size is O(active stages × nonempty buckets);
  *  - journeys: a ring of the last `maxJourneys` (1000);
- *  - reload marks: the last `maxReloads` (1000).
+ *  - reload marks: the last `maxReloads` (1000);
+ *  - the host's tables: `hostLimits` (host.ts HOST_LIMITS).
  */
 import type { HelloMessage, HelperMessage, JourneyMessage, PanelState, ReloadMark, SessionInfo, ToPanel } from './protocol.ts';
 import { type Unit, unitOfKind } from './format.ts';
@@ -27,6 +28,7 @@ import { Accumulator, DEFAULTS, type AccumulatorOptions, type Interval } from '.
 import { PanelSync } from './panel-sync.ts';
 import { ReportBuilder, type Report } from './report-build.ts';
 import { stageRecord, type Stage } from './stage.ts';
+import type { HostTotals } from './host.ts';
 
 export type { FedReport, KernelFeatures, LossReport, ProgramReport, Rate, Report, SkippedBoundary, StageReport } from './report-build.ts';
 export type { Stage } from './stage.ts';
@@ -81,6 +83,12 @@ export class Aggregator {
   setSession(info: Partial<SessionInfo>): void {
     this.acc.setSession(info);
     this.onChange?.(this);
+  }
+
+  /** No helper sends host samples any more (its session ended): the host's gauges (socket
+   *  queues) are not current until the next sample. */
+  clearHostGauges(): void {
+    this.acc.host.clearGauges();
   }
 
   // ------------------------------------------------------------------ panel
@@ -141,6 +149,11 @@ export class Aggregator {
 
   seriesCount(): number {
     return this.acc.series.size;
+  }
+
+  /** The host's counters as running totals, read only (the OpenMetrics exposition's). */
+  hostTotals(): HostTotals {
+    return this.acc.host.totals();
   }
 
   report(): Report {

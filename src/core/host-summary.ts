@@ -6,8 +6,8 @@
 import type { HostEventRecord, HostReport, HostSummary } from './protocol.ts';
 import { quantile } from './hist.ts';
 import { denseFromFlat, type Accumulator, type Interval, type IntervalStage } from './accumulate.ts';
-import { type HintInterval, hostHints } from './hints.ts';
-import { sortedEvents } from './host.ts';
+import { HintIndex, type HintInterval } from './hints.ts';
+import { sortedEvents, type IntervalHost } from './host.ts';
 
 /** p99 of an interval's stage, computed once per stage record (intervals are only replaced, by
  *  compaction, never changed). */
@@ -23,22 +23,46 @@ function stageP99(st: IntervalStage | undefined): number | undefined {
   return Number.isFinite(v) ? v : undefined;
 }
 
-/** The intervals that carry host figures, as the hint rules read them. */
-export function hintIntervals(intervals: readonly Interval[]): HintInterval[] {
-  const out: HintInterval[] = [];
-  for (const iv of intervals) {
-    const host = iv.host;
-    if (!host) continue;
-    out.push({ t_ms: iv.t_ms, dur_ms: iv.dur_ms, host, p99: (key) => stageP99(iv.stages.get(key)) });
-  }
-  return out;
+/** An interval with host figures as the hint rules read it. */
+function hintInterval(iv: Interval, host: IntervalHost): HintInterval {
+  return { t_ms: iv.t_ms, dur_ms: iv.dur_ms, host, p99: (key) => stageP99(iv.stages.get(key)) };
 }
+
+/** The rules' states over an Accumulator's intervals, kept in step with them: the intervals held
+ *  only grow (new ones at the end), so each new one is added; when compaction has merged old ones
+ *  (the last interval taken is no longer where it was), the states are built again. */
+class HintsInStep {
+  private index = new HintIndex();
+  /** Intervals of the accumulator taken so far, and the last of them. */
+  private taken = 0;
+  private last: Interval | undefined;
+
+  over(intervals: readonly Interval[]): HintIndex {
+    if (this.taken > intervals.length || (this.taken > 0 && intervals[this.taken - 1] !== this.last)) {
+      this.index = new HintIndex();
+      this.taken = 0;
+    }
+    for (; this.taken < intervals.length; this.taken++) {
+      const iv = intervals[this.taken]!;
+      if (iv.host) this.index.add(hintInterval(iv, iv.host));
+    }
+    this.last = intervals[this.taken - 1];
+    return this.index;
+  }
+}
+
+const inStep = new WeakMap<Accumulator, HintsInStep>();
 
 /** The host's tables and hints; undefined until a snapshot carried host counters. */
 export function hostSummary(acc: Accumulator): HostSummary | undefined {
   if (acc.host.samples === 0) return undefined;
   const tables = acc.host.tables();
-  return { ...tables, hints: hostHints({ intervals: hintIntervals(acc.intervals), tables }) };
+  let hints = inStep.get(acc);
+  if (!hints) {
+    hints = new HintsInStep();
+    inStep.set(acc, hints);
+  }
+  return { ...tables, hints: hints.over(acc.intervals).hints(tables) };
 }
 
 /** The intervals held in which an event counter moved, oldest first. */

@@ -11,10 +11,15 @@
  *    latest configuration of each interface and IRQ line, the sockets listed with their queues at
  *    most, what the helper could not read.
  *
- * Memory is bounded like the stage series: at most HOST_LIMITS interfaces, IRQ lines and sockets
- * (the one seen longest ago makes room; when every one was in the last sample, the new one is
- * counted in `overflow` and dropped) and counter names per table; an interval holds only what
- * moved in it, so its size is O(interfaces + CPUs + listed sockets + counters that moved).
+ *  - As running totals (HostTotals, read only): what the OpenMetrics exposition of `nslat serve`
+ *    writes, counters that only grow across probe reloads and helper restarts.
+ *
+ * Memory is bounded like the stage series: at most HostLimits interfaces, IRQ lines and sockets
+ * (the one seen longest ago makes room, and is counted in `overflow`; when every one was in the
+ * last sample, the new one is counted and dropped) and counter names per table; with
+ * `staleSamples`, an interface, IRQ line or socket not named for that many samples is forgotten
+ * (a long-running agent: containers come and go with their veth interfaces). An interval holds only
+ * what moved in it, so its size is O(interfaces + CPUs + listed sockets + counters that moved).
  */
 import {
   SOFTIRQ_VECTORS,
@@ -37,15 +42,30 @@ import {
 } from './protocol.ts';
 import { HOST_TOTAL_KEYS, dropsKey, nicIrqsKey, recvQKey, rxPacketsKey, softirqShareKey, txPacketsKey } from './host-keys.ts';
 
-export const HOST_LIMITS = {
+export interface HostLimits {
+  ifaces: number;
+  irqs: number;
+  sockets: number;
+  /** Distinct counter names per table: one interface's statistics, its driver counters, the
+   *  protocol counters. */
+  counters: number;
+  /** Qdiscs per interface. */
+  qdiscs: number;
+  errors: number;
+  /** Samples after which an interface, IRQ line or socket not named again is forgotten; 0: never
+   *  (a session's tables keep everything they saw, within the limits above). */
+  staleSamples: number;
+}
+
+export const HOST_LIMITS: Readonly<HostLimits> = {
   ifaces: 256,
   irqs: 1024,
   sockets: 256,
-  /** Distinct counter names per table: one interface's statistics, its driver counters, the
-   *  protocol counters. */
   counters: 1024,
+  qdiscs: 64,
   errors: 64,
-} as const;
+  staleSamples: 0,
+};
 
 /** The protocol counters every table shows, moved or not (the ones that explain latency and
  *  loss most often, as `netstat -s` names them). */
@@ -56,6 +76,7 @@ export const KEY_SNMP = [
   'TcpExt.ListenDrops',
   'TcpExt.TCPBacklogDrop',
   'TcpExt.TCPRcvQDrop',
+  'Udp.InErrors',
   'Udp.RcvbufErrors',
   'Udp.SndbufErrors',
   'Udp.InCsumErrors',
@@ -211,13 +232,65 @@ export function sortedEvents(events: Iterable<HostEventCounter>): HostEventCount
   return [...events].sort((a, b) => KIND_RANK[a.kind] - KIND_RANK[b.kind] || b.delta - a.delta || (a.counter < b.counter ? -1 : 1));
 }
 
-// ------------------------------------------------------------------ session tables
+// ------------------------------------------------------------------ session tables and totals
 
-interface IfaceState {
-  id: string;
-  name: string;
+/** An interface over the session. */
+export interface IfaceTotals {
+  readonly id: string;
+  readonly name: string;
+  readonly ifindex: number;
+  readonly netns: number;
+  /** The latest configuration the helper sent. */
+  readonly config?: HostIfaceConfig;
+  /** Totals of the statistics and driver counters that moved. */
+  readonly stats: ReadonlyMap<string, number>;
+  readonly driver: ReadonlyMap<string, number>;
+  /** By "kind handle parent": counters as totals, the backlog as last seen and at most. */
+  readonly qdiscs: ReadonlyMap<string, Readonly<HostQdiscRow>>;
+}
+
+/** A CPU over the session. */
+export interface CpuTotals {
+  readonly cpu: number;
+  readonly softnet: Readonly<HostCpuRow['softnet']>;
+  /** CPU time by mode (ns). */
+  readonly time: Readonly<CpuTime>;
+  /** Softirq runs by vector, in SOFTIRQ_VECTORS order. */
+  readonly softirqs: readonly number[];
+}
+
+/** An IRQ line over the session. */
+export interface IrqTotals {
+  readonly irq: number;
+  readonly name: string;
+  readonly queue?: HostIrq['queue'];
+  readonly affinity?: string;
+  readonly effective_affinity?: string;
+  /** Interrupts per CPU (index = CPU; 0 where it never fired). */
+  readonly counts: readonly number[];
+}
+
+/** The running totals, read only (HostAccumulator.totals()): what the OpenMetrics exposition
+ *  writes. They are the accumulator's own tables, not copies. */
+export interface HostTotals {
+  readonly samples: number;
+  /** The helper's CPU time collecting the samples, summed (ns). */
+  readonly costNs: number;
+  /** What a full table did not keep (HostLimits). */
+  readonly overflow: number;
+  /** By ifaceId. */
+  readonly ifaces: ReadonlyMap<string, IfaceTotals>;
+  readonly cpus: ReadonlyMap<number, CpuTotals>;
+  readonly irqs: ReadonlyMap<number, IrqTotals>;
+  /** Totals of the protocol counters that moved ("Group.Name"). */
+  readonly snmp: ReadonlyMap<string, number>;
+  /** The sockets the last sample listed, as it listed them; none while no helper sends samples
+   *  (clearGauges). */
+  readonly sockets: readonly HostSocket[];
+}
+
+interface IfaceState extends IfaceTotals {
   ifindex: number;
-  netns: number;
   config?: HostIfaceConfig;
   stats: Map<string, number>;
   driver: Map<string, number>;
@@ -225,16 +298,14 @@ interface IfaceState {
   seen: number;
 }
 
-interface CpuState {
-  cpu: number;
+interface CpuState extends CpuTotals {
   softnet: HostCpuRow['softnet'];
   time: CpuTime;
   softirqMax: number;
   softirqs: number[];
 }
 
-interface IrqState {
-  irq: number;
+interface IrqState extends IrqTotals {
   name: string;
   queue?: HostIrq['queue'];
   affinity?: string;
@@ -261,6 +332,9 @@ export class HostAccumulator {
   private costSum = 0;
   private costMax = 0;
   overflow = 0;
+  private readonly limits: Readonly<HostLimits>;
+  /** A helper sends samples: the last one's gauges (socket queues) are current. */
+  private live = false;
   private readonly ifaces = new Map<string, IfaceState>();
   private readonly cpus = new Map<number, CpuState>();
   private readonly irqs = new Map<number, IrqState>();
@@ -269,10 +343,15 @@ export class HostAccumulator {
   private readonly errors: string[] = [];
   private readonly errorSet = new Set<string>();
 
+  constructor(limits: Partial<HostLimits> = {}) {
+    this.limits = { ...HOST_LIMITS, ...limits };
+  }
+
   /** Merges one sample covering `intervalNs`; returns the interval's figures. */
   ingest(sample: HostSample, intervalNs: number): IntervalHost {
     const iv = emptyIntervalHost();
     const n = ++this.samples;
+    this.live = true;
     this.coveredNs += Number.isFinite(intervalNs) && intervalNs > 0 ? intervalNs : 0;
     if (Number.isFinite(sample.cost_ns)) {
       this.costSum += sample.cost_ns;
@@ -292,7 +371,7 @@ export class HostAccumulator {
     for (const q of sample.irqs) this.ingestIrq(q, n, count);
     for (const [name, v] of Object.entries(sample.snmp)) {
       if (!(v > 0)) continue;
-      if (!this.snmp.has(name) && this.snmp.size >= HOST_LIMITS.counters) {
+      if (!this.snmp.has(name) && this.snmp.size >= this.limits.counters) {
         this.overflow++;
         continue;
       }
@@ -304,18 +383,25 @@ export class HostAccumulator {
     }
     for (const s of sample.sockets) this.ingestSocket(s, n, iv, event);
     for (const e of sample.errors ?? []) {
-      if (this.errorSet.has(e) || this.errors.length >= HOST_LIMITS.errors) continue;
+      if (this.errorSet.has(e) || this.errors.length >= this.limits.errors) continue;
       this.errorSet.add(e);
       this.errors.push(e);
     }
+    this.forgetStale(n);
     return iv;
+  }
+
+  /** No helper sends samples any more (until the next one does): the last sample's gauges are
+   *  no longer current, so no socket is. Totals stay. */
+  clearGauges(): void {
+    this.live = false;
   }
 
   private ingestIface(i: HostIface, n: number, count: (k: string, v: number) => void, event: (k: HostEventKind | undefined, c: string, d: number) => void): void {
     const id = ifaceId(i);
     let st = this.ifaces.get(id);
     if (!st) {
-      if (!this.makeRoom(this.ifaces, HOST_LIMITS.ifaces, n)) return;
+      if (!this.makeRoom(this.ifaces, this.limits.ifaces, n)) return;
       st = { id, name: i.name, ifindex: i.ifindex, netns: i.netns, stats: new Map(), driver: new Map(), qdiscs: new Map(), seen: n };
       this.ifaces.set(id, st);
     }
@@ -338,7 +424,7 @@ export class HostAccumulator {
       const key = `${q.kind} ${q.handle} ${q.parent}`;
       let row = st.qdiscs.get(key);
       if (!row) {
-        if (st.qdiscs.size >= 64) {
+        if (st.qdiscs.size >= this.limits.qdiscs) {
           this.overflow++;
           continue;
         }
@@ -393,7 +479,7 @@ export class HostAccumulator {
   private ingestIrq(q: HostIrq, n: number, count: (k: string, v: number) => void): void {
     let st = this.irqs.get(q.irq);
     if (!st) {
-      if (!this.makeRoom(this.irqs, HOST_LIMITS.irqs, n)) return;
+      if (!this.makeRoom(this.irqs, this.limits.irqs, n)) return;
       st = { irq: q.irq, name: q.name, counts: [], seen: n };
       this.irqs.set(q.irq, st);
     }
@@ -414,7 +500,7 @@ export class HostAccumulator {
     const id = socketId(s);
     let st = this.sockets.get(id);
     if (!st) {
-      if (!this.makeRoom(this.sockets, HOST_LIMITS.sockets, n)) return;
+      if (!this.makeRoom(this.sockets, this.limits.sockets, n)) return;
       st = { last: s, recv_q_max: 0, send_q_max: 0, samples: 0, drops_seen: 0, seen: 0 };
       this.sockets.set(id, st);
     } else if (st.seen === n - 1 && s.inode === st.last.inode && s.drops !== undefined && st.last.drops !== undefined && s.drops > st.last.drops) {
@@ -434,7 +520,7 @@ export class HostAccumulator {
 
   /** Adds to a counter table; false when the table is full and the name new (counted). */
   private addTo(m: Map<string, number>, k: string, v: number): boolean {
-    if (!m.has(k) && m.size >= HOST_LIMITS.counters) {
+    if (!m.has(k) && m.size >= this.limits.counters) {
       this.overflow++;
       return false;
     }
@@ -442,8 +528,8 @@ export class HostAccumulator {
     return true;
   }
 
-  /** Room for one more entry: the one seen longest ago goes if it was not in this sample;
-   *  false (and counted) when every one was. */
+  /** Room for one more entry: the one seen longest ago goes (counted) if it was not in this
+   *  sample; false (and counted) when every one was. */
   private makeRoom<T extends { seen: number }>(m: Map<string | number, T>, limit: number, n: number): boolean {
     if (m.size < limit) return true;
     let oldKey: string | number | undefined;
@@ -454,12 +540,41 @@ export class HostAccumulator {
         oldKey = k;
       }
     }
-    if (oldKey === undefined || oldSeen >= n) {
-      this.overflow++;
-      return false;
-    }
+    this.overflow++;
+    if (oldKey === undefined || oldSeen >= n) return false;
     m.delete(oldKey);
     return true;
+  }
+
+  /** With `staleSamples`: forgets the interfaces, IRQ lines and sockets no sample named for that
+   *  long (not counted: they are gone from the host, not refused). */
+  private forgetStale(n: number): void {
+    const limit = this.limits.staleSamples;
+    if (!(limit > 0)) return;
+    const forget = <K>(m: Map<K, { seen: number }>) => {
+      for (const [k, v] of m) if (n - v.seen > limit) m.delete(k);
+    };
+    forget(this.ifaces);
+    forget(this.irqs);
+    forget(this.sockets);
+  }
+
+  private isCurrent(st: SocketState): boolean {
+    return this.live && st.seen === this.samples;
+  }
+
+  /** The running totals, read only. */
+  totals(): HostTotals {
+    return {
+      samples: this.samples,
+      costNs: this.costSum,
+      overflow: this.overflow,
+      ifaces: this.ifaces,
+      cpus: this.cpus,
+      irqs: this.irqs,
+      snmp: this.snmp,
+      sockets: [...this.sockets.values()].filter((st) => this.isCurrent(st)).map((st) => st.last),
+    };
   }
 
   /** The session's tables. */
@@ -519,7 +634,7 @@ export class HostAccumulator {
     const key = new Set<string>(KEY_SNMP);
     const snmp = [...KEY_SNMP.map(snmpRow), ...[...this.snmp.keys()].filter((k) => !key.has(k)).sort().map(snmpRow)];
     const sockets: HostSocketRow[] = [...this.sockets.entries()]
-      .map(([id, st]) => ({ ...st.last, id, recv_q_max: st.recv_q_max, send_q_max: st.send_q_max, samples: st.samples, current: st.seen === this.samples, drops_seen: st.drops_seen }))
+      .map(([id, st]) => ({ ...st.last, id, recv_q_max: st.recv_q_max, send_q_max: st.send_q_max, samples: st.samples, current: this.isCurrent(st), drops_seen: st.drops_seen }))
       .sort((a, b) => b.recv_q_max - a.recv_q_max || b.send_q_max - a.send_q_max || (a.id < b.id ? -1 : 1));
     return {
       samples: this.samples,

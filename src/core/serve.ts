@@ -4,10 +4,12 @@
  * OpenMetrics on demand (export/openmetrics.ts). Pure engine: no HTTP, no signals, no terminal
  * (src/cli/serve.ts adds those).
  *
- *  - Sessions come and go, the totals stay: one Aggregator and one HostTotals take every session's
- *    deltas, so a probe reload (the helper carries a replaced object's counts into the next
- *    snapshot) and a helper restart (its first snapshot counts from its own start) both continue
- *    the same counters. What happens while no helper runs is not counted, and nslat_up says so.
+ *  - Sessions come and go, the totals stay: one Aggregator takes every session's deltas, the
+ *    host's counters included (its host.ts accumulator, read through Aggregator.hostTotals()), so
+ *    a probe reload (the helper carries a replaced object's counts into the next snapshot) and a
+ *    helper restart (its first snapshot counts from its own start) both continue the same
+ *    counters. What happens while no helper runs is not counted, and nslat_up says so; the
+ *    sockets' queues (gauges) are not written while no helper runs.
  *  - A session that ends on its own (the helper died, the SSH connection dropped) or cannot start
  *    is started again after a backoff that doubles from `firstMs` up to `maxMs`, and starts over
  *    from `firstMs` once a session has run for `resetAfterMs`.
@@ -16,13 +18,14 @@
  *    belongs to (a header: every slot), as the extension does on save. A failed reload leaves the
  *    old probes running and is counted.
  *  - Memory is bounded: the aggregator keeps a handful of intervals (the exposition needs only the
- *    totals), at most its maxSeries stage series and its journey ring; HostTotals caps and forgets
- *    host names.
+ *    totals), at most its maxSeries stage series and its journey ring; its host tables are capped
+ *    (host.ts HostLimits) and forget interfaces, IRQ lines and sockets not named for
+ *    SERVE_STALE_SAMPLES samples (their series end).
  */
 import { watch, type FSWatcher } from 'node:fs';
 import { basename } from 'node:path';
 import { Aggregator } from './aggregate.ts';
-import { HostTotals, type HostTotalsOptions } from './export/host-totals.ts';
+import type { HostLimits } from './host.ts';
 import { toOpenMetrics, type ExpositionFormat, type LiveStatus, type PerOctave } from './export/openmetrics.ts';
 import type { HelperMessage } from './protocol.ts';
 import { Session, type EndInfo, type ReloadResult, type SessionOptions } from './session.ts';
@@ -35,6 +38,11 @@ export interface Backoff {
 }
 
 export const DEFAULT_BACKOFF: Backoff = { firstMs: 1_000, maxMs: 60_000, resetAfterMs: 60_000 };
+
+/** Samples after which serve forgets an interface, IRQ line or socket no sample named (HostLimits
+ *  staleSamples): a fleet host's containers come and go with their veth interfaces, and their
+ *  series should end rather than hold a table's room for good. */
+export const SERVE_STALE_SAMPLES = 300;
 
 export interface ServeAgentOptions {
   /** How each session starts (host, stages, filter, probes, interval, sampling, …). */
@@ -49,7 +57,8 @@ export interface ServeAgentOptions {
   /** Quiet time after the last file change before reloading (default 300 ms). */
   watchDebounceMs?: number;
   backoff?: Partial<Backoff>;
-  hostTotals?: HostTotalsOptions;
+  /** Bounds of the host's tables (default: host.ts HOST_LIMITS, staleSamples SERVE_STALE_SAMPLES). */
+  hostLimits?: Partial<HostLimits>;
   /** Aggregator caps (its series cap bounds the exported stage series). */
   maxSeries?: number;
   /** One line per event worth telling (start, loss, reload, warning). */
@@ -82,7 +91,6 @@ export interface AgentHealth {
 
 export class ServeAgent {
   readonly agg: Aggregator;
-  readonly hostTotals: HostTotals;
   private readonly backoff: Backoff;
   private readonly log: (line: string) => void;
   private state: AgentState = 'starting';
@@ -104,8 +112,15 @@ export class ServeAgent {
     this.backoff = { ...DEFAULT_BACKOFF, ...opts.backoff };
     this.log = opts.log ?? (() => {});
     // The exposition needs totals only: keep a handful of intervals, compacted at once.
-    this.agg = new Aggregator({ host: opts.hostLabel, maxIntervals: 8, fullResolutionMs: 0, maxJourneys: 64, maxReloads: 64, maxSeries: opts.maxSeries });
-    this.hostTotals = new HostTotals(opts.hostTotals);
+    this.agg = new Aggregator({
+      host: opts.hostLabel,
+      maxIntervals: 8,
+      fullResolutionMs: 0,
+      maxJourneys: 64,
+      maxReloads: 64,
+      maxSeries: opts.maxSeries,
+      hostLimits: { staleSamples: SERVE_STALE_SAMPLES, ...opts.hostLimits },
+    });
   }
 
   get current(): Session | undefined {
@@ -175,12 +190,12 @@ export class ServeAgent {
     if (this.lastSnapshotMs !== undefined) live.lastSnapshotS = this.lastSnapshotMs / 1000;
     const mem = process.memoryUsage();
     live.memory = { rss: mem.rss, heapUsed: mem.heapUsed };
-    report.series_overflow += this.hostTotals.overflow;
-    return toOpenMetrics(report, { host: this.opts.hostLabel, perOctave: this.opts.perOctave, hostTotals: this.hostTotals, live, format });
+    return toOpenMetrics(report, { host: this.opts.hostLabel, perOctave: this.opts.perOctave, hostTotals: this.agg.hostTotals(), live, format });
   }
 
   health(): AgentHealth {
     const s = this.session;
+    const host = this.agg.hostTotals();
     const h: AgentHealth = {
       state: this.state,
       up: this.state === 'up',
@@ -190,7 +205,7 @@ export class ServeAgent {
       snapshots: this.snapshots,
       prog_ids: s && !s.ended ? [...s.loaded.values()].flatMap((l) => l.programs.flatMap((p) => (p.status === 'attached' && p.prog_id !== undefined ? [p.prog_id] : []))) : [],
       memory: { rss: process.memoryUsage().rss, heap_used: process.memoryUsage().heapUsed },
-      held: { series: this.agg.seriesCount(), ifaces: this.hostTotals.ifaces.size, irqs: this.hostTotals.irqs.size, intervals: this.agg.intervalCount() },
+      held: { series: this.agg.seriesCount(), ifaces: host.ifaces.size, irqs: host.irqs.size, intervals: this.agg.intervalCount() },
     };
     if (s && !s.ended) h.helper_pid = s.hello.pid;
     if (this.lastSnapshotMs !== undefined) h.last_snapshot_ms = this.lastSnapshotMs;
@@ -249,14 +264,13 @@ export class ServeAgent {
     this.session = s;
     this.starts++;
     this.state = 'up';
-    this.hostTotals.clearGauges();
+    this.agg.clearHostGauges();
     this.log(`tracing ${s.stages.filter((x) => s.loaded.has(x)).join(', ')} on ${s.host} (helper pid ${s.hello.pid}, kernel ${s.hello.kernel})`);
     s.subscribe((m) => {
       try {
         if (m.type === 'snapshot') {
           this.snapshots++;
           this.lastSnapshotMs = Date.now();
-          if (m.host) this.hostTotals.ingest(m.host);
         }
         this.agg.ingest(m, Date.now());
         this.opts.onMessage?.(m);
@@ -281,7 +295,7 @@ export class ServeAgent {
       const done = (end: EndInfo) => {
         if (this.session === s) this.session = undefined;
         if (!this.stopping()) this.state = 'down';
-        this.hostTotals.clearGauges();
+        this.agg.clearHostGauges();
         resolve(end);
       };
       if (s.ended) done(s.ended);

@@ -5,15 +5,20 @@
  * a slower NET_RX softirq, a NIC whose IRQs all land on one CPU, a socket whose queue fills while
  * the read waits longer, drops at the NIC or the qdisc, a CPU busy in softirq, retransmits, listen
  * overflows, a full UDP receive buffer. Stage percentiles are given per interval as the Accumulator
- * would compute them.
+ * would compute them. The rules read the intervals one at a time into running states: the last
+ * tests check a CPU first sampled late, and that the hints an Aggregator gives after each snapshot,
+ * its states kept in step through compaction, are those built at once.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { HINT_LIMITS, HINT_RULES, NET_RX_DELAY, SOCK_TO_APP, hostHints, netRxDelayOnCpu, type HintInput } from '../../src/core/hints.ts';
-import { HostAccumulator, eventKindOf } from '../../src/core/host.ts';
+import { HINT_LIMITS, HINT_RULES, HintIndex, NET_RX_DELAY, SOCK_TO_APP, netRxDelayOnCpu, type HintInterval } from '../../src/core/hints.ts';
+import { HostAccumulator, eventKindOf, type HostTables } from '../../src/core/host.ts';
+import { Aggregator } from '../../src/core/aggregate.ts';
+import { PROTOCOL_VERSION } from '../../src/core/contract.ts';
 import { formatCount } from '../../src/core/format.ts';
-import { HINT_MAX_INTERVALS, type Hint, type HostSample, type HostSocket } from '../../src/core/protocol.ts';
+import { HINT_MAX_INTERVALS, HelperMessage, type Hint, type HostSample, type HostSocket } from '../../src/core/protocol.ts';
 import { hostRecorded } from '../fixtures/host-recorded.ts';
+import { histOf, lognormal, rng } from '../fixtures/stream.ts';
 
 const T0 = Date.UTC(2026, 11, 4, 12, 0, 0);
 
@@ -56,6 +61,12 @@ function base(n = 12): HostSample[] {
 
 type P99 = (k: number, key: string) => number | undefined;
 
+/** What the rules read: the intervals, oldest first, and the session's tables. */
+interface HintInput {
+  intervals: HintInterval[];
+  tables: HostTables;
+}
+
 function input(samples: HostSample[], p99: P99 = () => undefined): HintInput {
   const acc = new HostAccumulator();
   const intervals = samples.map((s, k) => {
@@ -73,15 +84,19 @@ function rule(name: string) {
 
 const at = (ks: number[]): number[] => ks.map((k) => T0 + (k + 1) * 1000);
 
+/** Every rule's hints, the rules' states built from the intervals one at a time. */
+const hostHints = (inp: HintInput): Hint[] => HintIndex.of(inp.intervals).hints(inp.tables);
+const check = (name: string, inp: HintInput) => HintIndex.of(inp.intervals).check(rule(name), inp.tables);
+
 function fires(name: string, inp: HintInput): Array<Omit<Hint, 'interval_count'>> {
-  const out = rule(name).check(inp);
+  const out = check(name, inp);
   assert.ok(out.length > 0, `${name} fires`);
   for (const h of out) assert.equal(h.rule, name);
   return out;
 }
 
 function quietRule(name: string, inp: HintInput, why: string): void {
-  assert.deepEqual(rule(name).check(inp), [], `${name} stays quiet: ${why}`);
+  assert.deepEqual(check(name, inp), [], `${name} stays quiet: ${why}`);
 }
 
 test('the quiet recording: no rule finds anything', () => {
@@ -220,4 +235,102 @@ test('a hint lists the newest of its intervals and says how many there were', ()
   const [h] = hostHints(input(busy)).filter((x) => x.rule === 'tcp-retransmits');
   assert.equal(h!.interval_count, busy.length);
   assert.deepEqual(h!.intervals, at(busy.map((_, k) => k)).slice(-HINT_MAX_INTERVALS));
+});
+
+test('softirq-saturated-cpu: a CPU first sampled late is compared with the intervals before it too', () => {
+  const busy = [8, 9, 10];
+  const samples = base().map((s, k) => {
+    const c = structuredClone(s);
+    if (k < 6) c.cpus = c.cpus.filter((x) => x.cpu !== 1);
+    else if (busy.includes(k)) {
+      const t = c.cpus.find((x) => x.cpu === 1)!.time_ns;
+      const total = t.user + t.nice + t.system + t.irq + t.softirq + t.iowait + t.idle + t.steal;
+      Object.assign(t, { user: 0.1 * total, nice: 0, system: 0.1 * total, irq: 0, softirq: 0.7 * total, iowait: 0, idle: 0.1 * total, steal: 0 });
+    }
+    return c;
+  });
+  const [h] = fires('softirq-saturated-cpu', input(samples, (k, key) => (key === netRxDelayOnCpu(1) ? (busy.includes(k) ? 300_000 : 8_000) : undefined)));
+  assert.match(h!.title, /^CPU 1 spends up to 70 % of its time in softirq, and its NET_RX raise→run delay p99 is 300 µs then, against 8\.00 µs otherwise/);
+  assert.deepEqual(h!.intervals, at(busy));
+  // the delay as long before CPU 1 was sampled as while it is busy: no rise against the others
+  quietRule('softirq-saturated-cpu', input(samples, (k, key) => (key === netRxDelayOnCpu(1) ? (busy.includes(k) || k < 6 ? 300_000 : 8_000) : undefined)), 'the delay was as long in the intervals before CPU 1 was sampled');
+});
+
+/** A stream of `n` snapshots with stages and host counters, every rule's effect injected in some of
+ *  its intervals: squeezes with a slower NET_RX softirq (CPU 0), CPU 1 busy in softirq with NET_RX
+ *  waiting longer there, a reader's Recv-Q filling while its reads wait, NIC and qdisc drops,
+ *  retransmits, listen overflows, UDP receive buffer errors, a NIC's IRQ lines all on CPU 1. */
+function effects(n: number): HelperMessage[] {
+  const squeezed = [5, 6, 7, 20, 21, 33];
+  const busy = [12, 25, 26];
+  const queued = [10, 11, 12, 13, 14, 15, 16, 33, 34, 35, 36, 37, 38, 39];
+  const r = rng(11);
+  const values = (count: number, median: number) => Array.from({ length: count }, () => Math.max(1, lognormal(r, median, 0.2)));
+  const reader: HostSocket = { proto: 'tcp', family: 'ipv4', state: 'ESTAB', local: '127.0.0.1:5201', remote: '127.0.0.1:40000', recv_q: 0, send_q: 0, rcvbuf: 131072, inode: 777, uid: 0, netns: 0, procs: [{ pid: 4321, comm: 'reader' }] };
+  const samples = base(n).map((s, k) => {
+    const c = structuredClone(s);
+    const ncpus = c.cpus.length;
+    if (squeezed.includes(k)) c.cpus[0]!.softnet.time_squeeze = 4;
+    if (busy.includes(k)) {
+      const t = c.cpus[1]!.time_ns;
+      const total = t.user + t.nice + t.system + t.irq + t.softirq + t.iowait + t.idle + t.steal;
+      Object.assign(t, { user: 0.1 * total, nice: 0, system: 0.1 * total, irq: 0, softirq: 0.7 * total, iowait: 0, idle: 0.1 * total, steal: 0 });
+    }
+    c.sockets.push({ ...reader, recv_q: queued.includes(k) ? 50_000 + k : 0 });
+    if (k === 9 || k === 31) c.ifaces[0]!.stats.rx_missed_errors = 3;
+    if (k === 8 || k === 30) c.ifaces[0]!.qdiscs = [{ kind: 'tbf', handle: '1:', parent: 'root', sent_packets: 100, sent_bytes: 150_000, drops: 10, overlimits: 20, requeues: 0, backlog_bytes: 3000, backlog_packets: 2 }];
+    if (k === 18) c.snmp['Tcp.RetransSegs'] = 3;
+    if (k === 22) c.snmp['TcpExt.ListenOverflows'] = 2;
+    if (k === 27 || k === 28) c.snmp['Udp.RcvbufErrors'] = 40;
+    c.irqs.push(...['input.0', 'output.0'].map((queue, i) => ({ irq: 90 + i, name: `virtio9-${queue}`, queue: { iface: 'eth9', device: 'virtio9', queue }, counts: Array.from({ length: ncpus }, (_, cpu) => (cpu === 1 ? 30 : 0)) })));
+    return c;
+  });
+  const t0 = 1_000_000_000_000;
+  const msgs: HelperMessage[] = [{ type: 'hello', protocol: PROTOCOL_VERSION, helper_version: 'x', kernel: '6.18', mono_ns: t0, wall_ns: T0 * 1e6, ncpus: samples[0]!.cpus.length, btf: true, bpf_stats: true, attach_types: {}, host: true, workdir: '/w', pid: 1 }];
+  samples.forEach((host, k) => {
+    const hists = [0, 1].map((cpu) => histOf({ kind: 'softirq_delay', dir: 'irq', name: 'NET_RX', cpu, vec: 3 }, values(200, (cpu === 0 && squeezed.includes(k)) || (cpu === 1 && busy.includes(k)) ? 250_000 : 6_000)));
+    const app = histOf({ kind: 'stage', dir: 'rx', name: 'sock_enqueue→app_read', from: 'sock_enqueue', to: 'app_read' }, values(300, queued.slice(2).includes(k) ? 2_000_000 : 20_000));
+    msgs.push({ type: 'snapshot', seq: k, mono_ns: t0 + (k + 1) * 1e9, interval_ns: 1e9, slots: [{ slot: 'irq', hists, counters: {}, drops: {}, progs: [] }, { slot: 'rx', hists: [app], counters: {}, drops: {}, progs: [] }], host });
+  });
+  return msgs.map((m) => HelperMessage.parse(m));
+}
+
+test('the hints an Aggregator gives as snapshots come, its rules\' states kept in step through compaction, are those built at once from the intervals it holds', () => {
+  const n = 40;
+  const msgs = effects(n);
+  const opts = { now: () => T0, maxIntervals: 12, fullResolutionMs: 5_000 };
+  const live = new Aggregator(opts);
+  for (const m of msgs.slice(0, 1)) live.ingest(m);
+  const fired = new Map<string, number>();
+  let resyncs = 0;
+  for (let k = 1; k <= n; k++) {
+    live.ingest(msgs[k]!);
+    // after most snapshots, and at times after several (compaction may then have merged old
+    // intervals while as many new ones came)
+    if (k > 12 && k % 4 !== 0 && k !== n) continue;
+    const m = live.panelMessage();
+    if (m.type === 'snapshot') resyncs++;
+    const got = (m.type === 'snapshot' ? m.state.host_counters : m.type === 'delta' ? m.host_counters : undefined)?.hints;
+    assert.ok(got, `snapshot ${k}: hints`);
+    const once = new Aggregator(opts);
+    for (const x of msgs.slice(0, k + 1)) once.ingest(x);
+    assert.deepEqual(got, once.report().host_counters!.hints, `after snapshot ${k - 1}`);
+    for (const h of got) fired.set(h.rule, (fired.get(h.rule) ?? 0) + 1);
+  }
+  assert.ok(resyncs >= 5, `${resyncs} compactions`);
+  assert.deepEqual([...fired.keys()].sort(), HINT_RULES.map((x) => x.name).sort(), 'every rule fired at some point');
+  // and the same stream held whole, never compacted: every effect where it was injected
+  const whole = new Aggregator({ now: () => T0 });
+  for (const m of msgs) whole.ingest(m);
+  const hints = new Map(whole.report().host_counters!.hints.map((h) => [h.rule, h]));
+  const when = (ks: number[]) => ks.map((k) => whole.wallMs(1_000_000_000_000 + (k + 1) * 1e9));
+  assert.deepEqual(hints.get('netrx-delay-squeeze')?.intervals, when([5, 6, 7, 20, 21, 33]));
+  assert.deepEqual(hints.get('softirq-saturated-cpu')?.intervals, when([12, 25, 26]));
+  assert.deepEqual(hints.get('socket-recvq-high')?.intervals, when([10, 11, 12, 13, 14, 15, 16]), 'the longest run, the first of equals');
+  assert.deepEqual(hints.get('nic-drops')?.intervals, when([9, 31]));
+  assert.deepEqual(hints.get('qdisc-drops')?.intervals, when([8, 30]));
+  assert.deepEqual(hints.get('tcp-retransmits')?.intervals, when([18]));
+  assert.deepEqual(hints.get('listen-overflows')?.intervals, when([22]));
+  assert.deepEqual(hints.get('udp-rcvbuf-errors')?.intervals, when([27, 28]));
+  assert.equal(hints.get('nic-irqs-one-cpu')?.interval_count, n);
 });

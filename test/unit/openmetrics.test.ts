@@ -9,10 +9,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execa } from 'execa';
 import { Aggregator } from '../../src/core/aggregate.ts';
-import { HostTotals } from '../../src/core/export/host-totals.ts';
 import { boundsFor, formatFor, isBound, nsToSecondsText, toOpenMetrics, type LiveStatus, type PerOctave } from '../../src/core/export/openmetrics.ts';
 import { bucketOf, bucketUpper, fromValues, quantile } from '../../src/core/hist.ts';
-import type { HelperMessage } from '../../src/core/protocol.ts';
+import type { HostLimits } from '../../src/core/host.ts';
+import type { HelperMessage, HostSample } from '../../src/core/protocol.ts';
 import { hostSample } from '../fixtures/host-sample.ts';
 import { histOf, lognormal, makeStream, rng } from '../fixtures/stream.ts';
 import { parseSamples, type MetricSample } from '../kernel/lib/serve.ts';
@@ -92,12 +92,24 @@ test('bounds: whole powers of two, contiguous, only growing as a running total g
   }
 });
 
+/** An Aggregator as nslat serve keeps one (a handful of intervals), fed host samples alone. */
+function hostAggregator(hostLimits: Partial<HostLimits> = {}): { agg: Aggregator; feed: (h: HostSample) => void } {
+  const agg = new Aggregator({ host: 'h', now: () => 0, maxIntervals: 8, fullResolutionMs: 0, hostLimits });
+  let seq = 0;
+  const feed = (host: HostSample) => {
+    agg.ingest({ type: 'snapshot', seq, mono_ns: (seq + 1) * 1e9, interval_ns: 1e9, slots: [], host }, 0);
+    seq++;
+  };
+  return { agg, feed };
+}
+
+const exposition = (agg: Aggregator, opts: Parameters<typeof toOpenMetrics>[1] = {}): string => toOpenMetrics(agg.report(), { hostTotals: agg.hostTotals(), ...opts });
+
 test('host counters: running totals across samples, gauges from the last one, bounded names', () => {
-  const h = new HostTotals({ staleSamples: 2, maxIfaces: 2, maxSnmp: 9 });
-  h.ingest(hostSample());
-  h.ingest(hostSample({ sockets: [] }));
-  const text = toOpenMetrics(new Aggregator({ host: 'h' }).report(), { hostTotals: h });
-  const s = parseSamples(text);
+  const { agg, feed } = hostAggregator({ staleSamples: 2, ifaces: 2, counters: 3 });
+  feed(hostSample());
+  feed(hostSample({ sockets: [] }));
+  const s = parseSamples(exposition(agg));
   const v = (name: string, labels: Record<string, string>) => s.find((x) => x.name === name && Object.entries(labels).every(([k, val]) => x.labels[k] === val))?.value;
   assert.equal(v('nslat_host_iface_stat_total', { iface: 'lo', stat: 'rx_packets' }), 20);
   assert.equal(v('nslat_host_iface_stat_total', { iface: 'veth0', netns: '4026532000', stat: 'rx_dropped' }), 4);
@@ -117,27 +129,44 @@ test('host counters: running totals across samples, gauges from the last one, bo
   assert.equal(v('nslat_host_samples_total', {}), 2);
   assert.equal(v('nslat_host_sample_cost_seconds_total', {}), 0.0008);
 
-  // a third interface evicts the one seen longest ago; interfaces gone for 2 samples are forgotten
-  h.ingest(hostSample({ ifaces: [{ name: 'eth9', ifindex: 9, netns: 0, stats: { rx_packets: 1 } }] }));
-  assert.deepEqual([...h.ifaces.keys()].sort(), ['0/eth9', '4026532000/veth0']);
-  assert.ok(h.overflow >= 1);
-  h.ingest(hostSample({ ifaces: [{ name: 'eth9', ifindex: 9, netns: 0, stats: {} }] }));
-  h.ingest(hostSample({ ifaces: [{ name: 'eth9', ifindex: 9, netns: 0, stats: {} }] }));
-  assert.deepEqual([...h.ifaces.keys()], ['0/eth9'], 'veth0, unnamed for 3 samples, is forgotten');
-  h.ingest(hostSample({ snmp: { 'Icmp.InMsgs': 1, 'Icmp.OutMsgs': 1 } }));
-  assert.equal(h.snmp.size, 9, 'protocol counters past the cap are not kept');
-  for (let i = 0; i < 2000; i++) h.ingest(hostSample({ ifaces: [{ name: `veth${i}`, ifindex: 10 + i, netns: 0, stats: { rx_packets: 1 } }], irqs: [{ irq: 100 + (i % 700), name: 'x', counts: [1] }] }));
-  assert.ok(h.ifaces.size <= 2 && h.irqs.size <= 512, `bounded: ${h.ifaces.size} interfaces, ${h.irqs.size} IRQ lines`);
+  // a third interface evicts the one seen longest ago (counted); interfaces gone for 2 samples are
+  // forgotten, and their series end
+  feed(hostSample({ ifaces: [{ name: 'eth9', ifindex: 9, netns: 0, stats: { rx_packets: 1 } }] }));
+  const h = () => agg.hostTotals();
+  assert.deepEqual([...h().ifaces.keys()].sort(), ['eth9', 'veth0@4026532000']);
+  assert.equal(h().overflow, 1);
+  const live: LiveStatus = { up: true, version: '0', helperStarts: 1, helperLosses: {}, snapshots: 3, reloads: [] };
+  assert.equal(parseSamples(exposition(agg, { live })).find((x) => x.name === 'nslat_series_overflow_total')?.value, 1, 'nslat_series_overflow counts it');
+  feed(hostSample({ ifaces: [{ name: 'eth9', ifindex: 9, netns: 0, stats: {} }] }));
+  feed(hostSample({ ifaces: [{ name: 'eth9', ifindex: 9, netns: 0, stats: {} }] }));
+  assert.deepEqual([...h().ifaces.keys()], ['eth9'], 'veth0, unnamed for 3 samples, is forgotten');
+  assert.ok(!parseSamples(exposition(agg)).some((x) => x.labels.iface === 'veth0'), 'its series end');
+  feed(hostSample({ ifaces: [{ name: 'eth9', ifindex: 9, netns: 0, stats: {} }], snmp: { 'Icmp.InMsgs': 1, 'Icmp.OutMsgs': 1 } }));
+  assert.deepEqual([...h().snmp.keys()].sort(), ['Icmp.InMsgs', 'Tcp.RetransSegs', 'Udp.RcvbufErrors'], 'protocol counters past the cap are not kept');
+  assert.equal(h().overflow, 2);
+  for (let i = 0; i < 2000; i++) feed(hostSample({ ifaces: [{ name: `veth${i}`, ifindex: 10 + i, netns: 0, stats: { rx_packets: 1 } }], irqs: [{ irq: 100 + (i % 700), name: 'x', counts: [1] }] }));
+  assert.ok(h().ifaces.size <= 2 && h().irqs.size <= 3, `bounded: ${h().ifaces.size} interfaces, ${h().irqs.size} IRQ lines`);
+  assert.ok(agg.intervalCount() <= 8);
+});
+
+test('host counters: a standard counter reads 0 from the first sample, and nothing before it', () => {
+  const { agg, feed } = hostAggregator();
+  const none = parseSamples(exposition(agg));
+  assert.ok(!none.some((x) => x.name.startsWith('nslat_host_') && x.name !== 'nslat_host_samples_total' && x.name !== 'nslat_host_sample_cost_seconds_total'), 'no host series before a sample');
+  feed(hostSample({ snmp: {} }));
+  const s = parseSamples(exposition(agg));
+  for (const c of ['Tcp.RetransSegs', 'TcpExt.ListenOverflows', 'TcpExt.ListenDrops', 'TcpExt.TCPBacklogDrop', 'Udp.InErrors', 'Udp.RcvbufErrors', 'Udp.SndbufErrors', 'Ip.InDiscards']) {
+    assert.equal(s.find((x) => x.name === 'nslat_host_snmp_total' && x.labels.counter === c)?.value, 0, c);
+  }
+  assert.equal(s.find((x) => x.name === 'nslat_host_iface_stat_total' && x.labels.iface === 'veth0' && x.labels.stat === 'tx_dropped')?.value, 0);
 });
 
 const live: LiveStatus = { up: true, version: '0.1.0', kernel: '6.18', arch: 'x86_64', helperVersion: '0.2.0', helperStarts: 2, helperLosses: { 'helper-exited': 1 }, snapshots: 30, reloads: [{ slot: 'rx', ok: true, count: 1 }, { slot: 'rx', ok: false, count: 2 }], measureEvery: 4, lastSnapshotS: 1_800_000_000.5 };
 
 function fullText(format: 'openmetrics' | 'prometheus'): string {
   const agg = new Aggregator({ host: 'lab "1"\\', now: () => 0 });
-  makeStream({ snapshots: 4 }).forEach((m, i) => agg.ingest(m, 1_000 + i));
-  const h = new HostTotals();
-  h.ingest(hostSample());
-  return toOpenMetrics(agg.report(), { hostTotals: h, live, format });
+  makeStream({ snapshots: 4 }).forEach((m, i) => agg.ingest(m.type === 'snapshot' && m.seq === 0 ? { ...m, host: hostSample() } : m, 1_000 + i));
+  return toOpenMetrics(agg.report(), { hostTotals: agg.hostTotals(), live, format });
 }
 
 test('serve\'s own families, and the Prometheus text format for scrapers that do not ask for OpenMetrics', () => {
@@ -189,8 +218,7 @@ test('host counters recorded from the real helper: every exported total is the s
   const path = new URL('../fixtures/helper-host.jsonl', import.meta.url).pathname;
   const snaps: Array<Extract<HelperMessage, { type: 'snapshot' }>> = [];
   const r = await readTrace(path, { aggregatorOptions: { host: 'rec' }, onRecord: (x) => { if (x.msg.type === 'snapshot') snaps.push(x.msg); } });
-  const h = new HostTotals();
-  for (const s of snaps) if (s.host) h.ingest(s.host);
+  const h = r.aggregator.hostTotals();
   assert.ok(h.samples >= 3, `${h.samples} host samples`);
   const text = toOpenMetrics(r.aggregator.report(), { hostTotals: h });
   const samples = parseSamples(text);

@@ -4,7 +4,5 @@ export type { TraceWriterInfo, TraceReadResult, TraceLineError, ReadTraceOptions
 export { toCsv, writeCsv, parseCsv, csvField, bucketsField, CSV_COLUMNS } from './csv.ts';
 export { toOpenMetrics, writeOpenMetrics, escapeLabel, nsToSecondsText, boundsFor, isBound, formatFor, OPENMETRICS_CONTENT_TYPE, PROMETHEUS_TEXT_CONTENT_TYPE, PER_OCTAVE } from './openmetrics.ts';
 export type { OpenMetricsOptions, LiveStatus, PerOctave, ExpositionFormat } from './openmetrics.ts';
-export { HostTotals, HOST_TOTALS_DEFAULTS } from './host-totals.ts';
-export type { HostTotalsOptions } from './host-totals.ts';
 export { formatSeedTrace, seedTraceLines, writeSeedTrace, flowText, isoMicros } from './seedtrace.ts';
 export type { SeedTraceOptions } from './seedtrace.ts';

@@ -21,7 +21,8 @@
  *  - nslat_activity (counter): the other probe counters (seen, started, finished, sampled, …).
  *  - nslat_skb_drops (counter): kfree_skb drops by reason.
  *  - nslat_prog_runs / nslat_prog_run_seconds (counters): kernel bpf_stats.
- *  - nslat_host_* : the host's own counters (HostTotals), see hostFamilies.
+ *  - nslat_host_* : the host's own counters as running totals (host.ts HostTotals, the Aggregator's
+ *    own: Aggregator.hostTotals()), see hostFamilies.
  *  - live only (LiveStatus): nslat_up, nslat_info, nslat_helper_starts, nslat_helper_losses,
  *    nslat_snapshots, nslat_reloads, nslat_measure_every, nslat_last_snapshot_timestamp_seconds,
  *    nslat_serve_resident_memory_bytes, nslat_serve_heap_used_bytes, nslat_series_overflow.
@@ -44,7 +45,7 @@ import { writeFileSync } from 'node:fs';
 import { HIST_BUCKETS, LOSS_COUNTERS, LOST_SNAPSHOTS, SOFTIRQ_VECTORS } from '../protocol.ts';
 import { bucketUpper, HIST_SUB } from '../hist.ts';
 import type { Report, StageReport } from '../aggregate.ts';
-import type { HostTotals } from './host-totals.ts';
+import { KEY_SNMP, type HostTotals } from '../host.ts';
 
 export const OPENMETRICS_CONTENT_TYPE = 'application/openmetrics-text; version=1.0.0; charset=utf-8';
 /** The Prometheus text format, for scrapers that do not ask for OpenMetrics. */
@@ -240,7 +241,7 @@ export interface OpenMetricsOptions {
   host?: string;
   /** Buckets per power of two (default 8: nslat's own buckets). */
   perOctave?: PerOctave;
-  /** The host's counters. */
+  /** The host's counters as running totals (Aggregator.hostTotals()). */
   hostTotals?: HostTotals;
   /** The agent's own state (nslat serve). */
   live?: LiveStatus;
@@ -263,7 +264,7 @@ function stageLabels(s: StageReport): Labels {
 export function toOpenMetrics(report: Report, opts: OpenMetricsOptions = {}): string {
   const x = new Exposition(opts.host ?? report.host);
   const perOctave = opts.perOctave ?? 8;
-  if (opts.live) liveFamilies(x, opts.live, report);
+  if (opts.live) liveFamilies(x, opts.live, report, report.series_overflow + (opts.hostTotals?.overflow ?? 0));
 
   const lat = x.family(
     'nslat_stage_latency_seconds',
@@ -321,7 +322,7 @@ export function writeOpenMetrics(path: string, report: Report, opts?: OpenMetric
 
 // ---------------------------------------------------------------- nslat serve's own state
 
-function liveFamilies(x: Exposition, live: LiveStatus, report: Report): void {
+function liveFamilies(x: Exposition, live: LiveStatus, report: Report, overflow: number): void {
   x.sample(x.family('nslat_up', 'gauge', '1 while the helper runs on the host and its snapshots arrive; 0 while nslat serve reconnects.'), [], live.up ? 1 : 0);
   x.sample(
     x.family('nslat_info', 'gauge', 'nslat and the traced kernel (value 1).'),
@@ -341,10 +342,17 @@ function liveFamilies(x: Exposition, live: LiveStatus, report: Report): void {
     x.sample(x.family('nslat_serve_resident_memory_bytes', 'gauge', 'Resident memory of the nslat serve process.', 'bytes'), [], live.memory.rss);
     x.sample(x.family('nslat_serve_heap_used_bytes', 'gauge', 'JavaScript heap in use by nslat serve (bounded however long it runs).', 'bytes'), [], live.memory.heapUsed);
   }
-  x.sample(x.family('nslat_series_overflow', 'counter', 'Values not exported because a cap on distinct series was reached (stages, interfaces, IRQ lines, counters).'), [], report.series_overflow);
+  x.sample(x.family('nslat_series_overflow', 'counter', 'Values not exported because a cap on distinct series was reached (stages, interfaces, IRQ lines, counters).'), [], overflow);
 }
 
 // ---------------------------------------------------------------- the host's counters
+
+/** Interface statistics every Linux device has (/sys/class/net/IFACE/statistics), written from an
+ *  interface's first sample on, 0 until they move: the helper sends only counters that moved, and
+ *  a drop counter that never moved should read 0, not be missing. The protocol counters the tables
+ *  always show (KEY_SNMP) are written likewise from the first sample. */
+export const IFACE_STATS = ['rx_packets', 'tx_packets', 'rx_bytes', 'tx_bytes', 'rx_errors', 'tx_errors', 'rx_dropped', 'tx_dropped', 'rx_missed_errors', 'rx_fifo_errors', 'rx_over_errors'] as const;
+const IFACE_STAT_SET = new Set<string>(IFACE_STATS);
 
 function hostFamilies(x: Exposition, h: HostTotals): void {
   const stat = x.family('nslat_host_iface_stat', 'counter', 'Interface counters (/sys/class/net/IFACE/statistics: rx_packets, tx_bytes, rx_dropped, ...).');
@@ -365,7 +373,8 @@ function hostFamilies(x: Exposition, h: HostTotals): void {
   const qbp = x.family('nslat_host_qdisc_backlog_packets', 'gauge', 'Packets queued in the qdisc.');
   for (const i of h.ifaces.values()) {
     const id: Labels = [['iface', i.name], ['netns', i.netns === 0 ? undefined : i.netns]];
-    for (const [k, v] of i.stats) x.sample(stat, [...id, ['stat', k]], v);
+    for (const k of IFACE_STATS) x.sample(stat, [...id, ['stat', k]], i.stats.get(k) ?? 0);
+    for (const [k, v] of i.stats) if (!IFACE_STAT_SET.has(k)) x.sample(stat, [...id, ['stat', k]], v);
     for (const [k, v] of i.driver) x.sample(drv, [...id, ['stat', k]], v);
     const c = i.config;
     if (c) {
@@ -396,19 +405,23 @@ function hostFamilies(x: Exposition, h: HostTotals): void {
   const softirqs = x.family('nslat_host_softirqs', 'counter', 'Softirq runs per CPU and vector (/proc/softirqs).');
   for (const c of [...h.cpus.values()].sort((a, b) => a.cpu - b.cpu)) {
     for (const [k, v] of Object.entries(c.softnet)) x.sample(softnet, [['cpu', c.cpu], ['counter', k]], v);
-    for (const [k, v] of Object.entries(c.time_ns)) x.sample(cpuTime, [['cpu', c.cpu], ['mode', k]], v / 1e9);
+    for (const [k, v] of Object.entries(c.time)) x.sample(cpuTime, [['cpu', c.cpu], ['mode', k]], v / 1e9);
     c.softirqs.forEach((v, i) => x.sample(softirqs, [['cpu', c.cpu], ['vector', SOFTIRQ_VECTORS[i] ?? String(i)]], v ?? 0));
   }
 
   const irqs = x.family('nslat_host_irqs', 'counter', 'Interrupts per IRQ line and CPU (/proc/interrupts; only the CPUs a line fired on).');
   const irqInfo = x.family('nslat_host_irq_info', 'gauge', 'IRQ line: its action name, the NIC queue behind it, its affinity (smp_affinity_list) and effective affinity (value 1).');
   for (const q of [...h.irqs.values()].sort((a, b) => a.irq - b.irq)) {
-    for (const [cpu, v] of [...q.counts].sort((a, b) => a[0] - b[0])) x.sample(irqs, [['irq', q.irq], ['name', q.name], ['cpu', cpu]], v);
+    q.counts.forEach((v, cpu) => {
+      if (v > 0) x.sample(irqs, [['irq', q.irq], ['name', q.name], ['cpu', cpu]], v);
+    });
     x.sample(irqInfo, [['irq', q.irq], ['name', q.name], ['iface', q.queue?.iface], ['device', q.queue?.device], ['queue', q.queue?.queue], ['affinity', q.affinity], ['effective_affinity', q.effective_affinity]], 1);
   }
 
   const snmp = x.family('nslat_host_snmp', 'counter', 'Protocol counters (/proc/net/snmp, netstat, snmp6) as Group.Name: Tcp.RetransSegs, TcpExt.ListenDrops, Udp.RcvbufErrors, ...');
-  for (const [k, v] of [...h.snmp].sort((a, b) => (a[0] < b[0] ? -1 : 1))) x.sample(snmp, [['counter', k]], v);
+  const snmpTotals = new Map<string, number>(h.samples > 0 ? KEY_SNMP.map((k) => [k, 0]) : []);
+  for (const [k, v] of h.snmp) snmpTotals.set(k, v);
+  for (const [k, v] of [...snmpTotals].sort((a, b) => (a[0] < b[0] ? -1 : 1))) x.sample(snmp, [['counter', k]], v);
 
   const rq = x.family('nslat_host_socket_recv_queue_bytes', 'gauge', 'Recv-Q of the sockets with the longest queues and of those the filter names (ss; for a listener, its accept queue).', 'bytes');
   const sq = x.family('nslat_host_socket_send_queue_bytes', 'gauge', 'Send-Q of the same sockets (for a listener, its accept queue limit).', 'bytes');
