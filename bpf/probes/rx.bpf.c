@@ -473,22 +473,44 @@ __noinline __u64 sock_enqueue_step(__u64 key, __u32 udp, __u32 lport, __u64 now,
 	return now;
 }
 
-/* Per CPU, the queue tail the last UDP walk started from, and its socket:
- * the later sk_data_ready calls of a batch, on the same CPU, stop there
- * rather than walk over every datagram not measured (which keeps no state
- * that says it was seen). A tail that left the queue and whose skb came
- * back as a new datagram is stopped at too, unless that one is measured. */
+/* Per CPU and socket, the queue tail the last UDP walk started from: the
+ * later sk_data_ready calls of a batch, on the same CPU, stop there rather
+ * than walk over every datagram not measured (which keeps no state that says
+ * it was seen). A tail that left the queue and whose skb came back as a new
+ * datagram is stopped at too, unless that one is measured. ENQ_SOCKS sockets
+ * per CPU, direct-mapped by the socket's address: several sockets fed on one
+ * CPU each keep their tail (with one entry for all, two sockets taking turns
+ * would walk ENQ_WALK datagrams at every call), and a socket that shares an
+ * entry with another only walks further. */
+#define ENQ_SOCKS 16
+
 struct enq_last {
 	__u64 sk;
 	__u64 tail;
+};
+
+struct enq_cache {
+	struct enq_last e[ENQ_SOCKS];
 };
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct enq_last);
+	__type(value, struct enq_cache);
 } rx_enq_last SEC(".maps");
+
+/* The cache entry of socket key sk (a multiplicative hash's top bits). */
+static __always_inline struct enq_last *enq_entry(__u64 sk)
+{
+	struct enq_cache *c;
+	__u32 zero = 0;
+
+	c = bpf_map_lookup_elem(&rx_enq_last, &zero);
+	if (!c)
+		return NULL;
+	return &c->e[((sk * 0x9E3779B97F4A7C15ULL) >> 60) & (ENQ_SOCKS - 1)];
+}
 
 SEC("tp_btf/sk_data_ready")
 int BPF_PROG(sock_enqueue__tp, const struct sock *sk)
@@ -499,14 +521,13 @@ int BPF_PROG(sock_enqueue__tp, const struct sock *sk)
 	bool udp = sk->sk_protocol == IPPROTO_UDP;
 	__u16 lport = sk->__sk_common.skc_num;
 	__u64 now = ENQ_NO_CLOCK, stop = 0, sk_key = NSLAT_KEY(sk);
-	struct enq_last *last = NULL;
-	__u32 zero = 0;
+	struct enq_last *last;
 	int i;
 
 	if (!inet_sock(sk))
 		return 0;
 	if (udp) {
-		last = bpf_map_lookup_elem(&rx_enq_last, &zero);
+		last = enq_entry(sk_key);
 		if (last && last->sk == sk_key)
 			stop = last->tail;
 		if (last && skb && (void *)skb != qhead) {
