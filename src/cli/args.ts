@@ -33,46 +33,43 @@ export type Command =
       kind: 'trace';
       /** Seconds; 0 = until Ctrl-C. */
       durationS: number;
-      stages: Array<'rx' | 'tx' | 'irq'>;
-      filter?: string;
-      probesDir?: string;
       load: 'loopback' | 'none';
       out: OutFile[];
       format: Format;
-      intervalMs: number;
-      /** Which packets are measured (--measure auto|N). */
-      sampling: SamplingMode;
-      sampleEvery?: number;
-      slowNs?: number;
-      bpfStats: boolean;
-      /** BPF netfilter hooks on (the default); false: --no-netfilter. */
-      netfilter: boolean;
       /** Also print bcc-style log2 histograms per stage (--log2). */
       log2: boolean;
-    } & CommonTarget)
+    } & TracingFields &
+      CommonTarget)
   | { kind: 'replay'; file: string; format: Format; log2: boolean }
   | ({
       kind: 'serve';
       listen: Listen;
-      stages: Array<'rx' | 'tx' | 'irq'>;
-      filter?: string;
-      probesDir?: string;
       /** JSON Lines traces only: the raw stream, as trace --out FILE.jsonl writes it. */
       out: OutFile[];
-      intervalMs: number;
-      sampling: SamplingMode;
-      sampleEvery?: number;
-      slowNs?: number;
-      bpfStats: boolean;
-      netfilter: boolean;
       /** Histogram buckets per power of two in the exposition. */
       perOctave: PerOctave;
       /** The `host` label (default: this machine's name, or the SSH destination). */
       hostLabel?: string;
       /** Reach a helper that systemd runs as root through this socket instead of starting one. */
       helperSocket?: string;
-    } & CommonTarget)
+    } & TracingFields &
+      CommonTarget)
   | DiffCommand;
+
+/** What `trace` and `serve` both take: the session's probes and how it measures. */
+export interface TracingFields {
+  stages: Array<'rx' | 'tx' | 'irq'>;
+  filter?: string;
+  probesDir?: string;
+  intervalMs: number;
+  /** Which packets are measured (--measure auto|N). */
+  sampling: SamplingMode;
+  sampleEvery?: number;
+  slowNs?: number;
+  bpfStats: boolean;
+  /** BPF netfilter hooks on (the default); false: --no-netfilter. */
+  netfilter: boolean;
+}
 
 /** Where `nslat serve` listens. */
 export interface Listen { host: string; port: number }

@@ -14,6 +14,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { execa, type ResultPromise } from 'execa';
 import type { Browser, Page } from 'playwright-core';
 import { CODE_SERVER, REPO, GiveUp, cleanupDirs, cmdline, descendants, groupMembers, launchBrowser, loadedProgIds, bpfProgIdsOf, makeRunDirs, packageExtension, pickQuickItem, runCommand, screenshot, startCodeServer, waitFor, webviewFrame, type CodeServer } from './harness.ts';
@@ -135,16 +136,19 @@ test('e2e: the Host tab in a live session, and a marker on the stage chart where
 
     // The stage chart's time axis has a marker where the counters moved; a click says what.
     await panel.locator('#tab-stages').click();
-    const pos = await waitFor('a marker on the stage time chart', async () => {
-      const p = (await panel.locator('body').evaluate(() => (globalThis as unknown as { nslatPanel: { markers: { stages: { positions(t: string): Array<{ t_ms: number; x: number; y: number }> } } } }).nslatPanel.markers.stages.positions('timeseries'))) as Array<{ t_ms: number; x: number; y: number }>;
-      return p.length ? p : undefined;
-    }, 20_000, 500);
+    const positions = async () => (await panel.locator('body').evaluate(() => (globalThis as unknown as { nslatPanel: { markers: { stages: { positions(t: string): Array<{ t_ms: number; x: number; y: number }> } } } }).nslatPanel.markers.stages.positions('timeseries'))) as Array<{ t_ms: number; x: number; y: number }>;
+    await waitFor('a marker on the stage time chart', async () => ((await positions()).length ? true : undefined), 20_000, 500);
     const canvas = panel.locator('#timeseries-canvas');
     await canvas.scrollIntoViewIfNeeded();
-    const last = pos.at(-1)!;
-    await canvas.click({ position: { x: last.x, y: last.y - 3 } });
     const detail = panel.locator('#timeseries-event-detail');
-    await waitFor('the marker\'s details', async () => (await detail.isVisible()) && (await detail.locator('li').count()) > 0, 5_000, 200);
+    // The live chart slides left as time passes: each try clicks where the newest marker is now.
+    await waitFor('the marker\'s details after a click on it', async () => {
+      const last = (await positions()).at(-1);
+      if (!last) return undefined;
+      await canvas.click({ position: { x: last.x, y: last.y - 3 } });
+      await sleep(200);
+      return (await detail.isVisible()) && (await detail.locator('li').count()) > 0 ? true : undefined;
+    }, 20_000, 300);
     mark(`marker details: ${(await detail.textContent())?.slice(0, 200)}`);
     await screenshot(page, 'host-marker');
 
