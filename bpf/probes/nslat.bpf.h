@@ -309,13 +309,20 @@ static __always_inline struct nslat_pkt *nslat_slot(__u64 key)
 	return bpf_map_lookup_elem(&nslat_pkts, &idx);
 }
 
-/* The byte of nslat_live holding slot idx's bit (never NULL in practice). */
+/* The byte of nslat_live holding slot idx's bit (never NULL in practice).
+ * The barrier keeps the offset's addition after the NULL check: clang may
+ * otherwise add it to the lookup's result first and test afterwards, which
+ * older verifiers (Debian's 6.1 and 6.12 among them) refuse: arithmetic on a
+ * pointer that may be NULL. */
 static __always_inline __u8 *nslat_live_byte(__u32 idx)
 {
 	__u32 zero = 0;
 	struct nslat_live_bits *l = bpf_map_lookup_elem(&nslat_live, &zero);
 
-	return l ? &l->b[(idx >> 3) & (NSLAT_PKT_ENTRIES / 8 - 1)] : NULL;
+	if (!l)
+		return NULL;
+	barrier_var(l);
+	return &l->b[(idx >> 3) & (NSLAT_PKT_ENTRIES / 8 - 1)];
 }
 
 #define nslat_live_bit(idx)	((__u8)(1U << ((idx) & 7)))
