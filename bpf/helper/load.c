@@ -362,7 +362,7 @@ static bool map_data_sections(struct loaded_obj *lo)
 		size_t sz, len;
 		void *p;
 
-		if (!m || !(bpf_map__map_flags(m) & BPF_F_MMAPABLE) || !(p = bpf_map__initial_value(m, &sz)))
+		if (!m || !(bpf_map__map_flags(m) & BPF_F_MMAPABLE) || !(p = (void *)bpf_map__initial_value(m, &sz)))
 			continue;
 		len = ((size_t)bpf_map__value_size(m) * bpf_map__max_entries(m) + page - 1) / page * page;
 		if (mmap(p, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, bpf_map__fd(m), 0) == MAP_FAILED) {
@@ -835,7 +835,7 @@ static bool attach_all(struct loaded_obj *lo)
 			struct group *g = &lo->groups[pe->group];
 
 			g->failed[pe->alt] = true;
-			snprintf(g->failed_why[pe->alt], sizeof(g->failed_why[0]), "%s: %.150s", pe->name, pe->reason);
+			snprintf(g->failed_why[pe->alt], sizeof(g->failed_why[0]), "%.45s: %.150s", pe->name, pe->reason);
 			for (int a = pe->alt + 1; a < ALT_NUM; a++)
 				again |= !g->failed[a] && alt_possible(lo, pe->group, a);
 		}

@@ -1,7 +1,7 @@
 /**
  * `nslat diff` on real traces. Two `nslat trace` sessions of the real helper (the CLI, each with
  * its own helper, --out FILE.jsonl) record at the same time, each filtered to a UDP flow of its
- * own (2000 datagrams, on average one every 4 ms): a plain flow, and one like it whose receiver
+ * own (2000 datagrams, one every 4 ms): a plain flow, and one like it whose receiver
  * sleeps 2 ms between "readable" and the read (a known delay in the socket → application stage).
  * Senders and receivers run on one CPU (the test process pins itself while it starts them, and
  * they inherit it). Then, compared as `nslat diff A B` does (its arguments parsed, diffOf):
@@ -19,8 +19,8 @@
  *    ip_local_deliver → sock_enqueue here, where sk_data_ready carries two programs);
  * and nslat diff rightly flags both. Alternate intervals of one recording share the machine's
  * state and the observer, and differ only by the packets in them.
- * The senders are Poisson streams: periodic senders at one rate keep their phase to each other,
- * so one flow's datagrams would always queue behind the other's.
+ * The delayed reader's 2 ms sleep is shorter than the 4 ms between datagrams, so its datagrams
+ * do not queue behind each other: the shift is the sleep plus the reader's wake-up.
  * Every program the CLIs loaded is gone afterwards. Needs root; run under flock
  * /tmp/nslat-bpf.lock.
  */
@@ -95,11 +95,11 @@ test('nslat diff flags a known delay in the socket → application stage, and no
     for (const [i, port] of ports.entries()) traces.push((await startTrace(port, files[i]!)).proc);
     mark('two nslat trace sessions running');
     await sleep(1000);
-    // 2000 datagrams on each flow, Poisson gaps of 4 ms on average, senders and receivers on CPU 0.
+    // 2000 datagrams on each flow, one every 4 ms, senders and receivers on CPU 0.
     await execa('taskset', ['-a', '-p', '-c', '0', String(process.pid)]);
     let flows;
     try {
-      flows = await Promise.all(ports.map((port, i) => runFlow({ proto: 'udp', family: 4, port, count: 2000, size: 200, intervalMs: 4, randomGaps: true, delayMs: names[i] === 'delayed' ? DELAY_MS : 0, timeoutS: 60 })));
+      flows = await Promise.all(ports.map((port, i) => runFlow({ proto: 'udp', family: 4, port, count: 2000, size: 200, intervalMs: 4, delayMs: names[i] === 'delayed' ? DELAY_MS : 0, timeoutS: 60 })));
     } finally {
       await execa('taskset', ['-a', '-p', mask, String(process.pid)]);
     }

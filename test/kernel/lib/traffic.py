@@ -12,10 +12,8 @@
       for the whole host, the kernel's stamping of received skbs).
 
   traffic.py client --proto tcp|udp --family 4|6 --addr ADDR --port P --count N --size S
-                    [--interval-ms I] [--random-gaps] [--duration-s S] [--sport P] --timeout T
-      Sends up to N messages of S bytes, one every I ms (TCP_NODELAY, so each is its own segment);
-      with --random-gaps the gaps are exponential with mean I ms (a Poisson stream, so two flows
-      sent at once do not keep a fixed phase to each other),
+                    [--interval-ms I] [--duration-s S] [--sport P] --timeout T
+      Sends up to N messages of S bytes, one every I ms (TCP_NODELAY, so each is its own segment),
       stopping early after --duration-s seconds, from source port --sport if given (TCP: the
       server closes first and the client aborts, so no TIME_WAIT blocks reusing it). Ends with one JSON line of counts.
 
@@ -25,7 +23,6 @@ code 2 on timeout, after printing what was done). Meant for loopback and test na
 import argparse
 import json
 import os
-import random
 import select
 import signal
 import socket
@@ -150,7 +147,7 @@ def client(args):
         state["sent"] += 1
         state["bytes"] += len(payload)
         if interval:
-            next_t += random.expovariate(1.0 / interval) if args.random_gaps else interval
+            next_t += interval
             pause = next_t - time.monotonic()
             if pause > 0:
                 time.sleep(pause)
@@ -184,7 +181,6 @@ def main():
     p.add_argument("--count", type=int, default=100)
     p.add_argument("--size", type=int, default=100)
     p.add_argument("--interval-ms", type=float, default=0.0)
-    p.add_argument("--random-gaps", action="store_true")
     p.add_argument("--duration-s", type=float, default=0.0)
     p.add_argument("--delay-ms", type=float, default=0.0)
     p.add_argument("--idle-s", type=float, default=1.0)

@@ -21,8 +21,6 @@ export interface FlowOptions {
   count: number;
   size: number;
   intervalMs?: number;
-  /** Exponential gaps with mean `intervalMs` (a Poisson stream) instead of a fixed period. */
-  randomGaps?: boolean;
   /** Client stops sending after this many seconds even if `count` is not reached. */
   durationS?: number;
   /** Server waits this long between "readable" and recv(). */
@@ -145,7 +143,6 @@ export interface ClientOptions {
   count: number;
   size: number;
   intervalMs?: number;
-  randomGaps?: boolean;
   durationS?: number;
   sport?: number;
   timeoutS?: number;
@@ -163,7 +160,6 @@ export async function runClient(o: ClientOptions): Promise<FlowResult['client']>
     String(o.port),
     '--interval-ms',
     String(o.intervalMs ?? 0),
-    ...(o.randomGaps ? ['--random-gaps'] : []),
     '--duration-s',
     String(o.durationS ?? 0),
     '--sport',
@@ -191,7 +187,6 @@ export async function runFlow(o: FlowOptions): Promise<FlowResult> {
       count: o.count,
       size: o.size,
       intervalMs: o.intervalMs,
-      randomGaps: o.randomGaps,
       durationS: o.durationS,
       sport: o.sport,
       timeoutS,
