@@ -359,6 +359,23 @@ export function lineChartBase(): Pick<ChartOptions<'line'>, 'parsing' | 'normali
   };
 }
 
+/** The plugins of nslat's line charts: no canvas legend (the legend is HTML under the canvas,
+ *  HtmlLegend, rebuilt only when the lines change), a tooltip titled by the x value's `title` with
+ *  each line's y as `value`, and with `decimate`, histories longer than the plot is wide (in CSS
+ *  pixels) thinned to one point per pixel column (LTTB keeps the spikes). */
+export function linePlugins(title: (x: number) => string, value: (y: number) => string, decimate: boolean): ChartOptions<'line'>['plugins'] {
+  return {
+    ...(decimate ? { decimation: { enabled: true, algorithm: 'lttb' as const, samples: 600, threshold: 1200 } } : {}),
+    legend: { display: false },
+    tooltip: {
+      callbacks: {
+        title: (items) => (items[0] ? title(Number(items[0].parsed.x)) : ''),
+        label: (item) => ` ${item.dataset.label}: ${value(Number(item.parsed.y))}`,
+      },
+    },
+  };
+}
+
 type XY = { x: number; y: number | null };
 type LineDS = ChartDataset<'line', XY[]>;
 
@@ -419,19 +436,8 @@ export class TimeChart {
       data: { datasets: [] },
       options: {
         ...lineChartBase(),
-        plugins: {
-          // Histories longer than the plot is wide (in CSS pixels) are thinned to one point per
-          // pixel column (LTTB keeps the spikes); samples and threshold follow the width in update().
-          decimation: { enabled: true, algorithm: 'lttb', samples: 600, threshold: 1200 },
-          // The legend is HTML under the canvas (HtmlLegend): rebuilt only when the lines change.
-          legend: { display: false },
-          tooltip: {
-            callbacks: {
-              title: (items) => (items[0] ? formatClock(Number(items[0].parsed.x)) : ''),
-              label: (item) => ` ${item.dataset.label}: ${formatValue(Number(item.parsed.y), this.unit)}`,
-            },
-          },
-        },
+        // samples and threshold of the decimation follow the width in update()
+        plugins: linePlugins(formatClock, (y) => formatValue(y, this.unit), true),
         scales: {
           x: { type: 'linear', ticks: { callback: (v) => formatClock(Number(v)), maxTicksLimit: 8, maxRotation: 0 } },
           y: {

@@ -5,7 +5,7 @@ import { Chart, type ChartDataset } from 'chart.js';
 import { type Unit, formatClock, formatValue } from '../src/core/format.ts';
 import { HIST_SUB } from '../src/core/hist.ts';
 import { overlayBars } from './bins.ts';
-import { HtmlLegend, lineChartBase, logTick } from './charts.ts';
+import { HtmlLegend, lineChartBase, linePlugins, logTick } from './charts.ts';
 import { type Theme, withAlpha } from './theme.ts';
 
 /** One histogram to overlay: dense buckets and a name. */
@@ -83,15 +83,7 @@ export class Lines {
       data: { datasets: [] },
       options: {
         ...lineChartBase(),
-        plugins: {
-          legend: { display: false },
-          tooltip: {
-            callbacks: {
-              title: (items) => (items[0] ? (xIsTime ? formatClock(Number(items[0].parsed.x)) : `block ${Number(items[0].parsed.x) + 1}`) : ''),
-              label: (item) => ` ${item.dataset.label}: ${formatValue(Number(item.parsed.y), this.unit)}`,
-            },
-          },
-        },
+        plugins: linePlugins((x) => (xIsTime ? formatClock(x) : `block ${x + 1}`), (y) => formatValue(y, this.unit), false),
         scales: {
           x: { type: 'linear', ticks: { callback: (v) => (xIsTime ? formatClock(Number(v)) : String(Number(v) + 1)), maxTicksLimit: 8, maxRotation: 0 }, title: { display: !xIsTime, text: 'block (consecutive intervals)' } },
           y: { type: 'logarithmic', ticks: { callback: (v) => logTick(v, this.unit), autoSkip: false }, title: { display: true, text: 'latency' } },

@@ -4,7 +4,7 @@
 import { Chart, type Plugin } from 'chart.js';
 import type { IntervalPoint } from '../src/core/protocol.ts';
 import { formatClock } from '../src/core/format.ts';
-import { HtmlLegend, lineChartBase } from './charts.ts';
+import { HtmlLegend, lineChartBase, linePlugins } from './charts.ts';
 import { type Theme, withAlpha } from './theme.ts';
 
 /** One line: how to read its value from an interval's host figures (null: a gap). */
@@ -58,16 +58,7 @@ export class HostSeriesChart {
       data: { datasets: [] },
       options: {
         ...lineChartBase(),
-        plugins: {
-          decimation: { enabled: true, algorithm: 'lttb', samples: 600, threshold: 1200 },
-          legend: { display: false },
-          tooltip: {
-            callbacks: {
-              title: (items) => (items[0] ? formatClock(Number(items[0].parsed.x)) : ''),
-              label: (item) => ` ${item.dataset.label}: ${this.format(Number(item.parsed.y))}`,
-            },
-          },
-        },
+        plugins: linePlugins(formatClock, (y) => this.format(y), true),
         scales: {
           x: { type: 'linear', ticks: { callback: (v) => formatClock(Number(v)), maxTicksLimit: 8, maxRotation: 0 } },
           y: { type: 'linear', beginAtZero: true, ticks: { callback: (v) => this.format(Number(v)) }, title: { display: true, text: yTitle } },
